@@ -1,0 +1,66 @@
+"""Request dependencies: the database session, the acting user (cookie or bearer token), settings."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from server.config import Settings
+from server.db import Database
+from server.errors import Unauthenticated
+from server.services import accounts
+from server.services.context import Actor
+
+SESSION_COOKIE = "giaoban_session"
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_database(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+def get_session(db: Annotated[Database, Depends(get_database)]) -> Iterator[Session]:
+    """One transaction per request: committed when the route returns, rolled back on any error."""
+    with db.session() as session:
+        yield session
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+def token_from(authorization: str | None, cookie: str | None, query_token: str | None = None) -> str:
+    """The session token: ``Authorization: Bearer``, then a ``token`` query parameter, then the cookie."""
+    if authorization and authorization.lower().startswith("bearer "):
+        return authorization[7:].strip()
+    return query_token or cookie or ""
+
+
+def get_token(request: Request) -> str:
+    token = token_from(request.headers.get("authorization"), request.cookies.get(SESSION_COOKIE))
+    if not token:
+        raise Unauthenticated("Bạn cần đăng nhập.")
+    return token
+
+
+def get_actor(
+    request: Request,
+    db: Annotated[Database, Depends(get_database)],
+    token: Annotated[str, Depends(get_token)],
+) -> Actor:
+    with db.session() as session:
+        return accounts.resolve_token(session, token, client_ip(request))
+
+
+DatabaseDep = Annotated[Database, Depends(get_database)]
+SessionDep = Annotated[Session, Depends(get_session)]
+ActorDep = Annotated[Actor, Depends(get_actor)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]

@@ -1,0 +1,138 @@
+"""``/api/auth``: login (bearer token + httpOnly cookie), logout, who am I; ``/api/users`` for admins."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from server.api.deps import (
+    SESSION_COOKIE,
+    ActorDep,
+    DatabaseDep,
+    SessionDep,
+    SettingsDep,
+    client_ip,
+    get_token,
+)
+from server.models import Role
+from server.services import accounts
+from server.services.context import Actor
+
+router = APIRouter(tags=["auth"])
+
+
+class LoginIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class LoginOut(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+    expires_at: str
+    user: MeOut
+
+
+class MeOut(BaseModel):
+    id: int
+    username: str
+    full_name: str
+    role: Role
+    unit: str
+    unit_name: str
+
+
+class UserIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    username: str = Field(min_length=2, max_length=64)
+    password: str = Field(min_length=1, max_length=1024)
+    role: Role
+    unit: str
+    full_name: str = Field("", max_length=200)
+
+
+LoginOut.model_rebuild()
+
+
+def _me(actor: Actor) -> MeOut:
+    return MeOut(
+        id=actor.id,
+        username=actor.username,
+        full_name=actor.full_name,
+        role=actor.role,
+        unit=actor.unit_code,
+        unit_name=actor.unit_name,
+    )
+
+
+@router.post("/api/auth/login", response_model=LoginOut)
+def login(
+    body: LoginIn, request: Request, response: Response, db: DatabaseDep, settings: SettingsDep
+) -> LoginOut:
+    result = accounts.login(db, settings, body.username, body.password, client_ip(request))
+    response.set_cookie(
+        SESSION_COOKIE,
+        result.token,
+        max_age=settings.session_ttl_s,
+        httponly=True,
+        samesite="lax",
+        secure=settings.cookie_secure,
+        path="/",
+    )
+    return LoginOut(
+        access_token=result.token, expires_at=result.expires_at.isoformat(), user=_me(result.actor)
+    )
+
+
+@router.post("/api/auth/logout", status_code=204)
+def logout(
+    response: Response, session: SessionDep, actor: ActorDep, token: Annotated[str, Depends(get_token)]
+) -> Response:
+    accounts.logout(session, token, actor)
+    response.status_code = 204
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@router.get("/api/auth/me", response_model=MeOut)
+def me(actor: ActorDep) -> MeOut:
+    return _me(actor)
+
+
+@router.get("/api/users", response_model=list[MeOut])
+def list_users(session: SessionDep, actor: ActorDep) -> list[MeOut]:
+    return [
+        MeOut(
+            id=u.id,
+            username=u.username,
+            full_name=u.full_name,
+            role=u.role,
+            unit=u.unit.code,
+            unit_name=u.unit.name,
+        )
+        for u in accounts.list_users(session, actor)
+    ]
+
+
+@router.post("/api/users", response_model=MeOut, status_code=201)
+def create_user(body: UserIn, session: SessionDep, actor: ActorDep) -> MeOut:
+    user = accounts.create_user(
+        session,
+        username=body.username,
+        password=body.password,
+        role=body.role,
+        unit_code=body.unit,
+        full_name=body.full_name,
+        actor=actor,
+    )
+    return MeOut(
+        id=user.id,
+        username=user.username,
+        full_name=user.full_name,
+        role=user.role,
+        unit=user.unit.code,
+        unit_name=user.unit.name,
+    )

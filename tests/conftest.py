@@ -1,0 +1,123 @@
+"""Shared fixtures: settings on a fresh data dir and a fresh database (SQLite by default, or a new PostgreSQL
+schema per test when GIAOBAN_TEST_DATABASE_URL names a PostgreSQL database), the app, seeded accounts."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from server.config import Settings
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+EVAL_DIR = SHARED / "eval" / "vivos-spk01-dev"
+TEST_PASSWORD = "mat-khau-thu-nghiem"
+PG_URL = os.environ.get("GIAOBAN_TEST_DATABASE_URL", "")
+
+# Settings read GIAOBAN_* from the environment: tests build them explicitly, so drop what the shell set.
+for _key in [k for k in os.environ if k.startswith("GIAOBAN_") and not k.startswith("GIAOBAN_TEST_")]:
+    del os.environ[_key]
+
+
+def _pg_schema_url(base: str) -> tuple[str, str]:
+    import psycopg
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    plain = base.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(plain, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+        conn.execute("CREATE EXTENSION IF NOT EXISTS unaccent SCHEMA public")
+    sep = "&" if "?" in base else "?"
+    return f"{base}{sep}options=-csearch_path%3D{schema},public", schema
+
+
+def _pg_drop(base: str, schema: str) -> None:
+    import psycopg
+
+    plain = base.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(plain, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> Iterator[str | None]:
+    """None (SQLite under the data dir) or a PostgreSQL URL bound to a fresh schema."""
+    if not PG_URL:
+        yield None
+        return
+    url, schema = _pg_schema_url(PG_URL)
+    try:
+        yield url
+    finally:
+        _pg_drop(PG_URL, schema)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str | None) -> Settings:
+    return Settings(
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        ice_addresses=["127.0.0.1"],
+        secret_key="test-secret",
+        login_max_failures=5,
+    )
+
+
+@pytest.fixture
+def app(settings: Settings):  # type: ignore[no-untyped-def]
+    from server.app import create_app
+
+    return create_app(settings)
+
+
+@pytest.fixture
+def client(app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+    with TestClient(app) as c:
+        yield c
+
+
+@dataclass(frozen=True)
+class Account:
+    username: str
+    role: str
+    unit: str
+
+
+ACCOUNTS: tuple[Account, ...] = (
+    Account("admin", "admin", "IAPA"),
+    Account("chair", "chair", "IAPA"),
+    Account("clerk", "clerk", "IAPA"),
+    Account("viewer", "viewer", "IAPA"),
+    Account("chumo", "member", "CHUMO"),
+    Account("chumo-chair", "chair", "CHUMO"),
+    Account("iatul", "member", "IATUL"),
+    Account("iatul-clerk", "clerk", "IATUL"),
+)
+
+
+@pytest.fixture
+def seeded(client: TestClient) -> dict[str, Account]:
+    """Ia Pa, its nine communes and one account per (role, unit) of ACCOUNTS, all with TEST_PASSWORD."""
+    from server.services import accounts, units
+
+    db = client.app.state.db  # type: ignore[attr-defined]
+    with db.session() as session:
+        units.seed_ia_pa(session)
+        for acc in ACCOUNTS:
+            accounts.create_user(
+                session, username=acc.username, password=TEST_PASSWORD, role=acc.role, unit_code=acc.unit
+            )
+    return {a.username: a for a in ACCOUNTS}
+
+
+def login_headers(client: TestClient, username: str, password: str = TEST_PASSWORD) -> dict[str, str]:
+    r = client.post("/api/auth/login", json={"username": username, "password": password})
+    assert r.status_code == 200, r.text
+    client.cookies.clear()
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
