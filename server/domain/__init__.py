@@ -1,0 +1,1 @@
+"""Pure Vietnamese domain logic: text folding, deadlines, working days, assignment sentences."""

@@ -1,0 +1,1 @@
+"""Media: aiortc peer connections and RTP forwarding without transcoding."""

@@ -1,0 +1,1 @@
+"""Live room state: participants, roles, roll-call, floor, chat (no aiortc here)."""
