@@ -1,0 +1,1 @@
+"""HTTP routes and the signaling WebSocket; routes call services, never the ORM."""
