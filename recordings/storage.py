@@ -1,0 +1,549 @@
+"""Where recordings live on disk, and the recorder the media layer drives during a meeting.
+
+Layout under the data dir::
+
+    <data>/recordings/<meeting_id>/manifest.jsonl
+    <data>/recordings/<meeting_id>/tracks/<track_id>.ogg
+    <data>/recordings/<meeting_id>/mix.ogg
+
+Ids are restricted to ``[A-Za-z0-9_-]`` (1-64 characters) so no id can leave this layout.
+A disk error while recording never reaches the media path: the recorder stops every track, keeps what
+was written intact, and exposes the failure (``MeetingRecorder.error`` and the ``on_error`` callback).
+"""
+
+from __future__ import annotations
+
+import errno as errno_codes
+import logging
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from recordings.errors import InvalidIdError, MeetingExistsError
+from recordings.integrity import sha256_file
+from recordings.manifest import (
+    GAP_REASON_RTP,
+    MANIFEST_FILENAME,
+    GapEvent,
+    ManifestEvent,
+    ManifestLog,
+    MeetingEnded,
+    MeetingInterrupted,
+    MeetingResumed,
+    MeetingStarted,
+    Muted,
+    RecordingFailed,
+    TrackClosed,
+    TrackOpened,
+    Unmuted,
+    build_manifest,
+    read_events,
+)
+from recordings.oggopus import (
+    DEFAULT_FSYNC_INTERVAL_S,
+    DEFAULT_PAGE_DURATION_S,
+    DEFAULT_PRE_SKIP_SAMPLES,
+    OggOpusWriter,
+    read_ogg_opus_info,
+)
+from recordings.opuspacket import OPUS_CLOCK_HZ
+
+logger = logging.getLogger(__name__)
+
+RECORDINGS_DIRNAME = "recordings"
+TRACKS_DIRNAME = "tracks"
+MIX_FILENAME = "mix.ogg"
+TRACK_SUFFIX = ".ogg"
+MAX_ID_LENGTH = 64
+DEFAULT_MIN_GAP_EVENT_S = 1.0  # shorter RTP gaps (DTX, a lost packet) are filled but not logged
+_SAFE_ID = re.compile(r"[A-Za-z0-9_-]+")
+_UNSAFE_CHARS = re.compile(r"[^A-Za-z0-9_-]+")
+
+
+def validate_id(value: str, *, kind: str = "id") -> str:
+    """Return ``value`` if it is a safe id (``[A-Za-z0-9_-]``, 1-64 characters), else raise InvalidIdError."""
+    if not isinstance(value, str) or not 0 < len(value) <= MAX_ID_LENGTH or not _SAFE_ID.fullmatch(value):
+        raise InvalidIdError(f"invalid {kind}: {value!r} (allowed: A-Z a-z 0-9 _ -, 1-{MAX_ID_LENGTH} chars)")
+    return value
+
+
+def slug(value: str, *, max_length: int = 32) -> str:
+    """A safe fragment made from any text (for generated ids)."""
+    cleaned = _UNSAFE_CHARS.sub("-", value).strip("-")[:max_length]
+    return cleaned or "x"
+
+
+@dataclass(frozen=True)
+class RecordingsLayout:
+    """Paths of the recordings under one data dir. Every id is validated before it becomes a path."""
+
+    data_dir: Path
+
+    @property
+    def root(self) -> Path:
+        return Path(self.data_dir) / RECORDINGS_DIRNAME
+
+    def meeting_dir(self, meeting_id: str) -> Path:
+        return self.root / validate_id(meeting_id, kind="meeting id")
+
+    def manifest_path(self, meeting_id: str) -> Path:
+        return self.meeting_dir(meeting_id) / MANIFEST_FILENAME
+
+    def tracks_dir(self, meeting_id: str) -> Path:
+        return self.meeting_dir(meeting_id) / TRACKS_DIRNAME
+
+    def track_path(self, meeting_id: str, track_id: str) -> Path:
+        return self.meeting_dir(meeting_id) / track_relative_path(track_id)
+
+    def mix_path(self, meeting_id: str) -> Path:
+        return self.meeting_dir(meeting_id) / MIX_FILENAME
+
+    def meeting_ids(self) -> list[str]:
+        """Ids of the meetings that have a manifest, sorted."""
+        if not self.root.is_dir():
+            return []
+        return sorted(
+            entry.name
+            for entry in self.root.iterdir()
+            if _SAFE_ID.fullmatch(entry.name) and (entry / MANIFEST_FILENAME).is_file()
+        )
+
+
+def track_relative_path(track_id: str) -> str:
+    """The path of a track file relative to its meeting folder."""
+    return f"{TRACKS_DIRNAME}/{validate_id(track_id, kind='track id')}{TRACK_SUFFIX}"
+
+
+@dataclass(frozen=True)
+class ParticipantInfo:
+    """Who a track belongs to: the participant and their unit (connection point)."""
+
+    participant_id: str
+    username: str
+    display_name: str
+    unit_code: str
+    unit_name: str
+
+
+@dataclass(frozen=True)
+class RecordingFailure:
+    """Why recording stopped. ``message`` is user-facing (Vietnamese)."""
+
+    message: str
+    errno: int | None
+    track_id: str | None
+    t_s: float | None
+
+
+ErrorCallback = Callable[[RecordingFailure], None]
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _describe_os_error(exc: OSError) -> str:
+    if exc.errno in (errno_codes.ENOSPC, errno_codes.EDQUOT, errno_codes.EFBIG):
+        return "hết dung lượng lưu trữ"
+    if exc.errno in (errno_codes.EACCES, errno_codes.EPERM, errno_codes.EROFS):
+        return "không có quyền ghi vào thư mục lưu trữ"
+    return "lỗi ghi đĩa"
+
+
+class TrackHandle:
+    """One participant's audio track being recorded. Its methods never raise into the media path."""
+
+    def __init__(
+        self,
+        recorder: MeetingRecorder,
+        track_id: str,
+        start_s: float,
+        writer: OggOpusWriter | None,
+    ) -> None:
+        self._recorder = recorder
+        self.track_id = track_id
+        self.start_s = start_s
+        self._writer = writer
+        self._muted = False
+        self._pending_gaps: list[tuple[int, int]] = []
+
+    @property
+    def recording(self) -> bool:
+        """True while packets written here reach the file."""
+        return self._writer is not None and not self._writer.closed
+
+    @property
+    def muted(self) -> bool:
+        return self._muted
+
+    @property
+    def duration_s(self) -> float:
+        return 0.0 if self._writer is None else self._writer.duration_samples / OPUS_CLOCK_HZ
+
+    def write(self, payload: bytes, rtp_timestamp: int) -> None:
+        """Record one Opus RTP payload. On a disk error the whole recording stops (see recorder.error)."""
+        writer = self._writer
+        if writer is None or writer.closed:
+            return
+        try:
+            writer.write(payload, rtp_timestamp)
+        except OSError as exc:
+            self._recorder._fail(exc, self.track_id)
+        except Exception:  # a bug must not take the meeting down either
+            logger.exception("track %s: unexpected error while recording", self.track_id)
+            self._recorder._fail(OSError(errno_codes.EIO, "unexpected recorder error"), self.track_id)
+        if self._pending_gaps:  # logged after the writer returned: a failing log may close the writer
+            gaps, self._pending_gaps = self._pending_gaps, []
+            for start, end in gaps:
+                self._log_gap(start, end)
+
+    def mute(self, t_s: float) -> None:
+        if self.recording and not self._muted:
+            self._muted = True
+            self._recorder._append(Muted(self.track_id, round(t_s, 6)), self.track_id)
+
+    def unmute(self, t_s: float) -> None:
+        if self.recording and self._muted:
+            self._muted = False
+            self._recorder._append(Unmuted(self.track_id, round(t_s, 6)), self.track_id)
+
+    def close(self, t_s: float) -> None:
+        """Finish the file and write track_closed (end, sha256, size). Safe to call twice."""
+        self._recorder._close_track(self, t_s, reason="closed")
+
+    def _gap(self, start_samples: int, end_samples: int) -> None:
+        self._pending_gaps.append((start_samples, end_samples))
+
+    def _log_gap(self, start_samples: int, end_samples: int) -> None:
+        start_s = self.start_s + start_samples / OPUS_CLOCK_HZ
+        end_s = self.start_s + end_samples / OPUS_CLOCK_HZ
+        if end_s - start_s >= self._recorder.min_gap_event_s:
+            self._recorder._append(
+                GapEvent(self.track_id, round(start_s, 6), round(end_s, 6), GAP_REASON_RTP), self.track_id
+            )
+
+
+class MeetingRecorder:
+    """Records one meeting: a manifest plus one Ogg Opus file per track, on the meeting clock.
+
+    The caller owns the meeting clock (seconds since ``started_at``) and passes it to every call;
+    ``clock_s()`` computes it from the wall clock. Start a new meeting with :meth:`start`; after a
+    server restart, :meth:`reopen` the folder, call :meth:`mark_interrupted`, then :meth:`resume`.
+    """
+
+    def __init__(
+        self,
+        layout: RecordingsLayout,
+        meeting_id: str,
+        log: ManifestLog,
+        started_at: datetime,
+        *,
+        channels: int,
+        pre_skip: int,
+        fsync_interval_s: float | None,
+        page_duration_s: float,
+        min_gap_event_s: float,
+        on_error: ErrorCallback | None,
+    ) -> None:
+        self.layout = layout
+        self.meeting_id = meeting_id
+        self.meeting_dir = layout.meeting_dir(meeting_id)
+        self.started_at = started_at
+        self.channels = channels
+        self.pre_skip = pre_skip
+        self.fsync_interval_s = fsync_interval_s
+        self.page_duration_s = page_duration_s
+        self.min_gap_event_s = min_gap_event_s
+        self.on_error = on_error
+        self.failure: RecordingFailure | None = None
+        self.ended = False
+        self._log = log
+        self._open: dict[str, TrackHandle] = {}
+        self._track_ids: set[str] = set()
+        self._last_track_of: dict[str, str] = {}
+        self._segments_of: dict[str, int] = {}
+        self._interruption_open = False  # meeting_interrupted written, meeting_resumed not yet
+
+    # -- construction -------------------------------------------------------------------------
+
+    @classmethod
+    def start(
+        cls,
+        layout: RecordingsLayout,
+        meeting_id: str,
+        *,
+        started_at: datetime | None = None,
+        channels: int = 1,
+        pre_skip: int = DEFAULT_PRE_SKIP_SAMPLES,
+        fsync_interval_s: float | None = DEFAULT_FSYNC_INTERVAL_S,
+        page_duration_s: float = DEFAULT_PAGE_DURATION_S,
+        min_gap_event_s: float = DEFAULT_MIN_GAP_EVENT_S,
+        on_error: ErrorCallback | None = None,
+    ) -> MeetingRecorder:
+        """Create the meeting folder and write meeting_started. Raises MeetingExistsError if it exists."""
+        folder = layout.meeting_dir(meeting_id)
+        (folder / TRACKS_DIRNAME).mkdir(parents=True, exist_ok=True)
+        manifest = folder / MANIFEST_FILENAME
+        if manifest.exists() and manifest.stat().st_size > 0:
+            raise MeetingExistsError(f"meeting {meeting_id} already has a manifest")
+        started = started_at or _utc_now()
+        log = ManifestLog(manifest)
+        log.append(MeetingStarted(meeting_id, started.isoformat()))
+        _fsync_dir(folder)
+        _fsync_dir(folder.parent)
+        logger.info("meeting %s: recording started", meeting_id)
+        return cls(
+            layout, meeting_id, log, started, channels=channels, pre_skip=pre_skip,
+            fsync_interval_s=fsync_interval_s, page_duration_s=page_duration_s,
+            min_gap_event_s=min_gap_event_s, on_error=on_error,
+        )
+
+    @classmethod
+    def reopen(
+        cls,
+        layout: RecordingsLayout,
+        meeting_id: str,
+        *,
+        channels: int = 1,
+        pre_skip: int = DEFAULT_PRE_SKIP_SAMPLES,
+        fsync_interval_s: float | None = DEFAULT_FSYNC_INTERVAL_S,
+        page_duration_s: float = DEFAULT_PAGE_DURATION_S,
+        min_gap_event_s: float = DEFAULT_MIN_GAP_EVENT_S,
+        on_error: ErrorCallback | None = None,
+    ) -> MeetingRecorder:
+        """Open an existing meeting (after a restart) to append to its manifest."""
+        folder = layout.meeting_dir(meeting_id)
+        events = read_events(folder / MANIFEST_FILENAME)
+        manifest = build_manifest(folder, events)
+        log = ManifestLog(folder / MANIFEST_FILENAME)
+        recorder = cls(
+            layout, meeting_id, log, manifest.started_at, channels=channels, pre_skip=pre_skip,
+            fsync_interval_s=fsync_interval_s, page_duration_s=page_duration_s,
+            min_gap_event_s=min_gap_event_s, on_error=on_error,
+        )
+        recorder.ended = manifest.ended_s is not None
+        for event in events:
+            if isinstance(event, MeetingInterrupted | MeetingResumed):
+                recorder._interruption_open = isinstance(event, MeetingInterrupted)
+        for track in manifest.tracks:
+            recorder._track_ids.add(track.track_id)
+            recorder._last_track_of[track.participant_id] = track.track_id
+            recorder._segments_of[track.participant_id] = track.segment + 1
+        return recorder
+
+    # -- state --------------------------------------------------------------------------------
+
+    @property
+    def error(self) -> str | None:
+        """User-facing reason recording stopped, or None while it works."""
+        return None if self.failure is None else self.failure.message
+
+    @property
+    def open_tracks(self) -> tuple[TrackHandle, ...]:
+        return tuple(self._open.values())
+
+    def _utc_at(self, t_s: float) -> str:
+        return (self.started_at + timedelta(seconds=t_s)).isoformat()
+
+    def clock_s(self, at: datetime | None = None) -> float:
+        """The meeting clock (seconds since started_at) at ``at`` (default: now)."""
+        return ((at or _utc_now()) - self.started_at).total_seconds()
+
+    # -- driving ------------------------------------------------------------------------------
+
+    def open_track(
+        self, participant: ParticipantInfo, now_s: float, *, track_id: str | None = None
+    ) -> TrackHandle:
+        """Start a track whose first packet plays at ``now_s`` on the meeting clock.
+
+        Open it when the participant's first audio packet arrives. A second track of the same
+        participant (a reconnect) gets the next segment number and points at the previous track.
+        While the recorder is failed or ended, the returned handle records nothing.
+        """
+        if track_id is None:
+            track_id = f"t{len(self._track_ids) + 1:03d}-{slug(participant.participant_id)}"
+        validate_id(track_id, kind="track id")
+        if track_id in self._track_ids:
+            raise InvalidIdError(f"track id {track_id!r} is already used in meeting {self.meeting_id}")
+        if self.failure is not None or self.ended:
+            return TrackHandle(self, track_id, now_s, None)
+        self._track_ids.add(track_id)
+        segment = self._segments_of.get(participant.participant_id, 0)
+        handle = TrackHandle(self, track_id, now_s, None)
+        relative = track_relative_path(track_id)
+        try:
+            writer = OggOpusWriter(
+                self.meeting_dir / relative,
+                channels=self.channels,
+                pre_skip=self.pre_skip,
+                page_duration_s=self.page_duration_s,
+                fsync_interval_s=self.fsync_interval_s,
+                tags={"TITLE": participant.display_name, "ARTIST": participant.unit_name},
+                on_gap=handle._gap,
+            )
+        except OSError as exc:
+            self._fail(exc, track_id)
+            return handle
+        _fsync_dir(self.meeting_dir / TRACKS_DIRNAME)  # the new file's name survives a power cut
+        handle._writer = writer
+        self._open[track_id] = handle
+        self._segments_of[participant.participant_id] = segment + 1
+        previous = self._last_track_of.get(participant.participant_id)
+        self._last_track_of[participant.participant_id] = track_id
+        self._append(
+            TrackOpened(
+                track_id=track_id,
+                file=relative,
+                participant_id=participant.participant_id,
+                username=participant.username,
+                display_name=participant.display_name,
+                unit_code=participant.unit_code,
+                unit_name=participant.unit_name,
+                start_s=round(now_s, 6),
+                segment=segment,
+                previous_track_id=previous,
+                channels=self.channels,
+            ),
+            track_id,
+        )
+        logger.info("meeting %s: track %s opened for %s", self.meeting_id, track_id,
+                    participant.participant_id)
+        return handle
+
+    def end(self, now_s: float) -> None:
+        """Close every open track and write meeting_ended."""
+        for handle in list(self._open.values()):
+            self._close_track(handle, now_s, reason="meeting_ended")
+        if not self.ended:
+            self.ended = True
+            self._append(MeetingEnded(round(now_s, 6), self._utc_at(now_s)), None, force=True)
+        self._log.close()
+        logger.info("meeting %s: recording ended at %.3f s", self.meeting_id, now_s)
+
+    def mark_interrupted(self) -> float:
+        """After a restart: close the tracks the dead process left open and write meeting_interrupted.
+
+        Each such file is cut to its last valid page (a torn page cannot be decoded anyway), hashed,
+        and closed at its decodable end. Returns the interruption time on the meeting clock: the
+        last recorded moment.
+        """
+        manifest = build_manifest(self.meeting_dir, read_events(self.meeting_dir / MANIFEST_FILENAME))
+        last_s = max([0.0, *(i.end_s for i in manifest.interruptions)])
+        for track in manifest.tracks:
+            if track.closed:
+                last_s = max(last_s, track.end_s or 0.0)
+                continue
+            if track.track_id in self._open:
+                continue
+            path = self.meeting_dir / track.path
+            end_s = track.start_s
+            try:
+                info = read_ogg_opus_info(path)
+                if info.valid_bytes < info.file_bytes:
+                    os.truncate(path, info.valid_bytes)
+                end_s = track.start_s + info.duration_s
+                digest, size = _hash_and_size(path)
+            except (OSError, ValueError) as exc:
+                logger.warning("meeting %s: track %s unreadable: %s", self.meeting_id, track.track_id, exc)
+                digest, size = "", 0
+            last_s = max(last_s, end_s)
+            closing = TrackClosed(track.track_id, round(end_s, 6), digest, size, reason="interrupted")
+            self._append(closing, track.track_id)
+        self._append(MeetingInterrupted(round(last_s, 6), _utc_now().isoformat()), None)
+        self._interruption_open = True
+        logger.warning("meeting %s: marked interrupted at %.3f s", self.meeting_id, last_s)
+        return last_s
+
+    def resume(self, now_s: float) -> None:
+        """Write meeting_resumed: recording goes on (new tracks) after an interruption.
+
+        Calls :meth:`mark_interrupted` first unless an interruption is already marked, so a reopened
+        meeting's crashed tracks are always closed before new ones start.
+        """
+        if not self._interruption_open:
+            self.mark_interrupted()
+        self._append(MeetingResumed(round(now_s, 6), self._utc_at(now_s)), None)
+        self._interruption_open = False
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _close_track(self, handle: TrackHandle, t_s: float, *, reason: str) -> None:
+        writer = handle._writer
+        if writer is None or handle.track_id not in self._open:
+            return
+        del self._open[handle.track_id]
+        try:
+            stats = writer.close()
+        except OSError as exc:
+            self._fail(exc, handle.track_id)
+            return
+        self._append(
+            TrackClosed(handle.track_id, round(t_s, 6), stats.sha256, stats.bytes_written, reason=reason),
+            handle.track_id,
+        )
+
+    def _append(self, event: ManifestEvent, track_id: str | None, *, force: bool = False) -> None:
+        if self.failure is not None and not force:
+            return
+        try:
+            self._log.append(event)
+        except OSError as exc:
+            if self.failure is None:
+                self._fail(exc, track_id)
+        except ValueError:
+            logger.error("meeting %s: manifest closed, dropped %s", self.meeting_id, event.kind)
+
+    def _fail(self, exc: OSError, track_id: str | None) -> None:
+        """Stop recording everything, keep what is on disk intact, report once."""
+        if self.failure is not None:
+            return
+        t_s = max([h.start_s + h.duration_s for h in self._open.values()] + [0.0])
+        message = f"Ghi âm đã dừng: {_describe_os_error(exc)} ({exc.strerror or exc})."
+        self.failure = RecordingFailure(message=message, errno=exc.errno, track_id=track_id,
+                                        t_s=round(t_s, 6))
+        logger.error("meeting %s: recording stopped on track %s: %s", self.meeting_id, track_id, exc)
+        closed: list[TrackClosed] = []
+        for handle in list(self._open.values()):
+            writer = handle._writer
+            del self._open[handle.track_id]
+            if writer is None:
+                continue
+            try:
+                stats = writer.close()
+            except OSError as close_exc:
+                logger.error("track %s: close after failure: %s", handle.track_id, close_exc)
+                stats = writer.stats()
+            end_s = handle.start_s + stats.duration_s
+            closed.append(
+                TrackClosed(handle.track_id, round(end_s, 6), stats.sha256, stats.bytes_written,
+                            reason="recording_failed")
+            )
+        for event in [RecordingFailed(round(t_s, 6), track_id, message), *closed]:
+            try:
+                self._log.append(event)
+            except (OSError, ValueError):
+                logger.error("meeting %s: could not log %s (disk refusing)", self.meeting_id, event.kind)
+                break
+        if self.on_error is not None:
+            try:
+                self.on_error(self.failure)
+            except Exception:
+                logger.exception("meeting %s: on_error callback failed", self.meeting_id)
+
+
+def _hash_and_size(path: Path) -> tuple[str, int]:
+    return sha256_file(path), path.stat().st_size
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
