@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,14 +14,18 @@ from fastapi.staticfiles import StaticFiles
 
 import server
 from server.api import errors as api_errors
-from server.api import routes_auth, routes_health, routes_meetings
+from server.api.routers import ALL as ROUTERS
+from server.background import Background
+from server.clock import Clock
 from server.config import Settings
 from server.db import Database, migrate
 from server.live import LiveMeetings
-from server.services import meetings
+from server.reminders import ReminderScheduler
+from server.services import meetings, recordings
 
 log = logging.getLogger(__name__)
 
+REMINDER_INTERVAL_S = 300.0  # how often due-date reminders are checked (each is sent once)
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 
 
@@ -33,15 +38,30 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
             migrate(settings)
         db = Database(settings)
         app.state.db = db
+        live = LiveMeetings(settings, db)
         with db.session() as session:
             interrupted = meetings.mark_interrupted_on_startup(session)
+            recordings.mark_interrupted(session, interrupted)
         if interrupted:
             log.warning("meetings marked interrupted after a restart: %s", interrupted)
-        app.state.live = LiveMeetings(settings, db)
+            live.recover_after_restart(interrupted)
+        background = Background(settings, db)
+        live.on_recording_finished.append(background.queue_transcription)
+        if settings.worker_in_process:
+            background.start_worker()
+        app.state.live = live
+        app.state.jobs = background.queue
+        app.state.background = background
+        stop_reminders = asyncio.Event()
+        scheduler = ReminderScheduler(db, app.state.clock, settings)
+        reminders = asyncio.create_task(scheduler.run(stop_reminders, interval_s=REMINDER_INTERVAL_S))
         try:
             yield
         finally:
-            await app.state.live.close()
+            stop_reminders.set()
+            await reminders
+            await live.close()
+            background.stop()
             db.dispose()
 
     app = FastAPI(
@@ -51,10 +71,10 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         description="Họp trực tuyến, ghi âm, biên bản và theo dõi nhiệm vụ cho chính quyền địa phương.",
     )
     app.state.settings = settings
+    app.state.clock = Clock()
     api_errors.install(app)
-    app.include_router(routes_health.router)
-    app.include_router(routes_auth.router)
-    app.include_router(routes_meetings.router)
+    for router in ROUTERS:
+        app.include_router(router)
 
     if WEB_DIR.is_dir():
         app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")

@@ -168,9 +168,141 @@ def cmd_serve(args: argparse.Namespace) -> int:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
-        ws_max_size=settings.max_message_bytes,
+        ws_max_size=settings.max_message_bytes * 4,
     )
     return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Run background jobs (transcription) against the configured database and queue until interrupted."""
+    from server.background import Background
+
+    settings = _settings(args)
+    logging.getLogger().setLevel(settings.log_level.upper())
+    db = _db(settings)
+    background = Background(settings, db)
+    print(f"giaoban worker: hàng đợi {background.queue.backend}, đang chờ việc…", flush=True)
+    try:
+        background.run_worker_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        db.dispose()
+    return 0
+
+
+def cmd_bot(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from server.bot import BotError, BotOptions, run_bot
+
+    if not args.password_stdin:
+        raise SystemExit("Cần --password-stdin (mật khẩu đọc từ đầu vào chuẩn).")
+    password = sys.stdin.readline().rstrip("\r\n")
+    settings = Settings()
+    opts = BotOptions(
+        server=args.server,
+        meeting_id=args.meeting,
+        username=args.username,
+        password=password,
+        play=Path(args.play) if args.play else None,
+        video=args.video,
+        duration_s=args.duration,
+        stats_json=Path(args.stats_json) if args.stats_json else None,
+    )
+    try:
+        stats = asyncio.run(run_bot(opts, settings))
+    except BotError as exc:
+        print(f"Lỗi: {exc}", file=sys.stderr)
+        return 2
+    for p in stats.participants:
+        print(
+            f"{p.username:12s} {p.unit:10s} âm thanh {p.audio_frames:6d} khung, "
+            f"hình {p.video_frames:5d} khung, mất {p.packets_lost} gói"
+        )
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from transcription.errors import ModelNotFoundError
+    from transcription.models import list_models
+
+    settings = _settings(args)
+    try:
+        found = list_models(settings.asr_model, cache_dir=settings.resolved_model_cache_dir)
+    except ModelNotFoundError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    if not found:
+        from transcription.models import NOT_FOUND_MESSAGE
+
+        print(NOT_FOUND_MESSAGE.format(cache=settings.resolved_model_cache_dir), file=sys.stderr)
+        return 2
+    for i, m in enumerate(found):
+        mark = "*" if i == 0 else " "
+        print(f"{mark} {m.name:24s} {m.format:15s} {m.source:8s} {m.size_bytes / 1e6:7.1f} MB  {m.path}")
+    print(f"Động cơ: {settings.asr_engine}; mô hình được dùng: {found[0].name} (*)")
+    return 0
+
+
+def cmd_transcript(args: argparse.Namespace) -> int:
+    """Show a meeting's transcription progress as a bar until it is done or failed (``--wait``)."""
+    import time
+
+    from sqlalchemy import select
+
+    from server.models import Transcript
+
+    settings = _settings(args)
+    db = _db(settings)
+    width = 40
+    while True:
+        with db.session() as session:
+            row = session.scalar(select(Transcript).where(Transcript.meeting_id == args.meeting))
+            status, progress, error = (
+                (row.status.value, row.progress, row.error) if row else ("none", 0.0, "")
+            )
+        filled = int(progress * width)
+        sys.stdout.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {progress * 100:5.1f}% {status:8s}")
+        sys.stdout.flush()
+        if not args.wait or status in ("done", "failed", "none"):
+            break
+        time.sleep(1.0)
+    print()
+    if error:
+        print(f"Lỗi: {error}", file=sys.stderr)
+    return 0 if status == "done" else 1
+
+
+def cmd_recordings_verify(args: argparse.Namespace) -> int:
+    """Check every finished recording file against the SHA-256 stored in the database."""
+    from server.services.recordings import verify_all
+
+    settings = _settings(args)
+    db = _db(settings)
+    with db.session() as session:
+        problems, checked = verify_all(session, args.meeting)
+    for problem in problems:
+        print(problem)
+    print(f"Đã kiểm tra {checked} tệp, {len(problems)} lỗi.")
+    return 1 if problems else 0
+
+
+def cmd_recordings_purge(args: argparse.Namespace) -> int:
+    from server.services.recordings import purge_expired
+
+    settings = _settings(args)
+    db = _db(settings)
+    with db.session() as session:
+        purged = purge_expired(session, settings)
+    print(f"Đã xóa bản ghi của {len(purged)} cuộc họp quá hạn lưu trữ.")
+    return 0
+
+
+def cmd_minutes_verify(args: argparse.Namespace) -> int:
+    from server.services.minutes import verify_cli
+
+    return verify_cli(_settings(args), args.meeting, args.version)
 
 
 def cmd_settings(_args: argparse.Namespace) -> int:
@@ -215,6 +347,49 @@ def build_parser() -> argparse.ArgumentParser:
     pa.add_argument("--password-stdin", action="store_true")
     data_dir(pa)
     pa.set_defaults(func=cmd_user_add)
+
+    p = sub.add_parser("worker", help="chạy các việc nền (gỡ băng) với cơ sở dữ liệu và hàng đợi đã cấu hình")
+    data_dir(p)
+    p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("bot", help="tham gia cuộc họp như một điểm cầu thật (kiểm tra, tạo tải)")
+    p.add_argument("--server", required=True, help="ví dụ http://127.0.0.1:8000")
+    p.add_argument("--meeting", required=True, type=int)
+    p.add_argument("--username", required=True)
+    p.add_argument("--password-stdin", action="store_true")
+    p.add_argument("--play", help="tệp âm thanh phát vào cuộc họp")
+    p.add_argument("--video", action="store_true", help="phát thêm hình mẫu")
+    p.add_argument("--duration", type=float, help="số giây ở lại (mặc định: độ dài tệp + 2 s, hoặc 10 s)")
+    p.add_argument("--stats-json", help="ghi thống kê nhận được vào tệp JSON")
+    p.set_defaults(func=cmd_bot)
+
+    p = sub.add_parser("models", help="liệt kê mô hình nhận dạng tiếng nói tìm thấy")
+    data_dir(p)
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("transcript", help="tiến độ gỡ băng của một cuộc họp")
+    p.add_argument("meeting", type=int)
+    p.add_argument("--wait", action="store_true", help="chờ đến khi xong, hiện thanh tiến độ")
+    data_dir(p)
+    p.set_defaults(func=cmd_transcript)
+
+    p = sub.add_parser("recordings", help="bản ghi âm: kiểm tra toàn vẹn, xóa quá hạn")
+    rsub = p.add_subparsers(dest="recordings_command", required=True)
+    pv = rsub.add_parser("verify", help="so SHA-256 của từng tệp với cơ sở dữ liệu")
+    pv.add_argument("--meeting", type=int)
+    data_dir(pv)
+    pv.set_defaults(func=cmd_recordings_verify)
+    pp = rsub.add_parser("purge", help="xóa bản ghi quá GIAOBAN_RECORDING_RETENTION_DAYS ngày")
+    data_dir(pp)
+    pp.set_defaults(func=cmd_recordings_purge)
+
+    p = sub.add_parser("minutes", help="biên bản")
+    msub = p.add_subparsers(dest="minutes_command", required=True)
+    pm = msub.add_parser("verify", help="kiểm tra chữ ký và mã băm của biên bản đã niêm phong")
+    pm.add_argument("meeting", type=int)
+    pm.add_argument("--version", type=int)
+    data_dir(pm)
+    pm.set_defaults(func=cmd_minutes_verify)
 
     p = sub.add_parser("settings", help="liệt kê các biến cấu hình GIAOBAN_*")
     p.set_defaults(func=cmd_settings)

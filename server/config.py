@@ -84,12 +84,16 @@ class Settings(BaseSettings):
     )
     asr_threads: int = Field(2, description="CPU threads used by the speech engine.")
     model_cache_dir: Path | None = Field(
-        None, description="Where the packaged model is joined once; unset means <data_dir>/models."
+        None, description="Where the packaged model is joined once; unset means ~/.cache/giaoban/models."
     )
     worker_in_process: bool = Field(
         True, description="Run the background worker inside `giaoban serve` (embedded default)."
     )
     job_max_attempts: int = Field(3, description="Attempts of a background job before it is marked failed.")
+    job_lease_s: float = Field(
+        60.0,
+        description="A running job whose worker has not reported for this long (seconds) is queued again.",
+    )
     recording_retention_days: int = Field(
         0, description="Delete recordings older than this many days (0 keeps them forever)."
     )
@@ -133,4 +137,4 @@ class Settings(BaseSettings):
 
     @property
     def resolved_model_cache_dir(self) -> Path:
-        return self.model_cache_dir or (self.data_dir / "models")
+        return self.model_cache_dir or (Path.home() / ".cache" / "giaoban" / "models" / "whisper-base-ct2")

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from server.api.deps import ActorDep, SessionDep
 from server.models import MeetingStatus, RollCallStatus
-from server.services import meetings, units
+from server.services import meetings, search, tasks, units
 from server.services.meetings import AttendanceEntry, MeetingCreate, MeetingUpdate, MeetingView, RollCallEntry
 
 router = APIRouter(tags=["meetings"])
@@ -34,7 +34,10 @@ def unit_tree(session: SessionDep, actor: ActorDep) -> dict[str, Any]:
 
 @router.post("/api/meetings", response_model=MeetingView, status_code=201)
 def create_meeting(body: MeetingCreate, session: SessionDep, actor: ActorDep) -> MeetingView:
-    return meetings.view(session, meetings.create(session, actor, body))
+    meeting = meetings.create(session, actor, body)
+    # the open tasks of this chairing unit's earlier meetings come back on the agenda (kiểm điểm kỳ trước)
+    tasks.open_tasks_agenda(session, meeting.id)
+    return meetings.view(session, meeting)
 
 
 @router.get("/api/meetings", response_model=list[MeetingView])
@@ -56,7 +59,9 @@ def update_meeting(meeting_id: int, body: MeetingUpdate, session: SessionDep, ac
 
 @router.post("/api/meetings/{meeting_id}/units", response_model=MeetingView)
 def invite_units(meeting_id: int, body: InviteIn, session: SessionDep, actor: ActorDep) -> MeetingView:
-    return meetings.view(session, meetings.invite(session, actor, meeting_id, body.units))
+    meeting = meetings.invite(session, actor, meeting_id, body.units)
+    search.reindex_meeting(session, meeting_id)  # who may find the meeting's records changed
+    return meetings.view(session, meeting)
 
 
 @router.post("/api/meetings/{meeting_id}/start", response_model=MeetingView)

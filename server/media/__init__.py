@@ -1,1 +1,81 @@
-"""Media: aiortc peer connections and RTP forwarding without transcoding."""
+"""Media: aiortc peer connections and RTP forwarding without transcoding (a selective forwarding unit).
+
+Imports aiortc/aioice/av only; nothing of HTTP or the database. Every use of aiortc private internals lives
+in `server.media.aiortc_hooks` (checked at import: `self_check()` raises HookError after an incompatible
+upgrade).
+
+Public API
+----------
+- `MediaConfig` (config.py): ice_addresses, ice_servers (empty by default: no public STUN),
+  video_bitrate_cap_bps (REMB to publishers), last_n (camera videos per viewer, 0 = all), udp_rcvbuf_bytes,
+  pli_min_interval_s, ...
+- `MediaRoom(room_id, config, listener)` (room.py), the server is always the SDP offerer:
+    `await join(pid, *, publishes_video=True, audio_only=False, username=None, unit=None) -> Offer`
+    (the same pid again = reconnect with a fresh RTCPeerConnection), `await answer(pid, sdp)`,
+    `await add_ice_candidate(pid, candidate, sdp_mid, sdp_mline_index)`, `await renegotiate(pid) -> Offer`
+    (raises OfferPendingError while an offer is unanswered; RenegotiationNeeded follows the answer),
+    `await start_screen_share(pid) -> Offer`, `await stop_screen_share(pid) -> Offer`,
+    `set_audio_forwarding(pid, enabled)` (server-side mute), `set_audio_only(pid, on)`,
+    `set_pinned(pid | None)`,
+    `await leave(pid)`, `await close()`, `stats() -> RoomStats`, `participant_ids()`.
+- `Offer(participant_id, sdp, streams)` with `StreamLabel(mid, participant_id, username, unit, kind, source)`
+  for every m-line: the participant's own (recv-only at the server: it publishes there; source
+  microphone / camera / screen) and everyone else's (send-only). A browser answering sets, for its own labels,
+  `transceiver.direction = "sendonly"` and `sender.replaceTrack(track)` before createAnswer.
+- `MediaListener` (events.py): `on_audio_payload(pid, payload, rtp_timestamp, arrival_monotonic_s)` for every
+  received Opus packet (the recording tap, also while server-muted), and `on_event(event)` with
+  `AudioLevels`, `ActiveSpeakerChanged`, `ConnectionStateChanged`, `RenegotiationNeeded`. Exceptions in
+  callbacks are logged, never raised into the media path.
+- Errors (errors.py): `MediaError` > `MalformedSdpError` (that peer is closed, others undisturbed),
+  `UnknownParticipantError`, `OfferPendingError`, `RoomClosedError`.
+- `MediaClient(participant_id, ClientConfig)` (client.py): a real aiortc participant for `giaoban bot`, tests
+  and benchmarks: `await accept_offer(offer) -> answer_sdp`, `stats() -> ClientStats`
+  (`to_json()` in the shape of the `--stats-json` contract), `await wait_connected()`, `await close()`.
+- `ClientProcess(pids, ClientConfig)` (client_process.py): MediaClients in a child process over a pipe.
+"""
+
+from server.media.client import ClientConfig, MediaClient
+from server.media.config import IceServer, MediaConfig
+from server.media.errors import (
+    MalformedSdpError,
+    MediaError,
+    OfferPendingError,
+    RoomClosedError,
+    UnknownParticipantError,
+)
+from server.media.events import (
+    ActiveSpeakerChanged,
+    AudioLevels,
+    ConnectionStateChanged,
+    MediaEvent,
+    MediaListener,
+    Offer,
+    RenegotiationNeeded,
+    StreamLabel,
+)
+from server.media.room import MediaRoom
+from server.media.stats import ClientStats, RemoteParticipantStats, RoomStats
+
+__all__ = [
+    "ActiveSpeakerChanged",
+    "AudioLevels",
+    "ClientConfig",
+    "ClientStats",
+    "ConnectionStateChanged",
+    "IceServer",
+    "MalformedSdpError",
+    "MediaClient",
+    "MediaConfig",
+    "MediaError",
+    "MediaEvent",
+    "MediaListener",
+    "MediaRoom",
+    "Offer",
+    "OfferPendingError",
+    "RemoteParticipantStats",
+    "RenegotiationNeeded",
+    "RoomClosedError",
+    "RoomStats",
+    "StreamLabel",
+    "UnknownParticipantError",
+]

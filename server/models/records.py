@@ -6,7 +6,7 @@ import datetime as dt
 import enum
 from typing import Any
 
-from sqlalchemy import Enum, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Enum, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.models.base import Base, utcnow
@@ -74,6 +74,8 @@ class Transcript(Base):
     queued_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     started_at: Mapped[dt.datetime | None]
     finished_at: Mapped[dt.datetime | None]
+    worker: Mapped[str] = mapped_column(String(200), default="")  # the worker holding the job
+    heartbeat_at: Mapped[dt.datetime | None]  # the lease: renewed as the worker reports progress
 
 
 class TranscriptSegment(Base):
@@ -120,6 +122,12 @@ class Conclusion(Base):
     at_s: Mapped[float | None]
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # Added in 0002: every segment the conclusion was said in (segment_id is the first), the unit that must
+    # carry it out and its deadline (printed in the minutes and the notice, turned into a task by issue 7).
+    segment_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    assignee_unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id", ondelete="SET NULL"))
+    deadline: Mapped[dt.date | None]
+    updated_at: Mapped[dt.datetime | None]
 
 
 class DocumentRegister(Base):

@@ -72,7 +72,9 @@ def test_start_end_lifecycle_and_state_conflicts(client: TestClient, seeded: dic
         actions = [
             e.action
             for e in session.scalars(
-                select(AuditEvent).where(AuditEvent.object_type == "meeting").order_by(AuditEvent.id)
+                select(AuditEvent)
+                .where(AuditEvent.object_type == "meeting", AuditEvent.action.like("meeting.%"))
+                .order_by(AuditEvent.id)
             )
         ]
     assert actions == ["meeting.create", "meeting.start", "meeting.end"]

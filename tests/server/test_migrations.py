@@ -30,8 +30,16 @@ def test_migrations_match_the_models(settings: Settings) -> None:
     try:
         with db.engine.connect() as conn:
             diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
-        # Only differences a migration would have to carry count (not e.g. server-side FTS tables).
-        significant = [d for d in diff if not (isinstance(d, tuple) and d[0] == "remove_table")]
+        # The search index (search_docs, its FTS5 tables or GIN indexes) is built by migrations on purpose and
+        # has no ORM model: only differences for the modelled tables count.
+        def unmodelled(d: object) -> bool:
+            if not isinstance(d, tuple):
+                return False
+            if d[0] == "remove_table":
+                return True
+            return d[0] == "remove_index" and d[1].table.name not in Base.metadata.tables
+
+        significant = [d for d in diff if not unmodelled(d)]
         assert significant == [], f"models and migrations differ: {significant}"
     finally:
         db.dispose()

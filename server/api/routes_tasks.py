@@ -1,0 +1,313 @@
+"""``/api/tasks``, ``/api/reports/units``, ``/api/notifications``, task suggestions, ``/ws/notifications``.
+
+The notification socket is authenticated like the signaling socket (cookie, ``token`` query parameter or
+bearer header) and closes with 4401 when it is not. It pushes each new notification of the user's unit (or of
+the user) as ``{"type": "notification", "id", "kind", "text", "data"}``, polling the outbox table every
+:data:`NOTIFICATION_POLL_S` seconds, so notifications written by any process (the reminder scheduler, another
+server) arrive. ``?after=<id>`` also sends the ones after that id (a client catching up after a reconnect);
+without it only notifications written after the socket opened are pushed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import datetime as dt
+import io
+import logging
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile, WebSocket
+from fastapi.responses import FileResponse, Response
+from openpyxl import Workbook
+
+from server.api.deps import SESSION_COOKIE, ActorDep, DatabaseDep, SessionDep, SettingsDep, token_from
+from server.errors import PayloadTooLarge, Unauthenticated
+from server.services import accounts, notifications, suggestions, tasks
+from server.services.context import Actor
+from server.services.notifications import NotificationPush, NotificationView
+from server.services.suggestions import Suggestion, SuggestionConfirm
+from server.services.task_status import TaskStatus
+from server.services.tasks import (
+    EvidenceUpload,
+    ExtensionCreate,
+    ExtensionDecision,
+    ExtensionView,
+    OpenTasksAgenda,
+    ReportInput,
+    ReportView,
+    ReviewInput,
+    TaskCreate,
+    TaskDetail,
+    TaskView,
+    UnitReport,
+)
+
+log = logging.getLogger(__name__)
+router = APIRouter(tags=["tasks"])
+
+NOTIFICATION_POLL_S = 1.0
+CLOSE_UNAUTHENTICATED = 4401
+READ_CHUNK_BYTES = 1 << 20
+
+REPORT_HEADERS = (
+    "Mã đơn vị",
+    "Đơn vị",
+    "Được giao",
+    "Hoàn thành đúng hạn",
+    "Hoàn thành quá hạn",
+    "Đang thực hiện trong hạn",
+    "Quá hạn",
+    "Tỷ lệ quá hạn (%)",
+)
+XLSX_SHEET_TITLE = "Nhiệm vụ theo đơn vị"
+XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _today(request: Request) -> dt.date:
+    day: dt.date = request.app.state.clock.today()
+    return day
+
+
+# ---- tasks ---------------------------------------------------------------------------------------------
+
+
+@router.get("/api/tasks", response_model=list[TaskView])
+def list_tasks(
+    request: Request,
+    session: SessionDep,
+    actor: ActorDep,
+    unit: str | None = None,
+    status: TaskStatus | None = None,
+    meeting: int | None = None,
+) -> list[TaskView]:
+    return tasks.list_visible(session, actor, _today(request), unit=unit, status=status, meeting_id=meeting)
+
+
+@router.post("/api/tasks", response_model=TaskView, status_code=201)
+def create_task(body: TaskCreate, request: Request, session: SessionDep, actor: ActorDep) -> TaskView:
+    today = _today(request)
+    return tasks.view(session, tasks.create(session, actor, body, today), today)
+
+
+@router.get("/api/tasks/{task_id}", response_model=TaskDetail)
+def get_task(task_id: int, request: Request, session: SessionDep, actor: ActorDep) -> TaskDetail:
+    return tasks.detail(session, tasks.get_visible(session, actor, task_id), _today(request))
+
+
+def _read_upload(up: UploadFile, max_bytes: int) -> EvidenceUpload:
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := up.file.read(READ_CHUNK_BYTES):
+        size += len(chunk)
+        if size > max_bytes:
+            name = up.filename or ""
+            raise PayloadTooLarge(
+                f"Tệp {name} vượt quá giới hạn {max_bytes} byte.",
+                details={"file": name, "max_bytes": max_bytes},
+            )
+        chunks.append(chunk)
+    return EvidenceUpload(filename=up.filename or "", data=b"".join(chunks))
+
+
+@router.post("/api/tasks/{task_id}/reports", response_model=ReportView, status_code=201)
+def add_report(
+    task_id: int,
+    request: Request,
+    db: DatabaseDep,
+    settings: SettingsDep,
+    actor: ActorDep,
+    kind: Annotated[Literal["progress", "done"], Form()],
+    note: Annotated[str, Form(max_length=tasks.MAX_NOTE_CHARS)] = "",
+    progress_pct: Annotated[int | None, Form(ge=0, le=100)] = None,
+    files: Annotated[list[UploadFile] | None, File()] = None,
+) -> ReportView:
+    """A progress note or a report of completion (multipart form: kind, note, progress_pct, files)."""
+    uploads = [_read_upload(f, settings.max_upload_bytes) for f in files or []]
+    return tasks.add_report(
+        db,
+        actor,
+        task_id,
+        ReportInput(kind=kind, note=note, progress_pct=progress_pct),
+        uploads,
+        settings.evidence_dir,
+        settings.max_upload_bytes,
+        _today(request),
+    )
+
+
+@router.get("/api/tasks/{task_id}/evidence/{evidence_id}")
+def download_evidence(
+    task_id: int, evidence_id: int, session: SessionDep, settings: SettingsDep, actor: ActorDep
+) -> FileResponse:
+    ev = tasks.evidence_file(session, actor, task_id, evidence_id, settings.evidence_dir)
+    return FileResponse(ev.path, media_type=ev.content_type, filename=ev.filename)
+
+
+@router.post("/api/tasks/{task_id}/review", response_model=TaskView)
+def review_task(
+    task_id: int, body: ReviewInput, request: Request, session: SessionDep, actor: ActorDep
+) -> TaskView:
+    return tasks.view(session, tasks.review(session, actor, task_id, body), _today(request))
+
+
+@router.post("/api/tasks/{task_id}/extensions", response_model=ExtensionView, status_code=201)
+def request_extension(
+    task_id: int, body: ExtensionCreate, session: SessionDep, actor: ActorDep
+) -> ExtensionView:
+    return tasks.extension_view(tasks.request_extension(session, actor, task_id, body))
+
+
+@router.post("/api/tasks/{task_id}/extensions/{extension_id}/decision", response_model=ExtensionView)
+def decide_extension(
+    task_id: int, extension_id: int, body: ExtensionDecision, session: SessionDep, actor: ActorDep
+) -> ExtensionView:
+    return tasks.extension_view(tasks.decide_extension(session, actor, task_id, extension_id, body))
+
+
+# ---- suggestions and the agenda of the next meeting ----------------------------------------------------
+
+
+@router.get("/api/meetings/{meeting_id}/suggestions", response_model=list[Suggestion])
+def list_suggestions(meeting_id: int, session: SessionDep, actor: ActorDep) -> list[Suggestion]:
+    return suggestions.list_for_meeting(session, actor, meeting_id)
+
+
+@router.post("/api/meetings/{meeting_id}/suggestions/{key}/confirm", response_model=TaskView, status_code=201)
+def confirm_suggestion(
+    meeting_id: int,
+    key: str,
+    request: Request,
+    session: SessionDep,
+    actor: ActorDep,
+    body: SuggestionConfirm | None = None,
+) -> TaskView:
+    return suggestions.confirm(session, actor, meeting_id, key, body or SuggestionConfirm(), _today(request))
+
+
+@router.post("/api/meetings/{meeting_id}/suggestions/{key}/dismiss", status_code=204)
+def dismiss_suggestion(meeting_id: int, key: str, session: SessionDep, actor: ActorDep) -> Response:
+    suggestions.dismiss(session, actor, meeting_id, key)
+    return Response(status_code=204)
+
+
+@router.post("/api/meetings/{meeting_id}/agenda/open-tasks", response_model=OpenTasksAgenda)
+def open_tasks_agenda(meeting_id: int, session: SessionDep, actor: ActorDep) -> OpenTasksAgenda:
+    return tasks.add_open_tasks_agenda(session, actor, meeting_id)
+
+
+# ---- the per-unit report -------------------------------------------------------------------------------
+
+
+def _report_rows(report: UnitReport) -> list[tuple[str, str, int, int, int, int, int, float]]:
+    return [
+        (r.unit, r.unit_name, r.assigned, r.completed_on_time, r.completed_late, r.in_progress, r.overdue,
+         r.overdue_pct)
+        for r in [*report.rows, report.total]
+    ]  # fmt: skip
+
+
+def unit_report_csv(report: UnitReport) -> bytes:
+    """UTF-8 with a byte-order mark (Excel opens Vietnamese text right), one header row, a total row last."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(REPORT_HEADERS)
+    writer.writerows(_report_rows(report))
+    return out.getvalue().encode("utf-8-sig")
+
+
+def unit_report_xlsx(report: UnitReport) -> bytes:
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.title = XLSX_SHEET_TITLE
+    ws.append(list(REPORT_HEADERS))
+    for row in _report_rows(report):
+        ws.append(list(row))
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+@router.get("/api/reports/units", response_model=UnitReport)
+def units_report(
+    request: Request,
+    session: SessionDep,
+    actor: ActorDep,
+    from_date: Annotated[dt.date | None, Query(alias="from")] = None,
+    to_date: Annotated[dt.date | None, Query(alias="to")] = None,
+    format: Literal["json", "csv", "xlsx"] = "json",
+) -> UnitReport | Response:
+    report = tasks.unit_report(session, actor, _today(request), from_date, to_date)
+    stem = f"bao-cao-nhiem-vu_{report.from_date.isoformat()}_{report.to_date.isoformat()}"
+    if format == "csv":
+        return Response(
+            unit_report_csv(report),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{stem}.csv"'},
+        )
+    if format == "xlsx":
+        return Response(
+            unit_report_xlsx(report),
+            media_type=XLSX_MEDIA_TYPE,
+            headers={"Content-Disposition": f'attachment; filename="{stem}.xlsx"'},
+        )
+    return report
+
+
+# ---- notifications -------------------------------------------------------------------------------------
+
+
+@router.get("/api/notifications", response_model=list[NotificationView])
+def list_notifications(session: SessionDep, actor: ActorDep, unread: bool = False) -> list[NotificationView]:
+    return [notifications.view(n) for n in notifications.list_for(session, actor, unread_only=unread)]
+
+
+@router.post("/api/notifications/{notification_id}/read", response_model=NotificationView)
+def mark_notification_read(notification_id: int, session: SessionDep, actor: ActorDep) -> NotificationView:
+    return notifications.view(notifications.mark_read(session, actor, notification_id))
+
+
+@router.websocket("/ws/notifications")
+async def notification_socket(ws: WebSocket) -> None:
+    await ws.accept()
+    db = ws.app.state.db
+    token = token_from(
+        ws.headers.get("authorization"), ws.cookies.get(SESSION_COOKIE), ws.query_params.get("token")
+    )
+    try:
+        if not token:
+            raise Unauthenticated("Bạn cần đăng nhập.")
+
+        def resolve() -> Actor:
+            with db.session() as session:
+                return accounts.resolve_token(session, token, ws.client.host if ws.client else "")
+
+        actor = await asyncio.to_thread(resolve)
+    except Unauthenticated as exc:
+        await ws.send_json({"type": "error", "code": exc.code, "message": exc.message})
+        await ws.close(code=CLOSE_UNAUTHENTICATED, reason=exc.code)
+        return
+
+    def latest() -> int:
+        with db.session() as session:
+            return notifications.latest_id(session, actor)
+
+    def fetch(after_id: int) -> list[NotificationPush]:
+        with db.session() as session:
+            return [notifications.push_message(n) for n in notifications.newer_than(session, actor, after_id)]
+
+    raw_after = ws.query_params.get("after", "")
+    after = int(raw_after) if raw_after.isdigit() else await asyncio.to_thread(latest)
+
+    while True:
+        for msg in await asyncio.to_thread(fetch, after):
+            await ws.send_text(msg.model_dump_json())
+            after = msg.id
+        try:  # wait for the next poll, reading (and ignoring) what the client sends meanwhile
+            incoming = await asyncio.wait_for(ws.receive(), timeout=NOTIFICATION_POLL_S)
+        except TimeoutError:
+            continue
+        if incoming["type"] == "websocket.disconnect":
+            log.debug("notification socket of %s closed", actor.username)
+            return

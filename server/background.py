@@ -1,0 +1,56 @@
+"""Background work of one process: the job queue, the transcription runner and (optionally) a worker thread.
+
+``giaoban serve`` starts one in-process worker (embedded default); ``giaoban worker`` runs the same loop
+in its own process against the configured database and queue (Redis), as many as the machines allow.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from server.config import Settings
+from server.db import Database
+from server.jobs import JobQueue, Worker, worker_name
+from server.services import transcription_jobs
+from server.services.transcription_jobs import TranscriptionRunner
+
+log = logging.getLogger(__name__)
+
+
+class Background:
+    def __init__(self, settings: Settings, db: Database, engine_factory: Any = None) -> None:
+        self.settings = settings
+        self.db = db
+        self.queue = JobQueue(settings, self._handle)
+        self.runner = TranscriptionRunner(settings, db, self._enqueue_transcription, worker_name(),
+                                          engine_factory=engine_factory)
+        self.worker: Worker | None = None
+
+    def _handle(self, kind: str, payload: dict[str, Any]) -> None:
+        if kind == transcription_jobs.JOB_KIND:
+            self.runner.run(int(payload["meeting_id"]))
+        else:
+            log.error("unknown job kind %s", kind)
+
+    def _enqueue_transcription(self, meeting_id: int) -> None:
+        self.queue.enqueue(transcription_jobs.JOB_KIND, meeting_id=meeting_id)
+
+    def queue_transcription(self, meeting_id: int) -> None:
+        """Mark the meeting's transcript queued and wake a worker."""
+        with self.db.session() as session:
+            transcription_jobs.queue(session, meeting_id)
+        self._enqueue_transcription(meeting_id)
+        log.info("meeting %s: transcription queued", meeting_id)
+
+    def start_worker(self) -> None:
+        self.worker = Worker(self.queue, self.runner.requeue_stale)
+        self.worker.start_thread()
+
+    def run_worker_forever(self) -> None:
+        self.worker = Worker(self.queue, self.runner.requeue_stale)
+        self.worker.run()
+
+    def stop(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()

@@ -1,0 +1,280 @@
+"""Every use of aiortc/aioice private internals, in one place (aiortc==1.16.0, aioice 0.10+).
+
+aiortc has no public way to hand out undecoded RTP, to send RTP on a transceiver's transport, or to answer
+RTCP feedback for a sender that has no track. The SFU needs all three, plus control over the ICE host
+addresses (aioice never offers 127.0.0.1) and the UDP receive buffer size. Each hook below names the private
+attribute it relies on; `self_check()` verifies that all of them exist with the expected shape and is run at
+import time, so an aiortc upgrade that breaks one fails loudly instead of silently forwarding nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import socket
+import threading
+from collections.abc import Awaitable, Callable, Sequence
+
+import aioice.ice
+import aioice.turn
+from aiortc import MediaStreamTrack, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
+from aiortc.rtcdtlstransport import RTCDtlsTransport
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.rtp import (
+    RTCP_PSFB_APP,
+    RTCP_PSFB_PLI,
+    AnyRtcpPacket,
+    HeaderExtensionsMap,
+    RtcpPsfbPacket,
+    RtpPacket,
+    pack_remb_fci,
+)
+
+logger = logging.getLogger(__name__)
+
+EXPECTED_AIORTC_VERSION = "1.16.0"
+DEFAULT_UDP_RCVBUF_BYTES = 4 * 1024 * 1024
+
+RtpHandler = Callable[[RtpPacket, int], Awaitable[None]]
+RtcpHandler = Callable[[AnyRtcpPacket], Awaitable[None]]
+
+
+class HookError(RuntimeError):
+    """An aiortc/aioice internal that the SFU relies on is missing or changed shape."""
+
+
+# --- ICE host addresses and UDP buffers (aioice) -------------------------------------------------------
+
+_host_addresses: list[str] | None = None
+_original_get_host_addresses = aioice.ice.get_host_addresses
+
+
+def _configured_host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
+    if _host_addresses is None:
+        return _original_get_host_addresses(use_ipv4=use_ipv4, use_ipv6=use_ipv6)
+    return list(_host_addresses)
+
+
+def install_ice_host_addresses(addresses: Sequence[str]) -> None:
+    """Make aioice gather host candidates on exactly these addresses (process-wide).
+
+    aioice's `get_host_addresses` skips loopback and offers every other interface address; on a closed
+    network the operator chooses the addresses. Server and client share the same setting.
+    """
+    global _host_addresses
+    _host_addresses = list(addresses)
+    aioice.ice.get_host_addresses = _configured_host_addresses
+
+
+def install_udp_rcvbuf(size_bytes: int = DEFAULT_UDP_RCVBUF_BYTES) -> None:
+    """Ask for `size_bytes` of UDP receive buffer on every ICE socket (aioice reads this constant per bind).
+
+    The kernel caps the value at net.core.rmem_max unless the process may use SO_RCVBUFFORCE.
+    """
+    aioice.turn.UDP_SOCKET_BUFFER_SIZE = size_bytes
+
+
+def effective_udp_rcvbuf_bytes(size_bytes: int) -> int:
+    """What the kernel grants for a requested SO_RCVBUF (it doubles the request and caps at rmem_max)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size_bytes)
+        return int(sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF))
+
+
+# --- receivers: raw RTP out, RTCP feedback up ------------------------------------------------------------
+
+
+def intercept_rtp(receiver: RTCRtpReceiver, handler: RtpHandler) -> None:
+    """Replace this receiver's RTP handling (jitter buffer + decoder) by `handler(packet, arrival_ms)`.
+
+    The DTLS transport calls `receiver._handle_rtp_packet(packet, arrival_time_ms=...)` for each routed
+    packet; an instance attribute shadows the method, so nothing is decoded on this receiver any more.
+    """
+
+    async def _handle(packet: RtpPacket, arrival_time_ms: int) -> None:
+        await handler(packet, arrival_time_ms)
+
+    receiver._handle_rtp_packet = _handle  # type: ignore[method-assign]
+
+
+def rtx_ssrcs(receiver: RTCRtpReceiver) -> dict[int, int]:
+    """RTX SSRC -> media SSRC, as negotiated for this receiver (empty before `receive()`)."""
+    return dict(receiver._RTCRtpReceiver__rtx_ssrc)  # type: ignore[attr-defined]
+
+
+def receiver_codecs(receiver: RTCRtpReceiver) -> dict[int, RTCRtpCodecParameters]:
+    """Payload type -> codec, as negotiated for this receiver (empty before `receive()`)."""
+    return dict(receiver._RTCRtpReceiver__codecs)  # type: ignore[attr-defined]
+
+
+def route_ssrc(receiver: RTCRtpReceiver, ssrc: int) -> None:
+    """Route RTP with this SSRC (e.g. the RTX stream of a bundled video) to `receiver`.
+
+    aiortc routes bundled RTP by SSRC, falling back to payload type when only one receiver has it; two video
+    m-lines (camera + screen) share the RTX payload type, so their RTX SSRCs must be registered explicitly.
+    """
+    receiver.transport._rtp_router.ssrc_table[ssrc] = receiver
+
+
+async def send_pli(receiver: RTCRtpReceiver, media_ssrc: int) -> None:
+    """Ask the remote sender of `media_ssrc` for a keyframe (RTCP PSFB PLI)."""
+    await receiver._send_rtcp_pli(media_ssrc)
+
+
+async def send_nack(receiver: RTCRtpReceiver, media_ssrc: int, lost: list[int]) -> None:
+    """Ask the remote sender of `media_ssrc` to retransmit these sequence numbers."""
+    await receiver._send_rtcp_nack(media_ssrc, lost)
+
+
+async def send_remb(receiver: RTCRtpReceiver, bitrate_bps: int, media_ssrcs: list[int]) -> None:
+    """Cap the remote sender's bitrate (RTCP REMB)."""
+    rtcp_ssrc = receiver._RTCRtpReceiver__rtcp_ssrc  # type: ignore[attr-defined]
+    if rtcp_ssrc is None:
+        return
+    packet = RtcpPsfbPacket(
+        fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0, fci=pack_remb_fci(bitrate_bps, media_ssrcs)
+    )
+    await receiver._send_rtcp(packet)
+
+
+async def send_pli_as(transport: RTCDtlsTransport, sender_ssrc: int, media_ssrc: int) -> None:
+    """Send a PLI on `transport` (used by the client to ask for a keyframe without a decoder error)."""
+    packet = RtcpPsfbPacket(fmt=RTCP_PSFB_PLI, ssrc=sender_ssrc, media_ssrc=media_ssrc)
+    await transport._send_rtp(bytes(packet))
+
+
+# --- senders: raw RTP in, RTCP feedback intercepted ------------------------------------------------------
+
+
+class IdleTrack(MediaStreamTrack):
+    """A track whose `recv()` never returns: parks the sender's own RTP loop, which would otherwise poll
+    every 20 ms per sender when it has no track. The SFU writes RTP to the transport directly."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        self.kind = kind
+        self._never: asyncio.Future[None] = asyncio.get_event_loop().create_future()
+
+    async def recv(self) -> None:  # type: ignore[override]
+        await asyncio.shield(self._never)
+
+
+def intercept_rtcp(sender: RTCRtpSender, handler: RtcpHandler) -> None:
+    """Feed RTCP addressed to this sender (NACK, PLI, FIR, REMB, RR) to `handler` instead of aiortc."""
+    original = sender._handle_rtcp_packet
+
+    async def _handle(packet: AnyRtcpPacket) -> None:
+        await handler(packet)
+        await original(packet)
+
+    sender._handle_rtcp_packet = _handle  # type: ignore[method-assign]
+
+
+def sender_ssrc(sender: RTCRtpSender) -> int:
+    return int(sender._ssrc)
+
+
+def sender_rtx_ssrc(sender: RTCRtpSender) -> int:
+    return int(sender._rtx_ssrc)
+
+
+def negotiated_codecs(transceiver: RTCRtpTransceiver) -> list[RTCRtpCodecParameters]:
+    """The codecs negotiated for this transceiver, preferred first (empty before negotiation)."""
+    return list(transceiver._codecs)
+
+
+def header_extensions_map(transceiver: RTCRtpTransceiver) -> HeaderExtensionsMap:
+    """A header-extension map configured like the one the transceiver's sender serialises with."""
+    from aiortc.rtcrtpparameters import RTCRtpParameters
+
+    ext_map = HeaderExtensionsMap()
+    ext_map.configure(RTCRtpParameters(codecs=[], headerExtensions=list(transceiver._headerExtensions)))
+    return ext_map
+
+
+async def send_rtp(transport: RTCDtlsTransport, data: bytes) -> bool:
+    """Protect and send one serialised RTP/RTCP packet; False when the transport is not connected."""
+    try:
+        await transport._send_rtp(data)
+    except ConnectionError:
+        return False
+    return True
+
+
+# --- client-side counting without decoding --------------------------------------------------------------
+
+
+def decoder_error_flag(receiver: RTCRtpReceiver) -> threading.Event:
+    """Set by aiortc's decoder thread when a frame failed to decode (cleared by the next RTP packet)."""
+    flag: threading.Event = receiver._RTCRtpReceiver__decoder_error  # type: ignore[attr-defined]
+    return flag
+
+
+def stop_decoder(receiver: RTCRtpReceiver) -> None:
+    """Stop the receiver's decoder thread (used when a client counts RTP instead of decoding)."""
+    receiver._RTCRtpReceiver__stop_decoder()  # type: ignore[attr-defined]
+
+
+# --- self-check ------------------------------------------------------------------------------------------
+
+
+def self_check() -> None:
+    """Raise HookError if any internal used above is missing or has changed shape."""
+    import aiortc
+
+    problems: list[str] = []
+    if aiortc.__version__ != EXPECTED_AIORTC_VERSION:
+        problems.append(f"aiortc {aiortc.__version__} installed, hooks written for {EXPECTED_AIORTC_VERSION}")
+
+    def has_params(obj: object, name: str, params: list[str]) -> None:
+        func = getattr(obj, name, None)
+        if func is None:
+            problems.append(f"{getattr(obj, '__name__', obj)}.{name} is missing")
+            return
+        found = list(inspect.signature(func).parameters)
+        if found[: len(params)] != params:
+            problems.append(f"{getattr(obj, '__name__', obj)}.{name}{tuple(found)} expected {tuple(params)}")
+
+    has_params(aioice.ice, "get_host_addresses", ["use_ipv4", "use_ipv6"])
+    if not isinstance(getattr(aioice.turn, "UDP_SOCKET_BUFFER_SIZE", None), int):
+        problems.append("aioice.turn.UDP_SOCKET_BUFFER_SIZE is missing")
+    has_params(RTCRtpReceiver, "_handle_rtp_packet", ["self", "packet", "arrival_time_ms"])
+    has_params(RTCRtpReceiver, "_send_rtcp_pli", ["self", "media_ssrc"])
+    has_params(RTCRtpReceiver, "_send_rtcp_nack", ["self", "media_ssrc", "lost"])
+    has_params(RTCRtpReceiver, "_send_rtcp", ["self", "packet"])
+    has_params(RTCRtpReceiver, "_RTCRtpReceiver__stop_decoder", ["self"])
+    has_params(RTCRtpSender, "_handle_rtcp_packet", ["self", "packet"])
+    has_params(RTCDtlsTransport, "_send_rtp", ["self", "data"])
+    has_params(RTCDtlsTransport, "_handle_rtp_data", ["self", "data", "arrival_time_ms"])
+    init_src = inspect.getsource(RTCRtpReceiver.__init__)
+    for attr in ("self.__rtx_ssrc", "self.__codecs", "self.__rtcp_ssrc", "self.__decoder_error"):
+        if attr not in init_src:
+            problems.append(f"RTCRtpReceiver no longer sets {attr}")
+    sender_src = inspect.getsource(RTCRtpSender.__init__)
+    for attr in ("self._ssrc", "self._rtx_ssrc"):
+        if attr not in sender_src:
+            problems.append(f"RTCRtpSender no longer sets {attr}")
+    transceiver_src = inspect.getsource(RTCRtpTransceiver.__init__)
+    for attr in ("self._codecs", "self._headerExtensions"):
+        if attr not in transceiver_src:
+            problems.append(f"RTCRtpTransceiver no longer sets {attr}")
+    dtls_src = inspect.getsource(RTCDtlsTransport)
+    if "self._rtp_router" not in dtls_src or "ssrc_table" not in inspect.getsource(
+        __import__("aiortc.rtcdtlstransport", fromlist=["RtpRouter"]).RtpRouter
+    ):
+        problems.append("RTCDtlsTransport._rtp_router.ssrc_table is missing")
+    rtp_loop = inspect.getsource(RTCRtpSender._run_rtp)
+    if "if not self.__track" not in rtp_loop or "self.__track.recv()" not in inspect.getsource(
+        RTCRtpSender._next_encoded_frame
+    ):
+        problems.append("RTCRtpSender._run_rtp no longer reads its track (IdleTrack would not park it)")
+    if "get_host_addresses(" not in inspect.getsource(aioice.ice.Connection.gather_candidates):
+        problems.append("aioice Connection.gather_candidates no longer calls get_host_addresses")
+    if "turn.UDP_SOCKET_BUFFER_SIZE" not in inspect.getsource(aioice.ice.Connection.get_component_candidates):
+        problems.append("aioice no longer reads turn.UDP_SOCKET_BUFFER_SIZE when binding")
+    if problems:
+        raise HookError("aiortc internals changed: " + "; ".join(problems))
+
+
+self_check()

@@ -1,0 +1,348 @@
+"""MediaClient: a real aiortc participant (used by `giaoban bot`, the tests and the SFU benchmark).
+
+It answers the server's offers, publishes an audio file (or silence) and optionally a moving VP8 test
+pattern, and counts what it receives per remote participant. With `decode=True` frames are counted after
+decoding (the contract of `--stats-json`); with `decode=False` (benchmarks) the decoders are stopped and
+frames are counted at the RTP level (one video frame per marker bit, one audio frame per Opus packet).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fractions
+import logging
+import time
+from dataclasses import dataclass, field
+
+import av
+import numpy as np
+from aiortc import (
+    AudioStreamTrack,
+    MediaStreamTrack,
+    RTCPeerConnection,
+    RTCRtpReceiver,
+    RTCRtpTransceiver,
+    RTCSessionDescription,
+    VideoStreamTrack,
+)
+from aiortc.contrib.media import MediaPlayer
+from aiortc.mediastreams import MediaStreamError
+from aiortc.rtp import RtpPacket
+
+from server.media import aiortc_hooks as hooks
+from server.media.config import MediaConfig
+from server.media.events import Offer, StreamLabel
+from server.media.stats import ClientStats, RemoteParticipantStats
+
+logger = logging.getLogger(__name__)
+
+VIDEO_CLOCK_RATE_HZ = 90000
+SEQ_MODULO = 1 << 16
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    """What a client publishes and how it counts.
+
+    audio_file: played at real time into the meeting (None: silence).
+    video: publish a moving test pattern of video_size at video_fps (VP8).
+    decode: decode received media (True) or count at the RTP level (False, for load benchmarks).
+    encoded_video: publish these pre-encoded VP8 packets in a loop instead of encoding (benchmarks).
+    publish_audio: False answers the microphone m-line inactive (a pure viewer, for benchmarks).
+    """
+
+    media: MediaConfig = field(default_factory=MediaConfig)
+    audio_file: str | None = None
+    video: bool = False
+    video_size: tuple[int, int] = (320, 240)
+    video_fps: int = 15
+    decode: bool = True
+    encoded_video: tuple[bytes, ...] = ()
+    publish_audio: bool = True
+
+
+class PatternVideoTrack(VideoStreamTrack):
+    """A moving colour pattern (diagonal bars that scroll), so every frame differs."""
+
+    def __init__(self, width: int, height: int, fps: int, shade: int = 0) -> None:
+        super().__init__()
+        self.fps = fps
+        y, x = np.mgrid[0:height, 0:width]
+        self._base = ((x + y) * 2 + shade) % 256
+        self._frame_index = 0
+        self._started_s: float | None = None
+
+    async def recv(self) -> av.VideoFrame:
+        if self._started_s is None:
+            self._started_s = time.monotonic()
+        target = self._started_s + self._frame_index / self.fps
+        delay = target - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        shift = self._frame_index * 4
+        luma = ((self._base + shift) % 256).astype(np.uint8)
+        rgb = np.stack([luma, np.roll(luma, 40, axis=1), 255 - luma], axis=2)
+        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+        frame.pts = self._frame_index * (VIDEO_CLOCK_RATE_HZ // self.fps)
+        frame.time_base = fractions.Fraction(1, VIDEO_CLOCK_RATE_HZ)
+        self._frame_index += 1
+        return frame
+
+
+class EncodedVideoTrack(MediaStreamTrack):
+    """Pre-encoded VP8 frames played in a loop at real time (the sender packetizes them, no encoding)."""
+
+    kind = "video"
+
+    def __init__(self, frames: tuple[bytes, ...], fps: int) -> None:
+        super().__init__()
+        self._frames = frames
+        self.fps = fps
+        self._index = 0
+        self._start: float | None = None
+
+    async def recv(self) -> av.Packet:
+        if self._start is None:
+            self._start = time.monotonic()
+        delay = self._start + self._index / self.fps - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        packet = av.Packet(self._frames[self._index % len(self._frames)])
+        packet.pts = self._index * (VIDEO_CLOCK_RATE_HZ // self.fps)
+        packet.time_base = fractions.Fraction(1, VIDEO_CLOCK_RATE_HZ)
+        self._index += 1
+        return packet
+
+
+def encode_test_pattern(
+    width: int, height: int, fps: int, frames: int, bitrate_bps: int, keyframe_interval: int
+) -> tuple[bytes, ...]:
+    """Encode the moving pattern once with libvpx (for clients that must not spend CPU encoding)."""
+    codec = av.CodecContext.create("libvpx", "w")
+    codec.width, codec.height = width, height
+    codec.pix_fmt = "yuv420p"
+    codec.bit_rate = bitrate_bps
+    codec.framerate = fractions.Fraction(fps, 1)
+    codec.time_base = fractions.Fraction(1, fps)
+    codec.gop_size = keyframe_interval
+    codec.options = {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0"}
+    pattern = PatternVideoTrack(width, height, fps)
+    out: list[bytes] = []
+    for i in range(frames):
+        luma = ((pattern._base + i * 4) % 256).astype(np.uint8)
+        rgb = np.stack([luma, np.roll(luma, 40, axis=1), 255 - luma], axis=2)
+        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
+        frame.pts = i
+        for packet in codec.encode(frame):
+            out.append(bytes(packet))
+    for packet in codec.encode(None):
+        out.append(bytes(packet))
+    return tuple(out)
+
+
+@dataclass
+class _MidCounters:
+    label: StreamLabel
+    subscribed_s: float
+    frames: int = 0
+    packets: int = 0
+    first_frame_ms: int | None = None
+    first_seq: int | None = None
+    highest_seq: int | None = None
+    decode_errors: int = 0
+
+
+class MediaClient:
+    """One participant. Call `accept_offer()` with each offer from the server and send back the answer."""
+
+    def __init__(self, participant_id: str, config: ClientConfig) -> None:
+        self.participant_id = participant_id
+        self.config = config
+        hooks.install_ice_host_addresses(config.media.ice_addresses)
+        hooks.install_udp_rcvbuf(config.media.udp_rcvbuf_bytes)
+        self.pc = RTCPeerConnection(configuration=config.media.rtc_configuration())
+        self._player: MediaPlayer | None = None
+        self._tracks: dict[str, MediaStreamTrack] = {}
+        self._counters: dict[str, _MidCounters] = {}
+        self._finished: list[_MidCounters] = []
+        self._readers: dict[str, asyncio.Task[None]] = {}
+        self._wrapped: set[int] = set()
+
+    async def accept_offer(self, offer: Offer) -> str:
+        """Apply a server offer, publish on the m-lines labelled with our id, return the answer SDP."""
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer.sdp, type="offer"))
+        now = time.monotonic()
+        for transceiver in self.pc.getTransceivers():
+            label = offer.label(transceiver.mid or "")
+            if label is None:
+                transceiver.direction = "inactive"
+                self._retire(transceiver.mid or "")
+                continue
+            if label.participant_id == self.participant_id:
+                if label.kind == "audio" and not self.config.publish_audio:
+                    transceiver.direction = "inactive"
+                    continue
+                transceiver.direction = "sendonly"
+                if transceiver.sender.track is None:
+                    transceiver.sender.replaceTrack(self._track_for(label))
+                continue
+            transceiver.direction = "recvonly"
+            self._watch(transceiver, label, now)
+        answer = await self.pc.createAnswer()
+        await self.pc.setLocalDescription(answer)
+        return str(self.pc.localDescription.sdp)
+
+    def stats(self) -> ClientStats:
+        per_pid: dict[str, dict[str, int | None | str]] = {}
+        for counters in [*self._finished, *self._counters.values()]:
+            label = counters.label
+            entry = per_pid.setdefault(
+                label.participant_id,
+                {
+                    "username": label.username,
+                    "unit": label.unit,
+                    "audio_frames": 0,
+                    "video_frames": 0,
+                    "first_audio_ms": None,
+                    "first_video_ms": None,
+                    "packets_lost": 0,
+                    "decode_errors": 0,
+                    "video_streams": 0,
+                },
+            )
+            kind = label.kind
+            entry[f"{kind}_frames"] = int(entry[f"{kind}_frames"] or 0) + counters.frames
+            first_key = f"first_{kind}_ms"
+            if counters.first_frame_ms is not None and (
+                entry[first_key] is None or counters.first_frame_ms < int(entry[first_key] or 0)
+            ):
+                entry[first_key] = counters.first_frame_ms
+            entry["packets_lost"] = int(entry["packets_lost"] or 0) + _lost(counters)
+            entry["decode_errors"] = int(entry["decode_errors"] or 0) + counters.decode_errors
+            if kind == "video" and counters.packets:
+                entry["video_streams"] = int(entry["video_streams"] or 0) + 1
+        return ClientStats(tuple(RemoteParticipantStats(**e) for e in per_pid.values()))  # type: ignore[arg-type]
+
+    def video_frames_by_source(self, participant_id: str) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for counters in [*self._finished, *self._counters.values()]:
+            if counters.label.participant_id == participant_id and counters.label.kind == "video":
+                out[counters.label.source] = out.get(counters.label.source, 0) + counters.frames
+        return out
+
+    async def wait_connected(self, timeout_s: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while self.pc.connectionState != "connected":
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self.participant_id}: connection state {self.pc.connectionState}")
+            await asyncio.sleep(0.05)
+
+    async def close(self) -> None:
+        for task in self._readers.values():
+            task.cancel()
+        for task in self._readers.values():
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self.pc.close()
+        if self._player is not None and self._player.audio is not None:
+            self._player.audio.stop()
+
+    # --- publishing -------------------------------------------------------------------------------
+
+    def _track_for(self, label: StreamLabel) -> MediaStreamTrack:
+        if label.source in self._tracks:
+            return self._tracks[label.source]
+        track: MediaStreamTrack
+        if label.kind == "audio":
+            if self.config.audio_file:
+                self._player = MediaPlayer(self.config.audio_file)
+                track = self._player.audio if self._player.audio is not None else AudioStreamTrack()
+            else:
+                track = AudioStreamTrack()
+        elif self.config.encoded_video:
+            track = EncodedVideoTrack(self.config.encoded_video, self.config.video_fps)
+        else:
+            w, h = self.config.video_size
+            track = PatternVideoTrack(
+                w, h, self.config.video_fps, shade=0 if label.source == "camera" else 128
+            )
+        self._tracks[label.source] = track
+        return track
+
+    # --- receiving --------------------------------------------------------------------------------
+
+    def _retire(self, mid: str) -> None:
+        counters = self._counters.pop(mid, None)
+        if counters is not None:
+            self._finished.append(counters)
+
+    def _watch(self, transceiver: RTCRtpTransceiver, label: StreamLabel, now: float) -> None:
+        mid = transceiver.mid or ""
+        current = self._counters.get(mid)
+        if current is not None and current.label == label:
+            return
+        self._retire(mid)
+        self._counters[mid] = _MidCounters(label, now)
+        receiver = transceiver.receiver
+        if id(receiver) not in self._wrapped:
+            self._wrapped.add(id(receiver))
+            self._wrap_receiver(mid, receiver)
+            if self.config.decode and mid not in self._readers:
+                self._readers[mid] = asyncio.ensure_future(self._read(mid, receiver))
+
+    def _wrap_receiver(self, mid: str, receiver: RTCRtpReceiver) -> None:
+        original = receiver._handle_rtp_packet
+        error_flag = hooks.decoder_error_flag(receiver)
+        decode = self.config.decode
+
+        async def handle(packet: RtpPacket, arrival_ms: int) -> None:
+            counters = self._counters.get(mid)
+            if counters is not None:
+                _count_packet(counters, packet, decode)
+                if error_flag.is_set():
+                    counters.decode_errors += 1
+            if decode:
+                await original(packet, arrival_ms)
+
+        hooks.intercept_rtp(receiver, handle)
+        if not decode:
+            hooks.stop_decoder(receiver)
+
+    async def _read(self, mid: str, receiver: RTCRtpReceiver) -> None:
+        while receiver.track is None:
+            await asyncio.sleep(0.02)
+        track = receiver.track
+        while True:
+            try:
+                await track.recv()
+            except MediaStreamError:
+                return
+            counters = self._counters.get(mid)
+            if counters is None:
+                continue
+            counters.frames += 1
+            if counters.first_frame_ms is None:
+                counters.first_frame_ms = int((time.monotonic() - counters.subscribed_s) * 1000)
+
+
+def _count_packet(counters: _MidCounters, packet: RtpPacket, decoding: bool) -> None:
+    counters.packets += 1
+    seq = packet.sequence_number
+    if counters.first_seq is None or counters.highest_seq is None:
+        counters.first_seq = seq
+        counters.highest_seq = seq
+    else:
+        delta = (seq - counters.highest_seq) % SEQ_MODULO
+        if 0 < delta < SEQ_MODULO // 2:
+            counters.highest_seq += delta
+    if not decoding and (counters.label.kind == "audio" or packet.marker):
+        counters.frames += 1
+        if counters.first_frame_ms is None:
+            counters.first_frame_ms = int((time.monotonic() - counters.subscribed_s) * 1000)
+
+
+def _lost(counters: _MidCounters) -> int:
+    if counters.first_seq is None or counters.highest_seq is None:
+        return 0
+    return max(0, counters.highest_seq - counters.first_seq + 1 - counters.packets)

@@ -1,0 +1,60 @@
+"""MediaConfig: the settings of the SFU (addresses, bitrate cap, last-N, keyframe rate limits)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiortc import RTCBundlePolicy, RTCConfiguration, RTCIceServer
+
+
+@dataclass(frozen=True)
+class IceServer:
+    """A STUN/TURN server inside the closed network (never a public one)."""
+
+    urls: tuple[str, ...]
+    username: str | None = None
+    credential: str | None = None
+
+
+@dataclass(frozen=True)
+class MediaConfig:
+    """Settings of one SFU process.
+
+    ice_addresses: host addresses offered as ICE candidates (tests: ["127.0.0.1"]).
+    ice_servers: STUN/TURN servers; empty by default (a closed network has no public STUN).
+    video_bitrate_cap_bps: REMB sent to every video publisher, per video track.
+    last_n: camera videos forwarded to each viewer (pinned hall first, then recent speakers); 0 = no limit.
+    udp_rcvbuf_bytes: SO_RCVBUF asked for each ICE socket.
+    pli_min_interval_s: at most one keyframe request per publisher track per interval.
+    remb_interval_s: how often the bitrate cap is repeated to publishers.
+    history_packets: per-viewer history of rewritten video packets, for answering NACKs.
+    speaker_hold_s: a participant stays "recently speaking" for last-N this long after the last loud packet.
+    speaker_level_dbov: audio louder than this (-dBov, 0 = loudest, 127 = silence) counts as speech.
+    levels_interval_s: how often audio levels are reported to the listener.
+    """
+
+    ice_addresses: tuple[str, ...] = ("127.0.0.1",)
+    ice_servers: tuple[IceServer, ...] = ()
+    video_bitrate_cap_bps: int = 800_000
+    last_n: int = 0
+    udp_rcvbuf_bytes: int = 4 * 1024 * 1024
+    pli_min_interval_s: float = 0.5
+    remb_interval_s: float = 1.0
+    history_packets: int = 512
+    speaker_hold_s: float = 10.0
+    speaker_level_dbov: int = 50
+    levels_interval_s: float = 0.5
+
+    def rtc_configuration(self) -> RTCConfiguration:
+        """An explicit RTCConfiguration: aiortc falls back to a public STUN server when iceServers is unset.
+
+        max-bundle: with aiortc's default (balanced) policy a second video m-line keeps a transport that is
+        discarded when the answer bundles everything, and RTP sent on it is lost.
+        """
+        return RTCConfiguration(
+            bundlePolicy=RTCBundlePolicy.MAX_BUNDLE,
+            iceServers=[
+                RTCIceServer(urls=list(s.urls), username=s.username, credential=s.credential)
+                for s in self.ice_servers
+            ],
+        )

@@ -1,0 +1,85 @@
+"""What the media layer tells the rest of the server: typed events, the audio tap, and the listener."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Literal
+
+logger = logging.getLogger(__name__)
+
+Kind = Literal["audio", "video"]
+Source = Literal["microphone", "camera", "screen"]
+
+
+@dataclass(frozen=True)
+class StreamLabel:
+    """Whose stream an m-line carries: clients label their tiles with it."""
+
+    mid: str
+    participant_id: str
+    username: str
+    unit: str
+    kind: Kind
+    source: Source
+
+
+@dataclass(frozen=True)
+class Offer:
+    """An SDP offer from the server to one participant, with the labels of its send-only m-lines."""
+
+    participant_id: str
+    sdp: str
+    streams: tuple[StreamLabel, ...]
+
+    def label(self, mid: str) -> StreamLabel | None:
+        return next((s for s in self.streams if s.mid == mid), None)
+
+
+@dataclass(frozen=True)
+class AudioLevels:
+    """Smoothed audio levels (0 = silent .. 127 = loudest) and who is speaking now (None = nobody)."""
+
+    room_id: str
+    levels: dict[str, int]
+    active_speaker: str | None
+
+
+@dataclass(frozen=True)
+class ActiveSpeakerChanged:
+    room_id: str
+    participant_id: str | None
+
+
+@dataclass(frozen=True)
+class ConnectionStateChanged:
+    room_id: str
+    participant_id: str
+    state: str
+
+
+@dataclass(frozen=True)
+class RenegotiationNeeded:
+    """The streams forwarded to this participant changed: call MediaRoom.renegotiate(participant_id)."""
+
+    room_id: str
+    participant_id: str
+
+
+MediaEvent = AudioLevels | ActiveSpeakerChanged | ConnectionStateChanged | RenegotiationNeeded
+
+
+class MediaListener:
+    """Callbacks from a MediaRoom. Subclass and override; the defaults do nothing.
+
+    Both are called on the event loop, in the media path: keep them cheap. Exceptions are logged and
+    swallowed, never raised into packet forwarding.
+    """
+
+    def on_audio_payload(
+        self, participant_id: str, payload: bytes, rtp_timestamp: int, arrival_monotonic_s: float
+    ) -> None:
+        """Every received Opus payload of each participant (the recording tap)."""
+
+    def on_event(self, event: MediaEvent) -> None:
+        """Audio levels, active speaker and connection state changes, renegotiation needed."""

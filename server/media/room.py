@@ -1,0 +1,620 @@
+"""MediaRoom: one aiortc RTCPeerConnection per participant and raw RTP forwarding between them.
+
+The server is always the SDP offerer. Each participant's offer has recv-only m-lines for what it publishes
+(microphone, camera, optional screen) and send-only m-lines for every other participant's streams; m-lines of
+participants who left become inactive and are reused for the next stream of the same kind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+
+from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpTransceiver, RTCSessionDescription
+from aiortc.rtcrtpreceiver import NackGenerator
+from aiortc.rtp import (
+    RTCP_PSFB_APP,
+    RTCP_PSFB_FIR,
+    RTCP_PSFB_PLI,
+    RTCP_RTPFB_NACK,
+    AnyRtcpPacket,
+    RtcpPsfbPacket,
+    RtcpRtpfbPacket,
+    RtpPacket,
+    unwrap_rtx,
+)
+from aiortc.sdp import candidate_from_sdp
+
+from server.media import aiortc_hooks as hooks
+from server.media.config import MediaConfig
+from server.media.errors import MalformedSdpError, OfferPendingError, RoomClosedError, UnknownParticipantError
+from server.media.events import (
+    ActiveSpeakerChanged,
+    AudioLevels,
+    ConnectionStateChanged,
+    Kind,
+    MediaEvent,
+    MediaListener,
+    Offer,
+    RenegotiationNeeded,
+    Source,
+    StreamLabel,
+)
+from server.media.forwarding import StreamForwarder
+from server.media.speakers import SpeakerTracker, loudness_from_extension, loudness_from_opus_size
+from server.media.stats import ForwardedStreamStats, ParticipantStats, RoomStats
+from server.media.vp8 import is_keyframe_start
+
+logger = logging.getLogger(__name__)
+
+AUDIO_CLOCK_RATE_HZ = 48000
+VIDEO_CLOCK_RATE_HZ = 90000
+StreamKey = tuple[str, Source]
+
+
+@dataclass
+class PublishedStream:
+    """A stream one participant publishes, and every viewer forwarder fed from it."""
+
+    participant_id: str
+    kind: Kind
+    source: Source
+    transceiver: RTCRtpTransceiver | None = None
+    media_ssrc: int | None = None
+    forwarders: dict[str, StreamForwarder] = field(default_factory=dict)
+    nack: NackGenerator = field(default_factory=NackGenerator)
+    last_keyframe_request_s: float = -1e9
+    keyframes_requested: int = 0
+    packets: int = 0
+    lost_upstream: int = 0
+
+    @property
+    def key(self) -> StreamKey:
+        return (self.participant_id, self.source)
+
+
+@dataclass
+class SendSlot:
+    """A send-only m-line of a viewer, carrying one publisher stream (or none: inactive, reusable)."""
+
+    transceiver: RTCRtpTransceiver
+    kind: Kind
+    stream: StreamKey | None
+    forwarder: StreamForwarder | None = None
+    previous: StreamForwarder | None = None
+
+
+@dataclass
+class Participant:
+    participant_id: str
+    username: str
+    unit: str
+    publishes_video: bool
+    audio_only: bool
+    pc: RTCPeerConnection
+    audio_forwarding: bool = True
+    screen_sharing: bool = False
+    pinned: bool = False
+    recv: dict[Source, RTCRtpTransceiver] = field(default_factory=dict)
+    slots: list[SendSlot] = field(default_factory=list)
+    offer_pending: bool = False
+    renegotiate_after_answer: bool = False
+    connection_state: str = "new"
+
+
+class MediaRoom:
+    """The SFU for one meeting. All methods run on the event loop that created the room."""
+
+    def __init__(self, room_id: str, config: MediaConfig, listener: MediaListener | None = None) -> None:
+        self.room_id = room_id
+        self.config = config
+        self.listener = listener or MediaListener()
+        hooks.install_ice_host_addresses(config.ice_addresses)
+        hooks.install_udp_rcvbuf(config.udp_rcvbuf_bytes)
+        self._participants: dict[str, Participant] = {}
+        self._streams: dict[StreamKey, PublishedStream] = {}
+        self._speakers = SpeakerTracker(config.speaker_level_dbov, config.speaker_hold_s)
+        self._closed = False
+        self._packets_in = 0
+        self._packets_out = 0
+        self._task = asyncio.ensure_future(self._periodic())
+
+    # --- public API ---------------------------------------------------------------------------------
+
+    async def join(
+        self,
+        participant_id: str,
+        *,
+        publishes_video: bool = True,
+        audio_only: bool = False,
+        username: str | None = None,
+        unit: str | None = None,
+    ) -> Offer:
+        """Add a participant (or reconnect one with a fresh PeerConnection) and return its first offer."""
+        self._assert_open()
+        old = self._participants.get(participant_id)
+        if old is not None:
+            logger.info("room %s: %s reconnects", self.room_id, participant_id)
+            await self._close_pc(old)
+            participant = Participant(
+                participant_id,
+                username or old.username,
+                unit or old.unit,
+                publishes_video,
+                audio_only,
+                self._new_pc(participant_id),
+                audio_forwarding=old.audio_forwarding,
+                pinned=old.pinned,
+            )
+        else:
+            participant = Participant(
+                participant_id,
+                username or participant_id,
+                unit or "",
+                publishes_video,
+                audio_only,
+                self._new_pc(participant_id),
+            )
+        self._participants[participant_id] = participant
+        self._streams.setdefault(
+            (participant_id, "microphone"), PublishedStream(participant_id, "audio", "microphone")
+        )
+        if publishes_video:
+            self._streams.setdefault(
+                (participant_id, "camera"), PublishedStream(participant_id, "video", "camera")
+            )
+        else:
+            self._drop_stream((participant_id, "camera"))
+        self._drop_stream((participant_id, "screen"))
+        for stream in self._streams.values():
+            stream.forwarders.pop(participant_id, None)
+        self._notify_others(participant_id)
+        return await self._offer(participant)
+
+    async def answer(self, participant_id: str, sdp: str) -> None:
+        """Apply a participant's SDP answer. Malformed SDP closes that participant's connection only."""
+        participant = self._get(participant_id)
+        try:
+            await participant.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
+        except Exception as exc:
+            logger.warning("room %s: bad answer from %s: %s", self.room_id, participant_id, exc)
+            await self._close_pc(participant)
+            raise MalformedSdpError(f"SDP answer of {participant_id} rejected: {exc}") from exc
+        participant.offer_pending = False
+        for slot in participant.slots:
+            if slot.forwarder is not None:
+                was_ready = slot.forwarder.ready
+                slot.forwarder.configure()
+                if slot.kind == "video" and slot.stream is not None and not was_ready:
+                    slot.forwarder.restart()
+        self._apply_last_n()
+        for slot in participant.slots:
+            if (
+                slot.kind == "video"
+                and slot.stream in self._streams
+                and slot.forwarder
+                and slot.forwarder.enabled
+            ):
+                await self._request_keyframe(self._streams[slot.stream])
+        if participant.renegotiate_after_answer:
+            participant.renegotiate_after_answer = False
+            self._emit(RenegotiationNeeded(self.room_id, participant_id))
+
+    async def add_ice_candidate(
+        self, participant_id: str, candidate: str, sdp_mid: str | None, sdp_mline_index: int | None
+    ) -> None:
+        """A trickled ICE candidate from a browser ("candidate:..." line, as in RTCIceCandidate)."""
+        participant = self._get(participant_id)
+        line = candidate.removeprefix("candidate:")
+        if not line:
+            return
+        try:
+            ice = candidate_from_sdp(line)
+        except Exception as exc:
+            raise MalformedSdpError(f"bad ICE candidate from {participant_id}: {exc}") from exc
+        ice.sdpMid = sdp_mid
+        ice.sdpMLineIndex = sdp_mline_index
+        await participant.pc.addIceCandidate(ice)
+
+    async def renegotiate(self, participant_id: str) -> Offer:
+        """A new offer reflecting the current set of streams (raises OfferPendingError while one is open)."""
+        participant = self._get(participant_id)
+        if participant.offer_pending:
+            participant.renegotiate_after_answer = True
+            raise OfferPendingError(f"an offer to {participant_id} is still unanswered")
+        return await self._offer(participant)
+
+    async def start_screen_share(self, participant_id: str) -> Offer:
+        participant = self._get(participant_id)
+        participant.screen_sharing = True
+        self._streams.setdefault(
+            (participant_id, "screen"), PublishedStream(participant_id, "video", "screen")
+        )
+        self._notify_others(participant_id)
+        return await self.renegotiate(participant_id)
+
+    async def stop_screen_share(self, participant_id: str) -> Offer:
+        participant = self._get(participant_id)
+        participant.screen_sharing = False
+        self._drop_stream((participant_id, "screen"))
+        self._notify_others(participant_id)
+        return await self.renegotiate(participant_id)
+
+    def set_audio_forwarding(self, participant_id: str, enabled: bool) -> None:
+        """Server-side mute: stop (or resume) forwarding this participant's audio to everyone."""
+        self._get(participant_id).audio_forwarding = enabled
+        logger.info("room %s: audio of %s forwarding=%s", self.room_id, participant_id, enabled)
+
+    def set_audio_only(self, participant_id: str, on: bool) -> None:
+        """Audio-only mode: this participant receives no video at all."""
+        self._get(participant_id).audio_only = on
+        self._apply_last_n()
+
+    def set_pinned(self, participant_id: str | None) -> None:
+        """The chair's hall: always among the last-N videos of every viewer (None: nobody pinned)."""
+        for participant in self._participants.values():
+            participant.pinned = participant.participant_id == participant_id
+        self._apply_last_n()
+
+    async def leave(self, participant_id: str) -> None:
+        participant = self._participants.pop(participant_id, None)
+        if participant is None:
+            return
+        await self._close_pc(participant)
+        for key in [k for k in self._streams if k[0] == participant_id]:
+            self._drop_stream(key)
+        for stream in self._streams.values():
+            stream.forwarders.pop(participant_id, None)
+        self._speakers.remove(participant_id)
+        self._notify_others(participant_id)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        for participant in list(self._participants.values()):
+            await self._close_pc(participant)
+        self._participants.clear()
+        self._streams.clear()
+
+    def participant_ids(self) -> list[str]:
+        return list(self._participants)
+
+    def stats(self) -> RoomStats:
+        participants = []
+        forwarded = []
+        for p in self._participants.values():
+            streams = [s for s in self._streams.values() if s.participant_id == p.participant_id]
+            participants.append(
+                ParticipantStats(
+                    participant_id=p.participant_id,
+                    connection_state=p.connection_state,
+                    audio_packets_received=sum(s.packets for s in streams if s.kind == "audio"),
+                    video_packets_received=sum(s.packets for s in streams if s.kind == "video"),
+                    packets_lost_upstream=sum(s.lost_upstream for s in streams),
+                    keyframes_requested=sum(s.keyframes_requested for s in streams),
+                    audio_forwarding=p.audio_forwarding,
+                    audio_only=p.audio_only,
+                )
+            )
+            for slot in p.slots:
+                if slot.stream is None or slot.forwarder is None:
+                    continue
+                f = slot.forwarder
+                forwarded.append(
+                    ForwardedStreamStats(
+                        viewer_id=p.participant_id,
+                        publisher_id=slot.stream[0],
+                        kind=slot.kind,
+                        source=slot.stream[1],
+                        mid=slot.transceiver.mid or "",
+                        packets_sent=f.packets_sent,
+                        bytes_sent=f.bytes_sent,
+                        retransmitted=f.retransmitted,
+                        forwarding=f.enabled,
+                    )
+                )
+        return RoomStats(
+            self.room_id,
+            tuple(participants),
+            tuple(forwarded),
+            self._packets_in,
+            sum(f.packets_sent for f in forwarded),
+        )
+
+    # --- negotiation --------------------------------------------------------------------------------
+
+    def _new_pc(self, participant_id: str) -> RTCPeerConnection:
+        pc = RTCPeerConnection(configuration=self.config.rtc_configuration())
+
+        @pc.on("connectionstatechange")
+        def _state() -> None:
+            participant = self._participants.get(participant_id)
+            if participant is not None and participant.pc is pc:
+                participant.connection_state = pc.connectionState
+                self._emit(ConnectionStateChanged(self.room_id, participant_id, pc.connectionState))
+
+        return pc
+
+    async def _offer(self, participant: Participant) -> Offer:
+        pc = participant.pc
+        wanted_recv: list[tuple[Source, Kind]] = [("microphone", "audio")]
+        if participant.publishes_video:
+            wanted_recv.append(("camera", "video"))
+        if participant.screen_sharing:
+            wanted_recv.append(("screen", "video"))
+        for source, kind in wanted_recv:
+            transceiver = participant.recv.get(source)
+            if transceiver is None:
+                transceiver = pc.addTransceiver(kind, direction="recvonly")
+                _prefer_codecs(transceiver, kind)
+                participant.recv[source] = transceiver
+            transceiver.direction = "recvonly"
+            stream = self._streams[(participant.participant_id, source)]
+            stream.transceiver = transceiver
+            stream.media_ssrc = None
+            self._bind_receiver(stream, transceiver.receiver)
+        if not participant.screen_sharing and "screen" in participant.recv:
+            participant.recv["screen"].direction = "inactive"
+
+        wanted = [k for k, s in self._streams.items() if s.participant_id != participant.participant_id]
+        for slot in participant.slots:
+            if slot.stream is not None and slot.stream not in wanted:
+                slot.stream = None
+                slot.previous = slot.forwarder or slot.previous
+                slot.forwarder = None
+                slot.transceiver.direction = "inactive"
+        assigned = {slot.stream for slot in participant.slots if slot.stream is not None}
+        for key in wanted:
+            if key in assigned:
+                continue
+            stream = self._streams[key]
+            free = next((s for s in participant.slots if s.stream is None and s.kind == stream.kind), None)
+            if free is not None:
+                slot = free
+            else:
+                transceiver = pc.addTransceiver(stream.kind, direction="sendonly")
+                _prefer_codecs(transceiver, stream.kind)
+                transceiver.sender.replaceTrack(hooks.IdleTrack(stream.kind))
+                hooks.intercept_rtcp(
+                    transceiver.sender, self._rtcp_handler(participant.participant_id, transceiver)
+                )
+                slot = SendSlot(transceiver, stream.kind, None)
+                participant.slots.append(slot)
+            slot.transceiver.direction = "sendonly"
+            slot.stream = key
+            clock = AUDIO_CLOCK_RATE_HZ if stream.kind == "audio" else VIDEO_CLOCK_RATE_HZ
+            slot.forwarder = StreamForwarder(
+                slot.transceiver, stream.kind, clock, self.config.history_packets
+            )
+            if slot.previous is not None:
+                slot.forwarder.continue_from(slot.previous)
+                slot.previous = None
+            stream.forwarders[participant.participant_id] = slot.forwarder
+
+        offer = await pc.createOffer()
+        await pc.setLocalDescription(offer)
+        participant.offer_pending = True
+        labels: list[StreamLabel] = []
+        for source, transceiver in participant.recv.items():
+            if transceiver.direction == "recvonly" and transceiver.mid is not None:
+                labels.append(
+                    StreamLabel(
+                        transceiver.mid,
+                        participant.participant_id,
+                        participant.username,
+                        participant.unit,
+                        "audio" if source == "microphone" else "video",
+                        source,
+                    )
+                )
+        for slot in participant.slots:
+            if slot.stream is None or slot.transceiver.mid is None:
+                continue
+            publisher = self._participants.get(slot.stream[0])
+            labels.append(
+                StreamLabel(
+                    slot.transceiver.mid,
+                    slot.stream[0],
+                    publisher.username if publisher else slot.stream[0],
+                    publisher.unit if publisher else "",
+                    slot.kind,
+                    slot.stream[1],
+                )
+            )
+        return Offer(participant.participant_id, pc.localDescription.sdp, tuple(labels))
+
+    def _notify_others(self, participant_id: str) -> None:
+        for other in self._participants:
+            if other != participant_id:
+                self._emit(RenegotiationNeeded(self.room_id, other))
+
+    def _drop_stream(self, key: StreamKey) -> None:
+        stream = self._streams.pop(key, None)
+        if stream is not None:
+            stream.forwarders.clear()
+
+    async def _close_pc(self, participant: Participant) -> None:
+        for slot in participant.slots:
+            if slot.stream in self._streams:
+                self._streams[slot.stream].forwarders.pop(participant.participant_id, None)
+        try:
+            await participant.pc.close()
+        except Exception:
+            logger.exception("room %s: closing %s failed", self.room_id, participant.participant_id)
+
+    # --- media path -----------------------------------------------------------------------------------
+
+    def _bind_receiver(self, stream: PublishedStream, receiver: RTCRtpReceiver) -> None:
+        async def on_rtp(packet: RtpPacket, arrival_ms: int) -> None:
+            try:
+                await self._on_rtp(stream, receiver, packet)
+            except Exception:
+                logger.exception("room %s: forwarding %s/%s failed", self.room_id, *stream.key)
+
+        hooks.intercept_rtp(receiver, on_rtp)
+
+    async def _on_rtp(self, stream: PublishedStream, receiver: RTCRtpReceiver, packet: RtpPacket) -> None:
+        if self._streams.get(stream.key) is not stream:
+            return
+        self._packets_in += 1
+        stream.packets += 1
+        rtx = hooks.rtx_ssrcs(receiver)
+        if packet.ssrc in rtx:
+            codec = hooks.receiver_codecs(receiver).get(packet.payload_type)
+            apt = codec.parameters.get("apt") if codec is not None else None
+            if not isinstance(apt, int) or len(packet.payload) < 2:
+                return
+            packet = unwrap_rtx(packet, payload_type=apt, ssrc=rtx[packet.ssrc])
+        elif stream.kind == "video":
+            if stream.media_ssrc != packet.ssrc:
+                stream.media_ssrc = packet.ssrc
+                stream.nack = NackGenerator()
+                for rtx_ssrc in rtx:
+                    hooks.route_ssrc(receiver, rtx_ssrc)
+            if stream.nack.add(packet):
+                stream.lost_upstream = len(stream.nack.missing)
+                await hooks.send_nack(receiver, packet.ssrc, sorted(stream.nack.missing))
+        else:
+            stream.media_ssrc = packet.ssrc
+
+        if stream.kind == "audio":
+            participant = self._participants.get(stream.participant_id)
+            self._tap(stream.participant_id, packet)
+            if participant is None or not participant.audio_forwarding:
+                return
+            for forwarder in list(stream.forwarders.values()):
+                await forwarder.forward(packet, False)
+            return
+
+        keyframe = is_keyframe_start(packet.payload)
+        waiting = False
+        for forwarder in list(stream.forwarders.values()):
+            if forwarder.enabled and forwarder.ready:
+                await forwarder.forward(packet, keyframe)
+                waiting = waiting or forwarder.waiting_keyframe
+        if waiting:
+            await self._request_keyframe(stream, receiver)
+
+    def _tap(self, participant_id: str, packet: RtpPacket) -> None:
+        now = time.monotonic()
+        level = packet.extensions.audio_level
+        loudness = (
+            loudness_from_extension(level[1])
+            if level is not None
+            else loudness_from_opus_size(len(packet.payload))
+        )
+        self._speakers.update(participant_id, loudness, now)
+        try:
+            self.listener.on_audio_payload(participant_id, packet.payload, packet.timestamp, now)
+        except Exception:
+            logger.exception("room %s: audio tap failed for %s", self.room_id, participant_id)
+
+    async def _request_keyframe(
+        self, stream: PublishedStream, receiver: RTCRtpReceiver | None = None
+    ) -> None:
+        now = time.monotonic()
+        if stream.media_ssrc is None or now - stream.last_keyframe_request_s < self.config.pli_min_interval_s:
+            return
+        if receiver is None:
+            if stream.transceiver is None:
+                return
+            receiver = stream.transceiver.receiver
+        stream.last_keyframe_request_s = now
+        stream.keyframes_requested += 1
+        await hooks.send_pli(receiver, stream.media_ssrc)
+
+    def _rtcp_handler(self, viewer_id: str, transceiver: RTCRtpTransceiver):  # type: ignore[no-untyped-def]
+        async def handle(packet: AnyRtcpPacket) -> None:
+            viewer = self._participants.get(viewer_id)
+            if viewer is None:
+                return
+            slot = next((s for s in viewer.slots if s.transceiver is transceiver), None)
+            if slot is None or slot.stream is None or slot.forwarder is None:
+                return
+            try:
+                if isinstance(packet, RtcpRtpfbPacket) and packet.fmt == RTCP_RTPFB_NACK:
+                    await slot.forwarder.retransmit(list(packet.lost))
+                elif isinstance(packet, RtcpPsfbPacket) and packet.fmt in (RTCP_PSFB_PLI, RTCP_PSFB_FIR):
+                    stream = self._streams.get(slot.stream)
+                    if stream is not None:
+                        await self._request_keyframe(stream)
+                elif isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
+                    pass  # viewers' REMB: the publisher cap is configured, not negotiated per viewer
+            except Exception:
+                logger.exception("room %s: RTCP from %s failed", self.room_id, viewer_id)
+
+        return handle
+
+    def _apply_last_n(self) -> None:
+        now = time.monotonic()
+        camera_publishers = [k[0] for k, s in self._streams.items() if s.source == "camera"]
+        pinned = [p.participant_id for p in self._participants.values() if p.pinned]
+        for viewer in self._participants.values():
+            candidates = [pid for pid in camera_publishers if pid != viewer.participant_id]
+            allowed = self._speakers.last_n(candidates, pinned, self.config.last_n, now)
+            for slot in viewer.slots:
+                if slot.kind != "video" or slot.forwarder is None or slot.stream is None:
+                    continue
+                enabled = not viewer.audio_only and (slot.stream[1] == "screen" or slot.stream[0] in allowed)
+                if enabled and not slot.forwarder.enabled:
+                    slot.forwarder.restart()
+                slot.forwarder.enabled = enabled
+
+    async def _periodic(self) -> None:
+        last_remb = 0.0
+        while True:
+            await asyncio.sleep(self.config.levels_interval_s)
+            try:
+                if self._speakers.refresh_active():
+                    self._emit(ActiveSpeakerChanged(self.room_id, self._speakers.active))
+                    self._apply_last_n()
+                elif self.config.last_n > 0:
+                    self._apply_last_n()
+                self._emit(AudioLevels(self.room_id, self._speakers.levels(), self._speakers.active))
+                now = time.monotonic()
+                if now - last_remb >= self.config.remb_interval_s:
+                    last_remb = now
+                    for stream in list(self._streams.values()):
+                        if stream.kind == "video" and stream.media_ssrc is not None and stream.transceiver:
+                            await hooks.send_remb(
+                                stream.transceiver.receiver,
+                                self.config.video_bitrate_cap_bps,
+                                [stream.media_ssrc],
+                            )
+            except Exception:
+                logger.exception("room %s: periodic task failed", self.room_id)
+
+    # --- helpers ----------------------------------------------------------------------------------------
+
+    def _emit(self, event: MediaEvent) -> None:
+        try:
+            self.listener.on_event(event)
+        except Exception:
+            logger.exception("room %s: listener failed on %s", self.room_id, type(event).__name__)
+
+    def _get(self, participant_id: str) -> Participant:
+        self._assert_open()
+        participant = self._participants.get(participant_id)
+        if participant is None:
+            raise UnknownParticipantError(f"{participant_id} is not in room {self.room_id}")
+        return participant
+
+    def _assert_open(self) -> None:
+        if self._closed:
+            raise RoomClosedError(f"room {self.room_id} is closed")
+
+
+def _prefer_codecs(transceiver: RTCRtpTransceiver, kind: Kind) -> None:
+    """Offer Opus for audio and VP8 (+ RTX) for video only: what every browser decodes."""
+    from aiortc import RTCRtpSender
+
+    capabilities = RTCRtpSender.getCapabilities(kind)
+    wanted = ("audio/opus",) if kind == "audio" else ("video/vp8", "video/rtx")
+    transceiver.setCodecPreferences([c for c in capabilities.codecs if c.mimeType.lower() in wanted])

@@ -1,0 +1,37 @@
+"""Turning the GIAOBAN_* settings into the media layer's configuration (server and bot alike)."""
+
+from __future__ import annotations
+
+from server.config import Settings
+from server.media import IceServer, MediaConfig
+
+
+def parse_ice_server(url: str) -> IceServer:
+    """``turn:user:password@host:port?transport=udp`` or ``stun:host:port`` → IceServer."""
+    scheme, _, rest = url.partition(":")
+    username = credential = None
+    if "@" in rest:
+        creds, _, rest = rest.rpartition("@")
+        username, _, credential = creds.partition(":")
+    return IceServer(urls=(f"{scheme}:{rest}",), username=username or None, credential=credential or None)
+
+
+def interface_addresses() -> tuple[str, ...]:
+    """The machine's own non-loopback IPv4 addresses (used when GIAOBAN_ICE_ADDRESSES is empty)."""
+    import ifaddr
+
+    return tuple(
+        str(ip.ip)
+        for adapter in ifaddr.get_adapters()
+        for ip in adapter.ips
+        if isinstance(ip.ip, str) and not ip.ip.startswith("127.")
+    )
+
+
+def media_config(settings: Settings) -> MediaConfig:
+    return MediaConfig(
+        ice_addresses=tuple(settings.ice_addresses) or interface_addresses(),
+        ice_servers=tuple(parse_ice_server(u) for u in settings.ice_servers),
+        video_bitrate_cap_bps=settings.video_bitrate_cap_bps,
+        last_n=settings.last_n,
+    )

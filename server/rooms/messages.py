@@ -1,0 +1,348 @@
+"""Signaling messages (WebSocket ``/ws/meetings/{id}``): one pydantic model per message type.
+
+Every message is a JSON object with a ``type``. The full list, with examples, is in ``docs/signaling.md``;
+``tests/server/test_signaling_docs.py`` fails when a type here is not documented there.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+MAX_CHAT_CHARS = 2000
+MAX_SDP_CHARS = 60_000
+
+
+class _Msg(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ---- client → server -----------------------------------------------------------------------------------
+class Join(_Msg):
+    """Start media: the server answers with an ``offer``."""
+
+    type: Literal["join"]
+    audio_only: bool = False
+    publish_video: bool = True
+
+
+class Answer(_Msg):
+    type: Literal["answer"]
+    sdp: str = Field(min_length=10, max_length=MAX_SDP_CHARS)
+
+
+class IceCandidate(_Msg):
+    type: Literal["ice"]
+    candidate: str = Field(max_length=1000)
+    sdp_mid: str | None = None
+    sdp_mline_index: int | None = None
+
+
+class SetMute(_Msg):
+    """Own microphone/camera state. Unmuting the microphone needs the floor when the chair controls it."""
+
+    type: Literal["mute"]
+    audio: bool | None = None
+    video: bool | None = None
+
+
+class RaiseHand(_Msg):
+    type: Literal["raise_hand"]
+    raised: bool = True
+
+
+class SendChat(_Msg):
+    type: Literal["chat"]
+    text: str = Field(min_length=1, max_length=MAX_CHAT_CHARS)
+
+
+class SetAudioOnly(_Msg):
+    type: Literal["audio_only"]
+    enabled: bool
+
+
+class ScreenShare(_Msg):
+    """Start or stop publishing a screen (needs the chair's permission, except for the chair)."""
+
+    type: Literal["screen_share"]
+    on: bool
+
+
+class Ping(_Msg):
+    type: Literal["ping"]
+
+
+class Leave(_Msg):
+    type: Literal["leave"]
+
+
+# chair controls (chair or clerk of the chairing unit, or admin)
+class MuteParticipant(_Msg):
+    type: Literal["mute_participant"]
+    participant_id: str
+
+
+class MuteAll(_Msg):
+    type: Literal["mute_all"]
+
+
+class GiveFloor(_Msg):
+    type: Literal["give_floor"]
+    participant_id: str | None  # None takes the floor back
+
+
+class AllowScreenShare(_Msg):
+    type: Literal["allow_screen_share"]
+    participant_id: str
+    allowed: bool = True
+
+
+class RemoveParticipant(_Msg):
+    type: Literal["remove_participant"]
+    participant_id: str
+
+
+class LockMeeting(_Msg):
+    type: Literal["lock"]
+    locked: bool
+
+
+class RollCall(_Msg):
+    type: Literal["roll_call"]
+    unit: str
+    status: Literal["present_online", "present_in_person", "absent", "not_called"]
+    reason: str = Field("", max_length=500)
+
+
+class FloorControl(_Msg):
+    """On (the default): microphones outside the chairing unit stay closed until the chair gives the floor."""
+
+    type: Literal["floor_control"]
+    enabled: bool
+
+
+class EndMeeting(_Msg):
+    type: Literal["end_meeting"]
+
+
+ClientMessage = Annotated[
+    Join
+    | Answer
+    | IceCandidate
+    | SetMute
+    | RaiseHand
+    | SendChat
+    | SetAudioOnly
+    | ScreenShare
+    | Ping
+    | Leave
+    | MuteParticipant
+    | MuteAll
+    | GiveFloor
+    | AllowScreenShare
+    | RemoveParticipant
+    | LockMeeting
+    | RollCall
+    | FloorControl
+    | EndMeeting,
+    Field(discriminator="type"),
+]
+client_message_adapter: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
+
+CHAIR_MESSAGES = frozenset(
+    {
+        "mute_participant",
+        "mute_all",
+        "give_floor",
+        "allow_screen_share",
+        "remove_participant",
+        "lock",
+        "roll_call",
+        "floor_control",
+        "end_meeting",
+    }
+)
+
+
+# ---- server → client -----------------------------------------------------------------------------------
+class ParticipantInfo(_Msg):
+    id: str
+    username: str
+    display_name: str
+    unit: str
+    unit_name: str
+    role: str
+    is_chair_unit: bool
+    audio_muted: bool
+    video_muted: bool
+    server_muted: bool  # the chair holds this microphone closed; the server forwards none of its audio
+    hand_raised: bool
+    screen_sharing: bool
+    may_share_screen: bool
+    audio_only: bool
+    connected: bool
+    joined_at: dt.datetime
+
+
+class StreamInfo(_Msg):
+    """What one m-line of an offer carries, so the client can label the tile."""
+
+    mid: str
+    participant_id: str
+    username: str
+    unit: str
+    unit_name: str
+    kind: Literal["audio", "video"]
+    source: Literal["microphone", "camera", "screen"]
+
+
+class RollCallInfo(_Msg):
+    unit: str
+    unit_name: str
+    status: str
+    reason: str
+    status_at: dt.datetime | None
+
+
+class ChatInfo(_Msg):
+    participant_id: str
+    username: str
+    unit: str
+    text: str
+    at: dt.datetime
+
+
+class Welcome(_Msg):
+    type: Literal["welcome"] = "welcome"
+    participant_id: str
+    meeting_id: int
+    title: str
+    you: ParticipantInfo
+    participants: list[ParticipantInfo]
+    roll_call: list[RollCallInfo]
+    floor: str | None
+    floor_control: bool
+    locked: bool
+    recording: bool
+    chat: list[ChatInfo]
+    ice_servers: list[str]
+    can_moderate: bool
+
+
+class Offer(_Msg):
+    type: Literal["offer"] = "offer"
+    sdp: str
+    streams: list[StreamInfo]
+
+
+class ParticipantJoined(_Msg):
+    type: Literal["participant_joined"] = "participant_joined"
+    participant: ParticipantInfo
+
+
+class ParticipantLeft(_Msg):
+    type: Literal["participant_left"] = "participant_left"
+    participant_id: str
+    reason: str
+
+
+class ParticipantUpdated(_Msg):
+    type: Literal["participant_updated"] = "participant_updated"
+    participant: ParticipantInfo
+
+
+class Floor(_Msg):
+    type: Literal["floor"] = "floor"
+    participant_id: str | None
+
+
+class ActiveSpeaker(_Msg):
+    type: Literal["active_speaker"] = "active_speaker"
+    participant_id: str | None
+
+
+class RollCallUpdate(_Msg):
+    type: Literal["roll_call"] = "roll_call"
+    entries: list[RollCallInfo]
+
+
+class ChatOut(_Msg):
+    type: Literal["chat"] = "chat"
+    message: ChatInfo
+
+
+class RecordingState(_Msg):
+    type: Literal["recording"] = "recording"
+    on: bool
+    error: str | None = None
+
+
+class Locked(_Msg):
+    type: Literal["locked"] = "locked"
+    locked: bool
+
+
+class FloorControlState(_Msg):
+    type: Literal["floor_control"] = "floor_control"
+    enabled: bool
+
+
+class MutedByChair(_Msg):
+    """Sent to a participant whose microphone the chair closed: the client mutes its track."""
+
+    type: Literal["muted_by_chair"] = "muted_by_chair"
+
+
+class Pong(_Msg):
+    type: Literal["pong"] = "pong"
+
+
+class MeetingEnded(_Msg):
+    type: Literal["meeting_ended"] = "meeting_ended"
+
+
+class Notification(_Msg):
+    type: Literal["notification"] = "notification"
+    kind: str
+    text: str
+    data: dict[str, str | int | float | None] = Field(default_factory=dict)
+
+
+class ErrorOut(_Msg):
+    type: Literal["error"] = "error"
+    code: str
+    message: str
+
+
+ServerMessage = (
+    Welcome
+    | Offer
+    | ParticipantJoined
+    | ParticipantLeft
+    | ParticipantUpdated
+    | Floor
+    | ActiveSpeaker
+    | RollCallUpdate
+    | ChatOut
+    | RecordingState
+    | Locked
+    | FloorControlState
+    | MutedByChair
+    | Pong
+    | MeetingEnded
+    | Notification
+    | ErrorOut
+)
+
+# WebSocket close codes
+CLOSE_BAD_MESSAGE = 4400
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
+CLOSE_NOT_FOUND = 4404
+CLOSE_NOT_LIVE = 4409
+CLOSE_REMOVED = 4410
+CLOSE_TOO_MANY = 4429
+CLOSE_REPLACED = 4001  # the same account connected again (reconnect): the old socket is closed
+CLOSE_ENDED = 4000

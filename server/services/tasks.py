@@ -1,0 +1,949 @@
+"""Follow-up tasks: creation from a conclusion or a transcript segment, the lifecycle, evidence, extensions.
+
+Lifecycle (``TaskState``, typed in by people; the reported status is computed, see ``task_status``)::
+
+    assigned ──progress──► in_progress ──done (note + evidence)──► reported_done ──accept──► accepted
+        └──────────done────────────────────────────────────────────┘     │
+                                 in_progress ◄──progress── returned ◄──return──┘
+
+Who may do what (admin may do everything):
+
+=============================================  ======================================================
+action                                         who
+=============================================  ======================================================
+read a task, its reports and evidence          members of its assigning, lead or co-ordinating units
+create; accept / return; decide an extension   chair or clerk of the assigning unit
+report progress, report done, ask extension    chair, clerk or member of the lead unit
+add a progress note                            chair, clerk or member of a co-ordinating unit
+=============================================  ======================================================
+
+A viewer reads only. A unit with no part in a task does not see it in lists and gets 403 on it.
+
+Evidence files (pdf, jpg/png, docx, xlsx, odt) are recognised by their content and must match their
+extension; each is at most ``settings.max_upload_bytes``. They are written to ``settings.evidence_dir`` under
+a random name only after every check has passed, and removed again if the transaction does not commit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import logging
+import os
+import secrets
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy.orm import Session, selectinload
+
+from server.db import Database
+from server.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
+from server.models import (
+    AgendaItem,
+    Conclusion,
+    ExtensionRequest,
+    Meeting,
+    MeetingStatus,
+    Role,
+    Task,
+    TaskEvidence,
+    TaskReport,
+    TaskState,
+    TaskUnit,
+    TranscriptSegment,
+    Unit,
+    User,
+    utcnow,
+)
+from server.services import audit, meetings, notifications, policy, search, units
+from server.services.context import Actor
+from server.services.task_status import (
+    OPEN_STATES,
+    STATUS_LABELS,
+    StatusCounts,
+    TaskStatus,
+    compute_status,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_TITLE_CHARS = 500
+MAX_CO_UNITS = 50
+MAX_EVIDENCE_FILES = 10
+MAX_NOTE_CHARS = 5000
+OPEN_TASKS_AGENDA_TITLE = "Kiểm điểm kết luận kỳ trước"
+REPORTING_ROLES = frozenset({Role.CHAIR, Role.CLERK, Role.MEMBER})
+
+
+def vn_date(day: dt.date) -> str:
+    return day.strftime("%d/%m/%Y")
+
+
+# ---- values at the boundary ----------------------------------------------------------------------------
+
+
+class TaskCreate(BaseModel):
+    """``POST /api/tasks`` (contract). Fields left out are taken from the conclusion or segment when given."""
+
+    model_config = ConfigDict(extra="forbid")
+    title: str | None = Field(None, min_length=1, max_length=MAX_TITLE_CHARS)
+    description: str = Field("", max_length=MAX_NOTE_CHARS)
+    lead_unit: str | None = None
+    co_units: list[str] = Field(default_factory=list, max_length=MAX_CO_UNITS)
+    deadline: dt.date | None = None
+    assigned_on: dt.date | None = None
+    meeting_id: int | None = None
+    conclusion_id: int | None = None
+    segment_id: int | None = None
+    at_s: float | None = Field(None, ge=0)
+    assigning_unit: str | None = None
+
+
+class ReportInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["progress", "done"]
+    note: str = Field("", max_length=MAX_NOTE_CHARS)
+    progress_pct: int | None = Field(None, ge=0, le=100)
+
+
+class ReviewInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    decision: Literal["accept", "return"]
+    note: str = Field("", max_length=MAX_NOTE_CHARS)
+
+
+class ExtensionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    new_deadline: dt.date
+    reason: str = Field(min_length=1, max_length=MAX_NOTE_CHARS)
+
+
+class ExtensionDecision(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    decision: Literal["approve", "refuse"]
+    note: str = Field("", max_length=MAX_NOTE_CHARS)
+
+
+@dataclass(frozen=True)
+class EvidenceUpload:
+    """One uploaded file, read into memory by the route (bounded by the size limit)."""
+
+    filename: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class EvidenceType:
+    extensions: tuple[str, ...]
+    content_type: str
+
+
+EVIDENCE_TYPES: dict[str, EvidenceType] = {
+    "pdf": EvidenceType(("pdf",), "application/pdf"),
+    "jpeg": EvidenceType(("jpg", "jpeg"), "image/jpeg"),
+    "png": EvidenceType(("png",), "image/png"),
+    "docx": EvidenceType(
+        ("docx",), "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+    ),
+    "xlsx": EvidenceType(("xlsx",), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+    "odt": EvidenceType(("odt",), "application/vnd.oasis.opendocument.text"),
+}
+
+
+class EvidenceView(BaseModel):
+    id: int
+    filename: str
+    content_type: str
+    size_bytes: int
+    sha256: str
+    url: str
+
+
+class ReportView(BaseModel):
+    id: int
+    kind: str
+    unit: str
+    username: str | None
+    note: str
+    progress_pct: int | None
+    created_at: dt.datetime
+    evidence: list[EvidenceView]
+
+
+class ExtensionView(BaseModel):
+    id: int
+    task_id: int
+    new_deadline: dt.date
+    reason: str
+    decision: str
+    created_at: dt.datetime
+    decided_at: dt.datetime | None
+
+
+class TaskView(BaseModel):
+    id: int
+    title: str
+    description: str
+    meeting_id: int | None
+    conclusion_id: int | None
+    segment_id: int | None
+    at_s: float | None
+    assigning_unit: str
+    lead_unit: str
+    lead_unit_name: str
+    co_units: list[str]
+    assigned_on: dt.date
+    deadline: dt.date
+    state: TaskState
+    status: TaskStatus
+    status_label: str
+    completed_on: dt.date | None
+    days_left: int
+
+
+class TaskDetail(TaskView):
+    reports: list[ReportView]
+    extensions: list[ExtensionView]
+
+
+# ---- permissions ---------------------------------------------------------------------------------------
+
+
+def _co_unit_ids(task: Task) -> set[int]:
+    return {c.unit_id for c in task.co_units}
+
+
+def involved_unit_ids(task: Task) -> set[int]:
+    return {task.assigning_unit_id, task.lead_unit_id, *_co_unit_ids(task)}
+
+
+def can_see(actor: Actor, task: Task) -> bool:
+    return actor.is_admin or actor.unit_id in involved_unit_ids(task)
+
+
+def can_assign(actor: Actor, assigning_unit_id: int) -> bool:
+    return policy.can_manage(actor, assigning_unit_id)
+
+
+def can_report(actor: Actor, task: Task) -> bool:
+    return actor.is_admin or (actor.role in REPORTING_ROLES and actor.unit_id == task.lead_unit_id)
+
+
+def can_note(actor: Actor, task: Task) -> bool:
+    return can_report(actor, task) or (actor.role in REPORTING_ROLES and actor.unit_id in _co_unit_ids(task))
+
+
+# ---- reading -------------------------------------------------------------------------------------------
+
+
+def _load(session: Session, task_id: int) -> Task:
+    task = session.scalar(select(Task).where(Task.id == task_id).options(selectinload(Task.co_units)))
+    if task is None:
+        raise NotFound(f"Không tìm thấy nhiệm vụ {task_id}.", details={"task": task_id})
+    return task
+
+
+def get_visible(session: Session, actor: Actor, task_id: int) -> Task:
+    task = _load(session, task_id)
+    policy.require(can_see(actor, task), "Đơn vị của bạn không liên quan đến nhiệm vụ này.")
+    return task
+
+
+def _codes(session: Session) -> dict[int, Unit]:
+    return {u.id: u for u in session.scalars(select(Unit))}
+
+
+def view(session: Session, task: Task, today: dt.date, unit_by_id: dict[int, Unit] | None = None) -> TaskView:
+    by_id = unit_by_id if unit_by_id is not None else _codes(session)
+    status = compute_status(task.state, task.deadline, task.completed_on, today)
+    return TaskView(
+        id=task.id,
+        title=task.title,
+        description=task.description,
+        meeting_id=task.meeting_id,
+        conclusion_id=task.conclusion_id,
+        segment_id=task.segment_id,
+        at_s=task.at_s,
+        assigning_unit=by_id[task.assigning_unit_id].code,
+        lead_unit=by_id[task.lead_unit_id].code,
+        lead_unit_name=by_id[task.lead_unit_id].name,
+        co_units=sorted(by_id[c.unit_id].code for c in task.co_units),
+        assigned_on=task.assigned_on,
+        deadline=task.deadline,
+        state=task.state,
+        status=status,
+        status_label=STATUS_LABELS[status],
+        completed_on=task.completed_on,
+        days_left=(task.deadline - today).days,
+    )
+
+
+def _evidence_view(task_id: int, ev: TaskEvidence) -> EvidenceView:
+    return EvidenceView(
+        id=ev.id,
+        filename=ev.filename,
+        content_type=ev.content_type,
+        size_bytes=ev.size_bytes,
+        sha256=ev.sha256,
+        url=f"/api/tasks/{task_id}/evidence/{ev.id}",
+    )
+
+
+def _report_view(session: Session, report: TaskReport, by_id: dict[int, Unit]) -> ReportView:
+    user = session.get(User, report.user_id) if report.user_id else None
+    evidence = session.scalars(
+        select(TaskEvidence).where(TaskEvidence.report_id == report.id).order_by(TaskEvidence.id)
+    )
+    return ReportView(
+        id=report.id,
+        kind=report.kind,
+        unit=by_id[report.unit_id].code,
+        username=user.username if user else None,
+        note=report.note,
+        progress_pct=report.progress_pct,
+        created_at=report.created_at,
+        evidence=[_evidence_view(report.task_id, ev) for ev in evidence],
+    )
+
+
+def _extension_view(x: ExtensionRequest) -> ExtensionView:
+    return ExtensionView(
+        id=x.id,
+        task_id=x.task_id,
+        new_deadline=x.new_deadline,
+        reason=x.reason,
+        decision=x.decision,
+        created_at=x.created_at,
+        decided_at=x.decided_at,
+    )
+
+
+def detail(session: Session, task: Task, today: dt.date) -> TaskDetail:
+    by_id = _codes(session)
+    reports = session.scalars(select(TaskReport).where(TaskReport.task_id == task.id).order_by(TaskReport.id))
+    extensions = session.scalars(
+        select(ExtensionRequest).where(ExtensionRequest.task_id == task.id).order_by(ExtensionRequest.id)
+    )
+    return TaskDetail(
+        **view(session, task, today, by_id).model_dump(),
+        reports=[_report_view(session, r, by_id) for r in reports],
+        extensions=[_extension_view(x) for x in extensions],
+    )
+
+
+def _visible_stmt(actor: Actor) -> ColumnElement[bool]:
+    co = select(TaskUnit.task_id).where(TaskUnit.unit_id == actor.unit_id)
+    return or_(Task.assigning_unit_id == actor.unit_id, Task.lead_unit_id == actor.unit_id, Task.id.in_(co))
+
+
+def list_visible(
+    session: Session,
+    actor: Actor,
+    today: dt.date,
+    *,
+    unit: str | None = None,
+    status: TaskStatus | None = None,
+    meeting_id: int | None = None,
+) -> list[TaskView]:
+    """Tasks the actor may see, optionally of one unit (as lead or co-ordinating unit) and one status."""
+    stmt = select(Task).options(selectinload(Task.co_units)).order_by(Task.deadline, Task.id)
+    if not actor.is_admin:
+        stmt = stmt.where(_visible_stmt(actor))
+    if unit is not None:
+        unit_id = units.get_by_code(session, unit).id
+        co = select(TaskUnit.task_id).where(TaskUnit.unit_id == unit_id)
+        stmt = stmt.where(or_(Task.lead_unit_id == unit_id, Task.id.in_(co)))
+    if meeting_id is not None:
+        stmt = stmt.where(Task.meeting_id == meeting_id)
+    by_id = _codes(session)
+    views = [view(session, t, today, by_id) for t in session.scalars(stmt)]
+    return [v for v in views if status is None or v.status is status]
+
+
+# ---- creating ------------------------------------------------------------------------------------------
+
+
+def create(session: Session, actor: Actor, data: TaskCreate, today: dt.date) -> Task:
+    """A new task, from a conclusion, a transcript segment or by hand; the lead unit is notified."""
+    meeting_id, title = data.meeting_id, data.title
+    lead_code, deadline = data.lead_unit, data.deadline
+    segment_id, at_s = data.segment_id, data.at_s
+    lead_unit_id: int | None = None
+    if data.conclusion_id is not None:
+        conclusion = session.get(Conclusion, data.conclusion_id)
+        if conclusion is None:
+            raise NotFound(
+                f"Không tìm thấy kết luận {data.conclusion_id}.", details={"conclusion": data.conclusion_id}
+            )
+        if meeting_id is not None and meeting_id != conclusion.meeting_id:
+            raise InvalidInput("Kết luận không thuộc cuộc họp đã chọn.", details={"field": "conclusion_id"})
+        meeting_id = conclusion.meeting_id
+        title = title or conclusion.text.strip()[:MAX_TITLE_CHARS]
+        segment_id = segment_id if segment_id is not None else conclusion.segment_id
+        at_s = at_s if at_s is not None else conclusion.at_s
+        deadline = deadline or conclusion.deadline
+        if lead_code is None:
+            lead_unit_id = conclusion.assignee_unit_id
+    if segment_id is not None:
+        segment = session.get(TranscriptSegment, segment_id)
+        if segment is None:
+            raise NotFound(f"Không tìm thấy đoạn ghi {segment_id}.", details={"segment": segment_id})
+        if meeting_id is not None and meeting_id != segment.meeting_id:
+            raise InvalidInput("Đoạn ghi không thuộc cuộc họp đã chọn.", details={"field": "segment_id"})
+        meeting_id = segment.meeting_id
+        title = title or segment.text.strip()[:MAX_TITLE_CHARS]
+        at_s = at_s if at_s is not None else segment.start_s
+    if meeting_id is not None:
+        meeting = meetings.get_visible(session, actor, meeting_id)
+        assigning_unit_id = meeting.chair_unit_id
+        if data.assigning_unit is not None and units.get_by_code(session, data.assigning_unit).id != (
+            assigning_unit_id
+        ):
+            raise InvalidInput(
+                "Đơn vị giao nhiệm vụ phải là đơn vị chủ trì cuộc họp.", details={"field": "assigning_unit"}
+            )
+    elif data.assigning_unit is not None:
+        assigning_unit_id = units.get_by_code(session, data.assigning_unit).id
+    else:
+        assigning_unit_id = actor.unit_id
+    policy.require(
+        can_assign(actor, assigning_unit_id),
+        "Chỉ chủ trì hoặc thư ký của đơn vị giao việc được giao nhiệm vụ.",
+    )
+    if not title or not title.strip():
+        raise InvalidInput("Nhiệm vụ cần có nội dung.", details={"field": "title"})
+    if lead_code is not None:
+        lead_unit_id = units.get_by_code(session, lead_code).id
+    if lead_unit_id is None:
+        raise InvalidInput("Cần chọn đơn vị chủ trì thực hiện.", details={"field": "lead_unit"})
+    if deadline is None:
+        raise InvalidInput("Cần có thời hạn hoàn thành.", details={"field": "deadline"})
+    assigned_on = data.assigned_on or today
+    if assigned_on > today:
+        raise InvalidInput("Ngày giao không được sau hôm nay.", details={"field": "assigned_on"})
+    if deadline < assigned_on:
+        raise InvalidInput(
+            f"Thời hạn {vn_date(deadline)} trước ngày giao {vn_date(assigned_on)}.",
+            details={
+                "field": "deadline",
+                "deadline": deadline.isoformat(),
+                "assigned_on": assigned_on.isoformat(),
+            },
+        )
+    co_ids: list[int] = []
+    for code in dict.fromkeys(data.co_units):
+        uid = units.get_by_code(session, code).id
+        if uid == lead_unit_id:
+            raise InvalidInput(
+                "Đơn vị chủ trì thực hiện không đồng thời là đơn vị phối hợp.", details={"field": "co_units"}
+            )
+        co_ids.append(uid)
+    task = Task(
+        meeting_id=meeting_id,
+        conclusion_id=data.conclusion_id,
+        segment_id=segment_id,
+        at_s=at_s,
+        assigning_unit_id=assigning_unit_id,
+        lead_unit_id=lead_unit_id,
+        title=title.strip(),
+        description=data.description.strip(),
+        assigned_on=assigned_on,
+        deadline=deadline,
+        state=TaskState.ASSIGNED,
+        created_by_id=actor.id,
+        co_units=[TaskUnit(unit_id=uid) for uid in co_ids],
+    )
+    session.add(task)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "task.create",
+        "task",
+        task.id,
+        {"lead_unit_id": lead_unit_id, "co_unit_ids": co_ids, "deadline": deadline.isoformat(),
+         "meeting_id": meeting_id, "conclusion_id": data.conclusion_id, "segment_id": segment_id},
+    )  # fmt: skip
+    data_out = {"task_id": task.id, "deadline": deadline.isoformat()}
+    notifications.notify(
+        session,
+        dedupe_key=f"task:{task.id}:assigned:{lead_unit_id}",
+        kind="task_assigned",
+        text=f"Nhiệm vụ mới: {task.title} — hạn {vn_date(deadline)}.",
+        data=data_out,
+        unit_id=lead_unit_id,
+    )
+    for uid in co_ids:
+        notifications.notify(
+            session,
+            dedupe_key=f"task:{task.id}:coordinate:{uid}",
+            kind="task_coordinate",
+            text=f"Phối hợp thực hiện nhiệm vụ: {task.title} — hạn {vn_date(deadline)}.",
+            data=data_out,
+            unit_id=uid,
+        )
+    search.index_task(session, task.id)
+    return _load(session, task.id)
+
+
+# ---- evidence ------------------------------------------------------------------------------------------
+
+
+def sniff_evidence(data: bytes) -> str | None:
+    """The kind of an evidence file from its content (a key of EVIDENCE_TYPES), or None."""
+    if data.startswith(b"%PDF-"):
+        return "pdf"
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if data.startswith(b"PK\x03\x04"):
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as zf:
+                names = set(zf.namelist())
+                if (
+                    "mimetype" in names
+                    and zf.read("mimetype").strip() == EVIDENCE_TYPES["odt"].content_type.encode()
+                ):
+                    return "odt"
+                if "word/document.xml" in names:
+                    return "docx"
+                if "xl/workbook.xml" in names:
+                    return "xlsx"
+        except zipfile.BadZipFile:
+            return None
+    return None
+
+
+@dataclass(frozen=True)
+class _CheckedUpload:
+    filename: str
+    data: bytes
+    kind: str
+
+
+def check_uploads(uploads: Sequence[EvidenceUpload], max_bytes: int) -> list[_CheckedUpload]:
+    if len(uploads) > MAX_EVIDENCE_FILES:
+        raise InvalidInput(
+            f"Tối đa {MAX_EVIDENCE_FILES} tệp minh chứng mỗi báo cáo.", details={"field": "files"}
+        )
+    checked: list[_CheckedUpload] = []
+    for up in uploads:
+        name = os.path.basename(up.filename.replace("\\", "/")).strip()[:255] or "minh-chung"
+        if len(up.data) > max_bytes:
+            raise PayloadTooLarge(
+                f"Tệp {name} vượt quá giới hạn {max_bytes} byte.",
+                details={"file": name, "max_bytes": max_bytes},
+            )
+        kind = sniff_evidence(up.data)
+        ext = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+        if kind is None or ext not in EVIDENCE_TYPES[kind].extensions:
+            raise InvalidInput(
+                f"Tệp {name} không thuộc loại được chấp nhận (pdf, jpg, png, docx, xlsx, odt).",
+                details={
+                    "file": name,
+                    "allowed": sorted(e for t in EVIDENCE_TYPES.values() for e in t.extensions),
+                },
+                code="unsupported_media_type",
+            )
+        checked.append(_CheckedUpload(name, up.data, kind))
+    return checked
+
+
+def _store_file(evidence_dir: Path, up: _CheckedUpload) -> tuple[str, Path]:
+    evidence_dir.mkdir(parents=True, exist_ok=True)
+    stored_as = f"{secrets.token_hex(16)}.{EVIDENCE_TYPES[up.kind].extensions[0]}"
+    final = evidence_dir / stored_as
+    tmp = evidence_dir / f".{stored_as}.part"
+    with open(tmp, "wb") as fh:
+        fh.write(up.data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, final)
+    return stored_as, final
+
+
+# ---- the lifecycle -------------------------------------------------------------------------------------
+
+
+def add_report(
+    db: Database,
+    actor: Actor,
+    task_id: int,
+    data: ReportInput,
+    uploads: Sequence[EvidenceUpload],
+    evidence_dir: Path,
+    max_bytes: int,
+    today: dt.date,
+) -> ReportView:
+    """A progress note or a report of completion, with evidence files, in its own transaction."""
+    checked = check_uploads(uploads, max_bytes)
+    written: list[Path] = []
+    try:
+        with db.session() as session:
+            task = get_visible(session, actor, task_id)
+            if data.kind == "done":
+                policy.require(
+                    can_report(actor, task), "Chỉ đơn vị chủ trì thực hiện được báo cáo hoàn thành."
+                )
+                if task.state not in (TaskState.ASSIGNED, TaskState.IN_PROGRESS, TaskState.RETURNED):
+                    raise Conflict(
+                        f"Nhiệm vụ đang ở trạng thái {task.state.value}, không báo cáo hoàn thành được."
+                    )
+                if not data.note.strip():
+                    raise InvalidInput("Báo cáo hoàn thành cần có nội dung.", details={"field": "note"})
+            else:
+                policy.require(
+                    can_note(actor, task), "Đơn vị của bạn không được báo cáo tiến độ nhiệm vụ này."
+                )
+                if task.state is TaskState.ACCEPTED:
+                    raise Conflict("Nhiệm vụ đã được nghiệm thu.")
+                if not data.note.strip() and data.progress_pct is None and not checked:
+                    raise InvalidInput("Báo cáo tiến độ cần có nội dung.", details={"field": "note"})
+            report = TaskReport(
+                task_id=task.id,
+                unit_id=actor.unit_id,
+                user_id=actor.id,
+                kind=data.kind,
+                note=data.note.strip(),
+                progress_pct=100 if data.kind == "done" else data.progress_pct,
+            )
+            session.add(report)
+            before = task.state
+            if data.kind == "done":
+                task.state, task.completed_on = TaskState.REPORTED_DONE, today
+            elif can_report(actor, task) and task.state in (TaskState.ASSIGNED, TaskState.RETURNED):
+                task.state = TaskState.IN_PROGRESS
+            session.flush()
+            for up in checked:
+                stored_as, path = _store_file(evidence_dir, up)
+                written.append(path)
+                session.add(
+                    TaskEvidence(
+                        report_id=report.id,
+                        filename=up.filename,
+                        stored_as=stored_as,
+                        content_type=EVIDENCE_TYPES[up.kind].content_type,
+                        size_bytes=len(up.data),
+                        sha256=hashlib.sha256(up.data).hexdigest(),
+                    )
+                )
+            session.flush()
+            audit.record(
+                session,
+                actor,
+                f"task.report.{data.kind}",
+                "task",
+                task.id,
+                {"report_id": report.id, "state": [before.value, task.state.value], "files": len(checked)},
+            )
+            if data.kind == "done":
+                notifications.notify(
+                    session,
+                    dedupe_key=f"report:{report.id}:done",
+                    kind="task_reported_done",
+                    text=f"{actor.unit_name} báo cáo hoàn thành nhiệm vụ: {task.title}.",
+                    data={"task_id": task.id, "report_id": report.id},
+                    unit_id=task.assigning_unit_id,
+                )
+            search.index_task(session, task.id)
+            result = _report_view(session, report, _codes(session))
+        return result
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
+
+
+def review(session: Session, actor: Actor, task_id: int, data: ReviewInput) -> Task:
+    """The assigning unit accepts a task reported done, or returns it (with a reason) to in progress."""
+    task = get_visible(session, actor, task_id)
+    policy.require(
+        can_assign(actor, task.assigning_unit_id), "Chỉ đơn vị giao việc được nghiệm thu nhiệm vụ."
+    )
+    if task.state is not TaskState.REPORTED_DONE:
+        raise Conflict("Nhiệm vụ chưa được báo cáo hoàn thành.", details={"state": task.state.value})
+    if data.decision == "return" and not data.note.strip():
+        raise InvalidInput("Trả lại nhiệm vụ cần ghi rõ lý do.", details={"field": "note"})
+    report = TaskReport(
+        task_id=task.id, unit_id=actor.unit_id, user_id=actor.id, kind=data.decision, note=data.note.strip()
+    )
+    session.add(report)
+    if data.decision == "accept":
+        task.state = TaskState.ACCEPTED
+        text = f"Nhiệm vụ đã được nghiệm thu: {task.title}."
+    else:
+        task.state, task.completed_on = TaskState.RETURNED, None
+        text = f"Nhiệm vụ bị trả lại: {task.title}. Lý do: {data.note.strip()}"
+    session.flush()
+    audit.record(
+        session, actor, f"task.{data.decision}", "task", task.id, {"report_id": report.id, "note": data.note}
+    )
+    notifications.notify(
+        session,
+        dedupe_key=f"report:{report.id}:{data.decision}",
+        kind=f"task_{'accepted' if data.decision == 'accept' else 'returned'}",
+        text=text,
+        data={"task_id": task.id, "report_id": report.id},
+        unit_id=task.lead_unit_id,
+    )
+    search.index_task(session, task.id)
+    return task
+
+
+def request_extension(
+    session: Session, actor: Actor, task_id: int, data: ExtensionCreate
+) -> ExtensionRequest:
+    task = get_visible(session, actor, task_id)
+    policy.require(can_report(actor, task), "Chỉ đơn vị chủ trì thực hiện được xin gia hạn.")
+    if task.state is TaskState.ACCEPTED:
+        raise Conflict("Nhiệm vụ đã được nghiệm thu.")
+    if data.new_deadline <= task.deadline:
+        raise InvalidInput(
+            f"Thời hạn mới phải sau thời hạn hiện tại {vn_date(task.deadline)}.",
+            details={"field": "new_deadline"},
+        )
+    pending = session.scalar(
+        select(ExtensionRequest.id).where(
+            ExtensionRequest.task_id == task.id, ExtensionRequest.decision == "pending"
+        )
+    )
+    if pending is not None:
+        raise Conflict("Đã có một đề nghị gia hạn đang chờ quyết định.", details={"extension": pending})
+    ext = ExtensionRequest(
+        task_id=task.id, requested_by_id=actor.id, new_deadline=data.new_deadline, reason=data.reason.strip()
+    )
+    session.add(ext)
+    session.flush()
+    audit.record(
+        session, actor, "task.extension.request", "task", task.id,
+        {"extension_id": ext.id, "new_deadline": data.new_deadline.isoformat(), "reason": data.reason},
+    )  # fmt: skip
+    notifications.notify(
+        session,
+        dedupe_key=f"extension:{ext.id}:requested",
+        kind="extension_requested",
+        text=f"{actor.unit_name} xin gia hạn nhiệm vụ {task.title} đến {vn_date(data.new_deadline)}.",
+        data={"task_id": task.id, "extension_id": ext.id},
+        unit_id=task.assigning_unit_id,
+    )
+    return ext
+
+
+def decide_extension(
+    session: Session, actor: Actor, task_id: int, extension_id: int, data: ExtensionDecision
+) -> ExtensionRequest:
+    """Approve (the deadline moves, audited with the old and new dates) or refuse an extension request."""
+    task = get_visible(session, actor, task_id)
+    ext = session.get(ExtensionRequest, extension_id)
+    if ext is None or ext.task_id != task.id:
+        raise NotFound(f"Không tìm thấy đề nghị gia hạn {extension_id}.", details={"extension": extension_id})
+    policy.require(can_assign(actor, task.assigning_unit_id), "Chỉ đơn vị giao việc được quyết định gia hạn.")
+    if ext.decision != "pending":
+        raise Conflict("Đề nghị gia hạn đã được quyết định.", details={"decision": ext.decision})
+    old_deadline = task.deadline
+    ext.decision = "approved" if data.decision == "approve" else "refused"
+    ext.decided_by_id, ext.decided_at = actor.id, utcnow()
+    if ext.decision == "approved":
+        task.deadline = ext.new_deadline
+        text = f"Nhiệm vụ {task.title} được gia hạn đến {vn_date(ext.new_deadline)}."
+    else:
+        text = f"Đề nghị gia hạn nhiệm vụ {task.title} không được chấp thuận. {data.note.strip()}".strip()
+    audit.record(
+        session, actor, f"task.extension.{data.decision}", "task", task.id,
+        {"extension_id": ext.id, "old_deadline": old_deadline.isoformat(),
+         "new_deadline": task.deadline.isoformat(), "note": data.note},
+    )  # fmt: skip
+    notifications.notify(
+        session,
+        dedupe_key=f"extension:{ext.id}:{ext.decision}",
+        kind=f"extension_{ext.decision}",
+        text=text,
+        data={"task_id": task.id, "extension_id": ext.id, "deadline": task.deadline.isoformat()},
+        unit_id=task.lead_unit_id,
+    )
+    session.flush()
+    search.index_task(session, task.id)
+    return ext
+
+
+def extension_view(ext: ExtensionRequest) -> ExtensionView:
+    return _extension_view(ext)
+
+
+@dataclass(frozen=True)
+class EvidenceFile:
+    path: Path
+    filename: str
+    content_type: str
+
+
+def evidence_file(
+    session: Session, actor: Actor, task_id: int, evidence_id: int, evidence_dir: Path
+) -> EvidenceFile:
+    task = get_visible(session, actor, task_id)
+    row = session.execute(
+        select(TaskEvidence)
+        .join(TaskReport, TaskReport.id == TaskEvidence.report_id)
+        .where(TaskEvidence.id == evidence_id, TaskReport.task_id == task.id)
+    ).scalar_one_or_none()
+    path = evidence_dir / row.stored_as if row is not None else None
+    if row is None or path is None or not path.is_file():
+        raise NotFound(f"Không tìm thấy tệp minh chứng {evidence_id}.", details={"evidence": evidence_id})
+    return EvidenceFile(path, row.filename, row.content_type)
+
+
+# ---- the per-unit report -------------------------------------------------------------------------------
+
+
+class UnitReportRow(BaseModel):
+    unit: str
+    unit_name: str
+    assigned: int
+    completed_on_time: int
+    completed_late: int
+    in_progress: int
+    overdue: int
+    overdue_pct: float
+
+
+class UnitReport(BaseModel):
+    from_date: dt.date
+    to_date: dt.date
+    as_of: dt.date
+    rows: list[UnitReportRow]
+    total: UnitReportRow
+
+
+def _row(code: str, name: str, c: StatusCounts) -> UnitReportRow:
+    return UnitReportRow(
+        unit=code,
+        unit_name=name,
+        assigned=c.assigned,
+        completed_on_time=c.completed_on_time,
+        completed_late=c.completed_late,
+        in_progress=c.in_progress,
+        overdue=c.overdue,
+        overdue_pct=c.overdue_pct,
+    )
+
+
+def unit_report(
+    session: Session, actor: Actor, today: dt.date, from_date: dt.date | None, to_date: dt.date | None
+) -> UnitReport:
+    """Counts per lead unit of the tasks the actor may see that were assigned in [from, to], as of today.
+
+    Defaults: from 1 January of this year, to today. The statuses are those of :mod:`task_status`.
+    """
+    start = from_date or dt.date(today.year, 1, 1)
+    end = to_date or today
+    if start > end:
+        raise InvalidInput("Ngày bắt đầu kỳ báo cáo sau ngày kết thúc.", details={"field": "from"})
+    stmt = select(Task).where(Task.assigned_on >= start, Task.assigned_on <= end)
+    if not actor.is_admin:
+        stmt = stmt.where(_visible_stmt(actor))
+    counts: dict[int, StatusCounts] = {}
+    total = StatusCounts()
+    for task in session.scalars(stmt):
+        status = compute_status(task.state, task.deadline, task.completed_on, today)
+        counts[task.lead_unit_id] = counts.get(task.lead_unit_id, StatusCounts()).add(status)
+        total = total.add(status)
+    by_id = _codes(session)
+    order = sorted(
+        counts, key=lambda uid: (by_id[uid].parent_id is not None, by_id[uid].position, by_id[uid].code)
+    )
+    return UnitReport(
+        from_date=start,
+        to_date=end,
+        as_of=today,
+        rows=[_row(by_id[uid].code, by_id[uid].name, counts[uid]) for uid in order],
+        total=_row("", "Tổng cộng", total),
+    )
+
+
+# ---- the next meeting's agenda -------------------------------------------------------------------------
+
+
+class OpenTasksAgenda(BaseModel):
+    meeting_id: int
+    agenda_item_id: int | None
+    title: str
+    task_ids: list[int]
+
+
+def open_tasks_of_earlier_meetings(session: Session, meeting: Meeting) -> list[Task]:
+    earlier = select(Meeting.id).where(
+        Meeting.chair_unit_id == meeting.chair_unit_id,
+        Meeting.starts_at < meeting.starts_at,
+        Meeting.id != meeting.id,
+    )
+    return list(
+        session.scalars(
+            select(Task)
+            .where(Task.meeting_id.in_(earlier), Task.state.in_(OPEN_STATES))
+            .order_by(Task.deadline, Task.id)
+        )
+    )
+
+
+def open_tasks_agenda(session: Session, meeting_id: int) -> OpenTasksAgenda:
+    """Put (or refresh) the agenda item "Kiểm điểm kết luận kỳ trước" first on a meeting's agenda.
+
+    It lists the tasks of earlier meetings of the same chairing unit that are not yet accepted (number, lead
+    unit, deadline), within the 500 characters of an agenda title. No open task: no item (an old one is
+    removed). Calling it again replaces the item, so it is safe on every meeting creation.
+    """
+    meeting = session.get(Meeting, meeting_id)
+    if meeting is None:
+        raise NotFound(f"Không tìm thấy cuộc họp {meeting_id}.", details={"meeting": meeting_id})
+    tasks = open_tasks_of_earlier_meetings(session, meeting)
+    items = list(
+        session.scalars(
+            select(AgendaItem).where(AgendaItem.meeting_id == meeting.id).order_by(AgendaItem.position)
+        )
+    )
+    existing = next((a for a in items if a.title.startswith(f"{OPEN_TASKS_AGENDA_TITLE}:")), None)
+    if not tasks:
+        if existing is not None:
+            session.delete(existing)
+            session.flush()
+            session.expire(meeting, ["agenda"])
+        return OpenTasksAgenda(meeting_id=meeting.id, agenda_item_id=None, title="", task_ids=[])
+    by_id = _codes(session)
+    parts = [f"NV{t.id} {by_id[t.lead_unit_id].name} (hạn {vn_date(t.deadline)})" for t in tasks]
+    title = f"{OPEN_TASKS_AGENDA_TITLE}: {len(tasks)} nhiệm vụ chưa hoàn thành — " + "; ".join(parts)
+    if len(title) > MAX_TITLE_CHARS:
+        title = title[: MAX_TITLE_CHARS - 1] + "…"
+    if existing is None:
+        for a in items:
+            a.position += 1
+        existing = AgendaItem(meeting_id=meeting.id, position=0, title=title, presenter_unit_id=None)
+        session.add(existing)
+    else:
+        existing.title = title
+    session.flush()
+    session.expire(meeting, ["agenda"])  # a caller holding the meeting sees the new item
+    return OpenTasksAgenda(
+        meeting_id=meeting.id, agenda_item_id=existing.id, title=title, task_ids=[t.id for t in tasks]
+    )
+
+
+def add_open_tasks_agenda(session: Session, actor: Actor, meeting_id: int) -> OpenTasksAgenda:
+    """``POST /api/meetings/{id}/agenda/open-tasks``: the chairing unit's chair or clerk (or admin)."""
+    meeting = meetings.get_visible(session, actor, meeting_id)
+    policy.require(
+        policy.can_manage(actor, meeting.chair_unit_id), "Chỉ chủ trì hoặc thư ký được sửa chương trình họp."
+    )
+    if meeting.status in (MeetingStatus.ENDED, MeetingStatus.CANCELLED):
+        raise Conflict("Cuộc họp đã kết thúc.")
+    result = open_tasks_agenda(session, meeting_id)
+    audit.record(
+        session, actor, "meeting.agenda.open_tasks", "meeting", meeting_id, {"task_ids": result.task_ids}
+    )
+    return result

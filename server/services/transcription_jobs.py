@@ -1,0 +1,250 @@
+"""Transcription jobs: queued when a recorded meeting ends, run by a worker, retried when a worker dies.
+
+The durable state is the meeting's ``Transcript`` row: status (queued, running, done, failed), progress,
+attempts, the worker holding it and its heartbeat. A worker claims the row, renews the heartbeat as it reports
+progress, and stores the segments and ``done`` in one transaction, replacing those of an earlier attempt,
+so a job retried after a crash never duplicates segments. A running row whose heartbeat is older than
+``GIAOBAN_JOB_LEASE_S`` belongs to a dead worker and is queued again; after ``job_max_attempts`` it is failed.
+Audio that cannot be decoded (empty, truncated, not audio) fails the job at once with a readable reason.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from recordings.manifest import MeetingManifest, read_manifest
+from server.config import Settings
+from server.db import Database
+from server.models import JobStatus, Meeting, Recording, Transcript, utcnow
+from transcription.errors import AudioDecodeError, TranscriptionError
+from transcription.pipeline import TrackInput, TranscribedSegment, transcribe_tracks
+
+log = logging.getLogger(__name__)
+
+PROGRESS_WRITE_INTERVAL_S = 1.0
+JOB_KIND = "transcribe"
+
+Enqueue = Callable[[int], None]
+
+
+def queue(session: Session, meeting_id: int) -> Transcript:
+    """Create (or reset) the meeting's transcript row as queued; the caller enqueues the job."""
+    row = session.scalar(select(Transcript).where(Transcript.meeting_id == meeting_id))
+    if row is None:
+        row = Transcript(meeting_id=meeting_id, status=JobStatus.QUEUED)
+        session.add(row)
+    else:
+        row.status, row.progress, row.error, row.attempts = JobStatus.QUEUED, 0.0, "", 0
+        row.worker, row.heartbeat_at = "", None
+    row.queued_at = utcnow()
+    session.flush()
+    return row
+
+
+def tracks_from_manifest(meeting_dir: Path, manifest: MeetingManifest) -> list[TrackInput]:
+    """Every track with its meeting-clock offset and its muted spans (relative to the track) to skip."""
+    out = []
+    for t in manifest.tracks:
+        skip = tuple(
+            (max(0.0, iv.start_s - t.start_s), max(0.0, iv.end_s - t.start_s))
+            for iv in t.muted
+            if iv.end_s > iv.start_s
+        )
+        speaker = t.display_name or t.username
+        out.append(
+            TrackInput(
+                path=meeting_dir / t.path,
+                offset_s=t.start_s,
+                unit_code=t.unit_code,
+                unit_name=t.unit_name,
+                speaker=speaker,
+                skip=skip,
+            )
+        )
+    return out
+
+
+def hotwords_for(session: Session, meeting: Meeting, manifest: MeetingManifest) -> list[str]:
+    """Names worth spelling right: the chairing and invited units, short ("xã Chư Mố", not "UBND xã ...").
+
+    Only names: longer phrases (agenda titles, "Điểm cầu ..." labels) were copied into the output.
+    """
+    names = [meeting.chair_unit.name] + [inv.unit.name for inv in meeting.invitations]
+    names += [t.unit_name for t in manifest.tracks]
+    seen: list[str] = []
+    for name in names:
+        short = name.replace("UBND ", "").replace("Ủy ban nhân dân ", "").strip()
+        if short and short not in seen:
+            seen.append(short)
+    return seen
+
+
+class TranscriptionRunner:
+    """Runs transcription jobs in a worker process; loads the speech engine once, on first use."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        enqueue: Enqueue,
+        worker: str,
+        engine_factory: Callable[[], Any] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.enqueue = enqueue
+        self.worker = worker
+        self._engine: Any = None
+        self._engine_factory = engine_factory or self._default_engine
+        self._lock = threading.Lock()
+
+    def _default_engine(self) -> Any:
+        from transcription.engines import create_engine
+        from transcription.models import discover_model
+
+        model = discover_model(self.settings.asr_model, cache_dir=self.settings.resolved_model_cache_dir)
+        return create_engine(self.settings.asr_engine, model, threads=self.settings.asr_threads)  # type: ignore[arg-type]
+
+    def engine(self) -> Any:
+        with self._lock:
+            if self._engine is None:
+                self._engine = self._engine_factory()
+            return self._engine
+
+    # ---- the job ----------------------------------------------------------------------------------------
+    def _claim(self, meeting_id: int) -> bool:
+        with self.db.session() as session:
+            row = session.scalar(
+                select(Transcript).where(Transcript.meeting_id == meeting_id).with_for_update()
+            )
+            if row is None or row.status in (JobStatus.DONE, JobStatus.FAILED):
+                return False
+            if (
+                row.status is JobStatus.RUNNING
+                and row.worker != self.worker
+                and not _stale(row, self.settings.job_lease_s)
+            ):
+                return False  # a live worker holds it
+            if row.attempts >= self.settings.job_max_attempts:
+                row.status = JobStatus.FAILED
+                row.error = row.error or "Đã thử quá số lần cho phép."
+                row.finished_at = utcnow()
+                return False
+            row.status, row.worker, row.heartbeat_at = JobStatus.RUNNING, self.worker, utcnow()
+            row.attempts += 1
+            row.started_at = utcnow()
+            row.progress = 0.0
+            return True
+
+    def run(self, meeting_id: int) -> None:
+        if not self._claim(meeting_id):
+            return
+        log.info("meeting %s: transcription started by %s", meeting_id, self.worker)
+        try:
+            with self.db.session() as session:
+                meeting = session.get(Meeting, meeting_id)
+                rec = session.scalar(select(Recording).where(Recording.meeting_id == meeting_id))
+                if meeting is None or rec is None:
+                    raise TranscriptionError("Cuộc họp không có bản ghi âm.")
+                meeting_dir = Path(rec.directory)
+                manifest = read_manifest(meeting_dir)
+                tracks = tracks_from_manifest(meeting_dir, manifest)
+                hotwords = hotwords_for(session, meeting, manifest)
+            engine = self.engine()
+            segments = transcribe_tracks(
+                tracks, engine, hotwords=hotwords, progress=self._progress(meeting_id)
+            )
+            self._complete(meeting_id, segments, getattr(engine, "name", ""))
+        except (AudioDecodeError, TranscriptionError, OSError, ValueError) as exc:
+            self._fail(meeting_id, f"{type(exc).__name__}: {exc}", permanent=True)
+        except Exception as exc:  # noqa: BLE001 - anything else may be transient: retry
+            log.exception("meeting %s: transcription attempt failed", meeting_id)
+            self._fail(meeting_id, f"{type(exc).__name__}: {exc}", permanent=False)
+
+    def _progress(self, meeting_id: int) -> Callable[[float], None]:
+        last = [0.0]
+
+        def report(value: float) -> None:
+            now = time.monotonic()
+            if now - last[0] < PROGRESS_WRITE_INTERVAL_S and value < 1.0:
+                return
+            last[0] = now
+            with self.db.session() as session:
+                row = session.scalar(select(Transcript).where(Transcript.meeting_id == meeting_id))
+                if row is not None and row.worker == self.worker:
+                    row.progress = round(min(0.99, max(0.0, value)), 4)
+                    row.heartbeat_at = utcnow()
+
+        return report
+
+    def _complete(self, meeting_id: int, segments: list[TranscribedSegment], engine_name: str) -> None:
+        from server.services import transcripts
+
+        with self.db.session() as session:
+            row = session.scalar(select(Transcript).where(Transcript.meeting_id == meeting_id))
+            if row is None or row.worker != self.worker:
+                log.warning("meeting %s: lost the transcription lease; result dropped", meeting_id)
+                return
+            transcripts.store_segments(session, meeting_id, segments)
+            row.status, row.progress, row.error = JobStatus.DONE, 1.0, ""
+            row.finished_at = utcnow()
+            row.engine = engine_name
+            row.model = str(self.settings.asr_model or "whisper-base (packaged)")
+        log.info("meeting %s: transcription done, %d segments", meeting_id, len(segments))
+
+    def _fail(self, meeting_id: int, reason: str, *, permanent: bool) -> None:
+        retry = False
+        with self.db.session() as session:
+            row = session.scalar(select(Transcript).where(Transcript.meeting_id == meeting_id))
+            if row is None:
+                return
+            row.error = reason[:2000]
+            if permanent or row.attempts >= self.settings.job_max_attempts:
+                row.status = JobStatus.FAILED
+                row.finished_at = utcnow()
+            else:
+                row.status, row.worker, row.heartbeat_at = JobStatus.QUEUED, "", None
+                retry = True
+        log.warning(
+            "meeting %s: transcription %s: %s", meeting_id, "will retry" if retry else "failed", reason
+        )
+        if retry:
+            self.enqueue(meeting_id)
+
+    # ---- recovery ---------------------------------------------------------------------------------------
+    def requeue_stale(self) -> list[int]:
+        """Queue again the jobs whose worker stopped renewing its lease (killed, crashed, machine lost),
+        and the queued ones that lost their queue entry (the embedded queue died with its process)."""
+        ids: list[int] = []
+        with self.db.session() as session:
+            for row in session.scalars(
+                select(Transcript).where(Transcript.status.in_([JobStatus.RUNNING, JobStatus.QUEUED]))
+            ):
+                if row.status is JobStatus.RUNNING and _stale(row, self.settings.job_lease_s):
+                    row.status, row.worker, row.heartbeat_at = JobStatus.QUEUED, "", None
+                    row.queued_at = utcnow()
+                    ids.append(row.meeting_id)
+                elif row.status is JobStatus.QUEUED and _age_s(row.queued_at) > self.settings.job_lease_s:
+                    row.queued_at = utcnow()
+                    ids.append(row.meeting_id)
+        for meeting_id in ids:
+            log.warning("meeting %s: transcription queued again (stale)", meeting_id)
+            self.enqueue(meeting_id)
+        return ids
+
+
+def _age_s(at: dt.datetime | None) -> float:
+    return float("inf") if at is None else (utcnow() - at).total_seconds()
+
+
+def _stale(row: Transcript, lease_s: float) -> bool:
+    return _age_s(row.heartbeat_at) > lease_s

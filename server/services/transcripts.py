@@ -1,0 +1,447 @@
+"""Transcripts and what the chair concluded from them: storing segments, the clerk's edits with their history,
+and the numbered conclusions linked to the segments (and second) where they were said.
+
+==========================  ==================================================================================
+ability                     who
+==========================  ==================================================================================
+read transcript, history,   whoever may see the meeting (policy.can_see)
+conclusions
+edit a segment; write,      admin; chair or clerk of the chairing unit (policy.can_manage)
+change, delete conclusions
+==========================  ==================================================================================
+
+``GET /api/meetings/{id}/transcript`` of a meeting that has no transcript row yet answers ``status: "none"``
+(progress 0, no segments) rather than 404: the meeting exists, its transcript does not yet.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from server.errors import InvalidInput, NotFound
+from server.models import (
+    Conclusion,
+    JobStatus,
+    Meeting,
+    SegmentEdit,
+    Transcript,
+    TranscriptSegment,
+    Unit,
+    User,
+    utcnow,
+)
+from server.services import audit, meetings, policy, search, units
+from server.services.context import Actor
+
+log = logging.getLogger(__name__)
+
+MAX_SEGMENT_CHARS = 10_000
+MAX_SPEAKER_CHARS = 200
+MAX_CONCLUSION_CHARS = 5_000
+MAX_LINKED_SEGMENTS = 50
+
+
+def _nfc(value: str) -> str:
+    return unicodedata.normalize("NFC", value).strip()
+
+
+# ---- storing (the transcription worker) -------------------------------------------------------------------
+
+
+class SegmentLike(Protocol):
+    """What :func:`store_segments` reads from each piece (``SegmentInput`` or the worker's own type)."""
+
+    @property
+    def start_s(self) -> float: ...
+    @property
+    def end_s(self) -> float: ...
+    @property
+    def text(self) -> str: ...
+    @property
+    def speaker(self) -> str: ...
+    @property
+    def unit_code(self) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class SegmentInput:
+    """One transcript piece to store: times in seconds on the meeting clock, the connection point's unit code
+    and the speaker's name when known."""
+
+    start_s: float
+    end_s: float
+    text: str
+    unit_code: str | None = None
+    speaker: str = ""
+
+
+def store_segments(session: Session, meeting_id: int, segments: Sequence[SegmentLike]) -> list[int]:
+    """Replace the meeting's segments with ``segments`` (ordered by start) and index them for search.
+
+    Idempotent per meeting: a re-run of the transcription replaces what the previous run stored (clerk's edit
+    history of the replaced segments goes with them; conclusions keep their second but lose segment links).
+    Creates the transcript row (status done) when there is none; an existing row's status is left to the
+    worker. Returns the new segment ids in order.
+    """
+    if session.get(Meeting, meeting_id) is None:
+        raise NotFound(f"Không tìm thấy cuộc họp {meeting_id}.", details={"meeting": meeting_id})
+    codes = {code: uid for uid, code in session.execute(select(Unit.id, Unit.code)).tuples()}
+    old_ids = list(
+        session.scalars(select(TranscriptSegment.id).where(TranscriptSegment.meeting_id == meeting_id))
+    )
+    if old_ids:
+        search.unindex_segments(session, old_ids)
+        for conclusion in session.scalars(select(Conclusion).where(Conclusion.meeting_id == meeting_id)):
+            conclusion.segment_ids = []
+        session.flush()
+        session.execute(delete(TranscriptSegment).where(TranscriptSegment.meeting_id == meeting_id))
+    rows: list[TranscriptSegment] = []
+    for seq, seg in enumerate(sorted(segments, key=lambda s: (s.start_s, s.end_s))):
+        text = _nfc(seg.text)
+        if not text:
+            continue
+        if seg.start_s < 0 or seg.end_s < seg.start_s:
+            raise InvalidInput(
+                "Thời điểm của đoạn bản ghi không hợp lệ.", details={"start": seg.start_s, "end": seg.end_s}
+            )
+        unit_id = codes.get(seg.unit_code or "")
+        rows.append(
+            TranscriptSegment(
+                meeting_id=meeting_id,
+                seq=seq,
+                start_s=float(seg.start_s),
+                end_s=float(seg.end_s),
+                unit_id=unit_id,
+                speaker=_nfc(seg.speaker)[:MAX_SPEAKER_CHARS],
+                text=text,
+                asr_text=text,
+            )
+        )
+    session.add_all(rows)
+    transcript = session.scalar(select(Transcript).where(Transcript.meeting_id == meeting_id))
+    if transcript is None:
+        now = utcnow()
+        session.add(
+            Transcript(
+                meeting_id=meeting_id,
+                status=JobStatus.DONE,
+                progress=1.0,
+                queued_at=now,
+                started_at=now,
+                finished_at=now,
+            )
+        )
+    session.flush()
+    search.index_segments(session, meeting_id)
+    audit.record(
+        session,
+        None,
+        "transcript.store",
+        "meeting",
+        meeting_id,
+        {"segments": len(rows), "replaced": len(old_ids)},
+    )
+    log.info("meeting %s: stored %d transcript segments (replaced %d)", meeting_id, len(rows), len(old_ids))
+    return [r.id for r in rows]
+
+
+# ---- reading and editing ----------------------------------------------------------------------------------
+
+
+class SegmentView(BaseModel):
+    id: int
+    start: float
+    end: float
+    unit: str | None
+    speaker: str
+    text: str
+    edited: bool
+
+
+class TranscriptView(BaseModel):
+    """``GET /api/meetings/{id}/transcript`` (contract); ``status`` is "none" when nothing was queued yet."""
+
+    meeting_id: int
+    status: str
+    progress: float
+    segments: list[SegmentView]
+
+
+class SegmentPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: str | None = Field(None, min_length=1, max_length=MAX_SEGMENT_CHARS)
+    speaker: str | None = Field(None, max_length=MAX_SPEAKER_CHARS)
+
+    @field_validator("text")
+    @classmethod
+    def _not_blank(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("nội dung không được để trống")
+        return value
+
+
+class SegmentEditView(BaseModel):
+    id: int
+    segment_id: int
+    at: dt.datetime
+    user: str | None
+    before: dict[str, Any]
+    after: dict[str, Any]
+
+
+def _unit_codes(session: Session) -> dict[int, str]:
+    return dict(session.execute(select(Unit.id, Unit.code)).tuples().all())
+
+
+def _segment_view(seg: TranscriptSegment, codes: dict[int, str]) -> SegmentView:
+    return SegmentView(
+        id=seg.id,
+        start=seg.start_s,
+        end=seg.end_s,
+        unit=codes.get(seg.unit_id) if seg.unit_id is not None else None,
+        speaker=seg.speaker,
+        text=seg.text,
+        edited=seg.edited_at is not None,
+    )
+
+
+def get_transcript(session: Session, actor: Actor, meeting_id: int) -> TranscriptView:
+    meetings.get_visible(session, actor, meeting_id)
+    transcript = session.scalar(select(Transcript).where(Transcript.meeting_id == meeting_id))
+    codes = _unit_codes(session)
+    segs = session.scalars(
+        select(TranscriptSegment)
+        .where(TranscriptSegment.meeting_id == meeting_id)
+        .order_by(TranscriptSegment.seq)
+    )
+    return TranscriptView(
+        meeting_id=meeting_id,
+        status=transcript.status.value if transcript is not None else "none",
+        progress=transcript.progress if transcript is not None else 0.0,
+        segments=[_segment_view(s, codes) for s in segs],
+    )
+
+
+def _segment(session: Session, segment_id: int) -> TranscriptSegment:
+    seg = session.get(TranscriptSegment, segment_id)
+    if seg is None:
+        raise NotFound(f"Không tìm thấy đoạn bản ghi {segment_id}.", details={"segment": segment_id})
+    return seg
+
+
+def _managed_meeting(session: Session, actor: Actor, meeting_id: int) -> Meeting:
+    meeting = meetings.get_visible(session, actor, meeting_id)
+    policy.require(
+        policy.can_manage(actor, meeting.chair_unit_id),
+        "Chỉ chủ trì hoặc thư ký của đơn vị chủ trì được sửa bản ghi và kết luận.",
+    )
+    return meeting
+
+
+def edit_segment(session: Session, actor: Actor, segment_id: int, patch: SegmentPatch) -> SegmentView:
+    """The clerk corrects a segment's text and/or speaker; before/after go to its history, search follows."""
+    seg = _segment(session, segment_id)
+    _managed_meeting(session, actor, seg.meeting_id)
+    before: dict[str, Any] = {}
+    after: dict[str, Any] = {}
+    if patch.text is not None and _nfc(patch.text) != seg.text:
+        before["text"], after["text"] = seg.text, _nfc(patch.text)
+    if patch.speaker is not None and _nfc(patch.speaker) != seg.speaker:
+        before["speaker"], after["speaker"] = seg.speaker, _nfc(patch.speaker)
+    if after:
+        seg.text = after.get("text", seg.text)
+        seg.speaker = after.get("speaker", seg.speaker)
+        seg.edited_at, seg.edited_by_id = utcnow(), actor.id
+        session.add(SegmentEdit(segment_id=seg.id, user_id=actor.id, before=before, after=after))
+        session.flush()
+        search.index_segments(session, seg.meeting_id, [seg.id])
+        audit.record(
+            session, actor, "segment.edit", "segment", seg.id, {"before": before, "after": after}, actor.ip
+        )
+    return _segment_view(seg, _unit_codes(session))
+
+
+def segment_history(session: Session, actor: Actor, segment_id: int) -> list[SegmentEditView]:
+    seg = _segment(session, segment_id)
+    meetings.get_visible(session, actor, seg.meeting_id)
+    rows = session.execute(
+        select(SegmentEdit, User.username)
+        .outerjoin(User, User.id == SegmentEdit.user_id)
+        .where(SegmentEdit.segment_id == segment_id)
+        .order_by(SegmentEdit.id)
+    ).all()
+    return [
+        SegmentEditView(id=e.id, segment_id=e.segment_id, at=e.at, user=name, before=e.before, after=e.after)
+        for e, name in rows
+    ]
+
+
+# ---- conclusions ------------------------------------------------------------------------------------------
+
+
+class ConclusionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: str = Field(min_length=1, max_length=MAX_CONCLUSION_CHARS)
+    segment_ids: list[int] = Field(default_factory=list, max_length=MAX_LINKED_SEGMENTS)
+    at_s: float | None = Field(None, ge=0)
+    assignee_unit: str | None = None
+    deadline: dt.date | None = None
+
+
+class ConclusionUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: str | None = Field(None, min_length=1, max_length=MAX_CONCLUSION_CHARS)
+    segment_ids: list[int] | None = Field(None, max_length=MAX_LINKED_SEGMENTS)
+    at_s: float | None = Field(None, ge=0)
+    assignee_unit: str | None = None
+    deadline: dt.date | None = None
+
+
+class ConclusionView(BaseModel):
+    id: int
+    meeting_id: int
+    number: int
+    text: str
+    segment_ids: list[int]
+    at_s: float | None
+    assignee_unit: str | None
+    deadline: dt.date | None
+    created_at: dt.datetime
+    updated_at: dt.datetime | None
+
+
+def conclusion_view(c: Conclusion, codes: dict[int, str]) -> ConclusionView:
+    return ConclusionView(
+        id=c.id,
+        meeting_id=c.meeting_id,
+        number=c.number,
+        text=c.text,
+        segment_ids=list(c.segment_ids or []),
+        at_s=c.at_s,
+        assignee_unit=codes.get(c.assignee_unit_id) if c.assignee_unit_id is not None else None,
+        deadline=c.deadline,
+        created_at=c.created_at,
+        updated_at=c.updated_at,
+    )
+
+
+def _linked_segments(session: Session, meeting_id: int, segment_ids: list[int]) -> list[TranscriptSegment]:
+    ids = list(dict.fromkeys(segment_ids))
+    if not ids:
+        return []
+    found = {
+        s.id: s
+        for s in session.scalars(
+            select(TranscriptSegment).where(
+                TranscriptSegment.id.in_(ids), TranscriptSegment.meeting_id == meeting_id
+            )
+        )
+    }
+    missing = [i for i in ids if i not in found]
+    if missing:
+        raise InvalidInput(
+            "Đoạn bản ghi không thuộc cuộc họp này.", details={"field": "segment_ids", "unknown": missing}
+        )
+    return sorted(found.values(), key=lambda s: s.seq)
+
+
+def list_conclusions(session: Session, actor: Actor, meeting_id: int) -> list[ConclusionView]:
+    meetings.get_visible(session, actor, meeting_id)
+    codes = _unit_codes(session)
+    rows = session.scalars(
+        select(Conclusion).where(Conclusion.meeting_id == meeting_id).order_by(Conclusion.number)
+    )
+    return [conclusion_view(c, codes) for c in rows]
+
+
+def create_conclusion(
+    session: Session, actor: Actor, meeting_id: int, data: ConclusionCreate
+) -> ConclusionView:
+    _managed_meeting(session, actor, meeting_id)
+    linked = _linked_segments(session, meeting_id, data.segment_ids)
+    number = (
+        session.scalar(select(func.max(Conclusion.number)).where(Conclusion.meeting_id == meeting_id)) or 0
+    ) + 1
+    conclusion = Conclusion(
+        meeting_id=meeting_id,
+        number=number,
+        text=_nfc(data.text),
+        segment_id=linked[0].id if linked else None,
+        segment_ids=[s.id for s in linked],
+        at_s=data.at_s if data.at_s is not None else (linked[0].start_s if linked else None),
+        assignee_unit_id=units.get_by_code(session, data.assignee_unit).id if data.assignee_unit else None,
+        deadline=data.deadline,
+        created_by_id=actor.id,
+    )
+    if not conclusion.text:
+        raise InvalidInput("Nội dung kết luận không được để trống.", details={"field": "text"})
+    session.add(conclusion)
+    session.flush()
+    audit.record(
+        session, actor, "conclusion.create", "meeting", meeting_id, {"number": number, "id": conclusion.id}
+    )
+    return conclusion_view(conclusion, _unit_codes(session))
+
+
+def _conclusion(session: Session, meeting_id: int, conclusion_id: int) -> Conclusion:
+    c = session.get(Conclusion, conclusion_id)
+    if c is None or c.meeting_id != meeting_id:
+        raise NotFound(f"Không tìm thấy kết luận {conclusion_id}.", details={"conclusion": conclusion_id})
+    return c
+
+
+def update_conclusion(
+    session: Session, actor: Actor, meeting_id: int, conclusion_id: int, data: ConclusionUpdate
+) -> ConclusionView:
+    _managed_meeting(session, actor, meeting_id)
+    c = _conclusion(session, meeting_id, conclusion_id)
+    changes = data.model_dump(exclude_unset=True, mode="json")
+    if data.text is not None:
+        if not _nfc(data.text):
+            raise InvalidInput("Nội dung kết luận không được để trống.", details={"field": "text"})
+        c.text = _nfc(data.text)
+    if data.segment_ids is not None:
+        linked = _linked_segments(session, meeting_id, data.segment_ids)
+        c.segment_ids = [s.id for s in linked]
+        c.segment_id = linked[0].id if linked else None
+        if "at_s" not in changes and linked:
+            c.at_s = linked[0].start_s
+    if "at_s" in changes:
+        c.at_s = data.at_s
+    if "assignee_unit" in changes:
+        c.assignee_unit_id = units.get_by_code(session, data.assignee_unit).id if data.assignee_unit else None
+    if "deadline" in changes:
+        c.deadline = data.deadline
+    c.updated_at = utcnow()
+    session.flush()
+    audit.record(session, actor, "conclusion.update", "meeting", meeting_id, {"id": c.id, "changes": changes})
+    return conclusion_view(c, _unit_codes(session))
+
+
+def delete_conclusion(session: Session, actor: Actor, meeting_id: int, conclusion_id: int) -> None:
+    """Delete a conclusion; the following ones move up one number (1, 2, 3 … stays contiguous)."""
+    _managed_meeting(session, actor, meeting_id)
+    c = _conclusion(session, meeting_id, conclusion_id)
+    number = c.number
+    session.delete(c)
+    session.flush()
+    later = session.scalars(
+        select(Conclusion)
+        .where(Conclusion.meeting_id == meeting_id, Conclusion.number > number)
+        .order_by(Conclusion.number)
+    )
+    for following in later:
+        following.number -= 1
+        session.flush()
+    audit.record(
+        session, actor, "conclusion.delete", "meeting", meeting_id, {"id": conclusion_id, "number": number}
+    )

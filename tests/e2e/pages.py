@@ -1,0 +1,32 @@
+"""Steps shared by the browser tests: log in through the form, take a screenshot of a screen."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from playwright.sync_api import Browser, Page, ViewportSize, expect
+
+VIEWPORT: ViewportSize = {"width": 1366, "height": 768}
+
+
+def new_page(browser: Browser, base_url: str) -> Page:
+    """A page in a fresh context (its own cookies) at 1366×768, Vietnamese first."""
+    context = browser.new_context(viewport=VIEWPORT, locale="vi-VN", base_url=base_url)
+    context.set_default_timeout(15_000)
+    return context.new_page()
+
+
+def login(page: Page, username: str, password: str) -> None:
+    page.goto("/")
+    expect(page.get_by_role("heading", name="Đăng nhập")).to_be_visible()
+    page.get_by_label("Tên đăng nhập").fill(username)
+    page.get_by_label("Mật khẩu").fill(password)
+    page.get_by_role("button", name="Đăng nhập").click()
+    expect(page.get_by_test_id("current-user")).to_be_visible()
+
+
+def shot(page: Page, folder: Path, name: str) -> Path:
+    path = folder / f"{name}.png"
+    page.evaluate("() => window.scrollTo(0, 0)")
+    page.screenshot(path=str(path))
+    return path

@@ -1,0 +1,212 @@
+"""The meeting room in real Chromium: three connection points see each other, known speech fed as one
+browser's microphone reaches the others, the chair gives and takes the floor (audio stops being forwarded) and
+calls the roll."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.e2e.conftest import Chromium, RunningServer
+from tests.e2e.pages import login, new_page, shot
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+DEMO_TITLE = "Họp giao ban trực tuyến UBND huyện với các xã"
+SETTLE_S = 1.5  # let packets in flight arrive after a mute before measuring that nothing more comes
+MEASURE_S = 2.0
+
+INBOUND_JS = """async () => {
+  const g = window.__giaoban;
+  const report = await g.session.pc.getStats();
+  const out = [];
+  report.forEach((s) => {
+    if (s.type !== "inbound-rtp") return;
+    const label = g.session.streams.get(s.mid) || {};
+    out.push({ mid: s.mid, kind: s.kind, unit: label.unit || null, source: label.source || null,
+      bytes: s.bytesReceived || 0, energy: s.totalAudioEnergy || 0, frames: s.framesDecoded || 0 });
+  });
+  return out;
+}"""
+
+REMOTE_VIDEOS_JS = """() => [...document.querySelectorAll('.tile video.remote')].map((v) => ({
+  unit: v.closest('.tile').dataset.unit || null,
+  label: v.closest('.tile').querySelector('.tile-name').textContent,
+  width: v.videoWidth, height: v.videoHeight, frames: v.getVideoPlaybackQuality().totalVideoFrames }))"""
+
+VIDEOS_SHOWN_JS = """(names) => {
+  const tiles = [...document.querySelectorAll('.tile')]
+    .filter((t) => names.includes(t.querySelector('.tile-name').textContent));
+  return tiles.length === names.length && tiles.every((t) => t.querySelector('video.remote').videoWidth > 0);
+}"""
+
+HEARS_JS = """async (unit) => {
+  const g = window.__giaoban;
+  const report = await g.session.pc.getStats();
+  let energy = 0;
+  report.forEach((s) => {
+    const label = g.session.streams.get(s.mid);
+    if (s.type === 'inbound-rtp' && s.kind === 'audio' && label && label.unit === unit) {
+      energy = s.totalAudioEnergy || 0;
+    }
+  });
+  return energy > 0;
+}"""
+
+
+def inbound_audio(page: Page, unit: str, wait_s: float = 5.0) -> dict[str, Any]:
+    """The receiver's inbound-rtp audio stats of one unit's microphone. Chromium lists an SSRC only once its
+    packets arrive, and a renegotiation (someone joins, last-N changes) may start a new one: wait for it."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        every = page.evaluate(INBOUND_JS)
+        stats = [s for s in every if s["kind"] == "audio" and s["unit"] == unit]
+        if len(stats) == 1 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    labels = page.evaluate("() => [...window.__giaoban.session.streams.values()]")
+    assert len(stats) == 1, f"one inbound audio stream from {unit} expected, got {every} (labels {labels})"
+    return stats[0]
+
+
+def remote_videos(page: Page) -> dict[str, dict[str, Any]]:
+    return {v["label"]: v for v in page.evaluate(REMOTE_VIDEOS_JS)}
+
+
+def join_room(page: Page, meeting_id: int) -> None:
+    page.goto(f"/#/meetings/{meeting_id}/room")
+    expect(page.get_by_test_id("room")).to_be_visible()
+    expect(page.get_by_test_id("connection")).to_have_attribute("data-state", "connected")
+
+
+def test_three_points_see_hear_mute_and_roll_call(server: RunningServer, chromium: Chromium, media_dir: Path,
+                                                  screenshots: Path) -> None:
+    hall = chromium.launch()  # the chair and one commune: two contexts of one browser
+    speaker_browser = chromium.launch(fake_audio=media_dir / "speech-48k.wav")
+
+    chair = new_page(hall, server.base_url)
+    login(chair, "chutri", server.accounts["chutri"].password)
+    row = chair.locator("[data-group=upcoming] tr", has_text=DEMO_TITLE)
+    meeting_id = int(row.get_attribute("data-meeting-id") or "0")
+    row.get_by_role("button", name=f"Khai mạc cuộc họp: {DEMO_TITLE}").click()
+    expect(chair.locator("[data-group=live] tr", has_text=DEMO_TITLE)).to_be_visible()
+
+    listener = new_page(hall, server.base_url)
+    login(listener, "churang", server.accounts["churang"].password)
+    speaker = new_page(speaker_browser, server.base_url)
+    login(speaker, "chumo", server.accounts["chumo"].password)
+
+    join_room(chair, meeting_id)
+    join_room(listener, meeting_id)
+    join_room(speaker, meeting_id)
+
+    # every participant sees the two others' video, labelled with their unit names, frames advancing
+    expected = {
+        chair: {"UBND xã Chư Răng", "UBND xã Chư Mố"},
+        listener: {"UBND huyện Ia Pa", "UBND xã Chư Mố"},
+        speaker: {"UBND huyện Ia Pa", "UBND xã Chư Răng"},
+    }
+    for page, names in expected.items():
+        page.wait_for_function(VIDEOS_SHOWN_JS, arg=sorted(names), timeout=30_000)
+    before = {id(p): remote_videos(p) for p in expected}
+    time.sleep(1.0)
+    for page, names in expected.items():
+        after = remote_videos(page)
+        for name in names:
+            assert after[name]["width"] > 0 and after[name]["height"] > 0
+            assert after[name]["frames"] > before[id(page)][name]["frames"], f"video of {name} is frozen"
+    shot(chair, screenshots, "05-room-chair")
+
+    # the commune's microphone is closed until the chair gives the floor: nothing of it is forwarded
+    expect(speaker.locator("#btn-mic")).to_have_attribute("data-state", "off")
+    chair.get_by_role("button", name="Mời UBND xã Chư Mố phát biểu").click()
+    expect(speaker.locator("#btn-mic")).to_have_attribute("data-state", "on")
+    expect(chair.locator(".tile[data-unit=CHUMO] .flag.floor")).to_be_visible()
+
+    # the known speech reaches the other commune: audio energy and bytes grow at the receiver
+    listener.wait_for_function(HEARS_JS, arg="CHUMO", timeout=15_000)
+    a0 = inbound_audio(listener, "CHUMO")
+    time.sleep(MEASURE_S)
+    a1 = inbound_audio(listener, "CHUMO")
+    speaking_energy = a1["energy"] - a0["energy"]
+    assert a1["bytes"] - a0["bytes"] > 4000, (a0, a1)
+    assert speaking_energy > 0, (a0, a1)
+    shot(speaker, screenshots, "06-room-speaker")
+
+    # the chair mutes the commune: the server stops forwarding, the receivers get nothing more
+    chair.get_by_role("tab", name="Điểm cầu").click()
+    chair.get_by_role("button", name="Tắt micrô của UBND xã Chư Mố").click()
+    expect(speaker.get_by_test_id("room-error")).to_contain_text("Chủ trì đã tắt micrô")
+    expect(speaker.locator("#btn-mic")).to_have_attribute("data-state", "off")
+    time.sleep(SETTLE_S)
+    m0 = inbound_audio(listener, "CHUMO")
+    time.sleep(MEASURE_S)
+    m1 = inbound_audio(listener, "CHUMO")
+    assert m1["bytes"] - m0["bytes"] < 500, (m0, m1)
+    assert m1["energy"] - m0["energy"] < 0.05 * speaking_energy, (m0, m1, speaking_energy)
+    # the commune cannot reopen its own microphone without the floor
+    speaker.locator("#btn-mic").click()
+    expect(speaker.locator("#btn-mic")).to_have_attribute("data-state", "off")
+
+    # roll-call: joined units are present online; the chair records one in person and one absent with a reason
+    chair.get_by_role("tab", name="Điểm danh").click()
+    roll = chair.get_by_test_id("roll-call")
+    expect(roll.locator("tr[data-unit=CHUMO]")).to_have_attribute("data-status", "present_online")
+    expect(roll.locator("tr[data-unit=CHURANG]")).to_have_attribute("data-status", "present_online")
+    chair.get_by_label("Trạng thái điểm danh của UBND xã Kim Tân").select_option("present_in_person")
+    expect(roll.locator("tr[data-unit=KIMTAN]")).to_have_attribute("data-status", "present_in_person")
+    chair.get_by_label("Trạng thái điểm danh của UBND xã Ia Tul").select_option("absent")
+    reason = chair.get_by_label("Lý do vắng của UBND xã Ia Tul")
+    reason.fill("Mất điện lưới")
+    reason.press("Enter")
+    expect(roll.locator("tr[data-unit=IATUL]")).to_have_attribute("data-status", "absent")
+    shot(chair, screenshots, "07-roll-call")
+    view = chair.evaluate("id => fetch('/api/meetings/' + id).then((r) => r.json())", meeting_id)
+    stored = {e["unit"]: e for e in view["roll_call"]}
+    assert stored["KIMTAN"]["status"] == "present_in_person"
+    assert (stored["IATUL"]["status"], stored["IATUL"]["reason"]) == ("absent", "Mất điện lưới")
+    assert stored["CHUMO"]["status"] == "present_online"
+    assert stored["POTO"]["status"] == "not_called"
+
+    # audio-only (a slow link): the listener stops receiving video, the tiles show the units instead
+    listener.get_by_role("button", name="Chỉ âm thanh").click()
+    expect(listener.locator("#btn-audio-only")).to_have_attribute("aria-pressed", "true")
+    expect(listener.get_by_test_id("video-grid")).to_have_class("video-grid audio-only")
+    time.sleep(SETTLE_S)
+    v0 = remote_videos(listener)
+    time.sleep(MEASURE_S)
+    v1 = remote_videos(listener)
+    assert all(v1[n]["frames"] == v0[n]["frames"] for n in expected[listener]), (v0, v1)
+    listener.get_by_role("button", name="Chỉ âm thanh").click()
+    expect(listener.locator("#btn-audio-only")).to_have_attribute("aria-pressed", "false")
+    listener.wait_for_function(
+        "(before) => [...document.querySelectorAll('.tile video.remote')]"
+        ".every((v) => v.getVideoPlaybackQuality().totalVideoFrames > before)",
+        arg=max(v["frames"] for v in v1.values()), timeout=15_000)
+
+    # chat reaches everyone, labelled with the sender's unit
+    chair.get_by_role("tab", name="Trao đổi").click()
+    chair.get_by_label("Nhập tin nhắn").fill("Đề nghị các xã gửi báo cáo trước 17 giờ")
+    chair.get_by_role("button", name="Gửi", exact=True).click()
+    listener.get_by_role("tab", name="Trao đổi (1)").click()
+    expect(listener.locator("ol.chat-log li").last).to_contain_text("UBND huyện Ia Pa")
+    expect(listener.locator("ol.chat-log li").last).to_contain_text("Đề nghị các xã gửi báo cáo trước 17 giờ")
+
+    # a network drop: the socket closes under the listener, which reconnects with the same identity and
+    # receives video again
+    listener.evaluate("() => window.__giaoban.sig.drop()")
+    expect(listener.get_by_test_id("connection")).to_have_attribute("data-state", "reconnecting")
+    expect(listener.get_by_test_id("connection")).to_have_attribute("data-state", "connected", timeout=15_000)
+    listener.wait_for_function(VIDEOS_SHOWN_JS, arg=sorted(expected[listener]), timeout=30_000)
+    frames = remote_videos(listener)
+    time.sleep(1.0)
+    again = remote_videos(listener)
+    assert all(again[n]["frames"] > frames[n]["frames"] for n in expected[listener]), (frames, again)
+    me = listener.evaluate("() => window.__giaoban.state.me")
+    assert me == chair.evaluate("() => [...window.__giaoban.state.participants.values()]"
+                                ".find((p) => p.unit === 'CHURANG').id")
+    expect(roll.locator("tr[data-unit=CHURANG]")).to_have_attribute("data-status", "present_online")

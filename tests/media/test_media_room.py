@@ -1,0 +1,167 @@
+"""MediaRoom behaviour with real aiortc peers over 127.0.0.1 (server and clients on one event loop)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from server.media.client import ClientConfig
+from server.media.config import MediaConfig
+from server.media.errors import MalformedSdpError
+from server.media.events import ConnectionStateChanged
+from tests.media.meeting import Meeting, wait_until
+
+SMALL_VIDEO = ClientConfig(video=True, video_size=(160, 120), video_fps=10)
+
+
+def frames(meeting: Meeting, viewer: str, publisher: str, kind: str) -> int:
+    remote = meeting.clients[viewer].stats().by_username(f"user-{publisher}")
+    if remote is None:
+        return 0
+    return remote.audio_frames if kind == "audio" else remote.video_frames
+
+
+@pytest.mark.asyncio
+async def test_late_joiner_gets_video_within_two_seconds_and_server_mute_stops_audio() -> None:
+    meeting = Meeting()
+    try:
+        await meeting.join("a", SMALL_VIDEO)
+        await meeting.join("b", SMALL_VIDEO)
+        await asyncio.sleep(1.5)  # a's encoder is long past its first keyframe
+        await meeting.join("late", SMALL_VIDEO)
+        assert await wait_until(lambda: frames(meeting, "late", "a", "video") > 0, 2.0)
+        remote = meeting.clients["late"].stats().by_username("user-a")
+        assert remote is not None and remote.first_video_ms is not None and remote.first_video_ms < 2000
+
+        assert await wait_until(lambda: frames(meeting, "b", "a", "audio") > 20, 3.0)
+        meeting.room.set_audio_forwarding("a", False)
+        await asyncio.sleep(0.5)  # drain the jitter buffer
+        muted_at = frames(meeting, "b", "a", "audio")
+        await asyncio.sleep(1.0)
+        assert frames(meeting, "b", "a", "audio") - muted_at <= 2
+        assert frames(meeting, "b", "late", "audio") > 0  # others still heard
+        tapped = meeting.listener.audio_payloads["a"]
+        await asyncio.sleep(0.3)
+        assert meeting.listener.audio_payloads["a"] > tapped  # the recording tap keeps running while muted
+        meeting.room.set_audio_forwarding("a", True)
+        resumed_at = frames(meeting, "b", "a", "audio")
+        assert await wait_until(lambda: frames(meeting, "b", "a", "audio") > resumed_at + 10, 2.0)
+        states = {
+            (e.participant_id, e.state)
+            for e in meeting.listener.events
+            if isinstance(e, ConnectionStateChanged)
+        }
+        assert ("late", "connected") in states
+    finally:
+        await meeting.close()
+
+
+@pytest.mark.asyncio
+async def test_audio_only_viewer_gets_no_video_and_last_n_limits_video_streams() -> None:
+    meeting = Meeting(MediaConfig(ice_addresses=("127.0.0.1",), last_n=1))
+    try:
+        await meeting.join("chair", SMALL_VIDEO)
+        await meeting.join("p1", SMALL_VIDEO)
+        await meeting.join("p2", SMALL_VIDEO)
+        await meeting.join("ears", ClientConfig(video=False), publishes_video=False, audio_only=True)
+        meeting.room.set_pinned("chair")
+        await asyncio.sleep(2.5)
+        ears = meeting.clients["ears"].stats()
+        assert all(p.video_frames == 0 for p in ears.participants)
+        assert all(p.audio_frames > 30 for p in ears.participants)
+        # last-N = 1: each viewer gets exactly one camera; the pinned chair's for everyone else
+        for viewer in ["p1", "p2"]:
+            stats = meeting.clients[viewer].stats()
+            assert sum(1 for p in stats.participants if p.video_frames > 0) == 1
+            assert frames(meeting, viewer, "chair", "video") > 0
+        forwarded = [f for f in meeting.room.stats().forwarded if f.kind == "video" and f.forwarding]
+        assert {(f.viewer_id, f.publisher_id) for f in forwarded} == {
+            ("p1", "chair"),
+            ("p2", "chair"),
+            ("chair", "p1"),
+        }
+    finally:
+        await meeting.close()
+
+
+@pytest.mark.asyncio
+async def test_screen_share_arrives_as_a_second_video_stream() -> None:
+    meeting = Meeting()
+    try:
+        await meeting.join("presenter", SMALL_VIDEO)
+        await meeting.join("viewer", SMALL_VIDEO)
+        offer = await meeting.room.start_screen_share("presenter")
+        assert {s.source for s in offer.streams if s.participant_id == "presenter"} == {
+            "microphone",
+            "camera",
+            "screen",
+        }
+        await meeting.room.answer("presenter", await meeting.clients["presenter"].accept_offer(offer))
+        await meeting.settle()
+        viewer = meeting.clients["viewer"]
+        assert await wait_until(lambda: viewer.video_frames_by_source("presenter").get("screen", 0) > 5, 3.0)
+        assert viewer.video_frames_by_source("presenter").get("camera", 0) > 5
+        remote = viewer.stats().by_username("user-presenter")
+        assert remote is not None and remote.video_streams == 2
+    finally:
+        await meeting.close()
+
+
+@pytest.mark.asyncio
+async def test_reconnect_with_same_id_gets_a_fresh_connection() -> None:
+    meeting = Meeting()
+    try:
+        await meeting.join("a", SMALL_VIDEO)
+        await meeting.join("b", SMALL_VIDEO)
+        assert await wait_until(lambda: frames(meeting, "a", "b", "video") > 3, 3.0)
+        old_client = meeting.clients["b"]
+        await old_client.close()
+        await meeting.join("b", SMALL_VIDEO)  # same identity, new MediaClient and PeerConnection
+        assert meeting.room.participant_ids().count("b") == 1
+        before = frames(meeting, "a", "b", "video")
+        assert await wait_until(lambda: frames(meeting, "a", "b", "video") > before + 3, 3.0)
+        assert await wait_until(lambda: frames(meeting, "b", "a", "video") > 3, 3.0)
+        assert await wait_until(lambda: frames(meeting, "b", "a", "audio") > 20, 3.0)
+    finally:
+        await meeting.close()
+
+
+@pytest.mark.asyncio
+async def test_malformed_sdp_raises_media_error_and_others_keep_receiving() -> None:
+    meeting = Meeting()
+    try:
+        await meeting.join("a", SMALL_VIDEO)
+        await meeting.join("b", SMALL_VIDEO)
+        await meeting.room.join("broken", username="user-broken", unit="X")
+        with pytest.raises(MalformedSdpError, match="broken"):
+            await meeting.room.answer("broken", "v=0\r\nthis is not sdp\r\n")
+        await meeting.room.leave("broken")
+        await meeting.settle()
+        before = frames(meeting, "b", "a", "audio")
+        assert await wait_until(lambda: frames(meeting, "b", "a", "audio") > before + 20, 3.0)
+        before_video = frames(meeting, "a", "b", "video")
+        assert await wait_until(lambda: frames(meeting, "a", "b", "video") > before_video + 3, 3.0)
+    finally:
+        await meeting.close()
+
+
+@pytest.mark.asyncio
+async def test_offer_is_browser_friendly() -> None:
+    meeting = Meeting()
+    try:
+        await meeting.join("a", SMALL_VIDEO)
+        offer = await meeting.room.join("b", username="user-b", unit="B")
+        sdp = offer.sdp
+        assert "a=group:BUNDLE" in sdp and "a=rtcp-mux" in sdp
+        assert "opus/48000/2" in sdp and "VP8/90000" in sdp and "H264" not in sdp and "PCMU" not in sdp
+        assert sdp.count("a=recvonly") == 2 and sdp.count("a=sendonly") == 2
+        assert all(" 127.0.0.1 " in line for line in sdp.splitlines() if line.startswith("a=candidate"))
+        assert {(s.participant_id, s.source) for s in offer.streams} == {
+            ("b", "microphone"),
+            ("b", "camera"),
+            ("a", "microphone"),
+            ("a", "camera"),
+        }
+    finally:
+        await meeting.close()

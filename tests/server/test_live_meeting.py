@@ -1,0 +1,294 @@
+"""A live meeting end to end: `giaoban serve` in a subprocess, `giaoban bot` participants in others (real
+aiortc peers over 127.0.0.1), the chair's panel over the signaling socket, the recording on disk."""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from tests.conftest import EVAL_DIR
+from tests.server.live_harness import LiveServer, SocketClient, read_stats, wait_bots
+
+pytestmark = pytest.mark.e2e
+
+SPEECH = EVAL_DIR / "VIVOSSPK01_R031.wav"
+SPEECH_2 = EVAL_DIR / "VIVOSSPK01_R040.wav"
+MEETING = 1  # the demo meeting: UBND huyện Ia Pa with its nine communes
+
+
+@pytest.fixture
+def live(tmp_path: Path, database_url: str | None) -> Iterator[LiveServer]:
+    server = LiveServer(tmp_path / "data", database_url).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def start_with_open_floor(live: LiveServer) -> SocketClient:
+    assert live.api("POST", f"/api/meetings/{MEETING}/start", "chutri").status_code == 200
+    chair = SocketClient(live.ws_url(MEETING, live.token("chutri")))
+    chair.wait_for(lambda m: m["type"] == "welcome")
+    chair.send({"type": "floor_control", "enabled": False})
+    chair.wait_for(lambda m: m["type"] == "floor_control")
+    return chair
+
+
+def pcm(path: Path, rate: int = 16000) -> np.ndarray:
+    with av.open(str(path)) as c:
+        res = av.AudioResampler(format="flt", layout="mono", rate=rate)
+        chunks = [f.to_ndarray().reshape(-1) for fr in c.decode(audio=0) for f in res.resample(fr)]
+    return np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
+
+
+def speech_span_s(x: np.ndarray, rate: int = 16000, frame: int = 320) -> float:
+    """Seconds from the first to the last 20 ms frame louder than -40 dBFS."""
+    n = len(x) // frame
+    rms = np.sqrt((x[: n * frame].reshape(n, frame) ** 2).mean(axis=1) + 1e-12)
+    loud = np.nonzero(20 * np.log10(rms) > -40)[0]
+    return 0.0 if len(loud) == 0 else (loud[-1] - loud[0] + 1) * frame / rate
+
+
+def waveform_correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson correlation of two signals over their overlap at the best lag (FFT cross-correlation)."""
+    n = len(a) + len(b) - 1
+    size = 1 << (n - 1).bit_length()
+    xc = np.fft.irfft(np.fft.rfft(a, size) * np.conj(np.fft.rfft(b, size)), size)
+    lag = int(np.argmax(np.concatenate([xc[-(len(b) - 1) :], xc[: len(a)]]))) - (len(b) - 1)
+    a0, b0 = max(lag, 0), max(-lag, 0)
+    length = min(len(a) - a0, len(b) - b0)
+    return float(np.corrcoef(a[a0 : a0 + length], b[b0 : b0 + length])[0, 1])
+
+
+def test_bots_see_and_hear_each_other_and_the_meeting_is_recorded(live: LiveServer, tmp_path: Path) -> None:
+    chair = start_with_open_floor(live)
+    a = live.bot(MEETING, "chumo", play=SPEECH, video=True, duration_s=9, stats=tmp_path / "a.json")
+    b = live.bot(MEETING, "poto", video=True, duration_s=9, stats=tmp_path / "b.json")
+    time.sleep(3)
+    late = live.bot(MEETING, "iatul", video=True, duration_s=5, stats=tmp_path / "late.json")
+    wait_bots(a, b, late)
+    chair.send({"type": "ping"})
+    chair.wait_for(lambda m: m["type"] == "pong")
+
+    got_a, got_b, got_late = (read_stats(tmp_path / f) for f in ("a.json", "b.json", "late.json"))
+    # each bot decoded the others' audio and video (frames counted after decoding)
+    assert got_b["chumo"]["unit"] == "CHUMO" and got_b["chumo"]["video_frames"] > 30
+    assert got_b["chumo"]["audio_frames"] > 150  # ~7 s of 20 ms frames of speech
+    assert got_a["poto"]["video_frames"] > 30 and got_a["poto"]["audio_frames"] > 50
+    # a late joiner gets video within 2 s (the server asks the publishers for a keyframe)
+    for who in ("chumo", "poto"):
+        assert got_late[who]["video_frames"] > 10
+        assert got_late[who]["first_video_ms"] is not None and got_late[who]["first_video_ms"] < 2000
+
+    ended = live.api("POST", f"/api/meetings/{MEETING}/end", "chutri")
+    assert ended.status_code == 200 and ended.json()["status"] == "ended"
+    assert chair.wait_closed() == 4000
+    # the recording: per-track files and one mixed playback file, served with ranges
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        info = live.api("GET", f"/api/meetings/{MEETING}/recording/tracks", "chutri").json()
+        if info["status"] == "finished":
+            break
+        time.sleep(0.5)
+    assert info["status"] == "finished", info
+    by_user = {t["username"]: t for t in info["tracks"]}
+    assert {"chumo", "poto", "iatul"} <= set(by_user)
+    track = live.api(
+        "GET", f"/api/meetings/{MEETING}/recording/tracks/{by_user['chumo']['track_key']}", "chumo"
+    )
+    assert track.status_code == 200
+    rec_path = tmp_path / "chumo.ogg"
+    rec_path.write_bytes(track.content)
+    recorded, source = pcm(rec_path), pcm(SPEECH)
+    # the speech in the recorded track lasts as long as in the source
+    assert abs(speech_span_s(recorded) - speech_span_s(source)) < 0.1
+    # and has the same waveform (Opus at 48 kHz, compared at 16 kHz after alignment)
+    assert waveform_correlation(recorded, source) > 0.8
+    # another commune may not download chumo's track; the mixed file plays with HTTP ranges
+    assert (
+        live.api(
+            "GET", f"/api/meetings/{MEETING}/recording/tracks/{by_user['chumo']['track_key']}", "poto"
+        ).status_code
+        == 403
+    )
+    assert (
+        live.api(
+            "GET", f"/api/meetings/{MEETING}/recording/tracks/..%2F..%2Fgiaoban.sqlite3", "chutri"
+        ).status_code
+        == 404
+    )
+    mix = live.api("GET", f"/api/meetings/{MEETING}/recording", "poto", headers={"Range": "bytes=0-99"})
+    assert mix.status_code == 206 and len(mix.content) == 100 and mix.headers["content-type"] == "audio/ogg"
+    full = live.api("GET", f"/api/meetings/{MEETING}/recording", "poto")
+    mix_path = tmp_path / "mix.ogg"
+    mix_path.write_bytes(full.content)
+    meeting = ended.json()
+    from datetime import datetime
+
+    length = datetime.fromisoformat(meeting["ended_at"]) - datetime.fromisoformat(meeting["started_at"])
+    with av.open(str(mix_path)) as c:
+        mix_s = float(c.duration or 0) / 1e6
+    assert abs(mix_s - length.total_seconds()) < 0.5, (mix_s, length)
+    chair.close()
+
+
+def test_chair_mute_stops_forwarded_audio(live: LiveServer, tmp_path: Path) -> None:
+    chair = start_with_open_floor(live)
+    speaker = live.bot(MEETING, "chumo", play=SPEECH_2, duration_s=10, stats=tmp_path / "s.json")
+    listener = live.bot(MEETING, "poto", duration_s=10, stats=tmp_path / "l.json")
+    joined = chair.wait_for(
+        lambda m: m["type"] == "participant_joined" and m["participant"]["username"] == "chumo"
+    )
+    time.sleep(3)
+    chair.send({"type": "mute_participant", "participant_id": joined["participant"]["id"]})
+    muted = chair.wait_for(
+        lambda m: (
+            m["type"] == "participant_updated"
+            and m["participant"]["username"] == "chumo"
+            and m["participant"]["server_muted"]
+        )
+    )
+    assert muted["participant"]["audio_muted"]
+    wait_bots(speaker, listener)
+    heard = read_stats(tmp_path / "l.json")["chumo"]["audio_frames"]
+    # ~3-4 s of the ~9 s the speaker was connected were forwarded: well under what an open microphone gives
+    assert 50 < heard < 300, heard
+    chair.close()
+
+
+def test_roll_call_over_the_socket_and_attendance(live: LiveServer, tmp_path: Path) -> None:
+    chair = start_with_open_floor(live)
+    bot = live.bot(MEETING, "kimtan", duration_s=4)
+    chair.wait_for(
+        lambda m: (
+            m["type"] == "roll_call"
+            and any(e["unit"] == "KIMTAN" and e["status"] == "present_online" for e in m["entries"])
+        )
+    )
+    chair.send({"type": "roll_call", "unit": "POTO", "status": "absent", "reason": "Mất điện lưới"})
+    chair.send({"type": "roll_call", "unit": "IATUL", "status": "present_in_person"})
+    update = chair.wait_for(
+        lambda m: (
+            m["type"] == "roll_call"
+            and any(e["unit"] == "IATUL" and e["status"] == "present_in_person" for e in m["entries"])
+        )
+    )
+    poto = next(e for e in update["entries"] if e["unit"] == "POTO")
+    assert poto["status"] == "absent" and poto["reason"] == "Mất điện lưới" and poto["status_at"]
+    wait_bots(bot)
+    left = chair.wait_for(lambda m: m["type"] == "participant_left")
+    assert left["reason"] in ("left", "disconnected")
+    attendance = live.api("GET", f"/api/meetings/{MEETING}/attendance", "chutri").json()
+    kimtan = [a for a in attendance if a["username"] == "kimtan"]
+    assert len(kimtan) == 1 and kimtan[0]["left_at"] is not None
+    meeting = live.api("GET", f"/api/meetings/{MEETING}", "chutri").json()
+    assert {e["unit"]: e["status"] for e in meeting["roll_call"]}["KIMTAN"] == "present_online"
+    # a commune cannot take the roll-call
+    member = SocketClient(live.ws_url(MEETING, live.token("chumo")))
+    member.wait_for(lambda m: m["type"] == "welcome")
+    member.send({"type": "roll_call", "unit": "POTO", "status": "present_online"})
+    err = member.wait_for(lambda m: m["type"] == "error")
+    assert err["code"] == "forbidden"
+    member.close()
+    chair.close()
+
+
+def test_bad_input_closes_only_that_peer(live: LiveServer) -> None:
+    chair = start_with_open_floor(live)
+    ok = SocketClient(live.ws_url(MEETING, live.token("poto")))
+    ok.wait_for(lambda m: m["type"] == "welcome")
+
+    def refused(url: str, payload: str | None = None) -> tuple[int | None, str]:
+        s = SocketClient(url)
+        if payload is not None:
+            s.wait_for(lambda m: m["type"] == "welcome")
+            s.send(payload)
+        code = s.wait_closed()
+        err = next((m for m in s.received if m["type"] == "error"), {})
+        s.close()
+        return code, err.get("code", "")
+
+    member_url = live.ws_url(MEETING, live.token("chumo"))
+    assert refused(live.ws_url(MEETING, "not-a-token")) == (4401, "unauthenticated")
+    assert refused(live.ws_url(999, live.token("chumo")))[0] == 4404
+    assert refused(member_url, "{not json") == (4400, "bad_json")
+    assert refused(member_url, '{"type": "teleport"}') == (4400, "unknown_type")
+    assert refused(member_url, '{"type": "chat", "text": 5}') == (4400, "bad_message")
+    assert refused(member_url, '{"type": "chat", "text": "' + "x" * 70_000 + '"}') == (
+        4400,
+        "message_too_large",
+    )
+    assert refused(member_url, '{"type": "answer", "sdp": "v=0 this is not sdp at all"}') == (4400, "bad_sdp")
+    flood = SocketClient(member_url)
+    flood.wait_for(lambda m: m["type"] == "welcome")
+    for _ in range(200):
+        if flood.close_code is not None:
+            break
+        try:
+            flood.send({"type": "ping"})
+        except Exception:  # noqa: BLE001 - the server may close mid-flood
+            break
+    assert flood.wait_closed() == 4429
+    flood.close()
+    # a commune that is not invited to this meeting is refused
+    other = live.api(
+        "POST",
+        "/api/meetings",
+        "chutri",
+        json={
+            "title": "Họp riêng với xã Chư Mố",
+            "chair_unit": "IAPA",
+            "units": ["CHUMO"],
+            "starts_at": "2026-12-01T08:00:00+07:00",
+        },
+    ).json()
+    assert live.api("POST", f"/api/meetings/{other['id']}/start", "chutri").status_code == 200
+    assert refused(live.ws_url(other["id"], live.token("poto"))) == (4403, "forbidden")
+    # the others in the meeting were not disturbed
+    ok.send({"type": "chat", "text": "Xã Pờ Tó vẫn nghe rõ."})
+    msg = chair.wait_for(lambda m: m["type"] == "chat")
+    assert msg["message"]["text"] == "Xã Pờ Tó vẫn nghe rõ." and msg["message"]["unit"] == "POTO"
+    ok.close()
+    chair.close()
+
+
+def test_server_killed_mid_meeting_leaves_playable_files(live: LiveServer, tmp_path: Path) -> None:
+    start_with_open_floor(live)
+    bot = live.bot(MEETING, "chumo", play=SPEECH, duration_s=30)
+    time.sleep(6)
+    assert live.proc is not None
+    live.proc.send_signal(signal.SIGKILL)
+    live.proc.wait()
+    live.proc = None
+    bot.kill()
+    bot.wait()
+    folder = live.data_dir / "recordings" / str(MEETING)
+    from recordings.manifest import read_manifest
+
+    manifest = read_manifest(folder)
+    assert manifest.ended_at is None and len(manifest.tracks) == 1
+    track = folder / manifest.tracks[0].path
+    assert speech_span_s(pcm(track)) > 2.0  # what was said before the kill is playable
+    # restart: the meeting is marked interrupted, the track closed at its last page
+    live.start(demo=False)
+    meeting = live.api("GET", f"/api/meetings/{MEETING}", "chutri").json()
+    assert meeting["status"] == "interrupted"
+    after = read_manifest(folder)
+    assert after.interrupted and after.tracks[0].closed and after.tracks[0].sha256
+    # the chair resumes; recording continues in a new file linked to the first
+    assert live.api("POST", f"/api/meetings/{MEETING}/start", "chutri").json()["status"] == "live"
+    chair = SocketClient(live.ws_url(MEETING, live.token("chutri")))
+    chair.wait_for(lambda m: m["type"] == "welcome")
+    chair.send({"type": "floor_control", "enabled": False})
+    wait_bots(live.bot(MEETING, "chumo", play=SPEECH_2, duration_s=5))
+    assert live.api("POST", f"/api/meetings/{MEETING}/end", "chutri").status_code == 200
+    chair.close()
+    final = read_manifest(folder)
+    chain = [t for t in final.tracks if t.username == "chumo"]
+    assert len(chain) == 2 and chain[1].previous_track_id == chain[0].track_id

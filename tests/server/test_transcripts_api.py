@@ -1,0 +1,298 @@
+"""Transcript reading and the clerk's edits (with history), conclusions, and the generated permission matrix
+of every route of issue 6 (transcript, segments, conclusions, minutes, notice, exports, verify, search)."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from server.app import create_app
+from server.config import Settings
+from server.models import AuditEvent, Meeting
+from server.services import accounts, transcripts, units
+from server.services.transcripts import SegmentInput
+from tests.conftest import ACCOUNTS, PG_URL, TEST_PASSWORD, Account, _pg_drop, _pg_schema_url, login_headers
+
+MEETING = {
+    "title": "Họp giao ban tháng 12 về phòng, chống hạn",
+    "chair_unit": "IAPA",
+    "units": ["CHUMO", "CHURANG"],
+    "starts_at": "2026-12-04T08:00:00+07:00",
+    "record": True,
+    "agenda": ["Báo cáo tình hình chống hạn", "Kiểm điểm kết luận kỳ trước"],
+}
+SPEECH = (
+    SegmentInput(0.0, 6.5, "Đề nghị các điểm cầu báo cáo tình hình chống hạn.", "IAPA", "Nguyễn Văn Hùng"),
+    SegmentInput(7.0, 15.0, "Xã Chư Mố có 120 héc-ta lúa bị thiếu nước.", "CHUMO", "Siu H'Nhi"),
+    SegmentInput(15.5, 22.0, "Xã đã huy động máy bơm dã chiến.", "CHUMO", "Siu H'Nhi"),
+    SegmentInput(70.0, 80.0, "Xã Chư Răng đã hoàn thành nạo vét kênh mương.", "CHURANG", "Ksor Y Blú"),
+    SegmentInput(
+        81.0,
+        95.0,
+        "Giao xã Chư Mố rà soát diện tích bị hạn, báo cáo trước ngày 15.",
+        "IAPA",
+        "Nguyễn Văn Hùng",
+    ),
+)
+
+
+def seed_meeting(client: TestClient, chair: dict[str, str]) -> tuple[int, list[int]]:
+    """A meeting chaired by IAPA with CHUMO and CHURANG, and its stored transcript (segment ids in order)."""
+    r = client.post("/api/meetings", json=MEETING, headers=chair)
+    assert r.status_code == 201, r.text
+    mid = int(r.json()["id"])
+    with client.app.state.db.session() as session:  # type: ignore[attr-defined]
+        ids = transcripts.store_segments(session, mid, list(SPEECH))
+    return mid, ids
+
+
+def test_transcript_status_none_then_done(client: TestClient, seeded: dict[str, Account]) -> None:
+    chair = login_headers(client, "chair")
+    mid = int(client.post("/api/meetings", json=MEETING, headers=chair).json()["id"])
+    empty = client.get(f"/api/meetings/{mid}/transcript", headers=chair).json()
+    assert empty == {"meeting_id": mid, "status": "none", "progress": 0.0, "segments": []}
+    with client.app.state.db.session() as session:  # type: ignore[attr-defined]
+        ids = transcripts.store_segments(session, mid, list(reversed(SPEECH)))  # stored in time order
+    got = client.get(f"/api/meetings/{mid}/transcript", headers=login_headers(client, "chumo")).json()
+    assert got["status"] == "done" and got["progress"] == 1.0
+    assert [s["id"] for s in got["segments"]] == ids
+    first = got["segments"][1]
+    assert set(first) >= {"id", "start", "end", "unit", "speaker", "text"}
+    assert (first["start"], first["end"], first["unit"], first["speaker"]) == (
+        7.0,
+        15.0,
+        "CHUMO",
+        "Siu H'Nhi",
+    )
+    assert client.get("/api/meetings/999/transcript", headers=chair).status_code == 404
+
+
+def test_store_segments_is_idempotent_per_meeting(client: TestClient, seeded: dict[str, Account]) -> None:
+    chair = login_headers(client, "chair")
+    mid, first = seed_meeting(client, chair)
+    with client.app.state.db.session() as session:  # type: ignore[attr-defined]
+        second = transcripts.store_segments(session, mid, list(SPEECH))
+        again = transcripts.store_segments(session, mid, list(SPEECH[:2]))
+    assert len(first) == len(second) == 5
+    segs = client.get(f"/api/meetings/{mid}/transcript", headers=chair).json()["segments"]
+    assert [s["id"] for s in segs] == again and [s["text"] for s in segs] == [s.text for s in SPEECH[:2]]
+
+
+def test_segment_edit_keeps_history(client: TestClient, seeded: dict[str, Account]) -> None:
+    chair = login_headers(client, "chair")
+    clerk = login_headers(client, "clerk")
+    mid, ids = seed_meeting(client, chair)
+    sid = ids[1]
+    r = client.patch(
+        f"/api/segments/{sid}", json={"text": "Xã Chư Mố có 125 héc-ta lúa bị thiếu nước."}, headers=clerk
+    )
+    assert r.status_code == 200 and r.json()["edited"] is True and "125" in r.json()["text"]
+    r = client.patch(
+        f"/api/segments/{sid}", json={"speaker": "Bà Siu H'Nhi", "text": r.json()["text"]}, headers=clerk
+    )
+    assert r.status_code == 200 and r.json()["speaker"] == "Bà Siu H'Nhi"
+    unchanged = client.patch(f"/api/segments/{sid}", json={"speaker": "Bà Siu H'Nhi"}, headers=clerk)
+    assert unchanged.status_code == 200
+    history = client.get(f"/api/segments/{sid}/history", headers=login_headers(client, "chumo")).json()
+    assert [(h["user"], h["before"], h["after"]) for h in history] == [
+        (
+            "clerk",
+            {"text": "Xã Chư Mố có 120 héc-ta lúa bị thiếu nước."},
+            {"text": "Xã Chư Mố có 125 héc-ta lúa bị thiếu nước."},
+        ),
+        ("clerk", {"speaker": "Siu H'Nhi"}, {"speaker": "Bà Siu H'Nhi"}),
+    ]
+    assert all(h["at"] for h in history)
+    for bad in ({"text": ""}, {"text": "   "}, {"unit": "IATUL"}, {"text": "x" * 10_001}):
+        assert client.patch(f"/api/segments/{sid}", json=bad, headers=clerk).status_code == 422, bad
+    assert client.patch("/api/segments/99999", json={"text": "x"}, headers=clerk).status_code == 404
+    with client.app.state.db.session() as session:  # type: ignore[attr-defined]
+        actions = list(session.scalars(select(AuditEvent.action).where(AuditEvent.object_type == "segment")))
+    assert actions == ["segment.edit", "segment.edit"]
+
+
+def test_conclusions_numbered_linked_and_renumbered(client: TestClient, seeded: dict[str, Account]) -> None:
+    chair = login_headers(client, "chair")
+    mid, ids = seed_meeting(client, chair)
+    base = f"/api/meetings/{mid}/conclusions"
+    one = client.post(base, json={"text": "Các xã chủ động phương án chống hạn."}, headers=chair)
+    assert one.status_code == 201 and one.json()["number"] == 1 and one.json()["at_s"] is None
+    two = client.post(
+        base,
+        json={
+            "text": "Giao UBND xã Chư Mố rà soát diện tích bị hạn",
+            "segment_ids": [ids[4], ids[1]],
+            "assignee_unit": "CHUMO",
+            "deadline": "2026-12-15",
+        },
+        headers=login_headers(client, "clerk"),
+    ).json()
+    assert (two["number"], two["segment_ids"], two["at_s"]) == (2, [ids[1], ids[4]], 7.0)
+    assert (two["assignee_unit"], two["deadline"]) == ("CHUMO", "2026-12-15")
+    three = client.post(
+        base, json={"text": "Ba", "segment_ids": [ids[3]], "at_s": 72.5}, headers=chair
+    ).json()
+    assert (three["number"], three["at_s"]) == (3, 72.5)
+
+    patched = client.patch(
+        f"{base}/{two['id']}", json={"segment_ids": [ids[4]], "deadline": None}, headers=chair
+    )
+    assert patched.status_code == 200
+    assert (patched.json()["at_s"], patched.json()["deadline"], patched.json()["updated_at"] is not None) == (
+        81.0,
+        None,
+        True,
+    )
+    assert client.delete(f"{base}/{one.json()['id']}", headers=chair).status_code == 204
+    listed = client.get(base, headers=login_headers(client, "chumo")).json()
+    assert [(c["number"], c["id"]) for c in listed] == [(1, two["id"]), (2, three["id"])]
+
+    other, other_ids = seed_meeting(client, chair)
+    wrong = client.post(base, json={"text": "x", "segment_ids": [other_ids[0]]}, headers=chair)
+    assert wrong.status_code == 422 and wrong.json()["error"]["details"]["unknown"] == [other_ids[0]]
+    assert client.post(base, json={"text": ""}, headers=chair).status_code == 422
+    assert client.post(base, json={"text": "x", "assignee_unit": "NOWHERE"}, headers=chair).status_code == 404
+    assert (
+        client.patch(
+            f"/api/meetings/{other}/conclusions/{three['id']}", json={"text": "y"}, headers=chair
+        ).status_code
+        == 404
+    )
+
+
+# ---- the generated permission matrix
+# ------------------------------------------------------------------------
+# Expected outcomes written from the rules in the services' docstrings: the meeting is chaired by IAPA
+# and invites
+# CHUMO; IATUL is not invited. Approval is the chair of the chairing unit only (not even an admin: a seal is a
+# personal signature).
+
+CHAIRING, INVITED = "IAPA", "CHUMO"
+
+
+def sees(a: Account) -> bool:
+    return a.role == "admin" or a.unit in (CHAIRING, INVITED)
+
+
+def manages(a: Account) -> bool:
+    return a.role == "admin" or (a.role in ("chair", "clerk") and a.unit == CHAIRING)
+
+
+def approves(a: Account) -> bool:
+    return a.role == "chair" and a.unit == CHAIRING
+
+
+@dataclass(frozen=True)
+class Route:
+    name: str
+    method: str
+    # {id} meeting, {seg} a segment of it, {c} a conclusion of it; {v} its draft version 1 of minutes,
+    path: str
+    # {sealed} its sealed version 1
+    body: dict[str, Any] | None
+    ok_status: int
+    allowed: Callable[[Account], bool]
+
+
+ROUTES = (
+    Route("transcript", "GET", "/api/meetings/{id}/transcript", None, 200, sees),
+    Route("segment.edit", "PATCH", "/api/segments/{seg}", {"text": "Sửa lại"}, 200, manages),
+    Route("segment.history", "GET", "/api/segments/{seg}/history", None, 200, sees),
+    Route("conclusions.list", "GET", "/api/meetings/{id}/conclusions", None, 200, sees),
+    Route("conclusions.create", "POST", "/api/meetings/{id}/conclusions", {"text": "Kết luận"}, 201, manages),
+    Route("conclusions.update", "PATCH", "/api/meetings/{id}/conclusions/{c}", {"text": "Sửa"}, 200, manages),
+    Route("conclusions.delete", "DELETE", "/api/meetings/{id}/conclusions/{c}", None, 204, manages),
+    Route("minutes.read", "GET", "/api/meetings/{id}/minutes", None, 200, sees),
+    Route("minutes.generate", "POST", "/api/meetings/{id}/minutes", {}, 201, manages),
+    Route("minutes.versions", "GET", "/api/meetings/{id}/minutes/versions", None, 200, sees),
+    Route("minutes.version", "GET", "/api/meetings/{id}/minutes/1", None, 200, sees),
+    Route("minutes.approve", "POST", "/api/meetings/{v}/minutes/1/approve", None, 200, approves),
+    Route("minutes.verify", "GET", "/api/meetings/{sealed}/minutes/1/verify", None, 200, sees),
+    Route("minutes.docx", "GET", "/api/meetings/{id}/minutes.docx", None, 200, sees),
+    Route("minutes.pdf", "GET", "/api/meetings/{id}/minutes.pdf", None, 200, sees),
+    Route("notice.read", "GET", "/api/meetings/{id}/notice", None, 200, sees),
+    Route("notice.generate", "POST", "/api/meetings/{id}/notice", {}, 201, manages),
+    Route("notice.docx", "GET", "/api/meetings/{id}/notice.docx", None, 200, sees),
+    Route("search", "GET", "/api/search?q=chống+hạn", None, 200, lambda a: True),
+)
+
+
+@dataclass
+class Matrix:
+    client: TestClient
+    tokens: dict[str, str]
+    admin: dict[str, str]
+    chair: dict[str, str]
+
+
+@pytest.fixture(scope="module")
+def matrix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Matrix]:
+    url, schema = _pg_schema_url(PG_URL) if PG_URL else (None, "")
+    settings = Settings(data_dir=tmp_path_factory.mktemp("records-matrix"), database_url=url, secret_key="s")
+    try:
+        with TestClient(create_app(settings)) as client:
+            with client.app.state.db.session() as session:  # type: ignore[attr-defined]
+                units.seed_ia_pa(session)
+                for acc in ACCOUNTS:
+                    accounts.create_user(
+                        session,
+                        username=acc.username,
+                        password=TEST_PASSWORD,
+                        role=acc.role,
+                        unit_code=acc.unit,
+                    )
+            tokens = {a.username: login_headers(client, a.username)["Authorization"] for a in ACCOUNTS}
+            yield Matrix(
+                client, tokens, {"Authorization": tokens["admin"]}, {"Authorization": tokens["chair"]}
+            )
+    finally:
+        if schema:
+            _pg_drop(PG_URL, schema)
+
+
+def _fresh(m: Matrix) -> tuple[int, int, int]:
+    """A meeting inviting CHUMO with a transcript and one conclusion: (meeting, segment, conclusion)."""
+    r = m.client.post("/api/meetings", json=MEETING | {"units": [INVITED]}, headers=m.admin)
+    mid = int(r.json()["id"])
+    with m.client.app.state.db.session() as session:  # type: ignore[attr-defined]
+        seg = transcripts.store_segments(session, mid, list(SPEECH))[0]
+        assert session.get(Meeting, mid) is not None
+    c = m.client.post(f"/api/meetings/{mid}/conclusions", json={"text": "Chống hạn"}, headers=m.admin).json()[
+        "id"
+    ]
+    return mid, seg, int(c)
+
+
+CASES = list(itertools.product(ROUTES, [*ACCOUNTS, None]))
+
+
+@pytest.mark.parametrize(
+    ("route", "account"), CASES, ids=[f"{r.name}-{a.username if a else 'anonymous'}" for r, a in CASES]
+)
+def test_permission_matrix(matrix: Matrix, route: Route, account: Account | None) -> None:
+    path = route.path
+    if any(k in path for k in ("{id}", "{seg}", "{c}", "{v}", "{sealed}")):
+        mid, seg, c = _fresh(matrix)
+        if "{v}" in path or "{sealed}" in path or "/minutes/1" in path:
+            assert (
+                matrix.client.post(f"/api/meetings/{mid}/minutes", json={}, headers=matrix.admin).status_code
+                == 201
+            )
+        if "{sealed}" in path:
+            ok = matrix.client.post(f"/api/meetings/{mid}/minutes/1/approve", headers=matrix.chair)
+            assert ok.status_code == 200, ok.text
+        for key, value in (("{id}", mid), ("{seg}", seg), ("{c}", c), ("{v}", mid), ("{sealed}", mid)):
+            path = path.replace(key, str(value))
+    headers = {"Authorization": matrix.tokens[account.username]} if account else {}
+    matrix.client.cookies.clear()
+    r = matrix.client.request(route.method, path, json=route.body, headers=headers)
+    expected = 401 if account is None else (route.ok_status if route.allowed(account) else 403)
+    assert r.status_code == expected, r.text
+    if expected >= 400:
+        assert set(r.json()["error"]) == {"code", "message", "details"}

@@ -1,0 +1,153 @@
+// The signaling WebSocket /ws/meetings/{id} (cookie auth): typed JSON messages, ping RTT, reconnect with backoff.
+
+export const CLOSE = {
+  ENDED: 4000,
+  REPLACED: 4001,
+  BAD_MESSAGE: 4400,
+  UNAUTHENTICATED: 4401,
+  FORBIDDEN: 4403,
+  NOT_FOUND: 4404,
+  NOT_LIVE: 4409,
+  REMOVED: 4410,
+  TOO_MANY: 4429,
+};
+
+// Close codes after which reconnecting would be refused again (or is unwanted).
+const FINAL_CODES = new Set([
+  CLOSE.ENDED, CLOSE.REPLACED, CLOSE.BAD_MESSAGE, CLOSE.UNAUTHENTICATED, CLOSE.FORBIDDEN,
+  CLOSE.NOT_FOUND, CLOSE.NOT_LIVE, CLOSE.REMOVED, CLOSE.TOO_MANY, 1000,
+]);
+
+const BACKOFF_START_MS = 500;
+const BACKOFF_MAX_MS = 8000;
+const PING_INTERVAL_MS = 5000;
+
+export function socketUrl(meetingId) {
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  return `${scheme}//${location.host}/ws/meetings/${meetingId}`;
+}
+
+export class Signaling extends EventTarget {
+  constructor(meetingId, { reconnect = true } = {}) {
+    super();
+    this.meetingId = meetingId;
+    this.reconnect = reconnect;
+    this.ws = null;
+    this.closedByUs = false;
+    this.attempt = 0;
+    this.rttMs = null;
+    this._pingSentAt = null;
+    this._pingTimer = null;
+    this._retryTimer = null;
+    this.lastError = null;
+  }
+
+  /** Open the socket; resolves on `welcome`, rejects on an error/close before it. */
+  connect() {
+    this.closedByUs = false;
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(socketUrl(this.meetingId));
+      this.ws = ws;
+      let welcomed = false;
+      ws.onmessage = (event) => {
+        let msg;
+        try {
+          msg = JSON.parse(event.data);
+        } catch {
+          return;
+        }
+        if (msg.type === "pong" && this._pingSentAt !== null) {
+          this.rttMs = performance.now() - this._pingSentAt;
+          this._pingSentAt = null;
+        }
+        if (msg.type === "error") this.lastError = msg;
+        if (msg.type === "welcome" && !welcomed) {
+          welcomed = true;
+          this.attempt = 0;
+          this._startPing();
+          resolve(msg);
+        }
+        this.dispatchEvent(new CustomEvent("message", { detail: msg }));
+        this.dispatchEvent(new CustomEvent(msg.type, { detail: msg }));
+      };
+      ws.onclose = (event) => {
+        this._stopPing();
+        if (this.ws !== ws) return;
+        this.dispatchEvent(new CustomEvent("close", { detail: { code: event.code, reason: event.reason, error: this.lastError } }));
+        if (!welcomed) {
+          reject(Object.assign(new Error((this.lastError && this.lastError.message) || event.reason || "closed"), { code: event.code, error: this.lastError }));
+        }
+        if (!this.closedByUs && this.reconnect && welcomed && !FINAL_CODES.has(event.code)) this._scheduleReconnect();
+      };
+    });
+  }
+
+  _scheduleReconnect() {
+    const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_START_MS * 2 ** this.attempt) * (0.75 + Math.random() * 0.5);
+    this.attempt += 1;
+    this.dispatchEvent(new CustomEvent("reconnecting", { detail: { attempt: this.attempt, delayMs: Math.round(delay) } }));
+    this._retryTimer = setTimeout(async () => {
+      try {
+        const welcome = await this.connect();
+        this.dispatchEvent(new CustomEvent("reconnected", { detail: welcome }));
+      } catch (err) {
+        if (!this.closedByUs && this.reconnect && !FINAL_CODES.has(err.code)) this._scheduleReconnect();
+        else this.dispatchEvent(new CustomEvent("failed", { detail: err }));
+      }
+    }, delay);
+  }
+
+  _startPing() {
+    this._stopPing();
+    this.ping();
+    this._pingTimer = setInterval(() => this.ping(), PING_INTERVAL_MS);
+  }
+
+  _stopPing() {
+    if (this._pingTimer) clearInterval(this._pingTimer);
+    this._pingTimer = null;
+  }
+
+  ping() {
+    this._pingSentAt = performance.now();
+    this.send({ type: "ping" });
+  }
+
+  /** One ping → pong round trip in milliseconds. */
+  measureRtt(timeoutMs = 3000) {
+    return new Promise((resolve, reject) => {
+      const started = performance.now();
+      const timer = setTimeout(() => {
+        this.removeEventListener("pong", onPong);
+        reject(new Error("timeout"));
+      }, timeoutMs);
+      const onPong = () => {
+        clearTimeout(timer);
+        this.removeEventListener("pong", onPong);
+        resolve(performance.now() - started);
+      };
+      this.addEventListener("pong", onPong);
+      this.send({ type: "ping" });
+    });
+  }
+
+  get open() {
+    return !!this.ws && this.ws.readyState === WebSocket.OPEN;
+  }
+
+  send(msg) {
+    if (this.open) this.ws.send(JSON.stringify(msg));
+  }
+
+  /** Simulate/handle a network drop: close the socket as if the network failed (reconnect follows). */
+  drop() {
+    if (this.ws) this.ws.close(4999, "network drop");
+  }
+
+  close(code = 1000) {
+    this.closedByUs = true;
+    clearTimeout(this._retryTimer);
+    this._stopPing();
+    if (this.ws && this.ws.readyState <= WebSocket.OPEN) this.ws.close(code);
+  }
+}

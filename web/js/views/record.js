@@ -1,0 +1,253 @@
+// After the meeting: the transcript beside the recording (click a line to play from there; the current line
+// follows playback), speakers by unit, the clerk's edit mode, transcription progress; minutes and tasks.
+import { api, isMissingRoute } from "../api.js";
+import { clock, h, mount } from "../dom.js";
+import { formatDate, formatDateTime, t } from "../i18n.js";
+import { minutesPreview } from "./minutes_preview.js";
+import { canManage } from "../session.js";
+import { statusBadge } from "./meetings.js";
+
+const POLL_MS = 3000;
+
+export async function render({ main, params, query, user }) {
+  const meetingId = Number(params[0]);
+  const meeting = await api.get(`/api/meetings/${meetingId}`);
+  const startAt = Number(query.get("t") || "NaN");
+  const editor = canManage(user, meeting);
+  const unitNames = new Map([[meeting.chair_unit, meeting.chair_unit_name], ...meeting.roll_call.map((r) => [r.unit, r.unit_name])]);
+  const unitName = (code) => (code ? unitNames.get(code) || code : "—");
+  let segments = [];
+  let editing = false;
+  let pollTimer = null;
+
+  const audio = h("audio#player", { controls: true, preload: "metadata", src: `/api/meetings/${meetingId}/recording`,
+    "aria-label": t("record.player") });
+  const audioNote = h("p.small.muted", { role: "status" });
+  const progress = h("div.progress", { hidden: true, "data-testid": "transcript-progress" });
+  const list = h("ol.transcript", { "aria-label": t("record.transcript"), "data-testid": "transcript" });
+  const speakers = h("ul.speakers", { "aria-label": t("record.speakers") });
+  const unitFilter = h("select#unit-filter", { "aria-label": t("record.filter_unit"), onchange: drawSegments });
+  const editBtn = editor ? h("button.btn.small", { type: "button", "aria-pressed": "false", "aria-label": t("record.edit"), onclick: toggleEdit }, t("record.edit")) : null;
+  const minutesBox = h("section.card", { "aria-labelledby": "min-h" });
+  const tasksBox = h("section.card", { "aria-labelledby": "tasks-h" });
+
+  audio.addEventListener("error", () => { audioNote.textContent = t("record.no_audio"); });
+  audio.addEventListener("loadedmetadata", () => {
+    audioNote.textContent = t("record.duration", { d: clock(audio.duration) });
+    if (Number.isFinite(startAt)) seek(startAt, true);
+  });
+  audio.addEventListener("timeupdate", follow);
+
+  function seek(seconds, play) {
+    audio.currentTime = seconds;
+    main.dataset.seekedTo = String(seconds);
+    if (play) audio.play().catch(() => {});
+    follow();
+  }
+
+  let currentId = null;
+  function follow() {
+    const now = audio.currentTime;
+    const seg = segments.find((s) => now >= s.start && now < s.end) || null;
+    const id = seg ? String(seg.id) : null;
+    if (id === currentId) return;
+    currentId = id;
+    for (const li of list.querySelectorAll("li.current")) { li.classList.remove("current"); li.removeAttribute("aria-current"); }
+    if (id) {
+      const li = list.querySelector(`li[data-segment-id="${CSS.escape(id)}"]`);
+      if (li) {
+        li.classList.add("current");
+        li.setAttribute("aria-current", "true");
+        li.scrollIntoView({ block: "nearest" });
+      }
+    }
+  }
+
+  function toggleEdit() {
+    editing = !editing;
+    editBtn.setAttribute("aria-pressed", String(editing));
+    editBtn.textContent = editing ? t("record.edit_done") : t("record.edit");
+    editBtn.setAttribute("aria-label", editBtn.textContent);
+    drawSegments();
+  }
+
+  async function saveSegment(seg, text) {
+    try {
+      const updated = await api.patch(`/api/segments/${seg.id}`, { text });
+      seg.text = (updated && updated.text) || text;
+    } catch (err) {
+      alert(err.message);
+    }
+  }
+
+  function drawSegments() {
+    const unit = unitFilter.value;
+    const shown = segments.filter((s) => !unit || s.unit === unit);
+    mount(list, shown.map((s) => {
+      const time = h("button.time", { type: "button", "aria-label": t("record.play_from", { at: clock(s.start) }), onclick: () => seek(s.start, true) }, clock(s.start));
+      const text = editing
+        ? h("textarea.seg-edit", { rows: 2, "aria-label": t("record.edit_line", { at: clock(s.start) }), onchange: (e) => saveSegment(s, e.target.value) }, s.text)
+        : h("span.seg-text", { onclick: () => seek(s.start, true) }, s.text);
+      return h("li", { "data-segment-id": s.id, "data-start": s.start, "data-end": s.end },
+        time, h("span.who", {}, unitName(s.unit), s.speaker ? ` · ${s.speaker}` : ""), text);
+    }));
+    currentId = null;
+    follow();
+  }
+
+  function drawSpeakers() {
+    const byUnit = new Map();
+    for (const s of segments) {
+      const key = s.unit || "?";
+      const cur = byUnit.get(key) || { name: unitName(s.unit), seconds: 0, lines: 0 };
+      cur.seconds += Math.max(0, s.end - s.start);
+      cur.lines += 1;
+      byUnit.set(key, cur);
+    }
+    const rows = [...byUnit.entries()].sort((a, b) => b[1].seconds - a[1].seconds);
+    mount(speakers, rows.map(([, v]) => h("li", {}, h("span.strong", {}, v.name), " ", h("span.small.muted", {}, `${clock(v.seconds)} · ${v.lines} ${t("record.lines")}`))));
+    const current = unitFilter.value;
+    mount(unitFilter, h("option", { value: "" }, t("record.all_units")),
+      rows.map(([code, v]) => h("option", { value: code, selected: code === current }, v.name)));
+  }
+
+  async function loadTranscript() {
+    let data;
+    try {
+      data = await api.get(`/api/meetings/${meetingId}/transcript`);
+    } catch (err) {
+      progress.hidden = false;
+      mount(progress, isMissingRoute(err) ? t("record.transcript_unavailable") : err.message);
+      return;
+    }
+    segments = data.segments || [];
+    const pct = Math.round((data.progress || 0) * 100);
+    progress.dataset.status = data.status;
+    if (data.status === "done") {
+      progress.hidden = segments.length > 0;
+      mount(progress, t("record.transcript_empty"));
+    } else if (!["queued", "running"].includes(data.status)) {
+      progress.hidden = false;
+      mount(progress, h("div", {}, t("record.transcript_status." + data.status, { pct })));
+    } else {
+      progress.hidden = false;
+      mount(progress, h("div", {}, t("record.transcript_status." + data.status, { pct })),
+        h("div.progress-bar", { role: "progressbar", "aria-valuemin": "0", "aria-valuemax": "100", "aria-valuenow": String(pct), "aria-label": t("record.progress") },
+          h("div.progress-fill", { style: { width: pct + "%" } })));
+    }
+    drawSpeakers();
+    if (!editing) drawSegments();
+    clearTimeout(pollTimer);
+    if (["queued", "running"].includes(data.status)) pollTimer = setTimeout(loadTranscript, POLL_MS);
+  }
+
+  async function loadMinutes() {
+    let doc;
+    try {
+      doc = await api.get(`/api/meetings/${meetingId}/minutes`);
+    } catch (err) {
+      mount(minutesBox, h("h2#min-h", {}, t("minutes.title")), h("p.muted", {}, isMissingRoute(err) ? t("minutes.unavailable") : err.message));
+      return;
+    }
+    const save = editor && doc.status === "preview"
+      ? h("button.btn.small", { type: "button", "aria-label": t("minutes.save_draft"), onclick: () => act(() => api.post(`/api/meetings/${meetingId}/minutes`, {})) }, t("minutes.save_draft"))
+      : null;
+    const approve = editor && doc.status === "draft" && doc.version !== null
+      ? h("button.btn.success.small", { type: "button", "aria-label": t("minutes.approve"),
+        onclick: () => act(() => api.post(`/api/meetings/${meetingId}/minutes/${doc.version}/approve`)) }, t("minutes.approve"))
+      : null;
+    const version = doc.version !== null ? `?version=${doc.version}` : "";
+    mount(minutesBox,
+      h("div.card-head", {}, h("h2#min-h", {}, t("minutes.title")),
+        h("span.badge", { "data-status": doc.status, "data-testid": "minutes-status" }, t("minutes.status." + doc.status),
+          doc.version !== null ? ` · v${doc.version}` : "")),
+      h("div.actions", {},
+        h("a.btn.small", { href: `/api/meetings/${meetingId}/minutes.docx${version}`, download: "", "aria-label": t("minutes.docx") }, "DOCX"),
+        h("a.btn.small", { href: `/api/meetings/${meetingId}/minutes.pdf${version}`, download: "", "aria-label": t("minutes.pdf") }, "PDF"),
+        save, approve),
+      doc.sealed_at ? h("p.small.ok-text", {}, t("minutes.sealed", { at: formatDateTime(doc.sealed_at), by: doc.sealed_by || "" })) : null,
+      minutesPreview(doc.document || {}));
+  }
+
+  async function act(call) {
+    try {
+      await call();
+      await Promise.all([loadMinutes(), loadConclusions()]);
+    } catch (err) {
+      alert(err.message);
+    }
+  }
+
+  function conclusionForm() {
+    const text = h("textarea#c-text", { rows: 2, required: true, maxlength: 4000, "aria-label": t("conclusion.text") });
+    const unit = h("select#c-unit", { "aria-label": t("conclusion.unit") }, h("option", { value: "" }, "—"),
+      meeting.roll_call.map((r) => h("option", { value: r.unit }, r.unit_name)));
+    const deadline = h("input#c-deadline", { type: "date", "aria-label": t("conclusion.deadline") });
+    const atNow = h("input#c-at", { type: "checkbox", checked: true, "aria-label": t("conclusion.at_player") });
+    const error = h("div.alert.error", { role: "alert", hidden: true });
+    async function submit(event) {
+      event.preventDefault();
+      const body = { text: text.value.trim() };
+      if (unit.value) body.assignee_unit = unit.value;
+      if (deadline.value) body.deadline = deadline.value;
+      if (atNow.checked && audio.readyState >= 1) body.at_s = Math.round(audio.currentTime * 10) / 10;
+      try {
+        await api.post(`/api/meetings/${meetingId}/conclusions`, body);
+        await Promise.all([loadConclusions(), loadMinutes()]);
+      } catch (err) {
+        error.textContent = err.message;
+        error.hidden = false;
+      }
+    }
+    return h("details.conclusion-form", {}, h("summary", {}, t("conclusion.add")),
+      h("form.form", { onsubmit: submit, "aria-label": t("conclusion.add") }, error,
+        h("div.field", {}, h("label", { for: "c-text" }, t("conclusion.text")), text),
+        h("div.form-grid", {},
+          h("div.field", {}, h("label", { for: "c-unit" }, t("conclusion.unit")), unit),
+          h("div.field", {}, h("label", { for: "c-deadline" }, t("conclusion.deadline")), deadline)),
+        h("label.check", {}, atNow, " ", t("conclusion.at_player")),
+        h("div.form-actions", {}, h("button.btn.primary.small", { type: "submit", "aria-label": t("conclusion.save") }, t("conclusion.save")))));
+  }
+
+  async function loadConclusions() {
+    let list;
+    let made;
+    try {
+      [list, made] = await Promise.all([api.get(`/api/meetings/${meetingId}/conclusions`), api.get(`/api/tasks?meeting=${meetingId}`).catch(() => [])]);
+    } catch (err) {
+      mount(tasksBox, h("h2#tasks-h", {}, t("minutes.conclusions")), h("p.muted", {}, isMissingRoute(err) ? t("minutes.unavailable") : err.message));
+      return;
+    }
+    const taskOf = new Map(made.filter((x) => x.conclusion_id).map((x) => [x.conclusion_id, x]));
+    mount(tasksBox, h("h2#tasks-h", {}, t("minutes.conclusions")), editor ? conclusionForm() : null,
+      list.length ? h("ol.conclusions", {}, list.map((c) => {
+        const task = taskOf.get(c.id);
+        return h("li", { "data-conclusion-id": c.id },
+          h("div", {}, c.text),
+          h("div.small.muted", {}, c.assignee_unit ? unitName(c.assignee_unit) : "", c.deadline ? ` · ${t("tasks.deadline")} ${formatDate(c.deadline)}` : "",
+            c.at_s != null ? h("button.time.linklike", { type: "button", "aria-label": t("record.play_from", { at: clock(c.at_s) }), onclick: () => seek(c.at_s, true) }, ` · ▶ ${clock(c.at_s)}`) : null),
+          task ? h("a.small", { href: `#/tasks?unit=${task.lead_unit}` }, t("minutes.task_made"), " — ", t("tasks.status." + task.status))
+            : editor ? h("button.btn.tiny", { type: "button", "aria-label": t("minutes.to_task_n", { n: c.number }),
+              onclick: () => act(() => api.post("/api/tasks", { conclusion_id: c.id, meeting_id: meetingId })) }, t("minutes.to_task")) : null);
+      })) : h("p.muted", {}, t("minutes.no_conclusions")),
+      h("a.small", { href: "#/tasks" }, t("tasks.open_board")));
+  }
+
+  mount(main,
+    h("div.page-head", {},
+      h("div", {}, h("h1", {}, meeting.title),
+        h("p.muted", {}, meeting.chair_unit_name, " · ", formatDateTime(meeting.started_at || meeting.starts_at), " ", statusBadge(meeting.status))),
+      h("a.btn.ghost", { href: "#/meetings", "aria-label": t("common.back") }, "← ", t("common.back"))),
+    h("div.record-layout", {},
+      h("section.card.transcript-card", { "aria-labelledby": "tr-h" },
+        h("div.card-head", {}, h("h2#tr-h", {}, t("record.transcript")),
+          h("div.actions", {}, h("label.sr-only", { for: "unit-filter" }, t("record.filter_unit")), unitFilter, editBtn)),
+        h("div.player-sticky", {}, audio, audioNote),
+        progress, list),
+      h("div.record-side", {},
+        h("section.card", { "aria-labelledby": "sp-h" }, h("h2#sp-h", {}, t("record.speakers")), speakers),
+        minutesBox, tasksBox)));
+  await Promise.all([loadTranscript(), loadMinutes(), loadConclusions()]);
+  if (Number.isFinite(startAt) && audio.readyState >= 1) seek(startAt, true);
+  return () => { clearTimeout(pollTimer); audio.pause(); };
+}
