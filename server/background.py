@@ -7,15 +7,18 @@ in its own process against the configured database and queue (Redis), as many as
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from server.config import Settings
 from server.db import Database
 from server.jobs import JobQueue, Worker, worker_name
-from server.services import transcription_jobs
+from server.services import recordings, transcription_jobs
 from server.services.transcription_jobs import TranscriptionRunner
 
 log = logging.getLogger(__name__)
+
+PURGE_INTERVAL_S = 3600.0
 
 
 class Background:
@@ -23,9 +26,11 @@ class Background:
         self.settings = settings
         self.db = db
         self.queue = JobQueue(settings, self._handle)
-        self.runner = TranscriptionRunner(settings, db, self._enqueue_transcription, worker_name(),
-                                          engine_factory=engine_factory)
+        self.runner = TranscriptionRunner(
+            settings, db, self._enqueue_transcription, worker_name(), engine_factory=engine_factory
+        )
         self.worker: Worker | None = None
+        self._last_purge = float("-inf")
 
     def _handle(self, kind: str, payload: dict[str, Any]) -> None:
         if kind == transcription_jobs.JOB_KIND:
@@ -43,12 +48,27 @@ class Background:
         self._enqueue_transcription(meeting_id)
         log.info("meeting %s: transcription queued", meeting_id)
 
+    def sweep(self) -> None:
+        """Periodic upkeep: re-queue jobs of dead workers; once an hour, purge recordings past retention."""
+        self.runner.requeue_stale()
+        now = time.monotonic()
+        if self.settings.recording_retention_days > 0 and now - self._last_purge >= PURGE_INTERVAL_S:
+            self._last_purge = now
+            with self.db.session() as session:
+                purged = recordings.purge_expired(session, self.settings)
+            if purged:
+                log.info(
+                    "recordings purged after %d days: meetings %s",
+                    self.settings.recording_retention_days,
+                    purged,
+                )
+
     def start_worker(self) -> None:
-        self.worker = Worker(self.queue, self.runner.requeue_stale)
+        self.worker = Worker(self.queue, self.sweep)
         self.worker.start_thread()
 
     def run_worker_forever(self) -> None:
-        self.worker = Worker(self.queue, self.runner.requeue_stale)
+        self.worker = Worker(self.queue, self.sweep)
         self.worker.run()
 
     def stop(self) -> None:

@@ -112,7 +112,12 @@ class TranscriptionRunner:
         from transcription.models import discover_model
 
         model = discover_model(self.settings.asr_model, cache_dir=self.settings.resolved_model_cache_dir)
-        return create_engine(self.settings.asr_engine, model, threads=self.settings.asr_threads)  # type: ignore[arg-type]
+        return create_engine(
+            self.settings.asr_engine,  # type: ignore[arg-type]
+            model,
+            threads=self.settings.asr_threads,
+            checkpoint_dir=self.settings.resolved_model_cache_dir.parent,  # openai-whisper's exported weights
+        )
 
     def engine(self) -> Any:
         with self._lock:

@@ -173,6 +173,8 @@ class TranscriptView(BaseModel):
     meeting_id: int
     status: str
     progress: float
+    error: str = ""  # why a failed transcription failed (readable, Vietnamese or the engine's words)
+    attempts: int = 0
     segments: list[SegmentView]
 
 
@@ -227,6 +229,8 @@ def get_transcript(session: Session, actor: Actor, meeting_id: int) -> Transcrip
         meeting_id=meeting_id,
         status=transcript.status.value if transcript is not None else "none",
         progress=transcript.progress if transcript is not None else 0.0,
+        error=transcript.error if transcript is not None else "",
+        attempts=transcript.attempts if transcript is not None else 0,
         segments=[_segment_view(s, codes) for s in segs],
     )
 
