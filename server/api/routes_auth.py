@@ -104,17 +104,7 @@ def me(actor: ActorDep) -> MeOut:
 
 @router.get("/api/users", response_model=list[MeOut])
 def list_users(session: SessionDep, actor: ActorDep) -> list[MeOut]:
-    return [
-        MeOut(
-            id=u.id,
-            username=u.username,
-            full_name=u.full_name,
-            role=u.role,
-            unit=u.unit.code,
-            unit_name=u.unit.name,
-        )
-        for u in accounts.list_users(session, actor)
-    ]
+    return [_me(accounts.actor_of(u)) for u in accounts.list_users(session, actor)]
 
 
 @router.post("/api/users", response_model=MeOut, status_code=201)
@@ -128,11 +118,4 @@ def create_user(body: UserIn, session: SessionDep, actor: ActorDep) -> MeOut:
         full_name=body.full_name,
         actor=actor,
     )
-    return MeOut(
-        id=user.id,
-        username=user.username,
-        full_name=user.full_name,
-        role=user.role,
-        unit=user.unit.code,
-        unit_name=user.unit.name,
-    )
+    return _me(accounts.actor_of(user))

@@ -95,7 +95,9 @@ class StreamForwarder:
 
     async def forward(self, packet: RtpPacket, keyframe_start: bool) -> bool:
         """Rewrite and send one packet; False when it was held back (video waiting for a keyframe)."""
-        if not self._ready or not self.enabled:
+        if not self._ready:
+            return False
+        if not self.enabled and not self._finishing_frame(packet):
             return False
         if packet.ssrc != self._source_ssrc:
             if self.kind == "video" and not keyframe_start:
@@ -119,6 +121,10 @@ class StreamForwarder:
         out.extensions.audio_level = packet.extensions.audio_level
         data = out.serialize(self._ext_map)
         if not await hooks.send_rtp(self.transceiver.sender.transport, data):
+            if self.kind == "video":
+                # The viewer missed part of a frame (e.g. its transport was not connected yet): a decoder fed
+                # the rest would fail, so start again at the next keyframe (the room asks the publisher).
+                self.waiting_keyframe = True
             return False
         if self.kind == "video":
             self._history[out.sequence_number % self.history_packets] = out
@@ -129,6 +135,19 @@ class StreamForwarder:
         self.packets_sent += 1
         self.bytes_sent += len(data)
         return True
+
+    def _finishing_frame(self, packet: RtpPacket) -> bool:
+        """A disabled video forwarder still sends the rest of the frame it started.
+
+        aiortc's jitter buffer hands a frame to the decoder as soon as the next timestamp arrives, marker or
+        not: a frame cut short here would reach the viewer's decoder incomplete when forwarding resumes.
+        """
+        return (
+            self.kind == "video"
+            and not self._last_marker
+            and packet.ssrc == self._source_ssrc
+            and (packet.timestamp + self._ts_offset) % TS_MODULO == self._last_ts
+        )
 
     def _resync(self, packet: RtpPacket) -> None:
         now = time.monotonic()

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -109,50 +105,20 @@ def test_seed_rejects_a_malformed_tree(settings: Settings, tmp_path: Path) -> No
     assert r.returncode == 2 and "không hợp lệ" in r.stderr
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.mark.e2e
 def test_serve_demo_then_login_over_http(settings: Settings) -> None:
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "server.cli", "serve", "--demo", "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=_env(settings),
-    )
+    from tests.server.live_harness import LiveServer
+
+    server = LiveServer(settings.data_dir, settings.database_url).start()
     try:
-        assert proc.stdout is not None
-        creds: dict[str, str] = {}
-        deadline = time.monotonic() + 60
-        for line in proc.stdout:
-            m = re.match(r"^\s+(\S+)\s+([a-z0-9]{4}(?:-[a-z0-9]{4}){3})\s+(\w+)\s+(\S+)$", line)
-            if m:
-                creds[m.group(1)] = m.group(2)
-            if "đang chạy tại" in line or time.monotonic() > deadline:
-                break
-        assert {"admin", "chutri", "thuky", "chumo", "poto"} <= set(creds)
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                if httpx.get(f"{base}/api/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        r = httpx.post(f"{base}/api/auth/login", json={"username": "chumo", "password": creds["chumo"]})
+        assert {"admin", "chutri", "thuky", "chumo", "poto"} <= set(server.creds)
+        creds = {"username": "chumo", "password": server.creds["chumo"]}
+        r = httpx.post(f"{server.url}/api/auth/login", json=creds)
         assert r.status_code == 200
-        token = r.json()["access_token"]
-        meetings = httpx.get(f"{base}/api/meetings", headers={"Authorization": f"Bearer {token}"}).json()
+        headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
+        meetings = httpx.get(f"{server.url}/api/meetings", headers=headers).json()
         assert len(meetings) == 1 and "CHUMO" in meetings[0]["units"] and len(meetings[0]["units"]) == 9
-        tree = httpx.get(f"{base}/api/units", headers={"Authorization": f"Bearer {token}"}).json()["units"]
+        tree = httpx.get(f"{server.url}/api/units", headers=headers).json()["units"]
         assert tree[0]["code"] == "IAPA" and len(tree[0]["children"]) == 9
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        server.stop()
