@@ -1,11 +1,7 @@
 """SFU benchmark: server CPU/RSS, delivered fps and loss, forwarding latency; our raw-RTP SFU vs aiortc's
 MediaRelay (baseline, measured in the same run); capacity step-up.
 
-    python benchmarks/sfu/run.py [--window 10] [--sizes 6,10,14] [--skip-relay] [--scenarios a,b,c]
-                                 [--py-spy OUT.txt]
-
---py-spy records the server process with py-spy (pip install py-spy) during each measurement window and
-writes the top functions by own time to OUT.txt (one section per scenario).
+    python benchmarks/sfu/run.py [--window 10] [--sizes 6,10,14] [--skip-relay]
 
 The server runs in its own process, clients in two other processes. Clients publish pre-encoded VP8
 640x360@30 (~500 kb/s, keyframe every 2 s; PLIs cannot force one on pre-encoded video) plus Opus silence, and
@@ -19,7 +15,6 @@ import argparse
 import asyncio
 import multiprocessing
 import statistics
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -195,41 +190,6 @@ class _RelayBackend:
 # --- orchestration ----------------------------------------------------------------------------------------
 
 
-PY_SPY_OUT: Path | None = None
-
-
-def _py_spy(pid: int, duration_s: float) -> subprocess.Popen[bytes] | None:
-    if PY_SPY_OUT is None:
-        return None
-    raw = PY_SPY_OUT.with_suffix(f".{pid}.raw")
-    return subprocess.Popen(
-        ["py-spy", "record", "-p", str(pid), "-d", str(int(duration_s)), "-f", "raw", "-o", str(raw), "-r", "100",
-         "--nonblocking"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
-def _py_spy_summary(title: str, pid: int, spy: subprocess.Popen[bytes] | None) -> None:
-    if spy is None or PY_SPY_OUT is None:
-        return
-    spy.wait(timeout=60)
-    raw = PY_SPY_OUT.with_suffix(f".{pid}.raw")
-    own: dict[str, int] = {}
-    total = 0
-    for line in raw.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        frames = stack.split(";")
-        if not any("_run_once" in f for f in frames):
-            continue  # not the event loop thread (the pipe reader waiting in an executor)
-        total += int(count)
-        own[frames[-1]] = own.get(frames[-1], 0) + int(count)
-    with PY_SPY_OUT.open("a") as out:
-        out.write(f"== {title}: {total} samples, top functions by own time\n")
-        for name, n in sorted(own.items(), key=lambda kv: -kv[1])[:40]:
-            out.write(f"{100 * n / max(total, 1):5.1f}%  {name}\n")
-
-
 class Run:
     def __init__(self, mode: str) -> None:
         ctx = multiprocessing.get_context("spawn")
@@ -275,10 +235,8 @@ async def meeting(
         await asyncio.sleep(WARMUP_S)
         before = {k: v for p in procs for k, v in (await p.stats()).items()}
         server.call("start")
-        spy = _py_spy(server.proc.pid or 0, window_s)
         await asyncio.sleep(window_s)
         figures = server.call("stop")[1]
-        _py_spy_summary(f"{mode} {len(publishers)} publishers {len(viewers)} viewers", server.proc.pid or 0, spy)
         after = {k: v for p in procs for k, v in (await p.stats()).items()}
     finally:
         for p in procs:
@@ -319,32 +277,25 @@ async def main() -> None:
     parser.add_argument("--window", type=float, default=10.0)
     parser.add_argument("--sizes", default="6,10,14")
     parser.add_argument("--skip-relay", action="store_true")
-    parser.add_argument("--scenarios", default="a,b,c")
-    parser.add_argument("--py-spy", type=Path, default=None)
     args = parser.parse_args()
-    global PY_SPY_OUT
-    PY_SPY_OUT = args.py_spy
-    scenarios = set(args.scenarios.split(","))
     frames = encode_test_pattern(640, 360, VIDEO_FPS, frames=300, bitrate_bps=500_000, keyframe_interval=60)
     kbps = sum(len(f) for f in frames) * 8 / (len(frames) / VIDEO_FPS) / 1000
     print(f"test video: {len(frames)} VP8 frames 640x360@{VIDEO_FPS}, {kbps:.0f} kb/s", flush=True)
 
     ten = [f"p{i}" for i in range(10)]
-    if "a" in scenarios:
-        show("(a) meeting of 10, all see all", await meeting("sfu", ten, [], args.window, frames))
+    show("(a) meeting of 10, all see all", await meeting("sfu", ten, [], args.window, frames))
 
     viewers = [f"v{i}" for i in range(9)]
-    if "b" in scenarios:
-        sfu = await meeting("sfu", ["publisher"], viewers, args.window, frames)
-        show("(b) 1 -> 9, raw-RTP SFU", sfu)
-    if "b" in scenarios and not args.skip_relay:
+    sfu = await meeting("sfu", ["publisher"], viewers, args.window, frames)
+    show("(b) 1 -> 9, raw-RTP SFU", sfu)
+    if not args.skip_relay:
         relay = await meeting("relay", ["publisher"], viewers, args.window, frames)
         show("(b) 1 -> 9, baseline aiortc MediaRelay", relay)
         s_cpu = sfu["server"].cpu_percent_of_core  # type: ignore[attr-defined]
         r_cpu = relay["server"].cpu_percent_of_core  # type: ignore[attr-defined]
         print(f"(b) MediaRelay / SFU server CPU ratio: {r_cpu / max(s_cpu, 0.01):.1f}x", flush=True)
 
-    for size in [int(x) for x in args.sizes.split(",")] if "c" in scenarios else []:
+    for size in [int(x) for x in args.sizes.split(",")]:
         pids = [f"p{i}" for i in range(size)]
         r = await meeting("sfu", pids, [], args.window, frames)
         show(f"(c) meeting of {size}", r)
