@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from server.api.deps import ActorDep, SessionDep
 from server.models import MeetingStatus, RollCallStatus
-from server.services import meetings, search, tasks, units
+from server.services import meetings, search, task_agenda, units
 from server.services.meetings import AttendanceEntry, MeetingCreate, MeetingUpdate, MeetingView, RollCallEntry
 
 router = APIRouter(tags=["meetings"])
@@ -36,7 +36,7 @@ def unit_tree(session: SessionDep, actor: ActorDep) -> dict[str, Any]:
 def create_meeting(body: MeetingCreate, session: SessionDep, actor: ActorDep) -> MeetingView:
     meeting = meetings.create(session, actor, body)
     # the open tasks of this chairing unit's earlier meetings come back on the agenda (kiểm điểm kỳ trước)
-    tasks.open_tasks_agenda(session, meeting.id)
+    task_agenda.open_tasks_agenda(session, meeting.id)
     return meetings.view(session, meeting)
 
 

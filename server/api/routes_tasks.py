@@ -23,17 +23,17 @@ from openpyxl import Workbook
 
 from server.api.deps import SESSION_COOKIE, ActorDep, DatabaseDep, SessionDep, SettingsDep, token_from
 from server.errors import PayloadTooLarge, Unauthenticated
-from server.services import accounts, notifications, suggestions, tasks
+from server.services import accounts, notifications, suggestions, task_agenda, tasks
 from server.services.context import Actor
 from server.services.notifications import NotificationPush, NotificationView
 from server.services.suggestions import Suggestion, SuggestionConfirm
+from server.services.task_agenda import OpenTasksAgenda
+from server.services.task_evidence import EvidenceUpload
 from server.services.task_status import TaskStatus
 from server.services.tasks import (
-    EvidenceUpload,
     ExtensionCreate,
     ExtensionDecision,
     ExtensionView,
-    OpenTasksAgenda,
     ReportInput,
     ReportView,
     ReviewInput,
@@ -193,7 +193,7 @@ def dismiss_suggestion(meeting_id: int, key: str, session: SessionDep, actor: Ac
 
 @router.post("/api/meetings/{meeting_id}/agenda/open-tasks", response_model=OpenTasksAgenda)
 def open_tasks_agenda(meeting_id: int, session: SessionDep, actor: ActorDep) -> OpenTasksAgenda:
-    return tasks.add_open_tasks_agenda(session, actor, meeting_id)
+    return task_agenda.add_open_tasks_agenda(session, actor, meeting_id)
 
 
 # ---- the per-unit report -------------------------------------------------------------------------------

@@ -16,8 +16,9 @@ seals it: SHA-256 of the canonical JSON and an Ed25519 signature by the approvin
 (``server.documents.seal``). A sealed version never changes; any change makes a new version. Verification
 recomputes the fingerprint from the stored content and checks the signature against the approver's key.
 
-Keys: one Ed25519 key per approving user (``SigningKey``), its PKCS#8 PEM encrypted with the server secret
-(``settings.secret_key``, else one generated once into ``<data_dir>/secret.key``, see :func:`server_secret`).
+Keys: one Ed25519 key per approving user, encrypted with the server secret, see
+:mod:`server.services.signing_keys`. The notice's due date (5 working days after the meeting) comes from
+:mod:`server.services.notice_deadline`.
 
 Reading a document that has no version yet returns a ``preview`` built from the current data (not stored).
 """
@@ -30,13 +31,10 @@ import enum
 import hashlib
 import json
 import logging
-import os
 import re
-import secrets
 from collections.abc import Collection
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -47,7 +45,6 @@ from server.documents import seal as doc_seal
 from server.documents.canonical import Document, canonical_bytes, document_from_canonical
 from server.documents.docx_render import render_minutes_docx, render_notice_docx
 from server.documents.pdf_render import render_minutes_pdf, render_notice_pdf
-from server.domain.workdays import DEFAULT_HOLIDAYS, DEFAULT_SWAPPED_WORKING_DAYS, conclusion_notice_due
 from server.errors import Conflict, InvalidInput, NotFound
 from server.models import (
     Conclusion,
@@ -57,7 +54,6 @@ from server.models import (
     MinutesVersion,
     Participation,
     Role,
-    SigningKey,
     TranscriptSegment,
     Unit,
     User,
@@ -65,12 +61,13 @@ from server.models import (
 )
 from server.services import audit, meetings, policy, search
 from server.services.context import Actor
+from server.services.notice_deadline import holidays_of, notice_due
 from server.services.search import LOCAL_TZ, local_day
+from server.services.signing_keys import server_secret as server_secret  # re-export: tests import it here
+from server.services.signing_keys import signing_key_for, trusted_public_key_b64
 
 log = logging.getLogger(__name__)
 
-SECRET_FILE = "secret.key"
-SECRET_BYTES = 32
 DIGITAL_SIGNATURE_NOTE = "(Đã ký số)"
 GENERAL_CONTENT_TITLE = "Nội dung cuộc họp"
 _ADMIN_PREFIX = re.compile(
@@ -89,45 +86,6 @@ class DocKind(enum.StrEnum):
     @property
     def register(self) -> str:
         return "BB" if self is DocKind.MINUTES else "TB"
-
-
-# ---- keys -------------------------------------------------------------------------------------------------
-
-
-def server_secret(settings: Settings) -> str:
-    """``settings.secret_key``, else the secret in ``<data_dir>/secret.key`` (created once, mode 0600)."""
-    if settings.secret_key:
-        return settings.secret_key
-    path = settings.data_dir / SECRET_FILE
-    if not path.exists():
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass  # another process made it first
-        else:
-            with os.fdopen(fd, "w", encoding="ascii") as out:
-                out.write(secrets.token_urlsafe(SECRET_BYTES))
-            log.info("generated the server secret in %s", path)
-    return path.read_text(encoding="ascii").strip()
-
-
-def signing_key_for(session: Session, settings: Settings, user_id: int) -> Ed25519PrivateKey:
-    """The user's sealing key, made on first use (private part encrypted with the server secret)."""
-    row = session.scalar(select(SigningKey).where(SigningKey.user_id == user_id).order_by(SigningKey.id))
-    secret = server_secret(settings)
-    if row is not None:
-        return doc_seal.load_private_key_pem(row.private_key_pem, secret)
-    key = doc_seal.generate_private_key()
-    session.add(
-        SigningKey(
-            user_id=user_id,
-            public_key_b64=doc_seal.public_key_b64(key),
-            private_key_pem=doc_seal.private_key_to_pem(key, secret).decode("ascii"),
-        )
-    )
-    session.flush()
-    return key
 
 
 # ---- building the documents from the database ------------------------------------------------------------
@@ -313,24 +271,6 @@ def build_minutes(session: Session, meeting: Meeting, request: DocumentRequest) 
         conclusions=_conclusions(session, meeting.id),
         closing_note=request.closing_note,
         recipients=tuple(request.recipients),
-    )
-
-
-def holidays_of(settings: Settings) -> frozenset[dt.date]:
-    """The built-in public holidays plus ``GIAOBAN_HOLIDAYS``."""
-    extra: set[dt.date] = set()
-    for value in settings.holidays:
-        try:
-            extra.add(dt.date.fromisoformat(value))
-        except ValueError:
-            log.warning("ignoring GIAOBAN_HOLIDAYS entry %r (not an ISO date)", value)
-    return DEFAULT_HOLIDAYS | extra
-
-
-def notice_due(meeting: Meeting, holidays: Collection[dt.date]) -> dt.date:
-    """5 working days after the meeting day (QĐ 45/2018), weekends and ``holidays`` skipped."""
-    return conclusion_notice_due(
-        local_day(meeting.started_at or meeting.starts_at), holidays, DEFAULT_SWAPPED_WORKING_DAYS
     )
 
 
@@ -627,11 +567,7 @@ def verify_row(session: Session, row: MinutesVersion) -> VerifyResult:
     """Recompute the fingerprint of the stored content and check the signature with the approver's key."""
     if row.status is not MinutesStatus.SEALED or row.sealed_at is None:
         raise Conflict("Phiên bản này chưa được ký.", details={"version": row.version})
-    trusted = session.scalar(
-        select(SigningKey.public_key_b64)
-        .where(SigningKey.user_id == row.sealed_by_id)
-        .order_by(SigningKey.id)
-    )
+    trusted = trusted_public_key_b64(session, row.sealed_by_id)
     reason = "ok"
     actual = ""
     try:

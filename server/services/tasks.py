@@ -1,4 +1,5 @@
-"""Follow-up tasks: creation from a conclusion or a transcript segment, the lifecycle, evidence, extensions.
+"""Follow-up tasks: creation from a conclusion or a transcript segment, who may see and act on them, the
+lifecycle with its reports and extensions, and the per-unit report.
 
 Lifecycle (``TaskState``, typed in by people; the reported status is computed, see ``task_status``)::
 
@@ -19,22 +20,16 @@ add a progress note                            chair, clerk or member of a co-or
 
 A viewer reads only. A unit with no part in a task does not see it in lists and gets 403 on it.
 
-Evidence files (pdf, jpg/png, docx, xlsx, odt) are recognised by their content and must match their
-extension; each is at most ``settings.max_upload_bytes``. They are written to ``settings.evidence_dir`` under
-a random name only after every check has passed, and removed again if the transaction does not commit.
+Evidence files attached to reports are checked, stored and found again by
+:mod:`server.services.task_evidence`; the agenda item listing the open tasks of earlier meetings is made by
+:mod:`server.services.task_agenda`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import io
 import logging
-import os
-import secrets
-import zipfile
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -43,16 +38,12 @@ from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from server.db import Database
-from server.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
+from server.errors import Conflict, InvalidInput, NotFound
 from server.models import (
-    AgendaItem,
     Conclusion,
     ExtensionRequest,
-    Meeting,
-    MeetingStatus,
     Role,
     Task,
-    TaskEvidence,
     TaskReport,
     TaskState,
     TaskUnit,
@@ -63,8 +54,17 @@ from server.models import (
 )
 from server.services import audit, meetings, notifications, policy, search, units
 from server.services.context import Actor
+from server.services.task_evidence import (
+    EvidenceFile,
+    EvidenceUpload,
+    EvidenceView,
+    check_uploads,
+    find_evidence_file,
+    removed_unless_committed,
+    report_evidence,
+    store_evidence,
+)
 from server.services.task_status import (
-    OPEN_STATES,
     STATUS_LABELS,
     StatusCounts,
     TaskStatus,
@@ -75,9 +75,7 @@ log = logging.getLogger(__name__)
 
 MAX_TITLE_CHARS = 500
 MAX_CO_UNITS = 50
-MAX_EVIDENCE_FILES = 10
 MAX_NOTE_CHARS = 5000
-OPEN_TASKS_AGENDA_TITLE = "Kiểm điểm kết luận kỳ trước"
 REPORTING_ROLES = frozenset({Role.CHAIR, Role.CLERK, Role.MEMBER})
 
 
@@ -128,41 +126,6 @@ class ExtensionDecision(BaseModel):
     model_config = ConfigDict(extra="forbid")
     decision: Literal["approve", "refuse"]
     note: str = Field("", max_length=MAX_NOTE_CHARS)
-
-
-@dataclass(frozen=True)
-class EvidenceUpload:
-    """One uploaded file, read into memory by the route (bounded by the size limit)."""
-
-    filename: str
-    data: bytes
-
-
-@dataclass(frozen=True)
-class EvidenceType:
-    extensions: tuple[str, ...]
-    content_type: str
-
-
-EVIDENCE_TYPES: dict[str, EvidenceType] = {
-    "pdf": EvidenceType(("pdf",), "application/pdf"),
-    "jpeg": EvidenceType(("jpg", "jpeg"), "image/jpeg"),
-    "png": EvidenceType(("png",), "image/png"),
-    "docx": EvidenceType(
-        ("docx",), "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
-    ),
-    "xlsx": EvidenceType(("xlsx",), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
-    "odt": EvidenceType(("odt",), "application/vnd.oasis.opendocument.text"),
-}
-
-
-class EvidenceView(BaseModel):
-    id: int
-    filename: str
-    content_type: str
-    size_bytes: int
-    sha256: str
-    url: str
 
 
 class ReportView(BaseModel):
@@ -284,22 +247,8 @@ def view(session: Session, task: Task, today: dt.date, unit_by_id: dict[int, Uni
     )
 
 
-def _evidence_view(task_id: int, ev: TaskEvidence) -> EvidenceView:
-    return EvidenceView(
-        id=ev.id,
-        filename=ev.filename,
-        content_type=ev.content_type,
-        size_bytes=ev.size_bytes,
-        sha256=ev.sha256,
-        url=f"/api/tasks/{task_id}/evidence/{ev.id}",
-    )
-
-
 def _report_view(session: Session, report: TaskReport, by_id: dict[int, Unit]) -> ReportView:
     user = session.get(User, report.user_id) if report.user_id else None
-    evidence = session.scalars(
-        select(TaskEvidence).where(TaskEvidence.report_id == report.id).order_by(TaskEvidence.id)
-    )
     return ReportView(
         id=report.id,
         kind=report.kind,
@@ -308,7 +257,7 @@ def _report_view(session: Session, report: TaskReport, by_id: dict[int, Unit]) -
         note=report.note,
         progress_pct=report.progress_pct,
         created_at=report.created_at,
-        evidence=[_evidence_view(report.task_id, ev) for ev in evidence],
+        evidence=report_evidence(session, report),
     )
 
 
@@ -492,83 +441,6 @@ def create(session: Session, actor: Actor, data: TaskCreate, today: dt.date) -> 
     return _load(session, task.id)
 
 
-# ---- evidence ------------------------------------------------------------------------------------------
-
-
-def sniff_evidence(data: bytes) -> str | None:
-    """The kind of an evidence file from its content (a key of EVIDENCE_TYPES), or None."""
-    if data.startswith(b"%PDF-"):
-        return "pdf"
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "png"
-    if data.startswith(b"\xff\xd8\xff"):
-        return "jpeg"
-    if data.startswith(b"PK\x03\x04"):
-        try:
-            with zipfile.ZipFile(io.BytesIO(data)) as zf:
-                names = set(zf.namelist())
-                if (
-                    "mimetype" in names
-                    and zf.read("mimetype").strip() == EVIDENCE_TYPES["odt"].content_type.encode()
-                ):
-                    return "odt"
-                if "word/document.xml" in names:
-                    return "docx"
-                if "xl/workbook.xml" in names:
-                    return "xlsx"
-        except zipfile.BadZipFile:
-            return None
-    return None
-
-
-@dataclass(frozen=True)
-class _CheckedUpload:
-    filename: str
-    data: bytes
-    kind: str
-
-
-def check_uploads(uploads: Sequence[EvidenceUpload], max_bytes: int) -> list[_CheckedUpload]:
-    if len(uploads) > MAX_EVIDENCE_FILES:
-        raise InvalidInput(
-            f"Tối đa {MAX_EVIDENCE_FILES} tệp minh chứng mỗi báo cáo.", details={"field": "files"}
-        )
-    checked: list[_CheckedUpload] = []
-    for up in uploads:
-        name = os.path.basename(up.filename.replace("\\", "/")).strip()[:255] or "minh-chung"
-        if len(up.data) > max_bytes:
-            raise PayloadTooLarge(
-                f"Tệp {name} vượt quá giới hạn {max_bytes} byte.",
-                details={"file": name, "max_bytes": max_bytes},
-            )
-        kind = sniff_evidence(up.data)
-        ext = name.rsplit(".", 1)[-1].lower() if "." in name else ""
-        if kind is None or ext not in EVIDENCE_TYPES[kind].extensions:
-            raise InvalidInput(
-                f"Tệp {name} không thuộc loại được chấp nhận (pdf, jpg, png, docx, xlsx, odt).",
-                details={
-                    "file": name,
-                    "allowed": sorted(e for t in EVIDENCE_TYPES.values() for e in t.extensions),
-                },
-                code="unsupported_media_type",
-            )
-        checked.append(_CheckedUpload(name, up.data, kind))
-    return checked
-
-
-def _store_file(evidence_dir: Path, up: _CheckedUpload) -> tuple[str, Path]:
-    evidence_dir.mkdir(parents=True, exist_ok=True)
-    stored_as = f"{secrets.token_hex(16)}.{EVIDENCE_TYPES[up.kind].extensions[0]}"
-    final = evidence_dir / stored_as
-    tmp = evidence_dir / f".{stored_as}.part"
-    with open(tmp, "wb") as fh:
-        fh.write(up.data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, final)
-    return stored_as, final
-
-
 # ---- the lifecycle -------------------------------------------------------------------------------------
 
 
@@ -584,81 +456,58 @@ def add_report(
 ) -> ReportView:
     """A progress note or a report of completion, with evidence files, in its own transaction."""
     checked = check_uploads(uploads, max_bytes)
-    written: list[Path] = []
-    try:
-        with db.session() as session:
-            task = get_visible(session, actor, task_id)
-            if data.kind == "done":
-                policy.require(
-                    can_report(actor, task), "Chỉ đơn vị chủ trì thực hiện được báo cáo hoàn thành."
+    with removed_unless_committed() as written, db.session() as session:
+        task = get_visible(session, actor, task_id)
+        if data.kind == "done":
+            policy.require(can_report(actor, task), "Chỉ đơn vị chủ trì thực hiện được báo cáo hoàn thành.")
+            if task.state not in (TaskState.ASSIGNED, TaskState.IN_PROGRESS, TaskState.RETURNED):
+                raise Conflict(
+                    f"Nhiệm vụ đang ở trạng thái {task.state.value}, không báo cáo hoàn thành được."
                 )
-                if task.state not in (TaskState.ASSIGNED, TaskState.IN_PROGRESS, TaskState.RETURNED):
-                    raise Conflict(
-                        f"Nhiệm vụ đang ở trạng thái {task.state.value}, không báo cáo hoàn thành được."
-                    )
-                if not data.note.strip():
-                    raise InvalidInput("Báo cáo hoàn thành cần có nội dung.", details={"field": "note"})
-            else:
-                policy.require(
-                    can_note(actor, task), "Đơn vị của bạn không được báo cáo tiến độ nhiệm vụ này."
-                )
-                if task.state is TaskState.ACCEPTED:
-                    raise Conflict("Nhiệm vụ đã được nghiệm thu.")
-                if not data.note.strip() and data.progress_pct is None and not checked:
-                    raise InvalidInput("Báo cáo tiến độ cần có nội dung.", details={"field": "note"})
-            report = TaskReport(
-                task_id=task.id,
-                unit_id=actor.unit_id,
-                user_id=actor.id,
-                kind=data.kind,
-                note=data.note.strip(),
-                progress_pct=100 if data.kind == "done" else data.progress_pct,
-            )
-            session.add(report)
-            before = task.state
-            if data.kind == "done":
-                task.state, task.completed_on = TaskState.REPORTED_DONE, today
-            elif can_report(actor, task) and task.state in (TaskState.ASSIGNED, TaskState.RETURNED):
-                task.state = TaskState.IN_PROGRESS
-            session.flush()
-            for up in checked:
-                stored_as, path = _store_file(evidence_dir, up)
-                written.append(path)
-                session.add(
-                    TaskEvidence(
-                        report_id=report.id,
-                        filename=up.filename,
-                        stored_as=stored_as,
-                        content_type=EVIDENCE_TYPES[up.kind].content_type,
-                        size_bytes=len(up.data),
-                        sha256=hashlib.sha256(up.data).hexdigest(),
-                    )
-                )
-            session.flush()
-            audit.record(
+            if not data.note.strip():
+                raise InvalidInput("Báo cáo hoàn thành cần có nội dung.", details={"field": "note"})
+        else:
+            policy.require(can_note(actor, task), "Đơn vị của bạn không được báo cáo tiến độ nhiệm vụ này.")
+            if task.state is TaskState.ACCEPTED:
+                raise Conflict("Nhiệm vụ đã được nghiệm thu.")
+            if not data.note.strip() and data.progress_pct is None and not checked:
+                raise InvalidInput("Báo cáo tiến độ cần có nội dung.", details={"field": "note"})
+        report = TaskReport(
+            task_id=task.id,
+            unit_id=actor.unit_id,
+            user_id=actor.id,
+            kind=data.kind,
+            note=data.note.strip(),
+            progress_pct=100 if data.kind == "done" else data.progress_pct,
+        )
+        session.add(report)
+        before = task.state
+        if data.kind == "done":
+            task.state, task.completed_on = TaskState.REPORTED_DONE, today
+        elif can_report(actor, task) and task.state in (TaskState.ASSIGNED, TaskState.RETURNED):
+            task.state = TaskState.IN_PROGRESS
+        session.flush()
+        store_evidence(session, report.id, checked, evidence_dir, written)
+        session.flush()
+        audit.record(
+            session,
+            actor,
+            f"task.report.{data.kind}",
+            "task",
+            task.id,
+            {"report_id": report.id, "state": [before.value, task.state.value], "files": len(checked)},
+        )
+        if data.kind == "done":
+            notifications.notify(
                 session,
-                actor,
-                f"task.report.{data.kind}",
-                "task",
-                task.id,
-                {"report_id": report.id, "state": [before.value, task.state.value], "files": len(checked)},
+                dedupe_key=f"report:{report.id}:done",
+                kind="task_reported_done",
+                text=f"{actor.unit_name} báo cáo hoàn thành nhiệm vụ: {task.title}.",
+                data={"task_id": task.id, "report_id": report.id},
+                unit_id=task.assigning_unit_id,
             )
-            if data.kind == "done":
-                notifications.notify(
-                    session,
-                    dedupe_key=f"report:{report.id}:done",
-                    kind="task_reported_done",
-                    text=f"{actor.unit_name} báo cáo hoàn thành nhiệm vụ: {task.title}.",
-                    data={"task_id": task.id, "report_id": report.id},
-                    unit_id=task.assigning_unit_id,
-                )
-            search.index_task(session, task.id)
-            result = _report_view(session, report, _codes(session))
-        return result
-    except BaseException:
-        for path in written:
-            path.unlink(missing_ok=True)
-        raise
+        search.index_task(session, task.id)
+        return _report_view(session, report, _codes(session))
 
 
 def review(session: Session, actor: Actor, task_id: int, data: ReviewInput) -> Task:
@@ -777,26 +626,12 @@ def extension_view(ext: ExtensionRequest) -> ExtensionView:
     return _extension_view(ext)
 
 
-@dataclass(frozen=True)
-class EvidenceFile:
-    path: Path
-    filename: str
-    content_type: str
-
-
 def evidence_file(
     session: Session, actor: Actor, task_id: int, evidence_id: int, evidence_dir: Path
 ) -> EvidenceFile:
+    """The stored file of one evidence item, for whoever may see the task."""
     task = get_visible(session, actor, task_id)
-    row = session.execute(
-        select(TaskEvidence)
-        .join(TaskReport, TaskReport.id == TaskEvidence.report_id)
-        .where(TaskEvidence.id == evidence_id, TaskReport.task_id == task.id)
-    ).scalar_one_or_none()
-    path = evidence_dir / row.stored_as if row is not None else None
-    if row is None or path is None or not path.is_file():
-        raise NotFound(f"Không tìm thấy tệp minh chứng {evidence_id}.", details={"evidence": evidence_id})
-    return EvidenceFile(path, row.filename, row.content_type)
+    return find_evidence_file(session, task.id, evidence_id, evidence_dir)
 
 
 # ---- the per-unit report -------------------------------------------------------------------------------
@@ -865,85 +700,3 @@ def unit_report(
         rows=[_row(by_id[uid].code, by_id[uid].name, counts[uid]) for uid in order],
         total=_row("", "Tổng cộng", total),
     )
-
-
-# ---- the next meeting's agenda -------------------------------------------------------------------------
-
-
-class OpenTasksAgenda(BaseModel):
-    meeting_id: int
-    agenda_item_id: int | None
-    title: str
-    task_ids: list[int]
-
-
-def open_tasks_of_earlier_meetings(session: Session, meeting: Meeting) -> list[Task]:
-    earlier = select(Meeting.id).where(
-        Meeting.chair_unit_id == meeting.chair_unit_id,
-        Meeting.starts_at < meeting.starts_at,
-        Meeting.id != meeting.id,
-    )
-    return list(
-        session.scalars(
-            select(Task)
-            .where(Task.meeting_id.in_(earlier), Task.state.in_(OPEN_STATES))
-            .order_by(Task.deadline, Task.id)
-        )
-    )
-
-
-def open_tasks_agenda(session: Session, meeting_id: int) -> OpenTasksAgenda:
-    """Put (or refresh) the agenda item "Kiểm điểm kết luận kỳ trước" first on a meeting's agenda.
-
-    It lists the tasks of earlier meetings of the same chairing unit that are not yet accepted (number, lead
-    unit, deadline), within the 500 characters of an agenda title. No open task: no item (an old one is
-    removed). Calling it again replaces the item, so it is safe on every meeting creation.
-    """
-    meeting = session.get(Meeting, meeting_id)
-    if meeting is None:
-        raise NotFound(f"Không tìm thấy cuộc họp {meeting_id}.", details={"meeting": meeting_id})
-    tasks = open_tasks_of_earlier_meetings(session, meeting)
-    items = list(
-        session.scalars(
-            select(AgendaItem).where(AgendaItem.meeting_id == meeting.id).order_by(AgendaItem.position)
-        )
-    )
-    existing = next((a for a in items if a.title.startswith(f"{OPEN_TASKS_AGENDA_TITLE}:")), None)
-    if not tasks:
-        if existing is not None:
-            session.delete(existing)
-            session.flush()
-            session.expire(meeting, ["agenda"])
-        return OpenTasksAgenda(meeting_id=meeting.id, agenda_item_id=None, title="", task_ids=[])
-    by_id = _codes(session)
-    parts = [f"NV{t.id} {by_id[t.lead_unit_id].name} (hạn {vn_date(t.deadline)})" for t in tasks]
-    title = f"{OPEN_TASKS_AGENDA_TITLE}: {len(tasks)} nhiệm vụ chưa hoàn thành — " + "; ".join(parts)
-    if len(title) > MAX_TITLE_CHARS:
-        title = title[: MAX_TITLE_CHARS - 1] + "…"
-    if existing is None:
-        for a in items:
-            a.position += 1
-        existing = AgendaItem(meeting_id=meeting.id, position=0, title=title, presenter_unit_id=None)
-        session.add(existing)
-    else:
-        existing.title = title
-    session.flush()
-    session.expire(meeting, ["agenda"])  # a caller holding the meeting sees the new item
-    return OpenTasksAgenda(
-        meeting_id=meeting.id, agenda_item_id=existing.id, title=title, task_ids=[t.id for t in tasks]
-    )
-
-
-def add_open_tasks_agenda(session: Session, actor: Actor, meeting_id: int) -> OpenTasksAgenda:
-    """``POST /api/meetings/{id}/agenda/open-tasks``: the chairing unit's chair or clerk (or admin)."""
-    meeting = meetings.get_visible(session, actor, meeting_id)
-    policy.require(
-        policy.can_manage(actor, meeting.chair_unit_id), "Chỉ chủ trì hoặc thư ký được sửa chương trình họp."
-    )
-    if meeting.status in (MeetingStatus.ENDED, MeetingStatus.CANCELLED):
-        raise Conflict("Cuộc họp đã kết thúc.")
-    result = open_tasks_agenda(session, meeting_id)
-    audit.record(
-        session, actor, "meeting.agenda.open_tasks", "meeting", meeting_id, {"task_ids": result.task_ids}
-    )
-    return result
