@@ -79,7 +79,8 @@ def test_bots_see_and_hear_each_other_and_the_meeting_is_recorded(live: LiveServ
     got_a, got_b, got_late = (read_stats(tmp_path / f) for f in ("a.json", "b.json", "late.json"))
     # each bot decoded the others' audio and video (frames counted after decoding)
     assert got_b["chumo"]["unit"] == "CHUMO" and got_b["chumo"]["video_frames"] > 30
-    assert got_b["chumo"]["audio_frames"] > 150  # ~7 s of 20 ms frames of speech
+    # R031 lasts 3.97 s (≈ 198 frames of 20 ms): most of it arrives, decoded
+    assert got_b["chumo"]["audio_frames"] > 100
     assert got_a["poto"]["video_frames"] > 30 and got_a["poto"]["audio_frames"] > 50
     # a late joiner gets video within 2 s (the server asks the publishers for a keyframe)
     for who in ("chumo", "poto"):

@@ -56,7 +56,14 @@ def test_transcript_status_none_then_done(client: TestClient, seeded: dict[str, 
     chair = login_headers(client, "chair")
     mid = int(client.post("/api/meetings", json=MEETING, headers=chair).json()["id"])
     empty = client.get(f"/api/meetings/{mid}/transcript", headers=chair).json()
-    assert empty == {"meeting_id": mid, "status": "none", "progress": 0.0, "segments": []}
+    assert empty == {
+        "meeting_id": mid,
+        "status": "none",
+        "progress": 0.0,
+        "error": "",
+        "attempts": 0,
+        "segments": [],
+    }
     with client.app.state.db.session() as session:  # type: ignore[attr-defined]
         ids = transcripts.store_segments(session, mid, list(reversed(SPEECH)))  # stored in time order
     got = client.get(f"/api/meetings/{mid}/transcript", headers=login_headers(client, "chumo")).json()
