@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -121,3 +122,54 @@ def login_headers(client: TestClient, username: str, password: str = TEST_PASSWO
     assert r.status_code == 200, r.text
     client.cookies.clear()
     return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+@contextmanager
+def open_app(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[TestClient]:
+    """One app (data dir + database, a fresh PostgreSQL schema in the PostgreSQL run) for a whole module."""
+    from server.app import create_app
+
+    url, schema = _pg_schema_url(PG_URL) if PG_URL else (None, "")
+    settings = Settings(
+        data_dir=tmp_path_factory.mktemp(name),
+        database_url=url,
+        ice_addresses=["127.0.0.1"],
+        secret_key="test-secret",
+    )
+    try:
+        with TestClient(create_app(settings)) as client:
+            yield client
+    finally:
+        if schema:
+            _pg_drop(PG_URL, schema)
+
+
+@dataclass
+class World:
+    """One app shared by the tests of a module, with Ia Pa seeded and every account logged in."""
+
+    client: TestClient
+    headers: dict[str, dict[str, str]]
+    settings: Settings
+
+    def h(self, username: str) -> dict[str, str]:
+        return self.headers[username]
+
+
+@contextmanager
+def open_world(
+    tmp_path_factory: pytest.TempPathFactory, name: str, accounts: Sequence[Account] = ACCOUNTS
+) -> Iterator[World]:
+    """Seeding and logging in cost seconds (argon2): a module pays once, then makes fresh data per test."""
+    from server.services import accounts as account_service
+    from server.services import units
+
+    with open_app(tmp_path_factory, name) as client:
+        with client.app.state.db.session() as session:  # type: ignore[attr-defined]
+            units.seed_ia_pa(session)
+            for acc in accounts:
+                account_service.create_user(
+                    session, username=acc.username, password=TEST_PASSWORD, role=acc.role, unit_code=acc.unit
+                )
+        headers = {a.username: login_headers(client, a.username) for a in accounts}
+        yield World(client, headers, client.app.state.settings)  # type: ignore[attr-defined]

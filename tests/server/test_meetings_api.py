@@ -11,10 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from server.app import create_app
-from server.config import Settings
 from server.models import AuditEvent
-from tests.conftest import ACCOUNTS, PG_URL, TEST_PASSWORD, Account, _pg_drop, _pg_schema_url, login_headers
+from tests.conftest import ACCOUNTS, Account, login_headers, open_world
 
 NEW_MEETING = {
     "title": "Họp giao ban tháng 12",
@@ -214,27 +212,9 @@ class Matrix:
 
 @pytest.fixture(scope="module")
 def matrix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Matrix]:
-    url, schema = _pg_schema_url(PG_URL) if PG_URL else (None, "")
-    settings = Settings(data_dir=tmp_path_factory.mktemp("matrix"), database_url=url)
-    try:
-        with TestClient(create_app(settings)) as client:
-            from server.services import accounts, units
-
-            with client.app.state.db.session() as session:  # type: ignore[attr-defined]
-                units.seed_ia_pa(session)
-                for acc in ACCOUNTS:
-                    accounts.create_user(
-                        session,
-                        username=acc.username,
-                        password=TEST_PASSWORD,
-                        role=acc.role,
-                        unit_code=acc.unit,
-                    )
-            tokens = {a.username: login_headers(client, a.username)["Authorization"] for a in ACCOUNTS}
-            yield Matrix(client, tokens, {"Authorization": tokens["admin"]})
-    finally:
-        if schema:
-            _pg_drop(PG_URL, schema)
+    with open_world(tmp_path_factory, "matrix") as world:
+        tokens = {name: h["Authorization"] for name, h in world.headers.items()}
+        yield Matrix(world.client, tokens, world.h("admin"))
 
 
 def _fresh_meeting(m: Matrix, live: bool) -> int:

@@ -13,12 +13,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from server.app import create_app
-from server.config import Settings
 from server.models import Task
 from server.services import accounts, search, transcripts, units
 from server.services.transcripts import SegmentInput
-from tests.conftest import ACCOUNTS, PG_URL, TEST_PASSWORD, _pg_drop, _pg_schema_url, login_headers
+from tests.conftest import ACCOUNTS, TEST_PASSWORD, login_headers, open_app
 
 FIRST = [  # meeting 1: chaired by IAPA with CHUMO and CHURANG, 01/12/2026
     ("CHUMO", "Nguyễn Văn An", "Ủy ban nhân dân xã Chư Mố rà soát hộ nghèo trước ngày 15/5"),
@@ -82,16 +80,8 @@ def build_corpus(client: TestClient) -> Corpus:
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Corpus]:
-    url, schema = _pg_schema_url(PG_URL) if PG_URL else (None, "")
-    settings = Settings(
-        data_dir=tmp_path_factory.mktemp("search"), database_url=url, secret_key="test-secret"
-    )
-    try:
-        with TestClient(create_app(settings)) as client:
-            yield build_corpus(client)
-    finally:
-        if schema:
-            _pg_drop(PG_URL, schema)
+    with open_app(tmp_path_factory, "search") as client:
+        yield build_corpus(client)
 
 
 @pytest.fixture

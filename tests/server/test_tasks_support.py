@@ -11,17 +11,15 @@ import zipfile
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from server.app import create_app
 from server.clock import FixedClock
-from server.config import Settings
 from server.models import TranscriptSegment
-from tests.conftest import ACCOUNTS, PG_URL, TEST_PASSWORD, Account, _pg_drop, _pg_schema_url, login_headers
+from tests.conftest import ACCOUNTS, TEST_PASSWORD, Account, World
+from tests.conftest import open_world as shared_open_world
 
 NOV = 11
 DEC = 12
@@ -36,50 +34,14 @@ EXTRA_ACCOUNTS: tuple[Account, ...] = (
 ALL_ACCOUNTS = (*ACCOUNTS, *EXTRA_ACCOUNTS)
 
 
-@dataclass
-class World:
-    """One app (one database, one data dir) shared by the tests of a module, with every account logged in."""
-
-    client: TestClient
-    headers: dict[str, dict[str, str]]
-    settings: Settings
-
-    def h(self, username: str) -> dict[str, str]:
-        return self.headers[username]
-
-
 @contextmanager
 def open_world(
     tmp_path_factory: pytest.TempPathFactory, name: str, usernames: tuple[str, ...] | None = None
 ) -> Iterator[World]:
-    """Seeding and logging in cost seconds (argon2): a module pays once, then makes fresh tasks per test."""
-    url, schema = _pg_schema_url(PG_URL) if PG_URL else (None, "")
-    settings = Settings(
-        data_dir=tmp_path_factory.mktemp(name),
-        database_url=url,
-        ice_addresses=["127.0.0.1"],
-        secret_key="test-secret",
-    )
-    try:
-        with TestClient(create_app(settings)) as client:
-            from server.services import accounts, units
-
-            with client.app.state.db.session() as session:  # type: ignore[attr-defined]
-                units.seed_ia_pa(session)
-                chosen = [a for a in ALL_ACCOUNTS if usernames is None or a.username in usernames]
-                for acc in chosen:
-                    accounts.create_user(
-                        session,
-                        username=acc.username,
-                        password=TEST_PASSWORD,
-                        role=acc.role,
-                        unit_code=acc.unit,
-                    )
-            headers = {a.username: login_headers(client, a.username) for a in chosen}
-            yield World(client, headers, settings)
-    finally:
-        if schema:
-            _pg_drop(PG_URL, schema)
+    """The shared module world (tests.conftest.open_world) with the tasks tests' accounts."""
+    chosen = [a for a in ALL_ACCOUNTS if usernames is None or a.username in usernames]
+    with shared_open_world(tmp_path_factory, name, chosen) as world:
+        yield world
 
 
 def day(month: int, d: int, year: int = 2026) -> dt.date:

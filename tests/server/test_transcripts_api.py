@@ -12,12 +12,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from server.app import create_app
-from server.config import Settings
 from server.models import AuditEvent, Meeting
-from server.services import accounts, transcripts, units
+from server.services import transcripts
 from server.services.transcripts import SegmentInput
-from tests.conftest import ACCOUNTS, PG_URL, TEST_PASSWORD, Account, _pg_drop, _pg_schema_url, login_headers
+from tests.conftest import ACCOUNTS, Account, login_headers, open_world
 
 MEETING = {
     "title": "Họp giao ban tháng 12 về phòng, chống hạn",
@@ -240,27 +238,9 @@ class Matrix:
 
 @pytest.fixture(scope="module")
 def matrix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Matrix]:
-    url, schema = _pg_schema_url(PG_URL) if PG_URL else (None, "")
-    settings = Settings(data_dir=tmp_path_factory.mktemp("records-matrix"), database_url=url, secret_key="s")
-    try:
-        with TestClient(create_app(settings)) as client:
-            with client.app.state.db.session() as session:  # type: ignore[attr-defined]
-                units.seed_ia_pa(session)
-                for acc in ACCOUNTS:
-                    accounts.create_user(
-                        session,
-                        username=acc.username,
-                        password=TEST_PASSWORD,
-                        role=acc.role,
-                        unit_code=acc.unit,
-                    )
-            tokens = {a.username: login_headers(client, a.username)["Authorization"] for a in ACCOUNTS}
-            yield Matrix(
-                client, tokens, {"Authorization": tokens["admin"]}, {"Authorization": tokens["chair"]}
-            )
-    finally:
-        if schema:
-            _pg_drop(PG_URL, schema)
+    with open_world(tmp_path_factory, "records-matrix") as world:
+        tokens = {name: h["Authorization"] for name, h in world.headers.items()}
+        yield Matrix(world.client, tokens, world.h("admin"), world.h("chair"))
 
 
 def _fresh(m: Matrix) -> tuple[int, int, int]:
