@@ -31,6 +31,8 @@ from server.domain.vntext import build_fts5_query, build_tsquery, canon, fold
 log = logging.getLogger(__name__)
 
 INSERT_BATCH_ROWS = 500
+# PostgreSQL: rows examined in id order before a query turns to the GIN index (≈ 1–3 ms at 1 M rows).
+RECENT_SCAN_ROWS = 3000
 
 COLUMNS = "d.id, d.kind, d.ref_id, d.meeting_id, d.unit_id, d.speaker, d.start_s, d.end_s, d.day, d.text"
 
@@ -270,7 +272,16 @@ class Fts5Backend(_Common):
 
 
 class PostgresBackend(_Common):
-    """PostgreSQL: generated tsvector columns with GIN; ``giaoban_fold`` = ``simple`` + unaccent."""
+    """PostgreSQL: generated tsvector columns with GIN; ``giaoban_fold`` = ``simple`` + unaccent.
+
+    The planner cannot be trusted with ``WHERE tsv @@ q ORDER BY id DESC LIMIT n``: it walks the primary key
+    backwards when it believes the term common and scans the GIN index when it believes it rare, and its
+    belief is a guess for words outside its statistics and for phrases (measured at 1 M rows: 1.6 s for an
+    absent name, 2 s for a phrase whose words are common but never adjacent). Each tier therefore runs in two
+    bounded steps: the newest :data:`RECENT_SCAN_ROWS` rows in ``id`` order (a common word fills the page
+    there), then, only if the page is not full, the older rows through the GIN index (few matches by then),
+    the ``id + 0`` ordering keeping the planner off the primary-key walk.
+    """
 
     name = "postgresql-tsvector"
 
@@ -280,13 +291,27 @@ class PostgresBackend(_Common):
         fold_q = "d.fold_tsv @@ to_tsquery('giaoban_fold', :fold_q)"
 
         def run(condition: str, limit: int, exact: bool) -> list[DocRow]:
-            params: dict[str, Any] = {"canon_q": q.canon, "fold_q": q.fold, "limit": limit}
+            params: dict[str, Any] = {
+                "canon_q": q.canon,
+                "fold_q": q.fold,
+                "limit": limit,
+                "recent": RECENT_SCAN_ROWS,
+            }
             where = condition + self._filters(plan, params)
             if plan.tags:
                 where += " AND d.tags_tsv @@ to_tsquery('simple', :tags_q)"
                 params["tags_q"] = " & ".join(f"'{t}'" for t in plan.tags)
-            sql = f"SELECT {COLUMNS} FROM search_docs d WHERE {where} ORDER BY d.id DESC LIMIT :limit"
-            return self._rows(session.execute(text(sql), params), exact)
+            newest = "SELECT * FROM search_docs ORDER BY id DESC LIMIT :recent"
+            recent_sql = f"SELECT {COLUMNS} FROM ({newest}) d WHERE {where} ORDER BY d.id DESC LIMIT :limit"
+            rows = self._rows(session.execute(text(recent_sql), params), exact)
+            if len(rows) >= limit:
+                return rows
+            older_sql = (
+                f"SELECT {COLUMNS} FROM search_docs d WHERE {where}"
+                f" AND d.id < (SELECT min(r.id) FROM ({newest}) r) ORDER BY d.id + 0 DESC LIMIT :limit"
+            )
+            params["limit"] = limit - len(rows)
+            return rows + self._rows(session.execute(text(older_sql), params), exact)
 
         return self._two_tiers(plan.limit, lambda n: run(canon_q, n, True), lambda n: run(fold_q, n, False))
 
