@@ -219,10 +219,12 @@ class FtsQuery:
 
 @dataclass(frozen=True)
 class TsQuery:
-    """PostgreSQL ``to_tsquery('simple', ...)`` strings for the canon and the fold tsvector columns."""
+    """PostgreSQL ``to_tsquery('simple', ...)`` strings for the canon and the fold tsvector columns, and the
+    folded text of each multi-word term (``phrases``: a matching row holds all its adjacent word pairs)."""
 
     canon: str
     fold: str
+    phrases: tuple[str, ...] = ()
 
 
 def parse_query(user_query: str) -> ParsedQuery:
@@ -316,4 +318,14 @@ def build_tsquery(user_query: str) -> TsQuery:
     (a multi-word operand becomes a ``<->`` phrase), so "15/5" or "chính-kế" tokenize alike on both sides.
     """
     parsed = parse_query(user_query)
-    return TsQuery(canon=_render_tsquery(parsed, folded=False), fold=_render_tsquery(parsed, folded=True))
+    phrases: list[str] = []
+    for term in parsed.terms:
+        # A prefix's last word is cut short: only the pairs before it are whole.
+        whole = term.words[:-1] if term.prefix else term.words
+        if len(whole) >= 2:
+            phrases.append(" ".join(fold(word) for word in whole))
+    return TsQuery(
+        canon=_render_tsquery(parsed, folded=False),
+        fold=_render_tsquery(parsed, folded=True),
+        phrases=tuple(phrases),
+    )

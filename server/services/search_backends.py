@@ -280,7 +280,8 @@ class PostgresBackend(_Common):
     absent name, 2 s for a phrase whose words are common but never adjacent). Each tier therefore runs in two
     bounded steps: the newest :data:`RECENT_SCAN_ROWS` rows in ``id`` order (a common word fills the page
     there), then, only if the page is not full, the older rows through the GIN index (few matches by then),
-    the ``id + 0`` ordering keeping the planner off the primary-key walk.
+    the ``id + 0`` ordering keeping the planner off the primary-key walk. Phrases are narrowed first by the
+    ``pairs`` column (adjacent folded word pairs, GIN-indexed); the tsvector test stays the judge.
     """
 
     name = "postgresql-tsvector"
@@ -301,6 +302,12 @@ class PostgresBackend(_Common):
             if plan.tags:
                 where += " AND d.tags_tsv @@ to_tsquery('simple', :tags_q)"
                 params["tags_q"] = " & ".join(f"'{t}'" for t in plan.tags)
+            if q.phrases:
+                # Every adjacent word pair of each phrase (migration 0004): a selective GIN test that spares
+                # the positional recheck of every row merely holding the phrase's words.
+                pairs = " || ".join(f"giaoban_pairs(:phrase{i})" for i in range(len(q.phrases)))
+                where += f" AND d.pairs @> ({pairs})"
+                params.update({f"phrase{i}": phrase for i, phrase in enumerate(q.phrases)})
             newest = "SELECT * FROM search_docs ORDER BY id DESC LIMIT :recent"
             recent_sql = f"SELECT {COLUMNS} FROM ({newest}) d WHERE {where} ORDER BY d.id DESC LIMIT :limit"
             rows = self._rows(session.execute(text(recent_sql), params), exact)

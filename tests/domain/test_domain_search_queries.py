@@ -110,6 +110,15 @@ def test_syntax_is_dropped_or_quoted() -> None:
     assert build_tsquery("o'neil a\\b").canon == "'o''neil' & 'a\\\\b'"
 
 
+def test_multi_word_terms_carry_their_folded_phrase() -> None:
+    # PostgreSQL narrows phrase candidates by their adjacent word pairs (migration 0004's giaoban_pairs).
+    assert build_tsquery('"Công trình thuỷ lợi" hộ').phrases == ("cong trinh thuy loi",)
+    assert build_tsquery("15/5 Đắk*").phrases == ("15 5",)
+    assert build_tsquery("tài-chính-hoạc*").phrases == ("tai chinh",)  # the prefix word is left out
+    assert build_tsquery("kế-hoạc*").phrases == ()
+    assert build_tsquery("hộ nghèo").phrases == ()
+
+
 def test_prefix_is_not_retoned() -> None:
     # "soá" alone would canon to "sóa" (open syllable); as a prefix of "soát" it must stay as typed.
     assert build_fts5_query("soá*").canon == '"soá" *'
