@@ -4,7 +4,7 @@ while keeping a map from the cut audio back to the original time."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -60,11 +60,13 @@ def _wav_missing_bytes(path: Path, size_bytes: int) -> int:
     return 0
 
 
-def decode_audio(path: Path | str, *, sample_rate_hz: int = SAMPLE_RATE_HZ) -> Audio:
-    """Decode the first audio stream of ``path`` (Ogg Opus, WAV, WebM, …) to mono float32.
+def stream_audio(path: Path | str, *, sample_rate_hz: int = SAMPLE_RATE_HZ) -> Iterator[Audio]:
+    """Decode the first audio stream of ``path`` (Ogg Opus, WAV, WebM, …) to mono float32, piece by piece
+    (a few milliseconds each, in order): a long track is never held whole in memory.
 
     Raises :class:`AudioDecodeError` (with the path and a readable reason) when the file is missing, empty,
-    not audio, holds no decodable sound, or is truncated well short of the duration its header declares.
+    not audio, holds no decodable sound, or is truncated well short of the duration its header declares. The
+    checks that need the whole stream (truncation, no sound at all) raise after the last piece.
     """
     path = Path(path)
     try:
@@ -84,7 +86,7 @@ def decode_audio(path: Path | str, *, sample_rate_hz: int = SAMPLE_RATE_HZ) -> A
         raise AudioDecodeError(path, f"not a readable audio/video container ({exc})") from exc
     except (OSError, ValueError) as exc:
         raise AudioDecodeError(path, f"cannot open the file ({exc})") from exc
-    pieces: list[Audio] = []
+    decoded_samples = 0
     try:
         if not container.streams.audio:
             raise AudioDecodeError(path, "the file holds no audio stream")
@@ -94,22 +96,25 @@ def decode_audio(path: Path | str, *, sample_rate_hz: int = SAMPLE_RATE_HZ) -> A
         try:
             for frame in container.decode(stream):
                 for out in resampler.resample(frame):
-                    pieces.append(out.to_ndarray().reshape(-1).astype(np.float32, copy=False))
+                    piece = out.to_ndarray().reshape(-1).astype(np.float32, copy=False)
+                    decoded_samples += piece.size
+                    yield piece
             for out in resampler.resample(None):
-                pieces.append(out.to_ndarray().reshape(-1).astype(np.float32, copy=False))
+                piece = out.to_ndarray().reshape(-1).astype(np.float32, copy=False)
+                decoded_samples += piece.size
+                yield piece
         except av.FFmpegError as exc:
-            if not pieces:
+            if decoded_samples == 0:
                 raise AudioDecodeError(path, f"the audio cannot be decoded ({exc})") from exc
-            decoded_s = sum(len(p) for p in pieces) / sample_rate_hz
+            decoded_s = decoded_samples / sample_rate_hz
             raise AudioDecodeError(
                 path, f"the file is truncated or corrupt: decoding failed after {decoded_s:.2f} s ({exc})"
             ) from exc
     finally:
         container.close()
-    audio = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
-    if audio.size == 0:
+    if decoded_samples == 0:
         raise AudioDecodeError(path, "the file holds no decodable audio (truncated or empty stream)")
-    decoded_s = audio.size / sample_rate_hz
+    decoded_s = decoded_samples / sample_rate_hz
     if (
         declared_s is not None
         and declared_s - decoded_s > DURATION_TOLERANCE_S
@@ -118,7 +123,12 @@ def decode_audio(path: Path | str, *, sample_rate_hz: int = SAMPLE_RATE_HZ) -> A
         raise AudioDecodeError(
             path, f"the file is truncated: {decoded_s:.2f} s decoded of the {declared_s:.2f} s it declares"
         )
-    return audio
+
+
+def decode_audio(path: Path | str, *, sample_rate_hz: int = SAMPLE_RATE_HZ) -> Audio:
+    """The whole of :func:`stream_audio` as one array (same errors)."""
+    pieces = list(stream_audio(path, sample_rate_hz=sample_rate_hz))
+    return np.concatenate(pieces)
 
 
 def as_audio(samples: npt.ArrayLike) -> Audio:
@@ -286,4 +296,4 @@ def probe_duration_s(path: Path | str) -> float:
                     return declared
     except (av.FFmpegError, OSError, ValueError):
         pass  # decode_audio below raises the readable error
-    return decode_audio(path).size / SAMPLE_RATE_HZ
+    return sum(piece.size for piece in stream_audio(path)) / SAMPLE_RATE_HZ

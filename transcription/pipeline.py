@@ -10,10 +10,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from transcription.audio import SAMPLE_RATE_HZ, cut_intervals, decode_audio, probe_duration_s
+from transcription.audio import SAMPLE_RATE_HZ, TimeMap, cut_intervals, probe_duration_s, stream_audio
 from transcription.engines.base import ProgressCallback, Transcriber
 from transcription.errors import AudioDecodeError
-from transcription.segment import Word
+from transcription.segment import Segment, Word
+from transcription.windows import WINDOW_S, split_windows
 
 logger = logging.getLogger(__name__)
 
@@ -65,25 +66,53 @@ def transcribe_track(
     *,
     hotwords: Sequence[str] = (),
     progress: ProgressCallback | None = None,
+    window_s: float = WINDOW_S,
 ) -> list[TranscribedSegment]:
-    """Transcribe one track without its ``skip`` intervals; times mapped to the meeting clock."""
-    audio = decode_audio(track.path)
-    cut = cut_intervals(audio, track.skip)
-    if cut.audio.size < SAMPLE_RATE_HZ // 10:
-        logger.info("track %d (%s): nothing left to transcribe after skipping", index, track.unit_code)
-        if progress is not None:
-            progress(1.0)
-        return []
-    segments = engine.transcribe(cut.audio, hotwords=hotwords, progress=progress)
-    to_original = cut.time_map.to_original
+    """Transcribe one track without its ``skip`` intervals; times mapped to the meeting clock.
+
+    The track is decoded as a stream and transcribed window by window (:mod:`transcription.windows`), so
+    memory stays bounded however long the meeting was.
+    """
+    total_s = _duration_or_none(track.path)
+    placed: list[TranscribedSegment] = []
+    for window in split_windows(stream_audio(track.path), window_s=window_s):
+        inner: ProgressCallback | None = None
+        if progress is not None and total_s:
+            inner = _scaled(progress, window.offset_s / total_s, window.duration_s / total_s)
+        skip = [(a - window.offset_s, b - window.offset_s) for a, b in track.skip]
+        cut = cut_intervals(window.samples, skip)
+        if cut.audio.size < SAMPLE_RATE_HZ // 10:
+            continue
+        segments = engine.transcribe(cut.audio, hotwords=hotwords, progress=inner)
+        placed.extend(_place(index, track, segments, cut.time_map, track.offset_s + window.offset_s))
+    if progress is not None:
+        progress(1.0)
+    if not placed:
+        logger.info("track %d (%s): nothing transcribed", index, track.unit_code)
+    logger.info("track %d (%s, %s): %d segments", index, track.unit_code, track.path.name, len(placed))
+    return placed
+
+
+def _duration_or_none(path: Path) -> float | None:
+    try:
+        return probe_duration_s(path)
+    except AudioDecodeError:
+        return None  # stream_audio raises the readable error
+
+
+def _place(
+    index: int, track: TrackInput, segments: Sequence[Segment], time_map: TimeMap, shift_s: float
+) -> list[TranscribedSegment]:
+    """Engine segments (times in the cut window) placed on the meeting clock."""
+    to_original = time_map.to_original
     placed: list[TranscribedSegment] = []
     for segment in segments:
         start = to_original(segment.start_s, side="start")
         end = max(start, to_original(segment.end_s, side="end"))
         placed.append(
             TranscribedSegment(
-                start_s=track.offset_s + start,
-                end_s=track.offset_s + end,
+                start_s=shift_s + start,
+                end_s=shift_s + end,
                 unit_code=track.unit_code,
                 unit_name=track.unit_name,
                 speaker=track.speaker,
@@ -91,8 +120,8 @@ def transcribe_track(
                 track_index=index,
                 words=tuple(
                     Word(
-                        start_s=track.offset_s + to_original(w.start_s, side="start"),
-                        end_s=track.offset_s + to_original(w.end_s, side="end"),
+                        start_s=shift_s + to_original(w.start_s, side="start"),
+                        end_s=shift_s + to_original(w.end_s, side="end"),
                         text=w.text,
                         probability=w.probability,
                     )
@@ -101,7 +130,6 @@ def transcribe_track(
                 avg_logprob=segment.avg_logprob,
             )
         )
-    logger.info("track %d (%s, %s): %d segments", index, track.unit_code, track.path.name, len(placed))
     return placed
 
 

@@ -6,6 +6,7 @@ and peak RSS, then the ratios of the default engine against the named baseline, 
 
     python -m benchmarks.asr.run                # both engines, both modes (~6 min on 2 cores)
     python -m benchmarks.asr.run --quick        # default engine only
+    python -m benchmarks.asr.run --track        # also a 30-minute connection-point track, windowed vs whole
 
 The eval corpus is CC BY-NC-SA: it is read from <repo>/../shared/eval at run time, never copied.
 """
@@ -31,7 +32,9 @@ if str(REPO) not in sys.path:
 from transcription.audio import SAMPLE_RATE_HZ, decode_audio  # noqa: E402
 from transcription.engines import create_engine  # noqa: E402
 from transcription.models import DEFAULT_CACHE_DIR, discover_model  # noqa: E402
+from transcription.pipeline import TrackInput, transcribe_track  # noqa: E402
 from transcription.wer import error_rates  # noqa: E402
+from transcription.windows import WINDOW_S  # noqa: E402
 
 EVAL_DIR = REPO.parent / "shared" / "eval" / "vivos-spk01-dev"
 BASELINE = "openai-whisper"
@@ -39,9 +42,14 @@ BASELINE = "openai-whisper"
 CASES: dict[str, tuple[str, bool | None]] = {
     "faster-whisper": ("faster-whisper", None),
     "faster-whisper-sequential": ("faster-whisper", False),
+    "faster-whisper-whole-track": ("faster-whisper", None),
     "openai-whisper": ("openai-whisper", None),
 }
 JOIN_GAP_S = 0.3
+# The "track" mode: the clips spread over a connection point's track of this length, room noise between them
+# (a commune listening most of the meeting), transcribed like the server does (transcribe_track).
+TRACK_S = 1800.0
+ROOM_NOISE_RMS = 0.002
 
 
 @dataclass(frozen=True)
@@ -83,6 +91,18 @@ def write_wav(path: Path, audio: np.ndarray) -> None:
         out.writeframes(pcm.tobytes())
 
 
+def track_audio(clips: list[Path], seed: int = 7) -> np.ndarray:
+    """The clips at even intervals over TRACK_S seconds of faint room noise."""
+    rng = np.random.default_rng(seed)
+    audio = (ROOM_NOISE_RMS * rng.standard_normal(round(TRACK_S * SAMPLE_RATE_HZ))).astype(np.float32)
+    step = audio.size // len(clips)
+    for index, clip in enumerate(clips):
+        samples = decode_audio(clip)
+        start = index * step + (step - samples.size) // 2
+        audio[start : start + samples.size] += samples
+    return audio
+
+
 def worker(args: argparse.Namespace) -> None:
     engine_name, batched = CASES[args.worker]
     refs = read_references(args.eval_dir)
@@ -106,6 +126,16 @@ def worker(args: argparse.Namespace) -> None:
             segments = engine.transcribe(clip)
             transcribe_s += time.perf_counter() - t0
             hypotheses.append(" ".join(s.text for s in segments))
+    elif args.mode == "track":
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "track.wav"
+            write_wav(path, track_audio([clip for clip, _ in refs]))
+            audio_s = TRACK_S
+            window_s = float("inf") if args.worker == "faster-whisper-whole-track" else WINDOW_S
+            t0 = time.perf_counter()
+            placed = transcribe_track(0, TrackInput(path, 0.0, "X", "X", "X"), engine, window_s=window_s)
+            transcribe_s = time.perf_counter() - t0
+        hypotheses.append(" ".join(s.text for s in placed))
     else:
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "joined.wav"
@@ -157,7 +187,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--checkpoint-dir", type=Path, default=DEFAULT_CACHE_DIR.expanduser().parent)
     parser.add_argument("--quick", action="store_true", help="the default engine only")
     parser.add_argument("--worker", choices=sorted(CASES), help=argparse.SUPPRESS)
-    parser.add_argument("--mode", choices=("clips", "joined"), default="clips", help=argparse.SUPPRESS)
+    parser.add_argument("--track", action="store_true", help=f"add the {TRACK_S / 60:.0f}-minute track cases")
+    parser.add_argument(
+        "--mode", choices=("clips", "joined", "track"), default="clips", help=argparse.SUPPRESS
+    )
     args = parser.parse_args(argv)
     if args.worker:
         worker(args)
@@ -171,18 +204,22 @@ def main(argv: list[str] | None = None) -> None:
     ]
     if not args.quick:
         plan += [("openai-whisper", "clips"), ("openai-whisper", "joined")]
+    if args.track:
+        plan += [("faster-whisper", "track"), ("faster-whisper-whole-track", "track")]
     print(f"eval: {args.eval_dir} ({len(refs)} clips), threads={args.threads}, baseline={BASELINE}")
-    header = f"{'case':<27}{'mode':<8}{'WER %':>7}{'CER %':>7}{'RTF':>8}{'audio s':>9}{'asr s':>8}"
+    header = f"{'case':<34}{'mode':<8}{'WER %':>7}{'CER %':>7}{'RTF':>8}{'audio s':>9}{'asr s':>8}"
     print(header + f"{'load s':>8}{'peak RSS MB':>13}")
     results: dict[tuple[str, str], tuple[CaseResult, float, float]] = {}
     for case, mode in plan:
         result = run_case(args, case, mode)
         refs_for_mode = texts if mode == "clips" else [" ".join(texts)]
+        if mode == "track":
+            result = CaseResult(**{**asdict(result), "case": f"{case} ({TRACK_S / 60:.0f} min)"})
         rates = error_rates(refs_for_mode, result.hypotheses)
         rtf = result.transcribe_s / result.audio_s
         results[(case, mode)] = (result, rates.wer, rtf)
         print(
-            f"{case:<27}{mode:<8}{100 * rates.wer:>7.1f}{100 * rates.cer:>7.1f}{rtf:>8.3f}"
+            f"{result.case:<34}{mode:<8}{100 * rates.wer:>7.1f}{100 * rates.cer:>7.1f}{rtf:>8.3f}"
             f"{result.audio_s:>9.1f}{result.transcribe_s:>8.1f}{result.load_s:>8.1f}{result.peak_rss_mb:>13.0f}",
             flush=True,
         )
@@ -198,7 +235,15 @@ def main(argv: list[str] | None = None) -> None:
             )
     seq, bat = results.get(("faster-whisper-sequential", "joined")), results.get(("faster-whisper", "joined"))
     if seq and bat:
-        print(f"joined: batched (batch 4) is {seq[2] / bat[2]:.2f}x faster than sequential faster-whisper")
+        print(f"joined: batched is {seq[2] / bat[2]:.2f}x faster than sequential faster-whisper")
+    windowed = results.get(("faster-whisper", "track"))
+    whole = results.get(("faster-whisper-whole-track", "track"))
+    if windowed and whole:
+        print(
+            f"track: windows of {WINDOW_S:.0f} s peak at {windowed[0].peak_rss_mb:.0f} MB against "
+            f"{whole[0].peak_rss_mb:.0f} MB for the whole track at once "
+            f"(RTF {windowed[2]:.3f} vs {whole[2]:.3f})"
+        )
 
 
 if __name__ == "__main__":
