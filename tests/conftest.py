@@ -105,6 +105,11 @@ ACCOUNTS: tuple[Account, ...] = (
 @pytest.fixture
 def seeded(client: TestClient) -> dict[str, Account]:
     """Ia Pa, its nine communes and one account per (role, unit) of ACCOUNTS, all with TEST_PASSWORD."""
+    return seed_accounts(client)
+
+
+def seed_accounts(client: TestClient) -> dict[str, Account]:
+    """What the ``seeded`` fixture does, for a client a test made itself."""
     from server.services import accounts, units
 
     db = client.app.state.db  # type: ignore[attr-defined]

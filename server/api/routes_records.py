@@ -3,11 +3,18 @@ conclusion notice (form 1.4) with their versions, approval, verification and DOC
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
-from fastapi.responses import Response as FileResponse
+import asyncio
+from collections.abc import AsyncIterator
 
-from server.api.deps import ActorDep, SessionDep, SettingsDep
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import Response as FileResponse
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from server.api.deps import ActorDep, DatabaseDep, SessionDep, SettingsDep
+from server.db import Database
 from server.services import minutes, transcripts
+from server.services.context import Actor
 from server.services.minutes import DocKind, DocumentRequest, FileFormat, VerifyResult, VersionView
 from server.services.transcripts import (
     ConclusionCreate,
@@ -16,15 +23,61 @@ from server.services.transcripts import (
     SegmentEditView,
     SegmentPatch,
     SegmentView,
+    TranscriptProgress,
     TranscriptView,
 )
 
 router = APIRouter(tags=["records"])
 
+# The progress stream reads the transcript's row this often (the worker may be another process or machine,
+# so the database is where progress lives) and says it is alive this often when nothing changes.
+PROGRESS_CHECK_INTERVAL_S = 1.0
+PROGRESS_KEEPALIVE_S = 15.0
+# A stream ends after this long; EventSource reconnects by itself (bounded server state per client).
+PROGRESS_STREAM_MAX_S = 600.0
+
 
 @router.get("/api/meetings/{meeting_id}/transcript", response_model=TranscriptView)
 def get_transcript(meeting_id: int, session: SessionDep, actor: ActorDep) -> TranscriptView:
     return transcripts.get_transcript(session, actor, meeting_id)
+
+
+@router.get("/api/meetings/{meeting_id}/transcript/events", response_class=StreamingResponse)
+def transcript_events(
+    meeting_id: int, request: Request, db: DatabaseDep, actor: ActorDep
+) -> StreamingResponse:
+    """Transcription progress pushed as Server-Sent Events (``event: progress``, data = TranscriptProgress as
+    JSON) whenever it changes; the stream ends once the transcript is done or failed."""
+    with db.session() as session:
+        first = transcripts.transcript_progress(session, actor, meeting_id)  # 403/404 before streaming
+    return StreamingResponse(
+        _progress_events(request, db, actor, first),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+async def _progress_events(
+    request: Request, db: Database, actor: Actor, state: TranscriptProgress
+) -> AsyncIterator[str]:
+    def read() -> TranscriptProgress:
+        with db.session() as session:
+            return transcripts.transcript_progress(session, actor, state.meeting_id)
+
+    loop = asyncio.get_running_loop()
+    started = last_sent = loop.time()
+    yield f"event: progress\ndata: {state.model_dump_json()}\n\n"
+    while not state.finished and loop.time() - started < PROGRESS_STREAM_MAX_S:
+        await asyncio.sleep(PROGRESS_CHECK_INTERVAL_S)
+        if await request.is_disconnected():
+            return
+        current = await run_in_threadpool(read)
+        if current != state:
+            state, last_sent = current, loop.time()
+            yield f"event: progress\ndata: {state.model_dump_json()}\n\n"
+        elif loop.time() - last_sent >= PROGRESS_KEEPALIVE_S:
+            last_sent = loop.time()
+            yield ": keepalive\n\n"
 
 
 @router.patch("/api/segments/{segment_id}", response_model=SegmentView)

@@ -178,6 +178,20 @@ class TranscriptView(BaseModel):
     segments: list[SegmentView]
 
 
+class TranscriptProgress(BaseModel):
+    """Where a meeting's transcription stands, without its segments (the progress stream's events)."""
+
+    meeting_id: int
+    status: str
+    progress: float
+    error: str = ""
+    attempts: int = 0
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (JobStatus.DONE.value, JobStatus.FAILED.value)
+
+
 class SegmentPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
     text: str | None = Field(None, min_length=1, max_length=MAX_SEGMENT_CHARS)
@@ -216,23 +230,29 @@ def _segment_view(seg: TranscriptSegment, codes: dict[int, str]) -> SegmentView:
     )
 
 
-def get_transcript(session: Session, actor: Actor, meeting_id: int) -> TranscriptView:
+def transcript_progress(session: Session, actor: Actor, meeting_id: int) -> TranscriptProgress:
     meetings.get_visible(session, actor, meeting_id)
     transcript = session.scalar(select(Transcript).where(Transcript.meeting_id == meeting_id))
+    if transcript is None:
+        return TranscriptProgress(meeting_id=meeting_id, status="none", progress=0.0)
+    return TranscriptProgress(
+        meeting_id=meeting_id,
+        status=transcript.status.value,
+        progress=transcript.progress,
+        error=transcript.error,
+        attempts=transcript.attempts,
+    )
+
+
+def get_transcript(session: Session, actor: Actor, meeting_id: int) -> TranscriptView:
+    state = transcript_progress(session, actor, meeting_id)
     codes = _unit_codes(session)
     segs = session.scalars(
         select(TranscriptSegment)
         .where(TranscriptSegment.meeting_id == meeting_id)
         .order_by(TranscriptSegment.seq)
     )
-    return TranscriptView(
-        meeting_id=meeting_id,
-        status=transcript.status.value if transcript is not None else "none",
-        progress=transcript.progress if transcript is not None else 0.0,
-        error=transcript.error if transcript is not None else "",
-        attempts=transcript.attempts if transcript is not None else 0,
-        segments=[_segment_view(s, codes) for s in segs],
-    )
+    return TranscriptView(**state.model_dump(), segments=[_segment_view(s, codes) for s in segs])
 
 
 def _segment(session: Session, segment_id: int) -> TranscriptSegment:

@@ -1,5 +1,6 @@
 """After the meeting, in real Chromium: search a word of a recorded meeting's transcript and land on the right
-second of its recording; the current transcript line follows playback; the clerk corrects a line.
+second of its recording; the current transcript line follows playback; the clerk corrects a line; the
+transcription's progress is pushed to the open page.
 
 The recording (real speech, Ogg Opus) and its transcript segments are stored through the server's own
 services, as the recorder and the transcription worker store them, before the browser looks at them."""
@@ -12,9 +13,11 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
+from sqlalchemy import select
 
 from server.config import Settings
 from server.db import Database
+from server.models import JobStatus, Transcript, utcnow
 from server.services import recordings, transcripts
 from server.services.transcripts import SegmentInput
 from tests.e2e.conftest import EVAL_DIR, Chromium, RunningServer
@@ -114,3 +117,45 @@ def test_search_lands_on_the_second_and_transcript_follows(server: RunningServer
                            ".then((j) => j.segments[0].text === text && j.segments[0].edited)", arg=corrected)
     page.get_by_role("button", name="Xong").click()
     expect(page.locator("ol.transcript li").first).to_contain_text(corrected)
+
+
+def test_transcription_progress_is_pushed_to_the_open_page(server: RunningServer, chromium: Chromium,
+                                                           database_url: str | None,
+                                                           screenshots: Path) -> None:
+    """A worker advances the meeting's transcription (written to the database as `giaoban worker` writes it);
+    the open page's progress bar follows without fetching the transcript again, then shows the segments."""
+    db = Database(Settings(data_dir=server.data_dir, database_url=database_url, secret_key="e2e-secret"))
+
+    def advance(status: JobStatus, share: float) -> None:
+        with db.session() as session:
+            row = session.scalar(select(Transcript).where(Transcript.meeting_id == DEMO_MEETING_ID))
+            if row is None:
+                row = Transcript(meeting_id=DEMO_MEETING_ID)
+                session.add(row)
+            row.status, row.progress, row.heartbeat_at = status, share, utcnow()
+
+    try:
+        advance(JobStatus.RUNNING, 0.3)
+        page = new_page(chromium.launch(), server.base_url)
+        login(page, "thuky", server.accounts["thuky"].password)
+        fetched: list[str] = []
+        page.on("request", lambda r: fetched.append(r.url) if r.url.endswith("/transcript") else None)
+        page.goto("/#/meetings/1")
+        bar = page.get_by_role("progressbar")
+        expect(bar).to_have_attribute("aria-valuenow", "30")
+        loads = len(fetched)
+
+        advance(JobStatus.RUNNING, 0.8)
+        expect(bar).to_have_attribute("aria-valuenow", "80", timeout=10_000)
+        expect(page.get_by_test_id("transcript-progress")).to_contain_text("Đang gỡ băng: 80%")
+        assert len(fetched) == loads  # pushed, not polled
+        shot(page, screenshots, "15-transcript-progress")
+
+        with db.session() as session:
+            transcripts.store_segments(session, DEMO_MEETING_ID, [
+                SegmentInput(0.0, 3.0, "Xã Chư Mố báo cáo tình hình chống hạn.", "CHUMO", "chumo")])
+        advance(JobStatus.DONE, 1.0)
+        expect(page.locator("ol.transcript li")).to_contain_text("tình hình chống hạn", timeout=10_000)
+        expect(page.get_by_role("progressbar")).to_have_count(0)
+    finally:
+        db.dispose()

@@ -4,6 +4,9 @@ of every route of issue 6 (transcript, segments, conclusions, minutes, notice, e
 from __future__ import annotations
 
 import itertools
+import json
+import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -12,10 +15,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from server.models import AuditEvent, Meeting
+from server.api import routes_records
+from server.config import Settings
+from server.models import AuditEvent, JobStatus, Meeting, Transcript
 from server.services import transcripts
 from server.services.transcripts import SegmentInput
-from tests.conftest import ACCOUNTS, Account, login_headers, open_world
+from tests.conftest import ACCOUNTS, Account, login_headers, open_world, seed_accounts
 
 MEETING = {
     "title": "Họp giao ban tháng 12 về phòng, chống hạn",
@@ -189,6 +194,71 @@ def manages(a: Account) -> bool:
     return a.role == "admin" or (a.role in ("chair", "clerk") and a.unit == CHAIRING)
 
 
+@pytest.fixture
+def remote_worker_client(settings: Settings) -> Iterator[TestClient]:
+    """A server without its in-process worker: jobs are run by a worker elsewhere (`giaoban worker`)."""
+    from server.app import create_app
+
+    with TestClient(create_app(settings.model_copy(update={"worker_in_process": False}))) as c:
+        seed_accounts(c)
+        yield c
+
+
+def test_progress_is_pushed_as_server_sent_events(
+    remote_worker_client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker on another machine (here: a thread writing the job's row as `giaoban worker` does) advances
+    the job; the stream sends each change once, as `event: progress` with the state as JSON, and ends when
+    the transcript is done."""
+    monkeypatch.setattr(routes_records, "PROGRESS_CHECK_INTERVAL_S", 0.05)
+    monkeypatch.setattr(routes_records, "PROGRESS_STREAM_MAX_S", 20.0)  # a broken test fails, not hangs
+    client = remote_worker_client
+    chair = login_headers(client, "chair")
+    mid = int(client.post("/api/meetings", json=MEETING, headers=chair).json()["id"])
+    db = client.app.state.db  # type: ignore[attr-defined]
+    with db.session() as session:
+        session.add(Transcript(meeting_id=mid, status=JobStatus.QUEUED, progress=0.0))
+
+    def worker() -> None:
+        for status, share in ((JobStatus.RUNNING, 0.25), (JobStatus.RUNNING, 0.75)):
+            time.sleep(0.4)
+            with db.session() as session:
+                row = session.scalar(select(Transcript).where(Transcript.meeting_id == mid))
+                assert row is not None
+                row.status, row.progress, row.attempts = status, share, 1
+        time.sleep(0.4)
+        with db.session() as session:
+            transcripts.store_segments(session, mid, list(SPEECH))
+            row = session.scalar(select(Transcript).where(Transcript.meeting_id == mid))
+            assert row is not None
+            row.status, row.progress = JobStatus.DONE, 1.0
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    with client.stream("GET", f"/api/meetings/{mid}/transcript/events", headers=chair) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        lines = [line for line in response.iter_lines() if line]
+    thread.join()
+
+    assert lines[0::2] == ["event: progress"] * (len(lines) // 2)
+    events = [json.loads(line.removeprefix("data: ")) for line in lines[1::2]]
+    assert [(e["status"], e["progress"]) for e in events] == [
+        ("queued", 0.0),
+        ("running", 0.25),
+        ("running", 0.75),
+        ("done", 1.0),
+    ]
+    assert events[-1] == {"meeting_id": mid, "status": "done", "progress": 1.0, "error": "", "attempts": 1}
+
+
+def test_progress_stream_refuses_before_streaming(client: TestClient, seeded: dict[str, Account]) -> None:
+    chair = login_headers(client, "chair")
+    r = client.get("/api/meetings/999/transcript/events", headers=chair)
+    assert r.status_code == 404 and r.headers["content-type"].startswith("application/json")
+    assert client.get("/api/meetings/999/transcript/events").status_code == 401
+
+
 def approves(a: Account) -> bool:
     return a.role == "chair" and a.unit == CHAIRING
 
@@ -207,6 +277,7 @@ class Route:
 
 ROUTES = (
     Route("transcript", "GET", "/api/meetings/{id}/transcript", None, 200, sees),
+    Route("transcript.events", "GET", "/api/meetings/{id}/transcript/events", None, 200, sees),
     Route("segment.edit", "PATCH", "/api/segments/{seg}", {"text": "Sửa lại"}, 200, manages),
     Route("segment.history", "GET", "/api/segments/{seg}/history", None, 200, sees),
     Route("conclusions.list", "GET", "/api/meetings/{id}/conclusions", None, 200, sees),

@@ -19,6 +19,7 @@ export async function render({ main, params, query, user }) {
   let segments = [];
   let editing = false;
   let pollTimer = null;
+  let events = null;
 
   const audio = h("audio#player", { controls: true, preload: "metadata", src: `/api/meetings/${meetingId}/recording`,
     "aria-label": t("record.player") });
@@ -121,6 +122,14 @@ export async function render({ main, params, query, user }) {
       return;
     }
     segments = data.segments || [];
+    showProgress(data);
+    drawSpeakers();
+    if (!editing) drawSegments();
+    clearTimeout(pollTimer);
+    if (["queued", "running"].includes(data.status)) followProgress();
+  }
+
+  function showProgress(data) {
     const pct = Math.round((data.progress || 0) * 100);
     progress.dataset.status = data.status;
     if (data.status === "done") {
@@ -135,10 +144,30 @@ export async function render({ main, params, query, user }) {
         h("div.progress-bar", { role: "progressbar", "aria-valuemin": "0", "aria-valuemax": "100", "aria-valuenow": String(pct), "aria-label": t("record.progress") },
           h("div.progress-fill", { style: { width: pct + "%" } })));
     }
-    drawSpeakers();
-    if (!editing) drawSegments();
-    clearTimeout(pollTimer);
-    if (["queued", "running"].includes(data.status)) pollTimer = setTimeout(loadTranscript, POLL_MS);
+  }
+
+  // Progress is pushed by the server (Server-Sent Events); polling is the fallback when the stream fails.
+  function followProgress() {
+    if (events) return;
+    events = new EventSource(`/api/meetings/${meetingId}/transcript/events`);
+    events.addEventListener("progress", (ev) => {
+      const data = JSON.parse(ev.data);
+      if (["queued", "running"].includes(data.status)) {
+        showProgress(data);
+      } else {
+        stopFollowing();
+        loadTranscript();
+      }
+    });
+    events.onerror = () => {
+      stopFollowing();
+      pollTimer = setTimeout(loadTranscript, POLL_MS);
+    };
+  }
+
+  function stopFollowing() {
+    if (events) events.close();
+    events = null;
   }
 
   async function loadMinutes() {
@@ -249,5 +278,5 @@ export async function render({ main, params, query, user }) {
         minutesBox, tasksBox)));
   await Promise.all([loadTranscript(), loadMinutes(), loadConclusions()]);
   if (Number.isFinite(startAt) && audio.readyState >= 1) seek(startAt, true);
-  return () => { clearTimeout(pollTimer); audio.pause(); };
+  return () => { clearTimeout(pollTimer); stopFollowing(); audio.pause(); };
 }
