@@ -1,12 +1,19 @@
 """SFU benchmark: server CPU/RSS, delivered fps and loss, forwarding latency; our raw-RTP SFU vs aiortc's
 MediaRelay (baseline, measured in the same run); capacity step-up.
 
-    python benchmarks/sfu/run.py [--window 10] [--sizes 6,10,14] [--skip-relay]
+    python benchmarks/sfu/run.py [--window 10] [--cases a,b,c] [--sizes 6,10,14,18] [--skip-relay]
+                                 [--cpu-split]
 
-The server runs in its own process, clients in two other processes. Clients publish pre-encoded VP8
-640x360@30 (~500 kb/s, keyframe every 2 s; PLIs cannot force one on pre-encoded video) plus Opus silence, and
-count received frames at the RTP level (marker bits) instead of decoding: decoding 90 streams would saturate
-the 2 cores and measure the clients, not the server. All traffic stays on 127.0.0.1.
+Cases: (a) a meeting of 10, all see all; (b) 1 publisher -> 9 viewers, our SFU and aiortc's MediaRelay;
+(c) capacity: meetings of growing size until one is degraded (mean fps < 28 or any loss), reporting the
+largest that held. The server runs in its own process, clients in two other processes. Clients publish
+pre-encoded VP8 640x360@30 (encoded once per run with one libvpx thread, so every run sends the same
+~490 kb/s; keyframe every 2 s; PLIs cannot force one on pre-encoded video) plus Opus silence, and count
+received frames at the RTP level (marker bits) instead of decoding: decoding 90 streams would saturate the 2
+cores and measure the clients, not the server. Server CPU is also given per forwarded packet, which is less
+sensitive to how many packets a loaded machine let through; the CPU of the two client processes is reported
+too: when client and server processes together fill the 2 cores, the machine, not the server, limits what is
+delivered. All traffic stays on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing
+import os
 import statistics
 import sys
 import time
@@ -32,6 +40,8 @@ from server.media.events import Offer, StreamLabel  # noqa: E402
 CONFIG = MediaConfig(ice_addresses=("127.0.0.1",), video_bitrate_cap_bps=600_000)
 VIDEO_FPS = 30
 WARMUP_S = 4.0
+HELD_FPS_MEAN = 28.0  # capacity: a meeting "holds" at >= 28 fps mean and 0 packets lost
+CLOCK_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass(frozen=True)
@@ -40,6 +50,16 @@ class ServerFigures:
     rss_mb: float
     forward_p50_us: float
     forward_p99_us: float
+    packets_in: int  # RTP packets received from publishers in the window (SFU only)
+    packets_out: int  # RTP packets forwarded to viewers in the window (SFU only)
+    cpu_us_per_packet_out: float  # all server CPU in the window / packets forwarded
+    media_path_cpu_percent: float  # share of server CPU spent in MediaRoom._on_rtp (SFU only)
+
+
+def _process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process (from /proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS_PER_S
 
 
 def _rss_mb() -> float:
@@ -52,14 +72,14 @@ def _rss_mb() -> float:
 # --- server process ---------------------------------------------------------------------------------------
 
 
-def server_main(conn: Connection, mode: str) -> None:
-    asyncio.run(_server(conn, mode))
+def server_main(conn: Connection, mode: str, cpu_split: bool) -> None:
+    asyncio.run(_server(conn, mode, cpu_split))
 
 
-async def _server(conn: Connection, mode: str) -> None:
+async def _server(conn: Connection, mode: str, cpu_split: bool) -> None:
     loop = asyncio.get_running_loop()
     if mode == "sfu":
-        backend: _SfuBackend | _RelayBackend = _SfuBackend()
+        backend: _SfuBackend | _RelayBackend = _SfuBackend(cpu_split)
     else:
         backend = _RelayBackend()
     cpu0 = wall0 = 0.0
@@ -76,14 +96,26 @@ async def _server(conn: Connection, mode: str) -> None:
             conn.send(("offer", await backend.renegotiate(message[1])))
         elif message[0] == "start":
             backend.timings.clear()
+            backend.cpu_in_media_path_s = 0.0
+            packets0 = backend.packets()
             cpu0, wall0 = time.process_time(), time.monotonic()
             conn.send(("ok",))
         elif message[0] == "stop":
-            cpu = (time.process_time() - cpu0) / (time.monotonic() - wall0) * 100
+            cpu_s = time.process_time() - cpu0
+            cpu = cpu_s / (time.monotonic() - wall0) * 100
+            packets_in, packets_out = (b - a for a, b in zip(packets0, backend.packets(), strict=True))
             t = sorted(backend.timings) or [0.0]
-            conn.send(
-                ("figures", ServerFigures(cpu, _rss_mb(), t[len(t) // 2] * 1e6, t[int(len(t) * 0.99)] * 1e6))
+            figures = ServerFigures(
+                cpu,
+                _rss_mb(),
+                t[len(t) // 2] * 1e6,
+                t[int(len(t) * 0.99)] * 1e6,
+                packets_in,
+                packets_out,
+                cpu_s * 1e6 / max(packets_out, 1),
+                backend.cpu_in_media_path_s / max(cpu_s, 1e-9) * 100,
             )
+            conn.send(("figures", figures))
         elif message[0] == "close":
             await backend.close()
             conn.send(("closed",))
@@ -91,11 +123,12 @@ async def _server(conn: Connection, mode: str) -> None:
 
 
 class _SfuBackend:
-    def __init__(self) -> None:
+    def __init__(self, cpu_split: bool) -> None:
         from server.media.events import MediaEvent, MediaListener, RenegotiationNeeded
         from server.media.room import MediaRoom
 
         self.timings: list[float] = []
+        self.cpu_in_media_path_s = 0.0
         self._pending: list[str] = []
         pending = self._pending
 
@@ -107,14 +140,24 @@ class _SfuBackend:
         self.room = MediaRoom("bench", CONFIG, Listener())
         original = self.room._on_rtp
         timings = self.timings
+        backend = self
 
         async def timed(*args, **kwargs):  # type: ignore[no-untyped-def]
             start = time.perf_counter()
-            await original(*args, **kwargs)
+            if cpu_split:  # two clock_gettime syscalls per packet: ~1 % of a core, so only on request
+                cpu_start = time.thread_time()
+                await original(*args, **kwargs)
+                backend.cpu_in_media_path_s += time.thread_time() - cpu_start
+            else:
+                await original(*args, **kwargs)
             if len(timings) < 2_000_000:
                 timings.append(time.perf_counter() - start)
 
         self.room._on_rtp = timed  # type: ignore[method-assign]
+
+    def packets(self) -> tuple[int, int]:
+        stats = self.room.stats()
+        return stats.packets_in, stats.packets_out
 
     async def join(self, pid: str, publishes_video: bool) -> Offer:
         return await self.room.join(pid, username=pid, unit=pid, publishes_video=publishes_video)
@@ -142,6 +185,7 @@ class _RelayBackend:
 
         self.relay = MediaRelay()
         self.timings: list[float] = []
+        self.cpu_in_media_path_s = 0.0
         self.pcs: dict[str, object] = {}
         self.tracks: dict[str, Any] = {}
 
@@ -179,6 +223,9 @@ class _RelayBackend:
     def pending(self) -> list[str]:
         return []
 
+    def packets(self) -> tuple[int, int]:
+        return 0, 0
+
     async def renegotiate(self, pid: str) -> Offer:
         raise RuntimeError("the relay baseline never renegotiates")
 
@@ -191,10 +238,10 @@ class _RelayBackend:
 
 
 class Run:
-    def __init__(self, mode: str) -> None:
+    def __init__(self, mode: str, cpu_split: bool = False) -> None:
         ctx = multiprocessing.get_context("spawn")
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=server_main, args=(child, mode), daemon=True)
+        self.proc = ctx.Process(target=server_main, args=(child, mode, cpu_split), daemon=True)
         self.proc.start()
 
     def call(self, *message: object) -> tuple[object, ...]:
@@ -208,9 +255,14 @@ class Run:
 
 
 async def meeting(
-    mode: str, publishers: list[str], viewers: list[str], window_s: float, frames: tuple[bytes, ...]
+    mode: str,
+    publishers: list[str],
+    viewers: list[str],
+    window_s: float,
+    frames: tuple[bytes, ...],
+    cpu_split: bool = False,
 ) -> dict[str, object]:
-    server = Run(mode)
+    server = Run(mode, cpu_split)
     pids = publishers + viewers
     pub_cfg = ClientConfig(media=CONFIG, video=True, video_fps=VIDEO_FPS, decode=False, encoded_video=frames)
     # pure viewers (1 -> 9) publish nothing, like the MediaRelay baseline's viewers
@@ -234,9 +286,16 @@ async def meeting(
                 pending = server.call("pending")[1]
         await asyncio.sleep(WARMUP_S)
         before = {k: v for p in procs for k, v in (await p.stats()).items()}
+        client_pids = [p.process.pid for p in procs if p.process.pid is not None]
+        clients_cpu0 = [_process_cpu_s(pid) for pid in client_pids]
+        wall0 = time.monotonic()
         server.call("start")
         await asyncio.sleep(window_s)
         figures = server.call("stop")[1]
+        clients_cpu = [
+            (_process_cpu_s(pid) - c0) / (time.monotonic() - wall0) * 100
+            for pid, c0 in zip(client_pids, clients_cpu0, strict=True)
+        ]
         after = {k: v for p in procs for k, v in (await p.stats()).items()}
     finally:
         for p in procs:
@@ -257,6 +316,7 @@ async def meeting(
         "fps_mean": statistics.fmean(fps) if fps else 0.0,
         "lost": lost,
         "streams": len(fps),
+        "clients_cpu": clients_cpu,
     }
 
 
@@ -267,7 +327,17 @@ def show(title: str, r: dict[str, object]) -> None:
         f"{title}: server CPU {s.cpu_percent_of_core:.1f}% of one core, RSS {s.rss_mb:.0f} MB, "
         f"video fps mean {r['fps_mean']:.1f} / min {r['fps_min']:.1f} over {r['streams']} streams, "
         f"packets lost {r['lost']}, forwarding time per incoming packet p50 {s.forward_p50_us:.0f} us "
-        f"p99 {s.forward_p99_us:.0f} us",
+        f"p99 {s.forward_p99_us:.0f} us; "
+        + (
+            f"{s.packets_in} packets in, {s.packets_out} out, {s.cpu_us_per_packet_out:.1f} us of server CPU "
+            "per packet out; "
+            if s.packets_out
+            else ""
+        )
+        + (f"{s.media_path_cpu_percent:.0f}% in MediaRoom._on_rtp; " if s.media_path_cpu_percent > 0 else "")
+        + "client processes CPU "
+        + " / ".join(f"{c:.0f}%" for c in r["clients_cpu"])  # type: ignore[attr-defined]
+        + f" of a core; load average {os.getloadavg()[0]:.2f}",
         flush=True,
     )
 
@@ -275,33 +345,45 @@ def show(title: str, r: dict[str, object]) -> None:
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--window", type=float, default=10.0)
-    parser.add_argument("--sizes", default="6,10,14")
+    parser.add_argument("--cases", default="a,b,c", help="a: meeting of 10, b: 1 -> 9, c: capacity step-up")
+    parser.add_argument("--sizes", default="6,10,14,18", help="meeting sizes of the capacity step-up (c)")
     parser.add_argument("--skip-relay", action="store_true")
+    parser.add_argument(
+        "--cpu-split", action="store_true", help="also report the share of server CPU in MediaRoom._on_rtp"
+    )
     args = parser.parse_args()
+    cases = set(args.cases.split(","))
     frames = encode_test_pattern(640, 360, VIDEO_FPS, frames=300, bitrate_bps=500_000, keyframe_interval=60)
     kbps = sum(len(f) for f in frames) * 8 / (len(frames) / VIDEO_FPS) / 1000
     print(f"test video: {len(frames)} VP8 frames 640x360@{VIDEO_FPS}, {kbps:.0f} kb/s", flush=True)
 
-    ten = [f"p{i}" for i in range(10)]
-    show("(a) meeting of 10, all see all", await meeting("sfu", ten, [], args.window, frames))
+    if "a" in cases:
+        ten = [f"p{i}" for i in range(10)]
+        r = await meeting("sfu", ten, [], args.window, frames, args.cpu_split)
+        show("(a) meeting of 10, all see all", r)
 
-    viewers = [f"v{i}" for i in range(9)]
-    sfu = await meeting("sfu", ["publisher"], viewers, args.window, frames)
-    show("(b) 1 -> 9, raw-RTP SFU", sfu)
-    if not args.skip_relay:
-        relay = await meeting("relay", ["publisher"], viewers, args.window, frames)
-        show("(b) 1 -> 9, baseline aiortc MediaRelay", relay)
-        s_cpu = sfu["server"].cpu_percent_of_core  # type: ignore[attr-defined]
-        r_cpu = relay["server"].cpu_percent_of_core  # type: ignore[attr-defined]
-        print(f"(b) MediaRelay / SFU server CPU ratio: {r_cpu / max(s_cpu, 0.01):.1f}x", flush=True)
+    if "b" in cases:
+        viewers = [f"v{i}" for i in range(9)]
+        sfu = await meeting("sfu", ["publisher"], viewers, args.window, frames, args.cpu_split)
+        show("(b) 1 -> 9, raw-RTP SFU", sfu)
+        if not args.skip_relay:
+            relay = await meeting("relay", ["publisher"], viewers, args.window, frames, args.cpu_split)
+            show("(b) 1 -> 9, baseline aiortc MediaRelay", relay)
+            s_cpu = sfu["server"].cpu_percent_of_core  # type: ignore[attr-defined]
+            r_cpu = relay["server"].cpu_percent_of_core  # type: ignore[attr-defined]
+            print(f"(b) MediaRelay / SFU server CPU ratio: {r_cpu / max(s_cpu, 0.01):.1f}x", flush=True)
 
-    for size in [int(x) for x in args.sizes.split(",")]:
-        pids = [f"p{i}" for i in range(size)]
-        r = await meeting("sfu", pids, [], args.window, frames)
-        show(f"(c) meeting of {size}", r)
-        if r["fps_min"] < VIDEO_FPS * 0.8 or r["lost"] > 0:  # type: ignore[operator]
-            print(f"(c) degraded at {size} participants", flush=True)
-            break
+    if "c" in cases:
+        held = 0
+        for size in [int(x) for x in args.sizes.split(",") if x]:
+            pids = [f"p{i}" for i in range(size)]
+            r = await meeting("sfu", pids, [], args.window, frames, args.cpu_split)
+            show(f"(c) meeting of {size}", r)
+            if r["fps_mean"] < HELD_FPS_MEAN or r["lost"] > 0:  # type: ignore[operator]
+                print(f"(c) degraded at {size} participants", flush=True)
+                break
+            held = size
+        print(f"(c) largest meeting held (>= {HELD_FPS_MEAN:.0f} fps mean, 0 lost): {held}", flush=True)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,13 @@ Imports aiortc/aioice/av only; nothing of HTTP or the database. Every use of aio
 in `server.media.aiortc_hooks` (checked at import: `self_check()` raises HookError after an incompatible
 upgrade).
 
+Forwarding path (room.py -> forwarding.py): each publisher packet is read once into an `IncomingPacket`
+(incoming.py); per viewer m-line a `StreamForwarder` rewrites SSRC / payload type / sequence number /
+timestamp with a precomputed header template (`RtpWriter`, rtp_writer.py) and writes the packet through the
+viewer transport's SRTP session straight to its ICE socket (`aiortc_hooks.rtp_output`). NACKs are answered
+(RTX) from a history of references to the shared incoming packets; the viewers' RTCP Sender Reports carry the
+forwarders' packet/octet counts and RTP/NTP timestamps (`aiortc_hooks.intercept_sender_reports`).
+
 Public API
 ----------
 - `MediaConfig` (config.py): ice_addresses, ice_servers (empty by default: no public STUN),
@@ -15,7 +22,8 @@ Public API
     `await add_ice_candidate(pid, candidate, sdp_mid, sdp_mline_index)`, `await renegotiate(pid) -> Offer`
     (raises OfferPendingError while an offer is unanswered; RenegotiationNeeded follows the answer),
     `await start_screen_share(pid) -> Offer`, `await stop_screen_share(pid) -> Offer`,
-    `set_audio_forwarding(pid, enabled)` (server-side mute), `set_audio_only(pid, on)`,
+    `set_audio_forwarding(pid, enabled)` (server-side mute), `set_audio_only(pid, on)` (an audio-only
+    participant's offers have no video m-lines; switching emits RenegotiationNeeded for it),
     `set_pinned(pid | None)`,
     `await leave(pid)`, `await close()`, `stats() -> RoomStats`, `participant_ids()`.
 - `Offer(participant_id, sdp, streams)` with `StreamLabel(mid, participant_id, username, unit, kind, source)`

@@ -2,34 +2,47 @@
 
 aiortc has no public way to hand out undecoded RTP, to send RTP on a transceiver's transport, or to answer
 RTCP feedback for a sender that has no track. The SFU needs all three, plus control over the ICE host
-addresses (aioice never offers 127.0.0.1) and the UDP receive buffer size. Each hook below names the private
-attribute it relies on; `self_check()` verifies that all of them exist with the expected shape and is run at
-import time, so an aiortc upgrade that breaks one fails loudly instead of silently forwarding nothing.
+addresses (aioice never offers 127.0.0.1) and the UDP receive buffer size; and, because it writes forwarded
+RTP straight to the SRTP session and the ICE socket (`rtp_output`), it fills in the Sender Reports that the
+track-less aiortc sender would otherwise send with zero counts (`intercept_sender_reports`). Each hook below
+names the private attribute it relies on; `self_check()` verifies that all of them exist with the expected
+shape and is run at import time, so an aiortc upgrade that breaks one fails loudly instead of silently
+forwarding nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import asyncio.selector_events
 import inspect
 import logging
 import socket
 import threading
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence, Sized
+from typing import Any
 
 import aioice.ice
 import aioice.turn
+import pylibsrtp
 from aiortc import MediaStreamTrack, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
 from aiortc.rtcdtlstransport import RTCDtlsTransport
-from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.rtcdtlstransport import State as DtlsState
+from aiortc.rtcicetransport import RTCIceTransport
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpHeaderExtensionParameters
 from aiortc.rtp import (
     RTCP_PSFB_APP,
     RTCP_PSFB_PLI,
     AnyRtcpPacket,
     HeaderExtensionsMap,
     RtcpPsfbPacket,
+    RtcpSenderInfo,
+    RtcpSrPacket,
     RtpPacket,
     pack_remb_fci,
 )
+from pylibsrtp import SRTP_MAX_TRAILER_LEN as SRTP_MAX_TRAILER_BYTES
+from pylibsrtp._binding import ffi as _srtp_ffi
+from pylibsrtp._binding import lib as _srtp_lib
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +51,11 @@ DEFAULT_UDP_RCVBUF_BYTES = 4 * 1024 * 1024
 
 RtpHandler = Callable[[RtpPacket, int], Awaitable[None]]
 RtcpHandler = Callable[[AnyRtcpPacket], Awaitable[None]]
+# asyncio's UDP transport class (private; see _DatagramOutput)
+_SelectorDatagramTransport: Any = asyncio.selector_events._SelectorDatagramTransport  # type: ignore[attr-defined]
+RtpOutput = Callable[[bytes], bool]
+SenderInfoSource = Callable[[], RtcpSenderInfo | None]
+ICE_RTP_COMPONENT = 1
 
 
 class HookError(RuntimeError):
@@ -98,9 +116,13 @@ def intercept_rtp(receiver: RTCRtpReceiver, handler: RtpHandler) -> None:
     receiver._handle_rtp_packet = _handle  # type: ignore[method-assign]
 
 
-def rtx_ssrcs(receiver: RTCRtpReceiver) -> dict[int, int]:
-    """RTX SSRC -> media SSRC, as negotiated for this receiver (empty before `receive()`)."""
-    return dict(receiver._RTCRtpReceiver__rtx_ssrc)  # type: ignore[attr-defined]
+def rtx_ssrcs(receiver: RTCRtpReceiver) -> Mapping[int, int]:
+    """RTX SSRC -> media SSRC, as negotiated for this receiver (empty before `receive()`).
+
+    The receiver's own dict, not a copy (read per packet): callers must not modify it.
+    """
+    rtx: Mapping[int, int] = receiver._RTCRtpReceiver__rtx_ssrc  # type: ignore[attr-defined]
+    return rtx
 
 
 def receiver_codecs(receiver: RTCRtpReceiver) -> dict[int, RTCRtpCodecParameters]:
@@ -184,6 +206,11 @@ def negotiated_codecs(transceiver: RTCRtpTransceiver) -> list[RTCRtpCodecParamet
     return list(transceiver._codecs)
 
 
+def negotiated_header_extensions(transceiver: RTCRtpTransceiver) -> list[RTCRtpHeaderExtensionParameters]:
+    """The header extensions (id, uri) negotiated for this transceiver (aiortc's defaults before that)."""
+    return list(transceiver._headerExtensions)
+
+
 def header_extensions_map(transceiver: RTCRtpTransceiver) -> HeaderExtensionsMap:
     """A header-extension map configured like the one the transceiver's sender serialises with."""
     from aiortc.rtcrtpparameters import RTCRtpParameters
@@ -200,6 +227,133 @@ async def send_rtp(transport: RTCDtlsTransport, data: bytes) -> bool:
     except ConnectionError:
         return False
     return True
+
+
+def srtp_protector(session: pylibsrtp.Session) -> Callable[[bytes], bytes | None]:
+    """`session.protect(packet)` without pylibsrtp's per-call wrapper (None where it would raise).
+
+    pylibsrtp's `Session.protect` checks the argument, allocates a C int, copies the packet into the
+    session's buffer (`_cdata` / `_buffer`), calls `srtp_protect(_srtp[0], ...)` and slices the result out:
+    about a third of its cost for a forwarded packet is the wrapper. This does the same with the int
+    allocated once. The session's buffer is shared with pylibsrtp's own calls: safe on one event-loop thread.
+    """
+    srtp = session._srtp[0]
+    cdata = session._cdata
+    buffer = session._buffer
+    max_packet_bytes = len(cdata) - SRTP_MAX_TRAILER_BYTES
+    length = _srtp_ffi.new("int *")
+    protect = _srtp_lib.srtp_protect
+
+    def run(packet: bytes) -> bytes | None:
+        size = len(packet)
+        if size > max_packet_bytes:
+            return None
+        buffer[0:size] = packet
+        length[0] = size
+        if protect(srtp, cdata, length):
+            return None
+        protected: bytes = buffer[0 : length[0]]
+        return protected
+
+    return run
+
+
+def rtp_output(transport: RTCDtlsTransport) -> RtpOutput:
+    """A synchronous `send(serialised_rtp) -> bool` on this DTLS transport, for the forwarding hot path.
+
+    Does what `RTCDtlsTransport._send_rtp` -> `aioice.Connection.sendto` -> `StunProtocol.send_data` do for
+    one RTP packet — protect with the transport's tx SRTP session (`_tx_srtp`, see `srtp_protector`), hand the
+    datagram to the nominated ICE pair's datagram transport — without their three coroutines and the RTCP
+    check. False while DTLS is not connected, ICE has no nominated pair or SRTP refuses the packet. The DTLS
+    transport's own tx counters (transport stats) no longer include forwarded RTP; the forwarders count it.
+    """
+    ice: RTCIceTransport = transport.transport
+    nominated = ice._connection._nominated
+    connected = DtlsState.CONNECTED
+    session: pylibsrtp.Session | None = None
+    protect: Callable[[bytes], bytes | None] = _refuse
+    pair: object = None
+    datagram = _DatagramOutput(None, ("", 0))
+
+    def send(data: bytes) -> bool:
+        nonlocal session, protect, pair, datagram
+        if transport._state is not connected:
+            return False
+        if transport._tx_srtp is not session:
+            session = transport._tx_srtp
+            protect = srtp_protector(session) if session is not None else _refuse
+        nominated_pair = nominated.get(ICE_RTP_COMPONENT)
+        if nominated_pair is not pair:
+            if nominated_pair is None:
+                return False
+            pair = nominated_pair
+            datagram = _DatagramOutput(nominated_pair.protocol.transport, nominated_pair.remote_addr)
+        protected = protect(data)
+        if protected is None:
+            return False
+        if datagram.sock is not None and not datagram.queue:
+            try:
+                datagram.sock.sendto(protected, datagram.address)
+                return True
+            except OSError:
+                pass  # would block, or an error to report: asyncio queues it or tells the protocol
+        datagram.sendto(protected, datagram.address)
+        return True
+
+    return send
+
+
+class _DatagramOutput:
+    """The nominated pair's datagram transport and remote address, cached by `rtp_output`.
+
+    For asyncio's selector datagram transport, `sock` / `queue` are its socket and its queue of unsent
+    datagrams (`_sock`, `_buffer`): while the queue is empty, `sendto` would call `sock.sendto` right away, so
+    the hot path does that itself (asyncio's own `sendto` handles the rest: a full socket buffer, errors).
+    Other transports (TURN) have sock None and are always used through `sendto`.
+    """
+
+    __slots__ = ("address", "queue", "sendto", "sock")
+
+    def __init__(self, datagram_transport: asyncio.BaseTransport | None, address: tuple[str, int]) -> None:
+        self.address = address
+        self.sendto: Callable[[bytes, tuple[str, int]], None] = getattr(datagram_transport, "sendto", _drop)
+        self.sock: socket.socket | None = None
+        self.queue: Sized = ()
+        unconnected = datagram_transport is not None and datagram_transport.get_extra_info("peername") is None
+        if unconnected and isinstance(datagram_transport, _SelectorDatagramTransport):
+            self.sock = getattr(datagram_transport, "_sock", None)
+            self.queue = getattr(datagram_transport, "_buffer", ())
+            if self.sock is None or not isinstance(self.queue, Sized):
+                self.sock, self.queue = None, ()
+
+
+def _refuse(packet: bytes) -> bytes | None:
+    return None
+
+
+def _drop(data: bytes, address: tuple[str, int]) -> None:
+    return None
+
+
+def intercept_sender_reports(sender: RTCRtpSender, source: SenderInfoSource) -> None:
+    """Fill this sender's RTCP Sender Reports from `source()` (None: leave aiortc's values).
+
+    aiortc's sender builds its SR from what it sent itself: nothing, since forwarded RTP bypasses it, so the
+    viewer would get zero packet/octet counts and NTP/RTP timestamps of 0 (Chromium uses them for A/V sync
+    and stats). The SR is built in `_run_rtcp` and handed to `_send_rtcp`; an instance attribute shadows the
+    latter and replaces the sender info of SRs for this sender's SSRC.
+    """
+    original = sender._send_rtcp
+
+    async def _send(packets: list[AnyRtcpPacket]) -> None:
+        for packet in packets:
+            if isinstance(packet, RtcpSrPacket) and packet.ssrc == sender._ssrc:
+                info = source()
+                if info is not None:
+                    packet.sender_info = info
+        await original(packets)
+
+    sender._send_rtcp = _send  # type: ignore[method-assign]
 
 
 # --- client-side counting without decoding --------------------------------------------------------------
@@ -246,6 +400,36 @@ def self_check() -> None:
     has_params(RTCRtpReceiver, "_RTCRtpReceiver__stop_decoder", ["self"])
     has_params(RTCRtpSender, "_handle_rtcp_packet", ["self", "packet"])
     has_params(RTCDtlsTransport, "_send_rtp", ["self", "data"])
+    has_params(RTCRtpSender, "_send_rtcp", ["self", "packets"])
+    protect_src = inspect.getsource(pylibsrtp.Session)
+    for needle in ("self._cdata = ffi.new(", "self._buffer = ffi.buffer(", "self._srtp = ffi.gc("):
+        if needle not in protect_src:
+            problems.append(f"pylibsrtp Session no longer sets {needle!r}")
+    if not hasattr(_srtp_lib, "srtp_protect"):
+        problems.append("pylibsrtp._binding.lib.srtp_protect is missing")
+    if "self._send_rtcp(packets)" not in inspect.getsource(RTCRtpSender._run_rtcp) or "RtcpSrPacket(" not in (
+        inspect.getsource(RTCRtpSender._run_rtcp)
+    ):
+        problems.append("RTCRtpSender._run_rtcp no longer hands its SR to _send_rtcp")
+    if "sender_info" not in inspect.signature(RtcpSrPacket).parameters:
+        problems.append("RtcpSrPacket.sender_info is missing")
+    send_rtp_src = inspect.getsource(RTCDtlsTransport._send_rtp)
+    needles = ("self._state != State.CONNECTED", "self._tx_srtp.protect(data)", "self.transport._send(data)")
+    for needle in needles:
+        if needle not in send_rtp_src:
+            problems.append(f"RTCDtlsTransport._send_rtp no longer does {needle!r}")
+    if "self._send = self._connection.send" not in inspect.getsource(RTCIceTransport.__init__):
+        problems.append("RTCIceTransport no longer sends through its aioice connection (_connection)")
+    if "self._nominated" not in inspect.getsource(aioice.ice.Connection.__init__) or (
+        "active_pair.protocol.send_data(data, active_pair.remote_addr)"
+        not in inspect.getsource(aioice.ice.Connection.sendto)
+    ):
+        problems.append("aioice Connection.sendto no longer sends on _nominated[component]")
+    if "self.transport.sendto(data, addr)" not in inspect.getsource(aioice.ice.StunProtocol.send_data):
+        problems.append("aioice StunProtocol.send_data no longer writes to its datagram transport")
+    asyncio_sendto = inspect.getsource(_SelectorDatagramTransport.sendto)
+    if "if not self._buffer:" not in asyncio_sendto or "self._sock.sendto(data, addr)" not in asyncio_sendto:
+        problems.append("asyncio's datagram transport no longer sends at once on _sock when _buffer is empty")
     has_params(RTCDtlsTransport, "_handle_rtp_data", ["self", "data", "arrival_time_ms"])
     init_src = inspect.getsource(RTCRtpReceiver.__init__)
     for attr in ("self.__rtx_ssrc", "self.__codecs", "self.__rtcp_ssrc", "self.__decoder_error"):

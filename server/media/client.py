@@ -126,6 +126,7 @@ def encode_test_pattern(
     codec.framerate = fractions.Fraction(fps, 1)
     codec.time_base = fractions.Fraction(1, fps)
     codec.gop_size = keyframe_interval
+    codec.thread_count = 1  # libvpx's rate control with threads depends on timing: the same input each run
     codec.options = {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0"}
     pattern = PatternVideoTrack(width, height, fps)
     out: list[bytes] = []

@@ -1,22 +1,49 @@
 """StreamForwarder: one publisher stream rewritten for one viewer (SSRC, payload type, sequence number,
-timestamp, mid), with keyframe hold and a history of the rewritten packets for answering NACKs."""
+timestamp, mid), with keyframe hold, a history of what was sent for answering NACKs, and the numbers for the
+viewer's RTCP Sender Reports.
+
+The hot path: the room parses each publisher packet once (`IncomingPacket`); each forwarder writes the RTP
+header from its negotiated template (`RtpWriter`) and hands the bytes to the viewer transport's SRTP session
+and ICE socket (`aiortc_hooks.rtp_output`), synchronously. The retransmission history keeps references to the
+shared incoming packets plus the offsets they were sent with, not per-viewer copies.
+"""
 
 from __future__ import annotations
 
 import logging
 import random
-import time
 
 from aiortc import RTCRtpTransceiver
-from aiortc.rtp import HeaderExtensionsMap, RtpPacket, wrap_rtx
+from aiortc.rtp import RtcpSenderInfo
 
 from server.media import aiortc_hooks as hooks
+from server.media.incoming import IncomingPacket
+from server.media.rtp_writer import RtpWriter
 
 logger = logging.getLogger(__name__)
 
 SEQ_MODULO = 1 << 16
+SEQ_MASK = SEQ_MODULO - 1
 TS_MODULO = 1 << 32
+TS_MASK = TS_MODULO - 1
 MIN_GAP_S = 0.020
+NTP_EPOCH_OFFSET_S = 2_208_988_800  # 1900-01-01 to 1970-01-01
+NTP_FRACTION = 1 << 32
+COUNTER_MASK = 0xFFFFFFFF
+MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
+ABS_SEND_TIME_URI = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
+AUDIO_LEVEL_URI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
+
+Offsets = tuple[int, int]  # (sequence-number offset, timestamp offset) of one source mapping
+
+
+def ntp_timestamp(wallclock_s: float) -> int:
+    """64-bit NTP timestamp (RFC 3550 §4) of a time.time() value."""
+    return int((wallclock_s + NTP_EPOCH_OFFSET_S) * NTP_FRACTION)
+
+
+def _send_nothing(data: bytes) -> bool:
+    return False
 
 
 class StreamForwarder:
@@ -28,35 +55,47 @@ class StreamForwarder:
         self.clock_rate_hz = clock_rate_hz
         self.history_packets = history_packets
         self.enabled = True
+        self.ready = False  # negotiated and configured: packets can be written
         self.waiting_keyframe = kind == "video"
         self.packets_sent = 0
         self.bytes_sent = 0
         self.retransmitted = 0
-        self._ready = False
+        # RTCP SR counts (RFC 3550 §6.4.1): RTP packets and payload octets sent on this m-line's SSRC, kept
+        # across the forwarders that reuse the m-line (continue_from; sr_packets adds packets_sent)
+        self._sr_packets_before = 0
+        self.sr_octets = 0
+        self._video = kind == "video"
         self._payload_type = 0
         self._rtx_payload_type: int | None = None
         self._ssrc = hooks.sender_ssrc(transceiver.sender)
         self._rtx_ssrc = hooks.sender_rtx_ssrc(transceiver.sender)
         self._rtx_seq = random.randrange(SEQ_MODULO)
-        self._ext_map = HeaderExtensionsMap()
+        self._writer = RtpWriter(0, self._ssrc, "", 0, 0, 0)
+        self._output: hooks.RtpOutput = _send_nothing
         self._mid = ""
         self._source_ssrc: int | None = None
         self._seq_offset = 0
         self._ts_offset = 0
+        self._offsets: Offsets = (0, 0)
         self._last_seq: int | None = None
         self._last_ts = random.randrange(TS_MODULO)
-        self._last_sent_s = 0.0
-        self._last_marker = True
-        self._history: dict[int, RtpPacket] = {}
+        self._last_wallclock_s: float | None = None
+        self._last_marker = 1
+        # video: what was sent with each outgoing sequence number (index seq % history_packets)
+        self._history: list[IncomingPacket | None] = [None] * history_packets if self._video else []
+        self._history_offsets: list[Offsets] = [(0, 0)] * history_packets if self._video else []
 
-    def configure(self) -> None:
-        """Read the negotiated payload types, header extensions and mid (after each answer)."""
+    def configure(self, output: hooks.RtpOutput | None = None) -> None:
+        """Read the negotiated payload types, header extensions, mid and transport (after each answer).
+
+        output: where serialised packets go (default: the transceiver's transport, `aiortc_hooks.rtp_output`).
+        """
         if self.transceiver.currentDirection not in ("sendonly", "sendrecv"):
-            self._ready = False
+            self.ready = False
             return
         codecs = hooks.negotiated_codecs(self.transceiver)
         if not codecs:
-            self._ready = False
+            self.ready = False
             return
         self._payload_type = codecs[0].payloadType or 0
         self._rtx_payload_type = next(
@@ -67,117 +106,140 @@ class StreamForwarder:
             ),
             None,
         )
-        self._ext_map = hooks.header_extensions_map(self.transceiver)
+        ids = {ext.uri: ext.id for ext in hooks.negotiated_header_extensions(self.transceiver)}
         self._mid = self.transceiver.mid or ""
-        self._ready = True
-
-    @property
-    def ready(self) -> bool:
-        return self._ready
+        self._writer = RtpWriter(
+            self._payload_type,
+            self._ssrc,
+            self._mid,
+            ids.get(MID_URI, 0),
+            ids.get(ABS_SEND_TIME_URI, 0),
+            ids.get(AUDIO_LEVEL_URI, 0),
+            self._rtx_payload_type,
+            self._rtx_ssrc,
+        )
+        self._output = output or hooks.rtp_output(self.transceiver.sender.transport)
+        self.ready = True
 
     @property
     def mid(self) -> str:
         return self._mid
 
     def continue_from(self, previous: StreamForwarder) -> None:
-        """Keep the viewer's sequence numbers and timestamps continuous when an m-line is reused."""
+        """Keep the viewer's sequence numbers, timestamps and SR counts continuous on a reused m-line."""
         self._last_seq = previous._last_seq
         self._last_ts = previous._last_ts
-        self._last_sent_s = previous._last_sent_s
+        self._last_wallclock_s = previous._last_wallclock_s
         self._last_marker = previous._last_marker
         self._rtx_seq = previous._rtx_seq
+        self._sr_packets_before = previous.sr_packets
+        self.sr_octets = previous.sr_octets
 
     def restart(self) -> None:
         """Start over on the next packet: new source mapping, and for video wait for a keyframe."""
         self._source_ssrc = None
-        if self.kind == "video":
+        if self._video:
             self.waiting_keyframe = True
 
-    async def forward(self, packet: RtpPacket, keyframe_start: bool) -> bool:
+    def forward(self, packet: IncomingPacket) -> bool:
         """Rewrite and send one packet; False when it was held back (video waiting for a keyframe)."""
-        if not self._ready:
+        if not self.ready:
             return False
         if not self.enabled and not self._finishing_frame(packet):
             return False
         if packet.ssrc != self._source_ssrc:
-            if self.kind == "video" and not keyframe_start:
+            if self._video and not packet.keyframe:
                 self.waiting_keyframe = True
                 return False
             self._resync(packet)
         elif self.waiting_keyframe:
-            if not keyframe_start:
+            if not packet.keyframe:
                 return False
             self._resync(packet)
-        out = RtpPacket(
-            payload_type=self._payload_type,
-            marker=packet.marker,
-            sequence_number=(packet.sequence_number + self._seq_offset) % SEQ_MODULO,
-            timestamp=(packet.timestamp + self._ts_offset) % TS_MODULO,
-            ssrc=self._ssrc,
-            payload=packet.payload,
-        )
-        out.extensions.mid = self._mid
-        out.extensions.abs_send_time = packet.extensions.abs_send_time
-        out.extensions.audio_level = packet.extensions.audio_level
-        data = out.serialize(self._ext_map)
-        if not await hooks.send_rtp(self.transceiver.sender.transport, data):
-            if self.kind == "video":
+        seq = (packet.seq + self._seq_offset) & SEQ_MASK
+        ts = (packet.ts + self._ts_offset) & TS_MASK
+        data = self._writer.packet(seq, ts, packet)
+        if not self._output(data):
+            if self._video:
                 # The viewer missed part of a frame (e.g. its transport was not connected yet): a decoder fed
                 # the rest would fail, so start again at the next keyframe (the room asks the publisher).
                 self.waiting_keyframe = True
             return False
-        if self.kind == "video":
-            self._history[out.sequence_number % self.history_packets] = out
-        self._last_seq = out.sequence_number
-        self._last_ts = out.timestamp
-        self._last_marker = bool(out.marker)
-        self._last_sent_s = time.monotonic()
+        if self._video:
+            index = seq % self.history_packets
+            self._history[index] = packet
+            self._history_offsets[index] = self._offsets
+        self._last_seq = seq
+        self._last_ts = ts
+        self._last_marker = packet.marker
+        self._last_wallclock_s = packet.wallclock_s
         self.packets_sent += 1
         self.bytes_sent += len(data)
+        self.sr_octets += len(packet.payload)
         return True
 
-    def _finishing_frame(self, packet: RtpPacket) -> bool:
+    @property
+    def sr_packets(self) -> int:
+        """RTP packets sent on this m-line's SSRC (for the Sender Report)."""
+        return self._sr_packets_before + self.packets_sent
+
+    def sender_info(self) -> RtcpSenderInfo | None:
+        """The sender info of this m-line's next RTCP SR: the NTP time of the last packet sent (its arrival
+        from the publisher) with its RTP timestamp, and the packet/octet counts. None before any packet."""
+        if self._last_wallclock_s is None:
+            return None
+        return RtcpSenderInfo(
+            ntp_timestamp=ntp_timestamp(self._last_wallclock_s),
+            rtp_timestamp=self._last_ts,
+            packet_count=self.sr_packets & COUNTER_MASK,
+            octet_count=self.sr_octets & COUNTER_MASK,
+        )
+
+    def _finishing_frame(self, packet: IncomingPacket) -> bool:
         """A disabled video forwarder still sends the rest of the frame it started.
 
         aiortc's jitter buffer hands a frame to the decoder as soon as the next timestamp arrives, marker or
         not: a frame cut short here would reach the viewer's decoder incomplete when forwarding resumes.
         """
         return (
-            self.kind == "video"
+            self._video
             and not self._last_marker
             and packet.ssrc == self._source_ssrc
-            and (packet.timestamp + self._ts_offset) % TS_MODULO == self._last_ts
+            and (packet.ts + self._ts_offset) & TS_MASK == self._last_ts
         )
 
-    def _resync(self, packet: RtpPacket) -> None:
-        now = time.monotonic()
-        if self._last_seq is None:
+    def _resync(self, packet: IncomingPacket) -> None:
+        if self._last_seq is None or self._last_wallclock_s is None:
             out_seq = random.randrange(SEQ_MODULO)
             out_ts = self._last_ts
         else:
             out_seq = (self._last_seq + 1) % SEQ_MODULO
-            gap_s = max(MIN_GAP_S, now - self._last_sent_s)
+            # the viewer's timestamps advance by the time since the last packet it got (arrival clock)
+            gap_s = max(MIN_GAP_S, packet.wallclock_s - self._last_wallclock_s)
             out_ts = (self._last_ts + int(gap_s * self.clock_rate_hz)) % TS_MODULO
-        self._seq_offset = (out_seq - packet.sequence_number) % SEQ_MODULO
-        self._ts_offset = (out_ts - packet.timestamp) % TS_MODULO
+        self._seq_offset = (out_seq - packet.seq) % SEQ_MODULO
+        self._ts_offset = (out_ts - packet.ts) % TS_MODULO
+        self._offsets = (self._seq_offset, self._ts_offset)
         self._source_ssrc = packet.ssrc
         self.waiting_keyframe = False
 
-    async def retransmit(self, sequence_numbers: list[int]) -> None:
-        """Answer a viewer's NACK from the history of rewritten packets (RTX when negotiated)."""
+    def retransmit(self, sequence_numbers: list[int]) -> None:
+        """Answer a viewer's NACK from the history of sent packets (RTX when negotiated)."""
+        if not self.ready or not self._history:
+            return
         for seq in sequence_numbers:
-            original = self._history.get(seq % self.history_packets)
-            if original is None or original.sequence_number != seq:
+            index = seq % self.history_packets
+            source = self._history[index]
+            if source is None:
                 continue
-            packet = original
+            seq_offset, ts_offset = self._history_offsets[index]
+            if (source.seq + seq_offset) & SEQ_MASK != seq:
+                continue
+            ts = (source.ts + ts_offset) & TS_MASK
             if self._rtx_payload_type is not None:
-                packet = wrap_rtx(
-                    original,
-                    payload_type=self._rtx_payload_type,
-                    sequence_number=self._rtx_seq,
-                    ssrc=self._rtx_ssrc,
-                )
-                packet.extensions.mid = self._mid
+                data = self._writer.rtx_packet(self._rtx_seq, seq, ts, source)
                 self._rtx_seq = (self._rtx_seq + 1) % SEQ_MODULO
-            if await hooks.send_rtp(self.transceiver.sender.transport, packet.serialize(self._ext_map)):
+            else:
+                data = self._writer.packet(seq, ts, source)
+            if self._output(data):
                 self.retransmitted += 1

@@ -23,6 +23,7 @@ from aiortc.rtp import (
     AnyRtcpPacket,
     RtcpPsfbPacket,
     RtcpRtpfbPacket,
+    RtcpSenderInfo,
     RtpPacket,
     unwrap_rtx,
 )
@@ -44,6 +45,7 @@ from server.media.events import (
     StreamLabel,
 )
 from server.media.forwarding import StreamForwarder
+from server.media.incoming import IncomingPacket
 from server.media.speakers import SpeakerTracker, loudness_from_extension, loudness_from_opus_size
 from server.media.stats import ForwardedStreamStats, ParticipantStats, RoomStats
 from server.media.vp8 import is_keyframe_start
@@ -85,6 +87,11 @@ class SendSlot:
     stream: StreamKey | None
     forwarder: StreamForwarder | None = None
     previous: StreamForwarder | None = None
+
+    def sender_info(self) -> RtcpSenderInfo | None:
+        """What this m-line's RTCP Sender Report says (see StreamForwarder.sender_info)."""
+        forwarder = self.forwarder or self.previous
+        return forwarder.sender_info() if forwarder is not None else None
 
 
 @dataclass
@@ -249,9 +256,14 @@ class MediaRoom:
         logger.info("room %s: audio of %s forwarding=%s", self.room_id, participant_id, enabled)
 
     def set_audio_only(self, participant_id: str, on: bool) -> None:
-        """Audio-only mode: this participant receives no video at all."""
-        self._get(participant_id).audio_only = on
+        """Audio-only mode: this participant receives no video at all (its video m-lines go inactive at
+        once and are dropped from its next offer, which a RenegotiationNeeded asks for)."""
+        participant = self._get(participant_id)
+        changed = participant.audio_only != on
+        participant.audio_only = on
         self._apply_last_n()
+        if changed:
+            self._emit(RenegotiationNeeded(self.room_id, participant_id))
 
     def set_pinned(self, participant_id: str | None) -> None:
         """The chair's hall: always among the last-N videos of every viewer (None: nobody pinned)."""
@@ -363,7 +375,13 @@ class MediaRoom:
         if not participant.screen_sharing and "screen" in participant.recv:
             participant.recv["screen"].direction = "inactive"
 
-        wanted = [k for k, s in self._streams.items() if s.participant_id != participant.participant_id]
+        # an audio-only participant gets no video m-lines at all (set_audio_only renegotiates)
+        wanted = [
+            k
+            for k, s in self._streams.items()
+            if s.participant_id != participant.participant_id
+            and (s.kind == "audio" or not participant.audio_only)
+        ]
         for slot in participant.slots:
             if slot.stream is not None and slot.stream not in wanted:
                 slot.stream = None
@@ -386,6 +404,7 @@ class MediaRoom:
                     transceiver.sender, self._rtcp_handler(participant.participant_id, transceiver)
                 )
                 slot = SendSlot(transceiver, stream.kind, None)
+                hooks.intercept_sender_reports(transceiver.sender, slot.sender_info)
                 participant.slots.append(slot)
             slot.transceiver.direction = "sendonly"
             slot.stream = key
@@ -489,16 +508,18 @@ class MediaRoom:
             self._tap(stream.participant_id, packet)
             if participant is None or not participant.audio_forwarding:
                 return
+            incoming = IncomingPacket.from_rtp(packet, False, time.time())
             for forwarder in list(stream.forwarders.values()):
-                await forwarder.forward(packet, False)
+                forwarder.forward(incoming)
             return
 
-        keyframe = is_keyframe_start(packet.payload)
+        incoming = IncomingPacket.from_rtp(packet, is_keyframe_start(packet.payload), time.time())
         waiting = False
         for forwarder in list(stream.forwarders.values()):
             if forwarder.enabled and forwarder.ready:
-                await forwarder.forward(packet, keyframe)
-                waiting = waiting or forwarder.waiting_keyframe
+                forwarder.forward(incoming)
+                if forwarder.waiting_keyframe:
+                    waiting = True
         if waiting:
             await self._request_keyframe(stream, receiver)
 
@@ -540,7 +561,7 @@ class MediaRoom:
                 return
             try:
                 if isinstance(packet, RtcpRtpfbPacket) and packet.fmt == RTCP_RTPFB_NACK:
-                    await slot.forwarder.retransmit(list(packet.lost))
+                    slot.forwarder.retransmit(list(packet.lost))
                 elif isinstance(packet, RtcpPsfbPacket) and packet.fmt in (RTCP_PSFB_PLI, RTCP_PSFB_FIR):
                     stream = self._streams.get(slot.stream)
                     if stream is not None:

@@ -85,3 +85,90 @@ def hooks_config():  # type: ignore[no-untyped-def]
     from server.media.config import MediaConfig
 
     return MediaConfig().rtc_configuration()
+
+
+def test_self_check_fails_when_the_sender_report_path_changes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delattr(RTCRtpSender, "_send_rtcp")
+    with pytest.raises(hooks.HookError, match="_send_rtcp"):
+        hooks.self_check()
+
+
+def test_srtp_protector_matches_pylibsrtp() -> None:
+    import os
+
+    import pylibsrtp
+
+    key = os.urandom(30)
+
+    def session() -> pylibsrtp.Session:
+        policy = pylibsrtp.Policy(key=key, ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND)
+        policy.allow_repeat_tx = True
+        return pylibsrtp.Session(policy)
+
+    from aiortc.rtp import RtpPacket
+
+    reference, ours = session(), session()
+    protect = hooks.srtp_protector(ours)
+    for seq, size in ((1, 10), (2, 1000), (3, 0)):
+        packet = RtpPacket(payload_type=96, sequence_number=seq, ssrc=7, payload=bytes(size))
+        data = packet.serialize()
+        assert protect(data) == reference.protect(data)
+    assert protect(b"\x80" * 1500) is None  # too long for the session buffer: refused, not raised
+
+
+@pytest.mark.asyncio
+async def test_rtp_output_and_sender_reports_on_a_connected_pair() -> None:
+    """Raw RTP written with rtp_output arrives at a real aiortc receiver; the SR carries our sender info."""
+    from aiortc.rtp import RtcpSenderInfo, RtcpSrPacket, RtpPacket
+
+    hooks.install_ice_host_addresses(["127.0.0.1"])
+    server, client = RTCPeerConnection(hooks_config()), RTCPeerConnection(hooks_config())
+    try:
+        transceiver = server.addTransceiver("audio", direction="sendonly")
+        transceiver.sender.replaceTrack(hooks.IdleTrack("audio"))
+        info = RtcpSenderInfo(ntp_timestamp=1 << 40, rtp_timestamp=4321, packet_count=3, octet_count=99)
+        hooks.intercept_sender_reports(transceiver.sender, lambda: info)
+        output = hooks.rtp_output(transceiver.sender.transport)
+        assert not output(b"\x80" * 20)  # not connected yet
+
+        received: list[RtpPacket] = []
+        reports: list[RtcpSrPacket] = []
+
+        @client.on("track")
+        def on_track(track: object) -> None:
+            receiver = client.getTransceivers()[0].receiver
+
+            async def on_rtp(packet: RtpPacket, arrival_ms: int) -> None:
+                received.append(packet)
+
+            hooks.intercept_rtp(receiver, on_rtp)
+            original = receiver._handle_rtcp_packet
+
+            async def on_rtcp(packet: object) -> None:
+                if isinstance(packet, RtcpSrPacket):
+                    reports.append(packet)
+                await original(packet)  # type: ignore[arg-type]
+
+            receiver._handle_rtcp_packet = on_rtcp  # type: ignore[method-assign]
+
+        await server.setLocalDescription(await server.createOffer())
+        await client.setRemoteDescription(server.localDescription)
+        await client.setLocalDescription(await client.createAnswer())
+        await server.setRemoteDescription(client.localDescription)
+        for _ in range(100):
+            if server.connectionState == "connected" and client.connectionState == "connected":
+                break
+            await asyncio.sleep(0.05)
+        pt = hooks.negotiated_codecs(transceiver)[0].payloadType or 0
+        ssrc = hooks.sender_ssrc(transceiver.sender)
+        for _ in range(100):
+            packet = RtpPacket(payload_type=pt, sequence_number=1, timestamp=960, ssrc=ssrc, payload=b"opus")
+            assert output(packet.serialize())
+            await asyncio.sleep(0.05)
+            if received and reports:
+                break
+        assert received and received[0].payload == b"opus" and received[0].ssrc == ssrc
+        assert reports and reports[0].ssrc == ssrc and reports[0].sender_info == info
+    finally:
+        await client.close()
+        await server.close()

@@ -166,3 +166,57 @@ async def test_offer_is_browser_friendly() -> None:
         }
     finally:
         await meeting.close()
+
+
+@pytest.mark.asyncio
+async def test_viewers_get_sender_reports_with_the_forwarded_counts() -> None:
+    """The server writes RTP past aiortc's sender, so the SRs it sends must come from the forwarders."""
+    from aiortc.rtp import RtcpSrPacket
+
+    meeting = Meeting()
+    try:
+        await meeting.join("a", SMALL_VIDEO)
+        viewer = await meeting.join("b", SMALL_VIDEO)
+        reports: dict[int, list[RtcpSrPacket]] = {}
+        for transceiver in viewer.pc.getTransceivers():
+            receiver = transceiver.receiver
+            original = receiver._handle_rtcp_packet
+
+            async def on_rtcp(packet: object, original=original) -> None:  # type: ignore[no-untyped-def]
+                if isinstance(packet, RtcpSrPacket):
+                    reports.setdefault(packet.ssrc, []).append(packet)
+                await original(packet)
+
+            receiver._handle_rtcp_packet = on_rtcp  # type: ignore[method-assign]
+        assert await wait_until(lambda: frames(meeting, "b", "a", "video") > 10, 3.0)
+        assert await wait_until(lambda: len(reports) >= 2 and all(len(r) >= 2 for r in reports.values()), 5.0)
+        forwarded = {
+            f.kind: f for f in meeting.room.stats().forwarded if f.viewer_id == "b" and f.publisher_id == "a"
+        }
+        for ssrc_reports in reports.values():
+            first, last = ssrc_reports[0], ssrc_reports[-1]
+            assert 0 < first.sender_info.packet_count < last.sender_info.packet_count
+            assert last.sender_info.octet_count > first.sender_info.octet_count
+            assert last.sender_info.ntp_timestamp > first.sender_info.ntp_timestamp
+            assert last.sender_info.rtp_timestamp != first.sender_info.rtp_timestamp
+            assert last.sender_info.packet_count <= max(f.packets_sent for f in forwarded.values())
+    finally:
+        await meeting.close()
+
+
+@pytest.mark.asyncio
+async def test_audio_only_offer_has_no_video_m_lines_and_switching_renegotiates() -> None:
+    meeting = Meeting()
+    try:
+        await meeting.join("a", SMALL_VIDEO)
+        offer = await meeting.room.join("ears", username="user-ears", unit="E", audio_only=True)
+        streams = {(s.participant_id, s.kind) for s in offer.streams}
+        assert streams == {("ears", "audio"), ("ears", "video"), ("a", "audio")}
+        assert offer.sdp.count("m=video") == 1  # its own camera (recv-only at the server), nothing of a's
+        meeting.listener.renegotiate.clear()
+        meeting.room.set_audio_only("ears", False)
+        assert "ears" in meeting.listener.renegotiate
+        meeting.room.set_audio_only("a", False)  # unchanged: no renegotiation
+        assert "a" not in meeting.listener.renegotiate
+    finally:
+        await meeting.close()
