@@ -315,7 +315,8 @@ class PostgresBackend(_Common):
                 return rows
             older_sql = (
                 f"SELECT {COLUMNS} FROM search_docs d WHERE {where}"
-                f" AND d.id < (SELECT min(r.id) FROM ({newest}) r) ORDER BY d.id + 0 DESC LIMIT :limit"
+                " AND d.id < (SELECT min(r.id) FROM (SELECT id FROM search_docs ORDER BY id DESC"
+                " LIMIT :recent) r) ORDER BY d.id + 0 DESC LIMIT :limit"
             )
             params["limit"] = limit - len(rows)
             return rows + self._rows(session.execute(text(older_sql), params), exact)
