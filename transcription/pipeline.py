@@ -48,15 +48,11 @@ class TranscribedSegment:
     avg_logprob: float | None = None
 
 
-def _weights(tracks: Sequence[TrackInput]) -> list[float]:
-    durations: list[float] = []
-    for track in tracks:
-        try:
-            durations.append(max(probe_duration_s(track.path), 1e-3))
-        except AudioDecodeError:
-            durations.append(1.0)  # reported when the track's turn comes
-    total = sum(durations)
-    return [d / total for d in durations]
+def _weights(durations: Sequence[float | None]) -> list[float]:
+    """Each track's share of the work: its duration (1 s for an unreadable track) over the total."""
+    sizes = [max(d, 1e-3) if d is not None else 1.0 for d in durations]
+    total = sum(sizes)
+    return [d / total for d in sizes]
 
 
 def transcribe_track(
@@ -67,13 +63,15 @@ def transcribe_track(
     hotwords: Sequence[str] = (),
     progress: ProgressCallback | None = None,
     window_s: float = WINDOW_S,
+    duration_s: float | None = None,
 ) -> list[TranscribedSegment]:
     """Transcribe one track without its ``skip`` intervals; times mapped to the meeting clock.
 
     The track is decoded as a stream and transcribed window by window (:mod:`transcription.windows`), so
-    memory stays bounded however long the meeting was.
+    memory stays bounded however long the meeting was. ``duration_s`` (probed when not given) scales the
+    progress reports.
     """
-    total_s = _duration_or_none(track.path)
+    total_s = duration_s if duration_s is not None else _duration_or_none(track.path)
     placed: list[TranscribedSegment] = []
     for window in split_windows(stream_audio(track.path), window_s=window_s):
         inner: ProgressCallback | None = None
@@ -146,14 +144,19 @@ def transcribe_tracks(
     cannot be decoded raises :class:`AudioDecodeError` naming its file; the caller decides whether to go on
     without it.
     """
-    weights = _weights(tracks) if tracks else []
+    durations = [_duration_or_none(track.path) for track in tracks]
+    weights = _weights(durations) if tracks else []
     done = 0.0
     merged: list[TranscribedSegment] = []
     for index, track in enumerate(tracks):
         inner: ProgressCallback | None = None
         if progress is not None:
             inner = _scaled(progress, done, weights[index])
-        merged.extend(transcribe_track(index, track, engine, hotwords=hotwords, progress=inner))
+        merged.extend(
+            transcribe_track(
+                index, track, engine, hotwords=hotwords, progress=inner, duration_s=durations[index]
+            )
+        )
         done += weights[index]
         if progress is not None:
             progress(min(1.0, done))

@@ -30,7 +30,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from transcription.audio import SAMPLE_RATE_HZ, decode_audio  # noqa: E402
-from transcription.engines import create_engine  # noqa: E402
+from transcription.engines import DEFAULT_BATCH_SIZE, create_engine  # noqa: E402
 from transcription.models import DEFAULT_CACHE_DIR, discover_model  # noqa: E402
 from transcription.pipeline import TrackInput, transcribe_track  # noqa: E402
 from transcription.wer import error_rates  # noqa: E402
@@ -113,6 +113,7 @@ def worker(args: argparse.Namespace) -> None:
         model,
         threads=args.threads,
         batched=batched,
+        batch_size=args.batch_size,
         checkpoint_dir=args.checkpoint_dir,
     )
     load_s = time.perf_counter() - started
@@ -167,6 +168,8 @@ def run_case(args: argparse.Namespace, case: str, mode: str) -> CaseResult:
         str(args.cache_dir),
         "--checkpoint-dir",
         str(args.checkpoint_dir),
+        "--batch-size",
+        str(args.batch_size),
     ]
     if args.model:
         command += ["--model", str(args.model)]
@@ -186,6 +189,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE_DIR.expanduser())
     parser.add_argument("--checkpoint-dir", type=Path, default=DEFAULT_CACHE_DIR.expanduser().parent)
     parser.add_argument("--quick", action="store_true", help="the default engine only")
+    parser.add_argument(
+        "--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="faster-whisper batched inference"
+    )
     parser.add_argument("--worker", choices=sorted(CASES), help=argparse.SUPPRESS)
     parser.add_argument("--track", action="store_true", help=f"add the {TRACK_S / 60:.0f}-minute track cases")
     parser.add_argument(
@@ -206,7 +212,10 @@ def main(argv: list[str] | None = None) -> None:
         plan += [("openai-whisper", "clips"), ("openai-whisper", "joined")]
     if args.track:
         plan += [("faster-whisper", "track"), ("faster-whisper-whole-track", "track")]
-    print(f"eval: {args.eval_dir} ({len(refs)} clips), threads={args.threads}, baseline={BASELINE}")
+    print(
+        f"eval: {args.eval_dir} ({len(refs)} clips), threads={args.threads}, batch size={args.batch_size}, "
+        f"baseline={BASELINE}"
+    )
     header = f"{'case':<34}{'mode':<8}{'WER %':>7}{'CER %':>7}{'RTF':>8}{'audio s':>9}{'asr s':>8}"
     print(header + f"{'load s':>8}{'peak RSS MB':>13}")
     results: dict[tuple[str, str], tuple[CaseResult, float, float]] = {}
