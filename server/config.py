@@ -83,6 +83,13 @@ class Settings(BaseSettings):
         "faster-whisper", description="Speech engine: faster-whisper (default) or openai-whisper."
     )
     asr_threads: int = Field(2, description="CPU threads used by the speech engine.")
+    asr_batch_size: int = Field(
+        2,
+        ge=1,
+        le=16,
+        description="30 s windows faster-whisper decodes together: 4 is ~20 % faster but peaks ~740 MB "
+        "instead of ~530 MB (base model, beam 5).",
+    )
     model_cache_dir: Path | None = Field(
         None, description="Where the packaged model is joined once; unset means ~/.cache/giaoban/models."
     )

@@ -116,6 +116,7 @@ class TranscriptionRunner:
             self.settings.asr_engine,  # type: ignore[arg-type]
             model,
             threads=self.settings.asr_threads,
+            batch_size=self.settings.asr_batch_size,
             checkpoint_dir=self.settings.resolved_model_cache_dir.parent,  # openai-whisper's exported weights
         )
 
