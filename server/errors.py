@@ -15,6 +15,7 @@ class                       status  when
 ``Conflict``                409     duplicate name, wrong state (e.g. starting an ended meeting)
 ``TooManyRequests``         429     login throttling, message floods
 ``PayloadTooLarge``         413     uploads or messages over the limit
+``UnsupportedMediaType``    415     an upload whose content is not an accepted file type
 ``Unavailable``             503     a dependency (database, queue, model) is down
 ==========================  ======  ==========================================================
 
@@ -71,6 +72,11 @@ class Conflict(GiaobanError):
 class PayloadTooLarge(GiaobanError):
     status_code = 413
     code = "payload_too_large"
+
+
+class UnsupportedMediaType(GiaobanError):
+    status_code = 415
+    code = "unsupported_media_type"
 
 
 class TooManyRequests(GiaobanError):

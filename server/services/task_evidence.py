@@ -24,7 +24,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from server.errors import InvalidInput, NotFound, PayloadTooLarge
+from server.errors import InvalidInput, NotFound, PayloadTooLarge, UnsupportedMediaType
 from server.models import TaskEvidence, TaskReport
 
 MAX_EVIDENCE_FILES = 10
@@ -161,13 +161,12 @@ def check_uploads(uploads: Sequence[EvidenceUpload], max_bytes: int) -> list[Che
         kind = sniff_evidence(up.data)
         ext = name.rsplit(".", 1)[-1].lower() if "." in name else ""
         if kind is None or ext not in EVIDENCE_TYPES[kind].extensions:
-            raise InvalidInput(
+            raise UnsupportedMediaType(
                 f"Tệp {name} không thuộc loại được chấp nhận (pdf, jpg, png, docx, xlsx, odt).",
                 details={
                     "file": name,
                     "allowed": sorted(e for t in EVIDENCE_TYPES.values() for e in t.extensions),
                 },
-                code="unsupported_media_type",
             )
         checked.append(CheckedUpload(name, up.data, kind))
     return checked

@@ -237,10 +237,10 @@ def test_evidence_upload_and_download(world: World) -> None:
 
 
 REFUSED_FILES: list[tuple[str, bytes, int, str]] = [
-    ("virus.exe", b"MZ\x90\x00" + b"\x00" * 100, 422, "unsupported_media_type"),
-    ("anh.pdf", png_bytes(), 422, "unsupported_media_type"),  # the name lies about the content
-    ("ghi-chu.txt", "Ghi chú".encode(), 422, "unsupported_media_type"),
-    ("fake.docx", b"PK\x03\x04 not really a zip", 422, "unsupported_media_type"),
+    ("virus.exe", b"MZ\x90\x00" + b"\x00" * 100, 415, "unsupported_media_type"),
+    ("anh.pdf", png_bytes(), 415, "unsupported_media_type"),  # the name lies about the content
+    ("ghi-chu.txt", "Ghi chú".encode(), 415, "unsupported_media_type"),
+    ("fake.docx", b"PK\x03\x04 not really a zip", 415, "unsupported_media_type"),
     ("lon.pdf", b"%PDF-1.4\n" + b"0" * 5000, 413, "payload_too_large"),
 ]
 
