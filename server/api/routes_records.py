@@ -15,7 +15,8 @@ from server.api.deps import ActorDep, DatabaseDep, SessionDep, SettingsDep
 from server.db import Database
 from server.services import minutes, transcripts
 from server.services.context import Actor
-from server.services.minutes import DocKind, DocumentRequest, FileFormat, VerifyResult, VersionView
+from server.services.minutes import FileFormat, VerifyResult, VersionView
+from server.services.minutes_content import DocKind, DocumentRequest
 from server.services.transcripts import (
     ConclusionCreate,
     ConclusionUpdate,

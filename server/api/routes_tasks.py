@@ -23,16 +23,16 @@ from openpyxl import Workbook
 
 from server.api.deps import SESSION_COOKIE, ActorDep, DatabaseDep, SessionDep, SettingsDep, token_from
 from server.errors import PayloadTooLarge, Unauthenticated
-from server.services import accounts, notifications, suggestions, task_agenda, tasks
+from server.services import accounts, notifications, suggestions, task_agenda, task_extensions, tasks
 from server.services.context import Actor
 from server.services.notifications import NotificationPush, NotificationView
 from server.services.suggestions import Suggestion, SuggestionConfirm
 from server.services.task_agenda import OpenTasksAgenda
 from server.services.task_evidence import EvidenceUpload
+from server.services.task_extensions import ExtensionCreate, ExtensionDecision
 from server.services.task_status import TaskStatus
+from server.services.task_unit_report import UnitReport, unit_report
 from server.services.tasks import (
-    ExtensionCreate,
-    ExtensionDecision,
     ExtensionView,
     ReportInput,
     ReportView,
@@ -40,7 +40,6 @@ from server.services.tasks import (
     TaskCreate,
     TaskDetail,
     TaskView,
-    UnitReport,
 )
 
 log = logging.getLogger(__name__)
@@ -155,14 +154,14 @@ def review_task(
 def request_extension(
     task_id: int, body: ExtensionCreate, session: SessionDep, actor: ActorDep
 ) -> ExtensionView:
-    return tasks.extension_view(tasks.request_extension(session, actor, task_id, body))
+    return tasks.extension_view(task_extensions.request_extension(session, actor, task_id, body))
 
 
 @router.post("/api/tasks/{task_id}/extensions/{extension_id}/decision", response_model=ExtensionView)
 def decide_extension(
     task_id: int, extension_id: int, body: ExtensionDecision, session: SessionDep, actor: ActorDep
 ) -> ExtensionView:
-    return tasks.extension_view(tasks.decide_extension(session, actor, task_id, extension_id, body))
+    return tasks.extension_view(task_extensions.decide_extension(session, actor, task_id, extension_id, body))
 
 
 # ---- suggestions and the agenda of the next meeting ----------------------------------------------------
@@ -238,7 +237,7 @@ def units_report(
     to_date: Annotated[dt.date | None, Query(alias="to")] = None,
     format: Literal["json", "csv", "xlsx"] = "json",
 ) -> UnitReport | Response:
-    report = tasks.unit_report(session, actor, _today(request), from_date, to_date)
+    report = unit_report(session, actor, _today(request), from_date, to_date)
     stem = f"bao-cao-nhiem-vu_{report.from_date.isoformat()}_{report.to_date.isoformat()}"
     if format == "csv":
         return Response(

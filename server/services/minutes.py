@@ -1,5 +1,6 @@
 """Minutes (Biên bản, Decree 30 form 1.9) and the conclusion notice (Thông báo kết luận, form 1.4) of a
-meeting: generated from the database as versions, approved and sealed by the chair, verified, exported.
+meeting: generated from the database as versions, approved and sealed by the chair, verified, exported. What
+goes into each document is :mod:`server.services.minutes_content`.
 
 ==========================  ==================================================================================
 ability                     who
@@ -29,14 +30,11 @@ import dataclasses
 import datetime as dt
 import enum
 import hashlib
-import json
 import logging
-import re
-from collections.abc import Collection
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import func, select
+from pydantic import BaseModel
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.config import Settings
@@ -47,277 +45,24 @@ from server.documents.docx_render import render_minutes_docx, render_notice_docx
 from server.documents.pdf_render import render_minutes_pdf, render_notice_pdf
 from server.errors import Conflict, InvalidInput, NotFound
 from server.models import (
-    Conclusion,
     DocumentRegister,
     Meeting,
     MinutesStatus,
     MinutesVersion,
-    Participation,
     Role,
-    TranscriptSegment,
-    Unit,
     User,
     utcnow,
 )
 from server.services import audit, meetings, policy, search
 from server.services.context import Actor
-from server.services.notice_deadline import holidays_of, notice_due
-from server.services.search import LOCAL_TZ, local_day
+from server.services.minutes_content import DocKind, DocumentRequest, build_document, document_content
+from server.services.search import local_day
 from server.services.signing_keys import server_secret as server_secret  # re-export: tests import it here
 from server.services.signing_keys import signing_key_for, trusted_public_key_b64
 
 log = logging.getLogger(__name__)
 
 DIGITAL_SIGNATURE_NOTE = "(Đã ký số)"
-GENERAL_CONTENT_TITLE = "Nội dung cuộc họp"
-_ADMIN_PREFIX = re.compile(
-    r"^\s*(UBND|Ủy ban nhân dân|Uỷ ban nhân dân)\s+"
-    r"(tỉnh|thành phố|huyện|quận|thị xã|xã|phường|thị trấn)?\s*",
-    re.IGNORECASE,
-)
-_COMMITTEE_PREFIX = re.compile(r"^\s*(UBND|Ủy ban nhân dân|Uỷ ban nhân dân)\s+", re.IGNORECASE)
-_MEETING_WORD = re.compile(r"^\s*(cuộc\s+)?họp\s+", re.IGNORECASE)
-
-
-class DocKind(enum.StrEnum):
-    MINUTES = "minutes"  # form 1.9
-    NOTICE = "notice"  # form 1.4
-
-    @property
-    def register(self) -> str:
-        return "BB" if self is DocKind.MINUTES else "TB"
-
-
-# ---- building the documents from the database ------------------------------------------------------------
-
-
-class DocumentRequest(BaseModel):
-    """What the clerk may set when generating a version; everything else comes from the meeting data."""
-
-    model_config = ConfigDict(extra="forbid")
-    title: str | None = Field(None, min_length=1, max_length=500)
-    location: str | None = Field(None, max_length=300)
-    chair_position: str = Field("", max_length=200)
-    clerk_position: str = Field("", max_length=200)
-    agenda_contents: list[str] = Field(default_factory=list, max_length=100)
-    closing_note: str = Field("", max_length=2000)
-    recipients: list[str] = Field(default_factory=list, max_length=50)
-
-
-def place_name(unit_name: str) -> str:
-    """ "UBND huyện Ia Pa" → "Ia Pa" (the place in the place-and-date line)."""
-    return _ADMIN_PREFIX.sub("", unit_name).strip() or unit_name
-
-
-def issuing_body(unit: Unit) -> doc_model.IssuingBody:
-    name = _COMMITTEE_PREFIX.sub("Ủy ban nhân dân\n", unit.name, count=1)
-    return doc_model.IssuingBody(name=name)
-
-
-def _code(unit: Unit, kind: DocKind) -> str:
-    short = "UBND" if _COMMITTEE_PREFIX.match(unit.name) else unit.code
-    return f"{kind.register}-{short}"
-
-
-def _person(user: User | None, position: str) -> doc_model.Person:
-    if user is None:
-        return doc_model.Person(name="", position=position)
-    return doc_model.Person(name=user.full_name or user.username, position=position)
-
-
-def _chair_and_clerk(session: Session, meeting: Meeting) -> tuple[User | None, User | None]:
-    chair = session.get(User, meeting.chair_user_id) if meeting.chair_user_id else None
-    clerk = session.get(User, meeting.clerk_user_id) if meeting.clerk_user_id else None
-    for role, current in ((Role.CHAIR, chair), (Role.CLERK, clerk)):
-        if current is None:
-            found = session.scalar(
-                select(User)
-                .where(User.unit_id == meeting.chair_unit_id, User.role == role, User.active.is_(True))
-                .order_by(User.id)
-            )
-            if role is Role.CHAIR:
-                chair = found
-            else:
-                clerk = found
-    return chair, clerk
-
-
-def _local(value: dt.datetime) -> dt.datetime:
-    return value.astimezone(LOCAL_TZ)
-
-
-def _times(session: Session, meeting: Meeting) -> tuple[dt.datetime, dt.datetime]:
-    started = meeting.started_at or meeting.starts_at
-    ended = meeting.ended_at
-    if ended is None:
-        last = session.scalar(
-            select(func.max(TranscriptSegment.end_s)).where(TranscriptSegment.meeting_id == meeting.id)
-        )
-        ended = started + dt.timedelta(seconds=float(last or 0))
-    return _local(started), _local(ended)
-
-
-def _attendees(session: Session, meeting: Meeting) -> tuple[doc_model.Attendee, ...]:
-    people: dict[int, list[str]] = {}
-    rows = session.execute(
-        select(Participation.unit_id, User.full_name, User.username)
-        .join(User, User.id == Participation.user_id)
-        .where(Participation.meeting_id == meeting.id)
-        .order_by(Participation.joined_at)
-    ).tuples()
-    for unit_id, full_name, username in rows:
-        name = full_name or username
-        if name not in people.setdefault(unit_id, []):
-            people[unit_id].append(name)
-    return tuple(
-        doc_model.Attendee(
-            unit_name=inv.unit.name,
-            status=doc_model.AttendanceStatus(inv.status.value),
-            representatives=tuple(doc_model.Person(name=n) for n in people.get(inv.unit_id, [])),
-            absence_reason=inv.reason,
-        )
-        for inv in meeting.invitations
-    )
-
-
-def _agenda(session: Session, meeting: Meeting, contents: list[str]) -> tuple[doc_model.AgendaItem, ...]:
-    """Agenda items with the speakers' contributions: consecutive segments of one speaker form one
-    contribution; a segment belongs to the last item started before it (all to the first when no item has a
-    start time on the meeting clock)."""
-    names = dict(session.execute(select(Unit.id, Unit.name)).tuples().all())
-    items = list(meeting.agenda)
-    titles = [a.title for a in items] or [GENERAL_CONTENT_TITLE]
-    starts = [a.starts_at_s for a in items] or [None]
-    grouped: list[list[doc_model.Contribution]] = [[] for _ in titles]
-    current: tuple[int, int | None, str] | None = None
-    buffer: list[str] = []
-    first_start = 0.0
-    segments = session.scalars(
-        select(TranscriptSegment)
-        .where(TranscriptSegment.meeting_id == meeting.id)
-        .order_by(TranscriptSegment.seq)
-    )
-
-    def flush() -> None:
-        if current is None or not buffer:
-            return
-        index, unit_id, speaker = current
-        unit_name = names.get(unit_id, "") if unit_id is not None else meeting.chair_unit.name
-        grouped[index].append(
-            doc_model.Contribution(
-                unit_name=unit_name,
-                text=" ".join(buffer),
-                speaker=doc_model.Person(name=speaker) if speaker else None,
-                recording_offset_s=first_start,
-            )
-        )
-
-    for seg in segments:
-        index = 0
-        for i, start in enumerate(starts):
-            if start is not None and start <= seg.start_s:
-                index = i
-        key = (index, seg.unit_id, seg.speaker)
-        if key != current:
-            flush()
-            current, buffer, first_start = key, [], seg.start_s
-        buffer.append(seg.text)
-    flush()
-    return tuple(
-        doc_model.AgendaItem(
-            title=title,
-            content=contents[i].strip() if i < len(contents) else "",
-            contributions=tuple(grouped[i]),
-        )
-        for i, title in enumerate(titles)
-    )
-
-
-def _conclusions(session: Session, meeting_id: int) -> tuple[doc_model.Conclusion, ...]:
-    names = dict(session.execute(select(Unit.id, Unit.name)).tuples().all())
-    rows = session.scalars(
-        select(Conclusion).where(Conclusion.meeting_id == meeting_id).order_by(Conclusion.number)
-    )
-    return tuple(
-        doc_model.Conclusion(
-            number=c.number,
-            text=c.text,
-            assignee_unit=names.get(c.assignee_unit_id, "") if c.assignee_unit_id is not None else "",
-            deadline=c.deadline,
-        )
-        for c in rows
-    )
-
-
-def build_minutes(session: Session, meeting: Meeting, request: DocumentRequest) -> doc_model.MinutesDoc:
-    chair, clerk = _chair_and_clerk(session, meeting)
-    started, ended = _times(session, meeting)
-    unit = meeting.chair_unit
-    return doc_model.MinutesDoc(
-        issuing_body=issuing_body(unit),
-        number=doc_model.DocumentNumber(_code(unit, DocKind.MINUTES)),
-        place_name=place_name(unit.name),
-        issued_on=started.date(),
-        title=request.title or meeting.title,
-        started_at=started,
-        ended_at=ended,
-        location=request.location or meeting.place or f"Trụ sở {unit.name} (điểm cầu chính)",
-        online=True,
-        connection_points=tuple(inv.unit.name for inv in meeting.invitations),
-        chair=_person(chair, request.chair_position),
-        clerk=_person(clerk, request.clerk_position),
-        attendees=_attendees(session, meeting),
-        agenda=_agenda(session, meeting, request.agenda_contents),
-        conclusions=_conclusions(session, meeting.id),
-        closing_note=request.closing_note,
-        recipients=tuple(request.recipients),
-    )
-
-
-def build_notice(
-    session: Session, meeting: Meeting, request: DocumentRequest, holidays: Collection[dt.date]
-) -> doc_model.NoticeDoc:
-    chair, _clerk = _chair_and_clerk(session, meeting)
-    unit = meeting.chair_unit
-    chair_name = chair.full_name or chair.username if chair is not None else ""
-    conclusion_by = f"{request.chair_position or 'chủ tọa'} {chair_name}".strip()
-    subject = _MEETING_WORD.sub("", request.title or meeting.title).strip()
-    day = local_day(meeting.started_at or meeting.starts_at)
-    points = [inv.unit.name for inv in meeting.invitations]
-    body = (
-        f"Ngày {day.day:02d}/{day.month:02d}/{day.year}, {unit.name} tổ chức cuộc họp trực tuyến {subject}"
-        + (f" với {len(points):02d} điểm cầu: {', '.join(points)}." if points else ".")
-        + f" Sau khi nghe báo cáo và ý kiến phát biểu của các đại biểu, {conclusion_by} kết luận như sau:",
-    )
-    return doc_model.NoticeDoc(
-        issuing_body=issuing_body(unit),
-        number=doc_model.DocumentNumber(_code(unit, DocKind.NOTICE)),
-        place_name=place_name(unit.name),
-        issued_on=local_day(utcnow()),
-        conclusion_by=conclusion_by,
-        meeting_subject=subject,
-        body=body,
-        conclusions=_conclusions(session, meeting.id),
-        signer=doc_model.SignatureBlock(((request.chair_position or "Chủ tọa").upper(),), chair_name),
-        due_on=notice_due(meeting, holidays),
-        closing=f"{unit.name} thông báo để các cơ quan, đơn vị biết, thực hiện./.",
-        recipients=tuple(request.recipients or points),
-    )
-
-
-def _build(
-    session: Session, meeting: Meeting, kind: DocKind, request: DocumentRequest, settings: Settings
-) -> Document:
-    if kind is DocKind.MINUTES:
-        return build_minutes(session, meeting, request)
-    return build_notice(session, meeting, request, holidays_of(settings))
-
-
-def _content(doc: Document) -> dict[str, Any]:
-    parsed: dict[str, Any] = json.loads(canonical_bytes(doc))
-    return parsed
-
-
 # ---- versions ---------------------------------------------------------------------------------------------
 
 
@@ -389,7 +134,7 @@ def _view(session: Session, row: MinutesVersion) -> VersionView:
 
 
 def _preview(session: Session, meeting: Meeting, kind: DocKind, settings: Settings) -> VersionView:
-    content = _content(_build(session, meeting, kind, DocumentRequest(), settings))
+    content = document_content(build_document(session, meeting, kind, DocumentRequest(), settings))
     due, overdue = _overdue(kind, content, None)
     return VersionView(
         meeting_id=meeting.id,
@@ -447,14 +192,14 @@ def generate(
         policy.can_manage(actor, meeting.chair_unit_id),
         "Chỉ chủ trì hoặc thư ký của đơn vị chủ trì được lập biên bản, thông báo.",
     )
-    doc = _build(session, meeting, kind, request, settings)
+    doc = build_document(session, meeting, kind, request, settings)
     existing = _versions(session, meeting_id, kind)
     row = MinutesVersion(
         meeting_id=meeting_id,
         kind=kind.value,
         version=(existing[-1].version if existing else 0) + 1,
         status=MinutesStatus.DRAFT,
-        content=_content(doc),
+        content=document_content(doc),
         created_by_id=actor.id,
     )
     session.add(row)
@@ -535,7 +280,7 @@ def approve(
     else:
         signer = dataclasses.replace(doc.signer, note=DIGITAL_SIGNATURE_NOTE)
         sealed_doc = dataclasses.replace(doc, number=numbered, signer=signer, issued_on=local_day(now))
-    content = _content(sealed_doc)
+    content = document_content(sealed_doc)
     made = doc_seal.seal(
         canonical_bytes(content), signing_key_for(session, settings, actor.id), sealed_at=now
     )

@@ -1,5 +1,6 @@
 """Follow-up tasks: creation from a conclusion or a transcript segment, who may see and act on them, the
-lifecycle with its reports and extensions, and the per-unit report.
+lifecycle with its reports. Extensions of the deadline are :mod:`server.services.task_extensions`; the
+per-unit report is :mod:`server.services.task_unit_report`.
 
 Lifecycle (``TaskState``, typed in by people; the reported status is computed, see ``task_status``)::
 
@@ -50,7 +51,6 @@ from server.models import (
     TranscriptSegment,
     Unit,
     User,
-    utcnow,
 )
 from server.services import audit, meetings, notifications, policy, search, units
 from server.services.context import Actor
@@ -66,7 +66,6 @@ from server.services.task_evidence import (
 )
 from server.services.task_status import (
     STATUS_LABELS,
-    StatusCounts,
     TaskStatus,
     compute_status,
 )
@@ -113,18 +112,6 @@ class ReportInput(BaseModel):
 class ReviewInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
     decision: Literal["accept", "return"]
-    note: str = Field("", max_length=MAX_NOTE_CHARS)
-
-
-class ExtensionCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    new_deadline: dt.date
-    reason: str = Field(min_length=1, max_length=MAX_NOTE_CHARS)
-
-
-class ExtensionDecision(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    decision: Literal["approve", "refuse"]
     note: str = Field("", max_length=MAX_NOTE_CHARS)
 
 
@@ -218,12 +205,12 @@ def get_visible(session: Session, actor: Actor, task_id: int) -> Task:
     return task
 
 
-def _codes(session: Session) -> dict[int, Unit]:
+def units_by_id(session: Session) -> dict[int, Unit]:
     return {u.id: u for u in session.scalars(select(Unit))}
 
 
 def view(session: Session, task: Task, today: dt.date, unit_by_id: dict[int, Unit] | None = None) -> TaskView:
-    by_id = unit_by_id if unit_by_id is not None else _codes(session)
+    by_id = unit_by_id if unit_by_id is not None else units_by_id(session)
     status = compute_status(task.state, task.deadline, task.completed_on, today)
     return TaskView(
         id=task.id,
@@ -261,7 +248,7 @@ def _report_view(session: Session, report: TaskReport, by_id: dict[int, Unit]) -
     )
 
 
-def _extension_view(x: ExtensionRequest) -> ExtensionView:
+def extension_view(x: ExtensionRequest) -> ExtensionView:
     return ExtensionView(
         id=x.id,
         task_id=x.task_id,
@@ -274,7 +261,7 @@ def _extension_view(x: ExtensionRequest) -> ExtensionView:
 
 
 def detail(session: Session, task: Task, today: dt.date) -> TaskDetail:
-    by_id = _codes(session)
+    by_id = units_by_id(session)
     reports = session.scalars(select(TaskReport).where(TaskReport.task_id == task.id).order_by(TaskReport.id))
     extensions = session.scalars(
         select(ExtensionRequest).where(ExtensionRequest.task_id == task.id).order_by(ExtensionRequest.id)
@@ -282,11 +269,11 @@ def detail(session: Session, task: Task, today: dt.date) -> TaskDetail:
     return TaskDetail(
         **view(session, task, today, by_id).model_dump(),
         reports=[_report_view(session, r, by_id) for r in reports],
-        extensions=[_extension_view(x) for x in extensions],
+        extensions=[extension_view(x) for x in extensions],
     )
 
 
-def _visible_stmt(actor: Actor) -> ColumnElement[bool]:
+def visible_clause(actor: Actor) -> ColumnElement[bool]:
     co = select(TaskUnit.task_id).where(TaskUnit.unit_id == actor.unit_id)
     return or_(Task.assigning_unit_id == actor.unit_id, Task.lead_unit_id == actor.unit_id, Task.id.in_(co))
 
@@ -303,14 +290,14 @@ def list_visible(
     """Tasks the actor may see, optionally of one unit (as lead or co-ordinating unit) and one status."""
     stmt = select(Task).options(selectinload(Task.co_units)).order_by(Task.deadline, Task.id)
     if not actor.is_admin:
-        stmt = stmt.where(_visible_stmt(actor))
+        stmt = stmt.where(visible_clause(actor))
     if unit is not None:
         unit_id = units.get_by_code(session, unit).id
         co = select(TaskUnit.task_id).where(TaskUnit.unit_id == unit_id)
         stmt = stmt.where(or_(Task.lead_unit_id == unit_id, Task.id.in_(co)))
     if meeting_id is not None:
         stmt = stmt.where(Task.meeting_id == meeting_id)
-    by_id = _codes(session)
+    by_id = units_by_id(session)
     views = [view(session, t, today, by_id) for t in session.scalars(stmt)]
     return [v for v in views if status is None or v.status is status]
 
@@ -507,7 +494,7 @@ def add_report(
                 unit_id=task.assigning_unit_id,
             )
         search.index_task(session, task.id)
-        return _report_view(session, report, _codes(session))
+        return _report_view(session, report, units_by_id(session))
 
 
 def review(session: Session, actor: Actor, task_id: int, data: ReviewInput) -> Task:
@@ -546,157 +533,9 @@ def review(session: Session, actor: Actor, task_id: int, data: ReviewInput) -> T
     return task
 
 
-def request_extension(
-    session: Session, actor: Actor, task_id: int, data: ExtensionCreate
-) -> ExtensionRequest:
-    task = get_visible(session, actor, task_id)
-    policy.require(can_report(actor, task), "Chỉ đơn vị chủ trì thực hiện được xin gia hạn.")
-    if task.state is TaskState.ACCEPTED:
-        raise Conflict("Nhiệm vụ đã được nghiệm thu.")
-    if data.new_deadline <= task.deadline:
-        raise InvalidInput(
-            f"Thời hạn mới phải sau thời hạn hiện tại {vn_date(task.deadline)}.",
-            details={"field": "new_deadline"},
-        )
-    pending = session.scalar(
-        select(ExtensionRequest.id).where(
-            ExtensionRequest.task_id == task.id, ExtensionRequest.decision == "pending"
-        )
-    )
-    if pending is not None:
-        raise Conflict("Đã có một đề nghị gia hạn đang chờ quyết định.", details={"extension": pending})
-    ext = ExtensionRequest(
-        task_id=task.id, requested_by_id=actor.id, new_deadline=data.new_deadline, reason=data.reason.strip()
-    )
-    session.add(ext)
-    session.flush()
-    audit.record(
-        session, actor, "task.extension.request", "task", task.id,
-        {"extension_id": ext.id, "new_deadline": data.new_deadline.isoformat(), "reason": data.reason},
-    )  # fmt: skip
-    notifications.notify(
-        session,
-        dedupe_key=f"extension:{ext.id}:requested",
-        kind="extension_requested",
-        text=f"{actor.unit_name} xin gia hạn nhiệm vụ {task.title} đến {vn_date(data.new_deadline)}.",
-        data={"task_id": task.id, "extension_id": ext.id},
-        unit_id=task.assigning_unit_id,
-    )
-    return ext
-
-
-def decide_extension(
-    session: Session, actor: Actor, task_id: int, extension_id: int, data: ExtensionDecision
-) -> ExtensionRequest:
-    """Approve (the deadline moves, audited with the old and new dates) or refuse an extension request."""
-    task = get_visible(session, actor, task_id)
-    ext = session.get(ExtensionRequest, extension_id)
-    if ext is None or ext.task_id != task.id:
-        raise NotFound(f"Không tìm thấy đề nghị gia hạn {extension_id}.", details={"extension": extension_id})
-    policy.require(can_assign(actor, task.assigning_unit_id), "Chỉ đơn vị giao việc được quyết định gia hạn.")
-    if ext.decision != "pending":
-        raise Conflict("Đề nghị gia hạn đã được quyết định.", details={"decision": ext.decision})
-    old_deadline = task.deadline
-    ext.decision = "approved" if data.decision == "approve" else "refused"
-    ext.decided_by_id, ext.decided_at = actor.id, utcnow()
-    if ext.decision == "approved":
-        task.deadline = ext.new_deadline
-        text = f"Nhiệm vụ {task.title} được gia hạn đến {vn_date(ext.new_deadline)}."
-    else:
-        text = f"Đề nghị gia hạn nhiệm vụ {task.title} không được chấp thuận. {data.note.strip()}".strip()
-    audit.record(
-        session, actor, f"task.extension.{data.decision}", "task", task.id,
-        {"extension_id": ext.id, "old_deadline": old_deadline.isoformat(),
-         "new_deadline": task.deadline.isoformat(), "note": data.note},
-    )  # fmt: skip
-    notifications.notify(
-        session,
-        dedupe_key=f"extension:{ext.id}:{ext.decision}",
-        kind=f"extension_{ext.decision}",
-        text=text,
-        data={"task_id": task.id, "extension_id": ext.id, "deadline": task.deadline.isoformat()},
-        unit_id=task.lead_unit_id,
-    )
-    session.flush()
-    search.index_task(session, task.id)
-    return ext
-
-
-def extension_view(ext: ExtensionRequest) -> ExtensionView:
-    return _extension_view(ext)
-
-
 def evidence_file(
     session: Session, actor: Actor, task_id: int, evidence_id: int, evidence_dir: Path
 ) -> EvidenceFile:
     """The stored file of one evidence item, for whoever may see the task."""
     task = get_visible(session, actor, task_id)
     return find_evidence_file(session, task.id, evidence_id, evidence_dir)
-
-
-# ---- the per-unit report -------------------------------------------------------------------------------
-
-
-class UnitReportRow(BaseModel):
-    unit: str
-    unit_name: str
-    assigned: int
-    completed_on_time: int
-    completed_late: int
-    in_progress: int
-    overdue: int
-    overdue_pct: float
-
-
-class UnitReport(BaseModel):
-    from_date: dt.date
-    to_date: dt.date
-    as_of: dt.date
-    rows: list[UnitReportRow]
-    total: UnitReportRow
-
-
-def _row(code: str, name: str, c: StatusCounts) -> UnitReportRow:
-    return UnitReportRow(
-        unit=code,
-        unit_name=name,
-        assigned=c.assigned,
-        completed_on_time=c.completed_on_time,
-        completed_late=c.completed_late,
-        in_progress=c.in_progress,
-        overdue=c.overdue,
-        overdue_pct=c.overdue_pct,
-    )
-
-
-def unit_report(
-    session: Session, actor: Actor, today: dt.date, from_date: dt.date | None, to_date: dt.date | None
-) -> UnitReport:
-    """Counts per lead unit of the tasks the actor may see that were assigned in [from, to], as of today.
-
-    Defaults: from 1 January of this year, to today. The statuses are those of :mod:`task_status`.
-    """
-    start = from_date or dt.date(today.year, 1, 1)
-    end = to_date or today
-    if start > end:
-        raise InvalidInput("Ngày bắt đầu kỳ báo cáo sau ngày kết thúc.", details={"field": "from"})
-    stmt = select(Task).where(Task.assigned_on >= start, Task.assigned_on <= end)
-    if not actor.is_admin:
-        stmt = stmt.where(_visible_stmt(actor))
-    counts: dict[int, StatusCounts] = {}
-    total = StatusCounts()
-    for task in session.scalars(stmt):
-        status = compute_status(task.state, task.deadline, task.completed_on, today)
-        counts[task.lead_unit_id] = counts.get(task.lead_unit_id, StatusCounts()).add(status)
-        total = total.add(status)
-    by_id = _codes(session)
-    order = sorted(
-        counts, key=lambda uid: (by_id[uid].parent_id is not None, by_id[uid].position, by_id[uid].code)
-    )
-    return UnitReport(
-        from_date=start,
-        to_date=end,
-        as_of=today,
-        rows=[_row(by_id[uid].code, by_id[uid].name, counts[uid]) for uid in order],
-        total=_row("", "Tổng cộng", total),
-    )

@@ -19,7 +19,8 @@ from server.app import create_app
 from server.config import Settings
 from server.models import MinutesVersion, User
 from server.services import accounts, minutes, units
-from server.services.minutes import place_name, server_secret
+from server.services.minutes import server_secret
+from server.services.minutes_content import place_name
 from tests.conftest import ACCOUNTS, TEST_PASSWORD, Account, login_headers
 from tests.server.test_transcripts_api import MEETING, seed_meeting
 
