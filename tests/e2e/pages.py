@@ -1,4 +1,5 @@
-"""Steps shared by the browser tests: log in through the form, take a screenshot of a screen."""
+"""Steps shared by the browser tests: log in through the form, open the demo meeting as the chair, join its
+room, take a screenshot of a screen."""
 
 from __future__ import annotations
 
@@ -23,6 +24,24 @@ def login(page: Page, username: str, password: str) -> None:
     page.get_by_label("Mật khẩu").fill(password)
     page.get_by_role("button", name="Đăng nhập").click()
     expect(page.get_by_test_id("current-user")).to_be_visible()
+
+
+DEMO_TITLE = "Họp giao ban trực tuyến UBND huyện với các xã"
+
+
+def open_demo_meeting(chair: Page) -> int:
+    """On the chair's meeting list, open (khai mạc) the demo meeting; its id."""
+    row = chair.locator("[data-group=upcoming] tr", has_text=DEMO_TITLE)
+    meeting_id = int(row.get_attribute("data-meeting-id") or "0")
+    row.get_by_role("button", name=f"Khai mạc cuộc họp: {DEMO_TITLE}").click()
+    expect(chair.locator("[data-group=live] tr", has_text=DEMO_TITLE)).to_be_visible()
+    return meeting_id
+
+
+def join_room(page: Page, meeting_id: int) -> None:
+    page.goto(f"/#/meetings/{meeting_id}/room")
+    expect(page.get_by_test_id("room")).to_be_visible()
+    expect(page.get_by_test_id("connection")).to_have_attribute("data-state", "connected")
 
 
 def shot(page: Page, folder: Path, name: str) -> Path:

@@ -12,11 +12,10 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import Chromium, RunningServer
-from tests.e2e.pages import login, new_page, shot
+from tests.e2e.pages import join_room, login, new_page, open_demo_meeting, shot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-DEMO_TITLE = "Họp giao ban trực tuyến UBND huyện với các xã"
 SETTLE_S = 1.5  # let packets in flight arrive after a mute before measuring that nothing more comes
 MEASURE_S = 2.0
 
@@ -77,12 +76,6 @@ def remote_videos(page: Page) -> dict[str, dict[str, Any]]:
     return {v["label"]: v for v in page.evaluate(REMOTE_VIDEOS_JS)}
 
 
-def join_room(page: Page, meeting_id: int) -> None:
-    page.goto(f"/#/meetings/{meeting_id}/room")
-    expect(page.get_by_test_id("room")).to_be_visible()
-    expect(page.get_by_test_id("connection")).to_have_attribute("data-state", "connected")
-
-
 def test_three_points_see_hear_mute_and_roll_call(server: RunningServer, chromium: Chromium, media_dir: Path,
                                                   screenshots: Path) -> None:
     hall = chromium.launch()  # the chair and one commune: two contexts of one browser
@@ -90,10 +83,7 @@ def test_three_points_see_hear_mute_and_roll_call(server: RunningServer, chromiu
 
     chair = new_page(hall, server.base_url)
     login(chair, "chutri", server.accounts["chutri"].password)
-    row = chair.locator("[data-group=upcoming] tr", has_text=DEMO_TITLE)
-    meeting_id = int(row.get_attribute("data-meeting-id") or "0")
-    row.get_by_role("button", name=f"Khai mạc cuộc họp: {DEMO_TITLE}").click()
-    expect(chair.locator("[data-group=live] tr", has_text=DEMO_TITLE)).to_be_visible()
+    meeting_id = open_demo_meeting(chair)
 
     listener = new_page(hall, server.base_url)
     login(listener, "churang", server.accounts["churang"].password)

@@ -12,8 +12,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import Chromium, RunningServer
-from tests.e2e.pages import login, new_page, shot
-from tests.e2e.test_web_room import DEMO_TITLE, join_room
+from tests.e2e.pages import join_room, login, new_page, open_demo_meeting, shot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -38,10 +37,7 @@ def test_commune_shares_slides_with_the_chairs_permission(
     browser = chromium.launch()
     chair = new_page(browser, server.base_url)
     login(chair, "chutri", server.accounts["chutri"].password)
-    row = chair.locator("[data-group=upcoming] tr", has_text=DEMO_TITLE)
-    meeting_id = int(row.get_attribute("data-meeting-id") or "0")
-    row.get_by_role("button", name=f"Khai mạc cuộc họp: {DEMO_TITLE}").click()
-    expect(chair.locator("[data-group=live] tr", has_text=DEMO_TITLE)).to_be_visible()
+    meeting_id = open_demo_meeting(chair)
     commune = new_page(browser, server.base_url)
     login(commune, "chumo", server.accounts["chumo"].password)
     other = new_page(browser, server.base_url)
