@@ -2,7 +2,7 @@
 MediaRelay (baseline, measured in the same run); capacity step-up.
 
     python benchmarks/sfu/run.py [--window 10] [--cases a,b,c] [--sizes 6,10,14,18] [--skip-relay]
-                                 [--cpu-split]
+                                 [--cpu-split] [--fast-path on|off]
 
 Cases: (a) a meeting of 10, all see all; (b) 1 publisher -> 9 viewers, our SFU and aiortc's MediaRelay;
 (c) capacity: meetings of growing size until one is degraded (mean fps < 28 or any loss), reporting the
@@ -13,7 +13,9 @@ received frames at the RTP level (marker bits) instead of decoding: decoding 90 
 cores and measure the clients, not the server. Server CPU is also given per forwarded packet, which is less
 sensitive to how many packets a loaded machine let through; the CPU of the two client processes is reported
 too: when client and server processes together fill the 2 cores, the machine, not the server, limits what is
-delivered. All traffic stays on 127.0.0.1.
+delivered. All traffic stays on 127.0.0.1. `--fast-path off` (default: GIAOBAN_RTP_FAST_PATH, on unless "0")
+runs the SFU with publisher RTP received through aiortc's coroutines instead of `aiortc_hooks.RtpFastPath`,
+for back-to-back comparisons.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import os
 import statistics
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -34,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from server.media.client import ClientConfig, encode_test_pattern  # noqa: E402
 from server.media.client_process import ClientProcess  # noqa: E402
-from server.media.config import MediaConfig  # noqa: E402
+from server.media.config import MediaConfig, rtp_fast_path_from_env  # noqa: E402
 from server.media.events import Offer, StreamLabel  # noqa: E402
 
 CONFIG = MediaConfig(ice_addresses=("127.0.0.1",), video_bitrate_cap_bps=600_000)
@@ -53,7 +55,8 @@ class ServerFigures:
     packets_in: int  # RTP packets received from publishers in the window (SFU only)
     packets_out: int  # RTP packets forwarded to viewers in the window (SFU only)
     cpu_us_per_packet_out: float  # all server CPU in the window / packets forwarded
-    media_path_cpu_percent: float  # share of server CPU spent in MediaRoom._on_rtp (SFU only)
+    media_path_cpu_percent: float  # share of server CPU in MediaRoom._on_rtp / _on_rtp_bytes (SFU only)
+    packets_fast_path: int  # of packets_in, those taken by the synchronous receive path (SFU only)
 
 
 def _process_cpu_s(pid: int) -> float:
@@ -72,14 +75,14 @@ def _rss_mb() -> float:
 # --- server process ---------------------------------------------------------------------------------------
 
 
-def server_main(conn: Connection, mode: str, cpu_split: bool) -> None:
-    asyncio.run(_server(conn, mode, cpu_split))
+def server_main(conn: Connection, mode: str, cpu_split: bool, fast_path: bool) -> None:
+    asyncio.run(_server(conn, mode, cpu_split, fast_path))
 
 
-async def _server(conn: Connection, mode: str, cpu_split: bool) -> None:
+async def _server(conn: Connection, mode: str, cpu_split: bool, fast_path: bool) -> None:
     loop = asyncio.get_running_loop()
     if mode == "sfu":
-        backend: _SfuBackend | _RelayBackend = _SfuBackend(cpu_split)
+        backend: _SfuBackend | _RelayBackend = _SfuBackend(cpu_split, fast_path)
     else:
         backend = _RelayBackend()
     cpu0 = wall0 = 0.0
@@ -103,7 +106,9 @@ async def _server(conn: Connection, mode: str, cpu_split: bool) -> None:
         elif message[0] == "stop":
             cpu_s = time.process_time() - cpu0
             cpu = cpu_s / (time.monotonic() - wall0) * 100
-            packets_in, packets_out = (b - a for a, b in zip(packets0, backend.packets(), strict=True))
+            packets_in, packets_out, packets_fast = (
+                b - a for a, b in zip(packets0, backend.packets(), strict=True)
+            )
             t = sorted(backend.timings) or [0.0]
             figures = ServerFigures(
                 cpu,
@@ -114,6 +119,7 @@ async def _server(conn: Connection, mode: str, cpu_split: bool) -> None:
                 packets_out,
                 cpu_s * 1e6 / max(packets_out, 1),
                 backend.cpu_in_media_path_s / max(cpu_s, 1e-9) * 100,
+                packets_fast,
             )
             conn.send(("figures", figures))
         elif message[0] == "close":
@@ -123,7 +129,7 @@ async def _server(conn: Connection, mode: str, cpu_split: bool) -> None:
 
 
 class _SfuBackend:
-    def __init__(self, cpu_split: bool) -> None:
+    def __init__(self, cpu_split: bool, fast_path: bool) -> None:
         from server.media.events import MediaEvent, MediaListener, RenegotiationNeeded
         from server.media.room import MediaRoom
 
@@ -137,27 +143,32 @@ class _SfuBackend:
                 if isinstance(event, RenegotiationNeeded) and event.participant_id not in pending:
                     pending.append(event.participant_id)
 
-        self.room = MediaRoom("bench", CONFIG, Listener())
-        original = self.room._on_rtp
+        self.room = MediaRoom("bench", replace(CONFIG, rtp_fast_path=fast_path), Listener())
         timings = self.timings
         backend = self
 
-        async def timed(*args, **kwargs):  # type: ignore[no-untyped-def]
-            start = time.perf_counter()
-            if cpu_split:  # two clock_gettime syscalls per packet: ~1 % of a core, so only on request
-                cpu_start = time.thread_time()
-                await original(*args, **kwargs)
-                backend.cpu_in_media_path_s += time.thread_time() - cpu_start
-            else:
-                await original(*args, **kwargs)
-            if len(timings) < 2_000_000:
-                timings.append(time.perf_counter() - start)
+        def timed(original):  # type: ignore[no-untyped-def]
+            # both ways in (aiortc's: _on_rtp, the fast path: _on_rtp_bytes) are synchronous per packet;
+            # wrapped before any packet, so the fast path's routes bind the wrapper
+            def run(*args, **kwargs):  # type: ignore[no-untyped-def]
+                start = time.perf_counter()
+                if cpu_split:  # two clock_gettime syscalls per packet: ~1 % of a core, so only on request
+                    cpu_start = time.thread_time()
+                    original(*args, **kwargs)
+                    backend.cpu_in_media_path_s += time.thread_time() - cpu_start
+                else:
+                    original(*args, **kwargs)
+                if len(timings) < 2_000_000:
+                    timings.append(time.perf_counter() - start)
 
-        self.room._on_rtp = timed  # type: ignore[method-assign]
+            return run
 
-    def packets(self) -> tuple[int, int]:
+        self.room._on_rtp = timed(self.room._on_rtp)  # type: ignore[method-assign]
+        self.room._on_rtp_bytes = timed(self.room._on_rtp_bytes)  # type: ignore[method-assign]
+
+    def packets(self) -> tuple[int, int, int]:
         stats = self.room.stats()
-        return stats.packets_in, stats.packets_out
+        return stats.packets_in, stats.packets_out, stats.packets_fast_path
 
     async def join(self, pid: str, publishes_video: bool) -> Offer:
         return await self.room.join(pid, username=pid, unit=pid, publishes_video=publishes_video)
@@ -223,8 +234,8 @@ class _RelayBackend:
     def pending(self) -> list[str]:
         return []
 
-    def packets(self) -> tuple[int, int]:
-        return 0, 0
+    def packets(self) -> tuple[int, int, int]:
+        return 0, 0, 0
 
     async def renegotiate(self, pid: str) -> Offer:
         raise RuntimeError("the relay baseline never renegotiates")
@@ -238,10 +249,10 @@ class _RelayBackend:
 
 
 class Run:
-    def __init__(self, mode: str, cpu_split: bool = False) -> None:
+    def __init__(self, mode: str, cpu_split: bool = False, fast_path: bool = True) -> None:
         ctx = multiprocessing.get_context("spawn")
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=server_main, args=(child, mode, cpu_split), daemon=True)
+        self.proc = ctx.Process(target=server_main, args=(child, mode, cpu_split, fast_path), daemon=True)
         self.proc.start()
 
     def call(self, *message: object) -> tuple[object, ...]:
@@ -261,8 +272,9 @@ async def meeting(
     window_s: float,
     frames: tuple[bytes, ...],
     cpu_split: bool = False,
+    fast_path: bool = True,
 ) -> dict[str, object]:
-    server = Run(mode, cpu_split)
+    server = Run(mode, cpu_split, fast_path)
     pids = publishers + viewers
     pub_cfg = ClientConfig(media=CONFIG, video=True, video_fps=VIDEO_FPS, decode=False, encoded_video=frames)
     # pure viewers (1 -> 9) publish nothing, like the MediaRelay baseline's viewers
@@ -329,12 +341,16 @@ def show(title: str, r: dict[str, object]) -> None:
         f"packets lost {r['lost']}, forwarding time per incoming packet p50 {s.forward_p50_us:.0f} us "
         f"p99 {s.forward_p99_us:.0f} us; "
         + (
-            f"{s.packets_in} packets in, {s.packets_out} out, {s.cpu_us_per_packet_out:.1f} us of server CPU "
-            "per packet out; "
+            f"{s.packets_in} packets in ({s.packets_fast_path} by the fast path), {s.packets_out} out, "
+            f"{s.cpu_us_per_packet_out:.1f} us of server CPU per packet out; "
             if s.packets_out
             else ""
         )
-        + (f"{s.media_path_cpu_percent:.0f}% in MediaRoom._on_rtp; " if s.media_path_cpu_percent > 0 else "")
+        + (
+            f"{s.media_path_cpu_percent:.0f}% in MediaRoom._on_rtp/_on_rtp_bytes; "
+            if s.media_path_cpu_percent > 0
+            else ""
+        )
         + "client processes CPU "
         + " / ".join(f"{c:.0f}%" for c in r["clients_cpu"])  # type: ignore[attr-defined]
         + f" of a core; load average {os.getloadavg()[0]:.2f}",
@@ -349,22 +365,32 @@ async def main() -> None:
     parser.add_argument("--sizes", default="6,10,14,18", help="meeting sizes of the capacity step-up (c)")
     parser.add_argument("--skip-relay", action="store_true")
     parser.add_argument(
-        "--cpu-split", action="store_true", help="also report the share of server CPU in MediaRoom._on_rtp"
+        "--cpu-split",
+        action="store_true",
+        help="also report the share of server CPU in MediaRoom._on_rtp / _on_rtp_bytes",
+    )
+    parser.add_argument(
+        "--fast-path",
+        choices=("on", "off"),
+        default="on" if rtp_fast_path_from_env() else "off",
+        help="the SFU's synchronous receive path for publisher RTP (default: GIAOBAN_RTP_FAST_PATH, on)",
     )
     args = parser.parse_args()
     cases = set(args.cases.split(","))
+    fast = args.fast_path == "on"
+    print(f"SFU receive fast path: {args.fast_path}", flush=True)
     frames = encode_test_pattern(640, 360, VIDEO_FPS, frames=300, bitrate_bps=500_000, keyframe_interval=60)
     kbps = sum(len(f) for f in frames) * 8 / (len(frames) / VIDEO_FPS) / 1000
     print(f"test video: {len(frames)} VP8 frames 640x360@{VIDEO_FPS}, {kbps:.0f} kb/s", flush=True)
 
     if "a" in cases:
         ten = [f"p{i}" for i in range(10)]
-        r = await meeting("sfu", ten, [], args.window, frames, args.cpu_split)
+        r = await meeting("sfu", ten, [], args.window, frames, args.cpu_split, fast)
         show("(a) meeting of 10, all see all", r)
 
     if "b" in cases:
         viewers = [f"v{i}" for i in range(9)]
-        sfu = await meeting("sfu", ["publisher"], viewers, args.window, frames, args.cpu_split)
+        sfu = await meeting("sfu", ["publisher"], viewers, args.window, frames, args.cpu_split, fast)
         show("(b) 1 -> 9, raw-RTP SFU", sfu)
         if not args.skip_relay:
             relay = await meeting("relay", ["publisher"], viewers, args.window, frames, args.cpu_split)
@@ -377,7 +403,7 @@ async def main() -> None:
         held = 0
         for size in [int(x) for x in args.sizes.split(",") if x]:
             pids = [f"p{i}" for i in range(size)]
-            r = await meeting("sfu", pids, [], args.window, frames, args.cpu_split)
+            r = await meeting("sfu", pids, [], args.window, frames, args.cpu_split, fast)
             show(f"(c) meeting of {size}", r)
             if r["fps_mean"] < HELD_FPS_MEAN or r["lost"] > 0:  # type: ignore[operator]
                 print(f"(c) degraded at {size} participants", flush=True)

@@ -11,6 +11,14 @@ viewer transport's SRTP session straight to its ICE socket (`aiortc_hooks.rtp_ou
 (RTX) from a history of references to the shared incoming packets; the viewers' RTCP Sender Reports carry the
 forwarders' packet/octet counts and RTP/NTP timestamps (`aiortc_hooks.intercept_sender_reports`).
 
+Receive path: the first packets of a publisher SSRC come aiortc's way (ICE queue, DTLS transport coroutines,
+`RtpPacket.parse`, the receiver hook `intercept_rtp` -> `MediaRoom._on_rtp`); the room then routes the SSRC
+(and the stream's RTX SSRCs) to the participant's `aiortc_hooks.RtpFastPath`, which unprotects the following
+packets synchronously as they come off the ICE socket and hands the plaintext to `MediaRoom._on_rtp_bytes`
+(`IncomingPacket.parse`). Both ways meet in `MediaRoom._on_packet` (RTX unwrap, NACKs from `NackTracker`
+(nack.py), keyframe detection, the audio tap, forwarding); RTCP feedback goes out from tasks.
+`MediaConfig.rtp_fast_path` (GIAOBAN_RTP_FAST_PATH=0 turns it off) keeps everything on aiortc's way.
+
 Public API
 ----------
 - `MediaConfig` (config.py): ice_addresses, ice_servers (empty by default: no public STUN),

@@ -4,7 +4,9 @@ aiortc has no public way to hand out undecoded RTP, to send RTP on a transceiver
 RTCP feedback for a sender that has no track. The SFU needs all three, plus control over the ICE host
 addresses (aioice never offers 127.0.0.1) and the UDP receive buffer size; and, because it writes forwarded
 RTP straight to the SRTP session and the ICE socket (`rtp_output`), it fills in the Sender Reports that the
-track-less aiortc sender would otherwise send with zero counts (`intercept_sender_reports`). Each hook below
+track-less aiortc sender would otherwise send with zero counts (`intercept_sender_reports`). On the receive
+side, `RtpFastPath` takes known publisher RTP off the ICE socket and unprotects it synchronously, past
+aioice's queue and aiortc's receive coroutines. Each hook below
 names the private attribute it relies on; `self_check()` verifies that all of them exist with the expected
 shape and is run at import time, so an aiortc upgrade that breaks one fails loudly instead of silently
 forwarding nothing.
@@ -17,6 +19,7 @@ import asyncio.selector_events
 import inspect
 import logging
 import socket
+import struct
 import threading
 from collections.abc import Awaitable, Callable, Mapping, Sequence, Sized
 from typing import Any
@@ -244,7 +247,8 @@ def srtp_protector(session: pylibsrtp.Session) -> Callable[[bytes], bytes | None
     length = _srtp_ffi.new("int *")
     protect = _srtp_lib.srtp_protect
 
-    def run(packet: bytes) -> bytes | None:
+    # `_keep` holds the session: `srtp` is a raw pointer that its collection would free
+    def run(packet: bytes, _keep: pylibsrtp.Session = session) -> bytes | None:
         size = len(packet)
         if size > max_packet_bytes:
             return None
@@ -262,7 +266,7 @@ def rtp_output(transport: RTCDtlsTransport) -> RtpOutput:
     """A synchronous `send(serialised_rtp) -> bool` on this DTLS transport, for the forwarding hot path.
 
     Does what `RTCDtlsTransport._send_rtp` -> `aioice.Connection.sendto` -> `StunProtocol.send_data` do for
-    one RTP packet — protect with the transport's tx SRTP session (`_tx_srtp`, see `srtp_protector`), hand the
+    one RTP packet — protect with the transport's tx SRTP session (`_tx_srtp`, as `srtp_protector`), hand the
     datagram to the nominated ICE pair's datagram transport — without their three coroutines and the RTCP
     check. False while DTLS is not connected, ICE has no nominated pair or SRTP refuses the packet. The DTLS
     transport's own tx counters (transport stats) no longer include forwarded RTP; the forwarders count it.
@@ -270,30 +274,47 @@ def rtp_output(transport: RTCDtlsTransport) -> RtpOutput:
     ice: RTCIceTransport = transport.transport
     nominated = ice._connection._nominated
     connected = DtlsState.CONNECTED
-    session: pylibsrtp.Session | None = None
-    protect: Callable[[bytes], bytes | None] = _refuse
+    session: pylibsrtp.Session | None = None  # also keeps `srtp` (a raw pointer) allocated
+    srtp: Any = None
+    cdata: Any = None
+    buffer: Any = None
+    max_packet_bytes = -1
+    length = _srtp_ffi.new("int *")
+    protect = _srtp_lib.srtp_protect
     pair: object = None
     datagram = _DatagramOutput(None, ("", 0))
+    sock_sendto: Callable[[bytes, tuple[str, int]], int] | None = None
 
     def send(data: bytes) -> bool:
-        nonlocal session, protect, pair, datagram
+        nonlocal session, srtp, cdata, buffer, max_packet_bytes, pair, datagram, sock_sendto
         if transport._state is not connected:
             return False
         if transport._tx_srtp is not session:
             session = transport._tx_srtp
-            protect = srtp_protector(session) if session is not None else _refuse
+            if session is None:
+                max_packet_bytes = -1
+            else:
+                srtp, cdata, buffer = session._srtp[0], session._cdata, session._buffer
+                max_packet_bytes = len(cdata) - SRTP_MAX_TRAILER_BYTES
         nominated_pair = nominated.get(ICE_RTP_COMPONENT)
         if nominated_pair is not pair:
             if nominated_pair is None:
                 return False
             pair = nominated_pair
             datagram = _DatagramOutput(nominated_pair.protocol.transport, nominated_pair.remote_addr)
-        protected = protect(data)
-        if protected is None:
+            sock_sendto = datagram.sock.sendto if datagram.sock is not None else None
+        # SRTP protect as `srtp_protector` does it, written out here: one call less per forwarded packet
+        size = len(data)
+        if size > max_packet_bytes:
             return False
-        if datagram.sock is not None and not datagram.queue:
+        buffer[0:size] = data
+        length[0] = size
+        if protect(srtp, cdata, length):
+            return False
+        protected: bytes = buffer[0 : length[0]]
+        if sock_sendto is not None and not datagram.queue:
             try:
-                datagram.sock.sendto(protected, datagram.address)
+                sock_sendto(protected, datagram.address)
                 return True
             except OSError:
                 pass  # would block, or an error to report: asyncio queues it or tells the protocol
@@ -333,6 +354,141 @@ def _refuse(packet: bytes) -> bytes | None:
 
 def _drop(data: bytes, address: tuple[str, int]) -> None:
     return None
+
+
+# --- receivers: a synchronous fast path for known publisher RTP ------------------------------------------
+
+RTP_HEADER_BYTES = 12
+SSRC_OFFSET_BYTES = 8
+_SSRC = struct.Struct("!L")
+FastRtpHandler = Callable[[bytes], None]
+DatagramHandler = Callable[[bytes, tuple[Any, ...]], None]
+
+
+def srtp_unprotector(session: pylibsrtp.Session) -> Callable[[bytes], bytes | None]:
+    """`session.unprotect(packet)` without pylibsrtp's per-call wrapper (None where it would raise).
+
+    The same internals as `srtp_protector` (`_srtp`, `_cdata`, `_buffer`) with `srtp_unprotect`, which checks
+    the authentication tag and the replay window and decrypts in place. Safe on one event-loop thread.
+    """
+    srtp = session._srtp[0]
+    cdata = session._cdata
+    buffer = session._buffer
+    max_packet_bytes = len(cdata)
+    length = _srtp_ffi.new("int *")
+    unprotect = _srtp_lib.srtp_unprotect
+
+    def run(packet: bytes, _keep: pylibsrtp.Session = session) -> bytes | None:  # (see srtp_protector)
+        size = len(packet)
+        if size > max_packet_bytes:
+            return None
+        buffer[0:size] = packet
+        length[0] = size
+        if unprotect(srtp, cdata, length):
+            return None
+        plain: bytes = buffer[0 : length[0]]
+        return plain
+
+    return run
+
+
+class RtpFastPath:
+    """Known publisher RTP of one DTLS transport, handled synchronously as it comes off the ICE socket.
+
+    aiortc's way costs per packet: aioice's `StunProtocol.datagram_received` (a STUN parse that fails),
+    `Connection.data_received` into an asyncio.Queue, `RTCIceTransport._recv` awaited by
+    `RTCDtlsTransport._recv_next` (SRTP unprotect, `RtpPacket.parse`, routing), then the receiver's
+    `_handle_rtp_packet` coroutine. Here an instance attribute shadows `datagram_received` on each protocol of
+    the transport's ICE connection (aioice `Connection._protocols`): an SRTP datagram that is RTP (first byte
+    128..191 and not RTCP by aiortc's `is_rtcp` rule on the second byte, which SRTP leaves in the clear) and
+    whose SSRC is in `routes` is unprotected with the transport's receive session (`_rx_srtp`, see
+    `srtp_unprotector`) and handed as plaintext RTP to `routes[ssrc]`, synchronously.
+
+    Everything else takes aiortc's unchanged way: STUN, DTLS, RTCP, SSRCs not routed (so aiortc still routes
+    and the room learns new streams), datagrams while DTLS is not connected (`_state`), and datagrams while
+    aioice's queue (`Connection._queue`) still holds some, so that nothing overtakes them. The transport's
+    receive counters (`__rx_bytes` / `__rx_packets`, its transport stats) count fast-path datagrams too.
+    Packets SRTP refuses (replay, authentication) are dropped and counted, as aiortc drops them.
+    """
+
+    def __init__(self, transport: RTCDtlsTransport) -> None:
+        self.transport = transport
+        self.routes: dict[int, FastRtpHandler] = {}
+        self.packets = 0  # RTP packets carried by the fast path
+        self.refused = 0  # dropped: SRTP refused them (replay, authentication, too long)
+        self.failed = 0  # dropped: the handler raised
+        self._connection: aioice.Connection = transport.transport._connection
+        self._shadowed: list[aioice.ice.StunProtocol] = []
+        self._session: pylibsrtp.Session | None = None
+        self._unprotect: Callable[[bytes], bytes | None] = _refuse
+
+    def route(self, ssrc: int, handler: FastRtpHandler) -> None:
+        """Hand RTP of this SSRC to `handler(plaintext_rtp)` from now on."""
+        self.routes[ssrc] = handler
+
+    def unroute(self, ssrc: int, handler: FastRtpHandler | None = None) -> None:
+        """Send this SSRC the aiortc way again (only if it is still routed to `handler`, when given)."""
+        if handler is None or self.routes.get(ssrc) is handler:
+            self.routes.pop(ssrc, None)
+
+    def attach(self) -> None:
+        """Shadow `datagram_received` on each protocol of the ICE connection not shadowed yet (idempotent:
+        call it again after gathering or when connected)."""
+        for protocol in self._connection._protocols:
+            if "datagram_received" not in vars(protocol):
+                # asyncio hands datagram protocols bytes (aioice's annotation also allows str)
+                shadow = self._shadow(protocol.datagram_received)  # type: ignore[arg-type]
+                protocol.datagram_received = shadow  # type: ignore[method-assign, assignment]
+                self._shadowed.append(protocol)
+
+    def detach(self) -> None:
+        """Back to aiortc's way for every datagram."""
+        self.routes.clear()
+        for protocol in self._shadowed:
+            vars(protocol).pop("datagram_received", None)
+        self._shadowed.clear()
+
+    def _shadow(self, original: DatagramHandler) -> DatagramHandler:
+        routes = self.routes
+        transport = self.transport
+        queue = self._connection._queue
+        connected = DtlsState.CONNECTED
+        receive = self._receive
+        ssrc_of = _SSRC.unpack_from
+
+        def datagram_received(data: bytes, addr: tuple[Any, ...]) -> None:
+            if (
+                len(data) >= RTP_HEADER_BYTES
+                and 127 < data[0] < 192
+                and not 191 < data[1] < 209  # aiortc's is_rtcp()
+                and (handler := routes.get(ssrc_of(data, SSRC_OFFSET_BYTES)[0])) is not None
+                and transport._state is connected
+                and queue.empty()
+            ):
+                receive(data, handler)
+            else:
+                original(data, addr)
+
+        return datagram_received
+
+    def _receive(self, data: bytes, handler: FastRtpHandler) -> None:
+        transport = self.transport
+        session = transport._rx_srtp
+        if session is not self._session:
+            self._session = session
+            self._unprotect = srtp_unprotector(session) if session is not None else _refuse
+        transport._RTCDtlsTransport__rx_bytes += len(data)  # type: ignore[attr-defined]
+        transport._RTCDtlsTransport__rx_packets += 1  # type: ignore[attr-defined]
+        plain = self._unprotect(data)
+        if plain is None:
+            self.refused += 1
+            return
+        self.packets += 1
+        try:
+            handler(plain)
+        except Exception:  # never into asyncio's transport: it would log it for every packet
+            self.failed += 1
+            logger.exception("RTP fast path: handler failed")
 
 
 def intercept_sender_reports(sender: RTCRtpSender, source: SenderInfoSource) -> None:
@@ -457,8 +613,68 @@ def self_check() -> None:
         problems.append("aioice Connection.gather_candidates no longer calls get_host_addresses")
     if "turn.UDP_SOCKET_BUFFER_SIZE" not in inspect.getsource(aioice.ice.Connection.get_component_candidates):
         problems.append("aioice no longer reads turn.UDP_SOCKET_BUFFER_SIZE when binding")
+    _check_fast_path(problems, has_params)
     if problems:
         raise HookError("aiortc internals changed: " + "; ".join(problems))
+
+
+def _check_fast_path(problems: list[str], has_params: Callable[[object, str, list[str]], None]) -> None:
+    """The internals RtpFastPath and srtp_unprotector rely on (part of self_check)."""
+    from aiortc.rtp import is_rtcp
+
+    stun_protocol = aioice.ice.StunProtocol
+    has_params(stun_protocol, "datagram_received", ["self", "data", "addr"])
+    if not stun_protocol.__dictoffset__:
+        problems.append(
+            "aioice StunProtocol instances have no __dict__: datagram_received cannot be shadowed"
+        )
+    needle = "self.receiver.data_received(data, self.local_candidate.component)"
+    if needle not in _source(stun_protocol, "datagram_received"):
+        problems.append(
+            "aioice StunProtocol.datagram_received no longer hands non-STUN data to its Connection"
+        )
+    connection_init = _source(aioice.ice.Connection, "__init__")
+    for attr in ("self._protocols", "self._queue"):
+        if attr not in connection_init:
+            problems.append(f"aioice Connection no longer sets {attr}")
+    if "self._queue.put_nowait((data, component))" not in _source(aioice.ice.Connection, "data_received"):
+        problems.append("aioice Connection.data_received no longer queues datagrams on _queue")
+    if "self._recv = self._connection.recv" not in _source(RTCIceTransport, "__init__"):
+        problems.append("RTCIceTransport no longer receives from its aioice connection (_connection)")
+    dtls_init = _source(RTCDtlsTransport, "__init__")
+    for attr in ("self._rx_srtp", "self.__rx_bytes", "self.__rx_packets", "self._state"):
+        if attr not in dtls_init:
+            problems.append(f"RTCDtlsTransport no longer sets {attr}")
+    recv_src = _source(RTCDtlsTransport, "_recv_next")
+    needles = (
+        "self.__rx_bytes += len(data)",
+        "self.__rx_packets += 1",
+        "first_byte > 127 and first_byte < 192 and self._rx_srtp",
+        "if is_rtcp(data):",
+        "data = self._rx_srtp.unprotect(data)",
+        "await self._handle_rtp_data(data, arrival_time_ms=arrival_time_ms)",
+        "except pylibsrtp.Error",
+    )
+    for needle in needles:
+        if needle not in recv_src:
+            problems.append(f"RTCDtlsTransport._recv_next no longer does {needle!r}")
+    if [second for second in (191, 192, 208, 209) if is_rtcp(bytes((0x80, second)))] != [192, 208]:
+        problems.append("aiortc's is_rtcp() no longer means a second byte of 192..208")
+    if not hasattr(_srtp_lib, "srtp_unprotect"):
+        problems.append("pylibsrtp._binding.lib.srtp_unprotect is missing")
+    if "lib.srtp_unprotect)" not in _source(pylibsrtp.Session, "unprotect"):
+        problems.append("pylibsrtp Session.unprotect no longer calls srtp_unprotect on its buffer")
+
+
+def _source(owner: object, name: str) -> str:
+    """The source of owner.name, or "" when it is missing (reported by the check that needs it)."""
+    member = getattr(owner, name, None)
+    if member is None:
+        return ""
+    try:
+        return inspect.getsource(member)
+    except (OSError, TypeError):
+        return ""
 
 
 self_check()

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 
 from aiortc import RTCBundlePolicy, RTCConfiguration, RTCIceServer
+
+RTP_FAST_PATH_ENV = "GIAOBAN_RTP_FAST_PATH"
+_OFF = ("0", "false", "no", "off")
+
+
+def rtp_fast_path_from_env() -> bool:
+    """GIAOBAN_RTP_FAST_PATH: "0" (or false/no/off) turns the synchronous receive path off; on by default."""
+    return os.environ.get(RTP_FAST_PATH_ENV, "1").strip().lower() not in _OFF
 
 
 @dataclass(frozen=True)
@@ -31,6 +40,9 @@ class MediaConfig:
     speaker_hold_s: a participant stays "recently speaking" for last-N this long after the last loud packet.
     speaker_level_dbov: audio louder than this (-dBov, 0 = loudest, 127 = silence) counts as speech.
     levels_interval_s: how often audio levels are reported to the listener.
+    rtp_fast_path: take publisher RTP of known SSRCs off the ICE socket synchronously
+        (`aiortc_hooks.RtpFastPath`) instead of through aiortc's receive coroutines; default from
+        GIAOBAN_RTP_FAST_PATH (on unless "0").
     """
 
     ice_addresses: tuple[str, ...] = ("127.0.0.1",)
@@ -44,6 +56,7 @@ class MediaConfig:
     speaker_hold_s: float = 10.0
     speaker_level_dbov: int = 50
     levels_interval_s: float = 0.5
+    rtp_fast_path: bool = field(default_factory=rtp_fast_path_from_env)
 
     def rtc_configuration(self) -> RTCConfiguration:
         """An explicit RTCConfiguration: aiortc falls back to a public STUN server when iceServers is unset.

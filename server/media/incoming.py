@@ -1,8 +1,10 @@
 """IncomingPacket: what the forwarders need from one publisher RTP packet, read once per packet.
 
-aiortc parses every packet into an `RtpPacket` with a `HeaderExtensions` object; a meeting of N forwards each
-packet N-1 times, so the fields the forwarders read are copied once into a slotted object, and the header
-extension values are packed once (per negotiated id layout, normally one for the whole room).
+A meeting of N forwards each packet N-1 times, so the fields the forwarders read are copied once into a
+slotted object, and the header extension values are packed once (per negotiated id layout, normally one for
+the whole room). The packet comes either from aiortc's parsed `RtpPacket` (`from_rtp`) or, on the fast receive
+path, straight from the plaintext bytes (`parse`: the RTP header and only the abs-send-time and audio-level
+header extensions, as aiortc's `RtpPacket.parse` reads them).
 """
 
 from __future__ import annotations
@@ -17,8 +19,16 @@ ONE_BYTE_PROFILE = 0xBEDE
 TWO_BYTE_PROFILE = 0x1000
 ONE_BYTE_MAX_ID = 14
 ONE_BYTE_MAX_LENGTH = 16
+RTP_HEADER_BYTES = 12
+CSRC_BYTES = 4
+EXTENSION_HEADER_BYTES = 4
+WORD_BYTES = 4
+RTP_VERSION = 2
+RTX_OSN_BYTES = 2  # the original sequence number in front of an RTX payload (RFC 4588)
 
 _U32 = struct.Struct("!L")
+_FIXED_HEADER = struct.Struct("!BBHLL")
+_EXTENSION_HEADER = struct.Struct("!HH")
 
 
 class IncomingPacket:
@@ -40,6 +50,7 @@ class IncomingPacket:
         "wallclock_s",
         "tail_key",
         "tail",
+        "payload_type",
     )
 
     def __init__(
@@ -53,6 +64,7 @@ class IncomingPacket:
         audio_level: bytes | None,
         keyframe: bool,
         wallclock_s: float,
+        payload_type: int = 0,
     ) -> None:
         self.ssrc = ssrc
         self.seq = seq
@@ -66,13 +78,12 @@ class IncomingPacket:
         # the last extension_tail() result and its id layout (tail_key), read directly by RtpWriter
         self.tail_key = -1
         self.tail = b""
+        self.payload_type = payload_type
 
     @classmethod
     def from_rtp(cls, packet: RtpPacket, keyframe: bool, wallclock_s: float) -> IncomingPacket:
         ext = packet.extensions
-        abs_send_time = (
-            _U32.pack(ext.abs_send_time & 0xFFFFFF)[1:] if ext.abs_send_time is not None else None
-        )
+        abs_send_time = _U32.pack(ext.abs_send_time & 0xFFFFFF)[1:] if ext.abs_send_time is not None else None
         level = ext.audio_level
         audio_level = bytes(((0x80 if level[0] else 0) | (level[1] & 0x7F),)) if level is not None else None
         return cls(
@@ -85,7 +96,58 @@ class IncomingPacket:
             audio_level,
             keyframe,
             wallclock_s,
+            packet.payload_type,
         )
+
+    @classmethod
+    def parse(
+        cls, data: bytes, abs_send_time_id: int, audio_level_id: int, wallclock_s: float
+    ) -> IncomingPacket:
+        """Read a plaintext RTP packet as aiortc's `RtpPacket.parse` does (ValueError where it would raise):
+        CSRCs skipped, padding stripped, the abs-send-time and audio-level elements (RFC 8285, one-byte or
+        two-byte form; ids as negotiated, 0 = not negotiated) kept as the bytes they are on the wire."""
+        size = len(data)
+        if size < RTP_HEADER_BYTES:
+            raise ValueError("RTP packet is shorter than its fixed header")
+        first, second, seq, ts, ssrc = _FIXED_HEADER.unpack_from(data)
+        if first >> 6 != RTP_VERSION:
+            raise ValueError("RTP packet has invalid version")
+        pos = RTP_HEADER_BYTES + CSRC_BYTES * (first & 0x0F)
+        if size < pos:
+            raise ValueError("RTP packet has truncated CSRC")
+        abs_send_time = audio_level = None
+        if first & 0x10:
+            if size < pos + EXTENSION_HEADER_BYTES:
+                raise ValueError("RTP packet has truncated extension profile / length")
+            profile, words = _EXTENSION_HEADER.unpack_from(data, pos)
+            pos += EXTENSION_HEADER_BYTES
+            end = pos + words * WORD_BYTES
+            if size < end:
+                raise ValueError("RTP packet has truncated extension value")
+            if profile == ONE_BYTE_PROFILE or profile == TWO_BYTE_PROFILE:
+                abs_send_time, audio_level = _read_extensions(
+                    data, pos, end, profile == TWO_BYTE_PROFILE, abs_send_time_id, audio_level_id
+                )
+            pos = end
+        if first & 0x20:
+            padding = data[-1]
+            if not padding or padding > size - pos:
+                raise ValueError("RTP packet padding length is invalid")
+            payload = data[pos : size - padding]
+        else:
+            payload = data[pos:]
+        return cls(
+            ssrc, seq, ts, second >> 7, payload, abs_send_time, audio_level, False, wallclock_s, second & 0x7F
+        )
+
+    def unwrap_rtx(self, media_ssrc: int, media_payload_type: int) -> None:
+        """Turn this RTX packet (RFC 4588, payload at least RTX_OSN_BYTES long) into the packet it repairs,
+        in place, as aiortc's `unwrap_rtx` does."""
+        payload = self.payload
+        self.seq = (payload[0] << 8) | payload[1]
+        self.payload = payload[RTX_OSN_BYTES:]
+        self.ssrc = media_ssrc
+        self.payload_type = media_payload_type
 
     def extension_tail(self, abs_send_time_id: int, audio_level_id: int, two_byte: bool) -> bytes:
         """The abs-send-time and audio-level elements (RFC 8285) for these negotiated ids (0: not negotiated).
@@ -103,6 +165,35 @@ class IncomingPacket:
         self.tail_key = key
         self.tail = tail
         return tail
+
+
+def _read_extensions(
+    data: bytes, pos: int, end: int, two_byte: bool, abs_send_time_id: int, audio_level_id: int
+) -> tuple[bytes | None, bytes | None]:
+    """The abs-send-time and audio-level values among the header-extension elements in data[pos:end]
+    (aiortc's `unpack_header_extensions` rules: zero bytes are padding, a truncated element is an error)."""
+    abs_send_time = audio_level = None
+    while pos < end:
+        head = data[pos]
+        if not head:
+            pos += 1
+            continue
+        if two_byte:
+            if end < pos + 2:
+                raise ValueError("RTP two-byte header extension is truncated")
+            ext_id, length = head, data[pos + 1]
+            pos += 2
+        else:
+            ext_id, length = head >> 4, (head & 0x0F) + 1
+            pos += 1
+        if end < pos + length:
+            raise ValueError("RTP header extension value is truncated")
+        if ext_id == abs_send_time_id and length == ABS_SEND_TIME_BYTES:
+            abs_send_time = data[pos : pos + length]
+        elif ext_id == audio_level_id and length == AUDIO_LEVEL_BYTES:
+            audio_level = data[pos : pos + length]
+        pos += length
+    return abs_send_time, audio_level
 
 
 def tail_key(abs_send_time_id: int, audio_level_id: int, two_byte: bool) -> int:

@@ -11,10 +11,13 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
 
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpTransceiver, RTCSessionDescription
-from aiortc.rtcrtpreceiver import NackGenerator
+from aiortc.rtcdtlstransport import RTCDtlsTransport
 from aiortc.rtp import (
     RTCP_PSFB_APP,
     RTCP_PSFB_FIR,
@@ -25,7 +28,6 @@ from aiortc.rtp import (
     RtcpRtpfbPacket,
     RtcpSenderInfo,
     RtpPacket,
-    unwrap_rtx,
 )
 from aiortc.sdp import candidate_from_sdp
 
@@ -44,8 +46,9 @@ from server.media.events import (
     Source,
     StreamLabel,
 )
-from server.media.forwarding import StreamForwarder
-from server.media.incoming import IncomingPacket
+from server.media.forwarding import ABS_SEND_TIME_URI, AUDIO_LEVEL_URI, StreamForwarder
+from server.media.incoming import RTX_OSN_BYTES, IncomingPacket
+from server.media.nack import NackTracker
 from server.media.speakers import SpeakerTracker, loudness_from_extension, loudness_from_opus_size
 from server.media.stats import ForwardedStreamStats, ParticipantStats, RoomStats
 from server.media.vp8 import is_keyframe_start
@@ -67,7 +70,9 @@ class PublishedStream:
     transceiver: RTCRtpTransceiver | None = None
     media_ssrc: int | None = None
     forwarders: dict[str, StreamForwarder] = field(default_factory=dict)
-    nack: NackGenerator = field(default_factory=NackGenerator)
+    nack: NackTracker = field(default_factory=NackTracker)
+    # (fast path, SSRC) routed to this stream, unrouted when it is dropped
+    fast_routes: list[tuple[hooks.RtpFastPath, int]] = field(default_factory=list)
     last_keyframe_request_s: float = -1e9
     keyframes_requested: int = 0
     packets: int = 0
@@ -110,6 +115,8 @@ class Participant:
     offer_pending: bool = False
     renegotiate_after_answer: bool = False
     connection_state: str = "new"
+    # one per DTLS transport of the participant's RTCPeerConnection (one with max-bundle)
+    fast_paths: dict[RTCDtlsTransport, hooks.RtpFastPath] = field(default_factory=dict)
 
 
 class MediaRoom:
@@ -127,6 +134,7 @@ class MediaRoom:
         self._closed = False
         self._packets_in = 0
         self._packets_out = 0
+        self._feedback: set[asyncio.Task[None]] = set()  # RTCP sent from the synchronous media path
         self._task = asyncio.ensure_future(self._periodic())
 
     # --- public API ---------------------------------------------------------------------------------
@@ -191,6 +199,7 @@ class MediaRoom:
             await self._close_pc(participant)
             raise MalformedSdpError(f"SDP answer of {participant_id} rejected: {exc}") from exc
         participant.offer_pending = False
+        self._attach_fast_paths(participant)
         for slot in participant.slots:
             if slot.forwarder is not None:
                 was_ready = slot.forwarder.ready
@@ -292,6 +301,9 @@ class MediaRoom:
             await self._task
         for participant in list(self._participants.values()):
             await self._close_pc(participant)
+        await asyncio.gather(
+            *self._feedback, return_exceptions=True
+        )  # each ends at once on a closed transport
         self._participants.clear()
         self._streams.clear()
 
@@ -313,6 +325,8 @@ class MediaRoom:
                     keyframes_requested=sum(s.keyframes_requested for s in streams),
                     audio_forwarding=p.audio_forwarding,
                     audio_only=p.audio_only,
+                    packets_fast_path=sum(f.packets for f in p.fast_paths.values()),
+                    packets_refused=sum(f.refused for f in p.fast_paths.values()),
                 )
             )
             for slot in p.slots:
@@ -338,6 +352,7 @@ class MediaRoom:
             tuple(forwarded),
             self._packets_in,
             sum(f.packets_sent for f in forwarded),
+            sum(p.packets_fast_path for p in participants),
         )
 
     # --- negotiation --------------------------------------------------------------------------------
@@ -350,6 +365,8 @@ class MediaRoom:
             participant = self._participants.get(participant_id)
             if participant is not None and participant.pc is pc:
                 participant.connection_state = pc.connectionState
+                if pc.connectionState == "connected":
+                    self._attach_fast_paths(participant)
                 self._emit(ConnectionStateChanged(self.room_id, participant_id, pc.connectionState))
 
         return pc
@@ -458,11 +475,21 @@ class MediaRoom:
         stream = self._streams.pop(key, None)
         if stream is not None:
             stream.forwarders.clear()
+            for fast_path, ssrc in stream.fast_routes:
+                fast_path.unroute(ssrc)
+            stream.fast_routes.clear()
 
     async def _close_pc(self, participant: Participant) -> None:
         for slot in participant.slots:
             if slot.stream in self._streams:
                 self._streams[slot.stream].forwarders.pop(participant.participant_id, None)
+        for fast_path in participant.fast_paths.values():
+            fast_path.detach()
+        for stream in self._streams.values():
+            if stream.participant_id == participant.participant_id:
+                stream.fast_routes = [
+                    r for r in stream.fast_routes if r[0] not in participant.fast_paths.values()
+                ]
         try:
             await participant.pc.close()
         except Exception:
@@ -471,35 +498,104 @@ class MediaRoom:
     # --- media path -----------------------------------------------------------------------------------
 
     def _bind_receiver(self, stream: PublishedStream, receiver: RTCRtpReceiver) -> None:
+        """aiortc's way in: every packet of this receiver that the fast path does not take (all when off)."""
+
         async def on_rtp(packet: RtpPacket, arrival_ms: int) -> None:
             try:
-                await self._on_rtp(stream, receiver, packet)
+                self._on_rtp(stream, receiver, packet)
             except Exception:
                 logger.exception("room %s: forwarding %s/%s failed", self.room_id, *stream.key)
 
         hooks.intercept_rtp(receiver, on_rtp)
 
-    async def _on_rtp(self, stream: PublishedStream, receiver: RTCRtpReceiver, packet: RtpPacket) -> None:
-        if self._streams.get(stream.key) is not stream:
+    def _on_rtp(self, stream: PublishedStream, receiver: RTCRtpReceiver, packet: RtpPacket) -> None:
+        """A publisher packet parsed by aiortc; its SSRC is then routed to the fast path."""
+        incoming = IncomingPacket.from_rtp(packet, False, time.time())
+        if self._on_packet(stream, receiver, incoming) and self.config.rtp_fast_path:
+            self._route_fast(stream, receiver, packet.ssrc)
+
+    def _on_rtp_bytes(
+        self,
+        fast_path: hooks.RtpFastPath,
+        stream: PublishedStream,
+        receiver: RTCRtpReceiver,
+        abs_send_time_id: int,
+        audio_level_id: int,
+        data: bytes,
+    ) -> None:
+        """A publisher packet from the fast path: plaintext RTP of an SSRC that `_route_fast` routed."""
+        try:
+            packet = IncomingPacket.parse(data, abs_send_time_id, audio_level_id, time.time())
+        except ValueError as exc:
+            logger.debug("room %s: RTP of %s/%s unreadable: %s", self.room_id, *stream.key, exc)
             return
+        ssrc = packet.ssrc
+        try:
+            if not self._on_packet(stream, receiver, packet):
+                fast_path.unroute(ssrc)  # the stream was replaced: aiortc's way finds the current one
+        except Exception:
+            logger.exception("room %s: forwarding %s/%s failed", self.room_id, *stream.key)
+
+    def _route_fast(self, stream: PublishedStream, receiver: RTCRtpReceiver, ssrc: int) -> None:
+        """Send this SSRC (and, for video, the negotiated RTX SSRCs) of `stream` down the fast path."""
+        participant = self._participants.get(stream.participant_id)
+        fast_path = participant.fast_paths.get(receiver.transport) if participant is not None else None
+        if fast_path is None or ssrc in fast_path.routes or stream.transceiver is None:
+            return
+        ids = {ext.uri: ext.id for ext in hooks.negotiated_header_extensions(stream.transceiver)}
+        handler = partial(
+            self._on_rtp_bytes,
+            fast_path,
+            stream,
+            receiver,
+            ids.get(ABS_SEND_TIME_URI, 0),
+            ids.get(AUDIO_LEVEL_URI, 0),
+        )
+        ssrcs = [ssrc, *hooks.rtx_ssrcs(receiver)] if stream.kind == "video" else [ssrc]
+        for routed in ssrcs:
+            if routed not in fast_path.routes:
+                fast_path.route(routed, handler)
+                stream.fast_routes.append((fast_path, routed))
+
+    def _attach_fast_paths(self, participant: Participant) -> None:
+        if not self.config.rtp_fast_path:
+            return
+        for transceiver in participant.recv.values():
+            transport = transceiver.receiver.transport
+            fast_path = participant.fast_paths.get(transport)
+            if fast_path is None:
+                fast_path = participant.fast_paths[transport] = hooks.RtpFastPath(transport)
+            fast_path.attach()
+
+    def _on_packet(self, stream: PublishedStream, receiver: RTCRtpReceiver, packet: IncomingPacket) -> bool:
+        """Count, unwrap RTX, track losses (NACK), tap audio, forward to every viewer, ask for keyframes.
+
+        Synchronous for both ways in; RTCP feedback is sent by a task. False when `stream` is no longer the
+        room's stream for its key (the packet is dropped).
+        """
+        if self._streams.get(stream.key) is not stream:
+            return False
         self._packets_in += 1
         stream.packets += 1
         rtx = hooks.rtx_ssrcs(receiver)
         if packet.ssrc in rtx:
             codec = hooks.receiver_codecs(receiver).get(packet.payload_type)
             apt = codec.parameters.get("apt") if codec is not None else None
-            if not isinstance(apt, int) or len(packet.payload) < 2:
-                return
-            packet = unwrap_rtx(packet, payload_type=apt, ssrc=rtx[packet.ssrc])
+            if not isinstance(apt, int) or len(packet.payload) < RTX_OSN_BYTES:
+                return True
+            packet.unwrap_rtx(rtx[packet.ssrc], apt)
+            if packet.ssrc == stream.media_ssrc:
+                stream.nack.add(packet.seq)  # a repaired packet is no longer missing (as aiortc's receiver)
+                stream.lost_upstream = len(stream.nack.missing)
         elif stream.kind == "video":
             if stream.media_ssrc != packet.ssrc:
                 stream.media_ssrc = packet.ssrc
-                stream.nack = NackGenerator()
+                stream.nack = NackTracker()
                 for rtx_ssrc in rtx:
                     hooks.route_ssrc(receiver, rtx_ssrc)
-            if stream.nack.add(packet):
+            if stream.nack.add(packet.seq):
                 stream.lost_upstream = len(stream.nack.missing)
-                await hooks.send_nack(receiver, packet.ssrc, sorted(stream.nack.missing))
+                self._spawn(hooks.send_nack(receiver, packet.ssrc, sorted(stream.nack.missing)), "NACK")
         else:
             stream.media_ssrc = packet.ssrc
 
@@ -507,49 +603,73 @@ class MediaRoom:
             participant = self._participants.get(stream.participant_id)
             self._tap(stream.participant_id, packet)
             if participant is None or not participant.audio_forwarding:
-                return
-            incoming = IncomingPacket.from_rtp(packet, False, time.time())
+                return True
             for forwarder in list(stream.forwarders.values()):
-                forwarder.forward(incoming)
-            return
+                forwarder.forward(packet)
+            return True
 
-        incoming = IncomingPacket.from_rtp(packet, is_keyframe_start(packet.payload), time.time())
+        packet.keyframe = is_keyframe_start(packet.payload)
         waiting = False
         for forwarder in list(stream.forwarders.values()):
             if forwarder.enabled and forwarder.ready:
-                forwarder.forward(incoming)
+                forwarder.forward(packet)
                 if forwarder.waiting_keyframe:
                     waiting = True
         if waiting:
-            await self._request_keyframe(stream, receiver)
+            target = self._keyframe_target(stream, receiver)
+            if target is not None:
+                self._spawn(hooks.send_pli(*target), "PLI")
+        return True
 
-    def _tap(self, participant_id: str, packet: RtpPacket) -> None:
+    def _tap(self, participant_id: str, packet: IncomingPacket) -> None:
         now = time.monotonic()
-        level = packet.extensions.audio_level
+        level = packet.audio_level
         loudness = (
-            loudness_from_extension(level[1])
+            loudness_from_extension(level[0] & 0x7F)
             if level is not None
             else loudness_from_opus_size(len(packet.payload))
         )
         self._speakers.update(participant_id, loudness, now)
         try:
-            self.listener.on_audio_payload(participant_id, packet.payload, packet.timestamp, now)
+            self.listener.on_audio_payload(participant_id, packet.payload, packet.ts, now)
         except Exception:
             logger.exception("room %s: audio tap failed for %s", self.room_id, participant_id)
+
+    def _spawn(self, feedback: Coroutine[Any, Any, None], what: str) -> None:
+        """Send RTCP feedback from the synchronous media path (the task is kept referenced until done)."""
+        task = asyncio.get_running_loop().create_task(self._send_feedback(feedback, what))
+        self._feedback.add(task)
+        task.add_done_callback(self._feedback.discard)
+
+    async def _send_feedback(self, feedback: Coroutine[Any, Any, None], what: str) -> None:
+        try:
+            await feedback
+        except ConnectionError:
+            logger.debug("room %s: %s not sent, transport closed", self.room_id, what)
+        except Exception:
+            logger.exception("room %s: sending %s failed", self.room_id, what)
 
     async def _request_keyframe(
         self, stream: PublishedStream, receiver: RTCRtpReceiver | None = None
     ) -> None:
+        target = self._keyframe_target(stream, receiver)
+        if target is not None:
+            await hooks.send_pli(*target)
+
+    def _keyframe_target(
+        self, stream: PublishedStream, receiver: RTCRtpReceiver | None = None
+    ) -> tuple[RTCRtpReceiver, int] | None:
+        """Where to send a PLI for `stream` now (counted as sent); None when rate-limited or nowhere to."""
         now = time.monotonic()
         if stream.media_ssrc is None or now - stream.last_keyframe_request_s < self.config.pli_min_interval_s:
-            return
+            return None
         if receiver is None:
             if stream.transceiver is None:
-                return
+                return None
             receiver = stream.transceiver.receiver
         stream.last_keyframe_request_s = now
         stream.keyframes_requested += 1
-        await hooks.send_pli(receiver, stream.media_ssrc)
+        return receiver, stream.media_ssrc
 
     def _rtcp_handler(self, viewer_id: str, transceiver: RTCRtpTransceiver):  # type: ignore[no-untyped-def]
         async def handle(packet: AnyRtcpPacket) -> None:

@@ -31,6 +31,8 @@ class ParticipantStats:
     keyframes_requested: int
     audio_forwarding: bool
     audio_only: bool
+    packets_fast_path: int = 0  # RTP packets taken by the synchronous receive path (aiortc_hooks.RtpFastPath)
+    packets_refused: int = 0  # dropped by that path: SRTP refused them (replay, authentication)
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,7 @@ class RoomStats:
     forwarded: tuple[ForwardedStreamStats, ...]
     packets_in: int
     packets_out: int
+    packets_fast_path: int = 0
 
 
 @dataclass(frozen=True)

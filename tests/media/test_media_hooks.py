@@ -172,3 +172,150 @@ async def test_rtp_output_and_sender_reports_on_a_connected_pair() -> None:
     finally:
         await client.close()
         await server.close()
+
+
+def test_srtp_unprotector_matches_pylibsrtp_and_refuses_replays_and_forgeries() -> None:
+    import os
+
+    import pylibsrtp
+    from aiortc.rtp import RtpPacket
+
+    key = os.urandom(30)
+    sender = pylibsrtp.Session(pylibsrtp.Policy(key=key, ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND))
+    reference = pylibsrtp.Session(pylibsrtp.Policy(key=key, ssrc_type=pylibsrtp.Policy.SSRC_ANY_INBOUND))
+    ours = pylibsrtp.Session(pylibsrtp.Policy(key=key, ssrc_type=pylibsrtp.Policy.SSRC_ANY_INBOUND))
+    unprotect = hooks.srtp_unprotector(ours)
+    for seq, size in ((1, 10), (2, 1000), (3, 0)):
+        plain = RtpPacket(payload_type=96, sequence_number=seq, ssrc=7, payload=bytes(size)).serialize()
+        protected = sender.protect(plain)
+        assert unprotect(protected) == reference.unprotect(protected) == plain
+        assert unprotect(protected) is None  # a replay
+    forged = bytearray(sender.protect(RtpPacket(payload_type=96, sequence_number=4, ssrc=7).serialize()))
+    forged[-1] ^= 0xFF  # the authentication tag
+    assert unprotect(bytes(forged)) is None
+    assert unprotect(b"\x80" * 1600) is None  # too long for the session buffer: refused, not raised
+
+
+@pytest.mark.asyncio
+async def test_rtp_fast_path_takes_routed_ssrcs_and_leaves_the_rest_to_aiortc() -> None:
+    """On a connected pair: RTP of a routed SSRC reaches the handler as plaintext, synchronously; an unrouted
+    SSRC and RTCP still take aiortc's way; the transport's receive counters count both."""
+    from aiortc.rtp import RtpPacket
+
+    hooks.install_ice_host_addresses(["127.0.0.1"])
+    sender_pc, receiver_pc = RTCPeerConnection(hooks_config()), RTCPeerConnection(hooks_config())
+    try:
+        transceiver = sender_pc.addTransceiver("audio", direction="sendonly")
+        transceiver.sender.replaceTrack(hooks.IdleTrack("audio"))
+        via_aiortc: list[RtpPacket] = []
+
+        @receiver_pc.on("track")
+        def on_track(track: object) -> None:
+            async def on_rtp(packet: RtpPacket, arrival_ms: int) -> None:
+                via_aiortc.append(packet)
+
+            hooks.intercept_rtp(receiver_pc.getTransceivers()[0].receiver, on_rtp)
+
+        await sender_pc.setLocalDescription(await sender_pc.createOffer())
+        await receiver_pc.setRemoteDescription(sender_pc.localDescription)
+        await receiver_pc.setLocalDescription(await receiver_pc.createAnswer())
+        await sender_pc.setRemoteDescription(receiver_pc.localDescription)
+        for _ in range(100):
+            if sender_pc.connectionState == "connected" and receiver_pc.connectionState == "connected":
+                break
+            await asyncio.sleep(0.05)
+        transport = receiver_pc.getTransceivers()[0].receiver.transport
+        fast = hooks.RtpFastPath(transport)
+        fast.attach()
+        fast.attach()  # idempotent
+        assert len(fast._shadowed) == len(transport.transport._connection._protocols) >= 1
+        via_fast: list[bytes] = []
+        fast.route(1111, via_fast.append)
+        output = hooks.rtp_output(transceiver.sender.transport)
+        pt = hooks.negotiated_codecs(transceiver)[0].payloadType or 0
+        sent = [
+            RtpPacket(payload_type=pt, sequence_number=seq, timestamp=960 * seq, ssrc=ssrc, payload=b"opus")
+            for seq, ssrc in ((1, 1111), (2, 1111), (3, 2222), (4, 1111))
+        ]
+        for packet in sent:
+            assert output(packet.serialize())
+        assert await _eventually(lambda: len(via_fast) == 3 and len(via_aiortc) == 1)
+        assert via_fast == [p.serialize() for p in sent if p.ssrc == 1111]
+        assert via_aiortc[0].ssrc == 2222 and via_aiortc[0].sequence_number == 3
+        assert (fast.packets, fast.refused, fast.failed) == (3, 0, 0)
+        stats = await receiver_pc.getStats()
+        received = sum(getattr(s, "packetsReceived", 0) for s in stats.values() if s.type == "transport")
+        assert received >= 4  # the transport stats count fast-path datagrams too
+
+        fast.unroute(1111, via_fast.append)  # another handler: still routed
+        assert 1111 in fast.routes
+        protocols = list(fast._shadowed)
+        fast.detach()
+        assert not fast.routes and all("datagram_received" not in vars(p) for p in protocols)
+        assert output(RtpPacket(payload_type=pt, sequence_number=5, ssrc=1111, payload=b"x").serialize())
+        assert await _eventually(lambda: len(via_aiortc) == 2)  # detached: aiortc's way again
+        assert len(via_fast) == 3
+    finally:
+        await receiver_pc.close()
+        await sender_pc.close()
+
+
+async def _eventually(predicate, timeout_s: float = 3.0) -> bool:  # type: ignore[no-untyped-def]
+    for _ in range(int(timeout_s / 0.02)):
+        if predicate():
+            return True
+        await asyncio.sleep(0.02)
+    return bool(predicate())
+
+
+@pytest.mark.parametrize(
+    ("owner", "name", "match"),
+    [
+        (aioice.ice.StunProtocol, "datagram_received", "datagram_received"),
+        (aioice.ice.Connection, "data_received", "_queue"),
+        ("aiortc.rtcdtlstransport.RTCDtlsTransport", "_recv_next", "_recv_next"),
+    ],
+)
+def test_self_check_fails_when_the_receive_path_changes(
+    monkeypatch: pytest.MonkeyPatch, owner: object, name: str, match: str
+) -> None:
+    if isinstance(owner, str):
+        module, _, attr = owner.rpartition(".")
+        owner = getattr(__import__(module, fromlist=[attr]), attr)
+
+    def replaced(self, *args):  # type: ignore[no-untyped-def]
+        return None
+
+    monkeypatch.setattr(owner, name, replaced)
+    with pytest.raises(hooks.HookError, match=match):
+        hooks.self_check()
+
+
+def test_self_check_fails_without_srtp_unprotect(monkeypatch: pytest.MonkeyPatch) -> None:
+    import types
+
+    monkeypatch.setattr(hooks, "_srtp_lib", types.SimpleNamespace(srtp_protect=hooks._srtp_lib.srtp_protect))
+    with pytest.raises(hooks.HookError, match="srtp_unprotect"):
+        hooks.self_check()
+
+
+def test_srtp_closures_keep_their_session_alive() -> None:
+    """The closures use the session's raw libsrtp pointer: a session dropped by its owner must stay allocated
+    (it would be freed by its collection and the next call would use freed memory)."""
+    import gc
+    import os
+
+    import pylibsrtp
+    from aiortc.rtp import RtpPacket
+
+    key = os.urandom(30)
+    protect = hooks.srtp_protector(
+        pylibsrtp.Session(pylibsrtp.Policy(key=key, ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND))
+    )
+    unprotect = hooks.srtp_unprotector(
+        pylibsrtp.Session(pylibsrtp.Policy(key=key, ssrc_type=pylibsrtp.Policy.SSRC_ANY_INBOUND))
+    )
+    gc.collect()
+    plain = RtpPacket(payload_type=96, sequence_number=1, ssrc=7, payload=b"still here").serialize()
+    protected = protect(plain)
+    assert protected is not None and unprotect(protected) == plain
