@@ -240,12 +240,20 @@ def srtp_protector(session: pylibsrtp.Session) -> Callable[[bytes], bytes | None
     about a third of its cost for a forwarded packet is the wrapper. This does the same with the int
     allocated once. The session's buffer is shared with pylibsrtp's own calls: safe on one event-loop thread.
     """
+    return _srtp_call(session, _srtp_lib.srtp_protect, SRTP_MAX_TRAILER_BYTES)
+
+
+def _srtp_call(
+    session: pylibsrtp.Session, function: Any, trailer_bytes: int
+) -> Callable[[bytes], bytes | None]:
+    """`function(srtp, buffer, length)` (srtp_protect / srtp_unprotect) on the session's own buffer: the
+    packet copied in, the result sliced out, None where libsrtp refuses or the packet (plus `trailer_bytes` it
+    may grow by) does not fit the buffer."""
     srtp = session._srtp[0]
     cdata = session._cdata
     buffer = session._buffer
-    max_packet_bytes = len(cdata) - SRTP_MAX_TRAILER_BYTES
+    max_packet_bytes = len(cdata) - trailer_bytes
     length = _srtp_ffi.new("int *")
-    protect = _srtp_lib.srtp_protect
 
     # `_keep` holds the session: `srtp` is a raw pointer that its collection would free
     def run(packet: bytes, _keep: pylibsrtp.Session = session) -> bytes | None:
@@ -254,10 +262,10 @@ def srtp_protector(session: pylibsrtp.Session) -> Callable[[bytes], bytes | None
             return None
         buffer[0:size] = packet
         length[0] = size
-        if protect(srtp, cdata, length):
+        if function(srtp, cdata, length):
             return None
-        protected: bytes = buffer[0 : length[0]]
-        return protected
+        result: bytes = buffer[0 : length[0]]
+        return result
 
     return run
 
@@ -371,25 +379,7 @@ def srtp_unprotector(session: pylibsrtp.Session) -> Callable[[bytes], bytes | No
     The same internals as `srtp_protector` (`_srtp`, `_cdata`, `_buffer`) with `srtp_unprotect`, which checks
     the authentication tag and the replay window and decrypts in place. Safe on one event-loop thread.
     """
-    srtp = session._srtp[0]
-    cdata = session._cdata
-    buffer = session._buffer
-    max_packet_bytes = len(cdata)
-    length = _srtp_ffi.new("int *")
-    unprotect = _srtp_lib.srtp_unprotect
-
-    def run(packet: bytes, _keep: pylibsrtp.Session = session) -> bytes | None:  # (see srtp_protector)
-        size = len(packet)
-        if size > max_packet_bytes:
-            return None
-        buffer[0:size] = packet
-        length[0] = size
-        if unprotect(srtp, cdata, length):
-            return None
-        plain: bytes = buffer[0 : length[0]]
-        return plain
-
-    return run
+    return _srtp_call(session, _srtp_lib.srtp_unprotect, 0)
 
 
 class RtpFastPath:

@@ -10,32 +10,18 @@ from dataclasses import dataclass
 import pytest
 import pytest_asyncio
 from aiortc import RTCPeerConnection, RTCRtpTransceiver
-from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParameters
-from aiortc.rtp import HeaderExtensionsMap, RtpPacket
+from aiortc.rtp import RtpPacket
 
 from server.media import aiortc_hooks as hooks
 from server.media.config import MediaConfig
 from server.media.forwarding import NTP_EPOCH_OFFSET_S, StreamForwarder
 from server.media.incoming import IncomingPacket
 from server.media.rtp_writer import RtpWriter
+from tests.media.rtp import ext_map
 
-MID = "urn:ietf:params:rtp-hdrext:sdes:mid"
-ABS = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
-LEVEL = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
 VP8_KEYFRAME = b"\x10\x00\x00"  # S=1, PID 0; VP8 header P bit 0
 VP8_DELTA = b"\x10\x01\x00"
 VP8_CONTINUATION = b"\x00\x01\x00"
-
-
-def ext_map(mid_id: int, abs_id: int, level_id: int) -> HeaderExtensionsMap:
-    extensions = [
-        RTCRtpHeaderExtensionParameters(id=i, uri=uri)
-        for i, uri in ((mid_id, MID), (abs_id, ABS), (level_id, LEVEL))
-        if i
-    ]
-    mapping = HeaderExtensionsMap()
-    mapping.configure(RTCRtpParameters(codecs=[], headerExtensions=extensions))
-    return mapping
 
 
 def incoming(

@@ -5,25 +5,10 @@ from __future__ import annotations
 import time
 
 import pytest
-from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParameters
 from aiortc.rtp import HeaderExtensionsMap, RtpPacket, unwrap_rtx
 
 from server.media.incoming import IncomingPacket
-
-MID = "urn:ietf:params:rtp-hdrext:sdes:mid"
-ABS = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
-LEVEL = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
-
-
-def ext_map(mid_id: int, abs_id: int, level_id: int) -> HeaderExtensionsMap:
-    extensions = [
-        RTCRtpHeaderExtensionParameters(id=i, uri=uri)
-        for i, uri in ((mid_id, MID), (abs_id, ABS), (level_id, LEVEL))
-        if i
-    ]
-    mapping = HeaderExtensionsMap()
-    mapping.configure(RTCRtpParameters(codecs=[], headerExtensions=extensions))
-    return mapping
+from tests.media.rtp import ext_map
 
 
 def fields(packet: IncomingPacket) -> tuple[object, ...]:
