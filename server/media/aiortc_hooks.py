@@ -274,7 +274,7 @@ def rtp_output(transport: RTCDtlsTransport) -> RtpOutput:
     """A synchronous `send(serialised_rtp) -> bool` on this DTLS transport, for the forwarding hot path.
 
     Does what `RTCDtlsTransport._send_rtp` -> `aioice.Connection.sendto` -> `StunProtocol.send_data` do for
-    one RTP packet — protect with the transport's tx SRTP session (`_tx_srtp`, as `srtp_protector`), hand the
+    one RTP packet — protect with the transport's tx SRTP session (`_tx_srtp`, see `srtp_protector`), hand the
     datagram to the nominated ICE pair's datagram transport — without their three coroutines and the RTCP
     check. False while DTLS is not connected, ICE has no nominated pair or SRTP refuses the packet. The DTLS
     transport's own tx counters (transport stats) no longer include forwarded RTP; the forwarders count it.
@@ -282,28 +282,19 @@ def rtp_output(transport: RTCDtlsTransport) -> RtpOutput:
     ice: RTCIceTransport = transport.transport
     nominated = ice._connection._nominated
     connected = DtlsState.CONNECTED
-    session: pylibsrtp.Session | None = None  # also keeps `srtp` (a raw pointer) allocated
-    srtp: Any = None
-    cdata: Any = None
-    buffer: Any = None
-    max_packet_bytes = -1
-    length = _srtp_ffi.new("int *")
-    protect = _srtp_lib.srtp_protect
+    session: pylibsrtp.Session | None = None
+    protect: Callable[[bytes], bytes | None] = _refuse
     pair: object = None
     datagram = _DatagramOutput(None, ("", 0))
     sock_sendto: Callable[[bytes, tuple[str, int]], int] | None = None
 
     def send(data: bytes) -> bool:
-        nonlocal session, srtp, cdata, buffer, max_packet_bytes, pair, datagram, sock_sendto
+        nonlocal session, protect, pair, datagram, sock_sendto
         if transport._state is not connected:
             return False
         if transport._tx_srtp is not session:
             session = transport._tx_srtp
-            if session is None:
-                max_packet_bytes = -1
-            else:
-                srtp, cdata, buffer = session._srtp[0], session._cdata, session._buffer
-                max_packet_bytes = len(cdata) - SRTP_MAX_TRAILER_BYTES
+            protect = srtp_protector(session) if session is not None else _refuse
         nominated_pair = nominated.get(ICE_RTP_COMPONENT)
         if nominated_pair is not pair:
             if nominated_pair is None:
@@ -311,15 +302,9 @@ def rtp_output(transport: RTCDtlsTransport) -> RtpOutput:
             pair = nominated_pair
             datagram = _DatagramOutput(nominated_pair.protocol.transport, nominated_pair.remote_addr)
             sock_sendto = datagram.sock.sendto if datagram.sock is not None else None
-        # SRTP protect as `srtp_protector` does it, written out here: one call less per forwarded packet
-        size = len(data)
-        if size > max_packet_bytes:
+        protected = protect(data)
+        if protected is None:
             return False
-        buffer[0:size] = data
-        length[0] = size
-        if protect(srtp, cdata, length):
-            return False
-        protected: bytes = buffer[0 : length[0]]
         if sock_sendto is not None and not datagram.queue:
             try:
                 sock_sendto(protected, datagram.address)
