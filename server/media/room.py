@@ -29,7 +29,7 @@ from aiortc.rtp import (
     RtcpSenderInfo,
     RtpPacket,
 )
-from aiortc.sdp import candidate_from_sdp
+from aiortc.sdp import SessionDescription, candidate_from_sdp
 
 from server.media import aiortc_hooks as hooks
 from server.media.config import MediaConfig
@@ -69,6 +69,12 @@ class PublishedStream:
     source: Source
     transceiver: RTCRtpTransceiver | None = None
     media_ssrc: int | None = None
+    # SSRCs (media and RTX) the publisher's last answer declares for this m-line; empty when it declares none.
+    # Until the answer adding an m-line is applied, that m-line's packets reach aiortc unregistered and its
+    # payload-type fallback hands them to the one video receiver it knows (the camera): while an offer is
+    # pending, a stream refuses SSRCs it was not declared. (After it, aiortc routes by the declared SSRCs.)
+    declared_ssrcs: frozenset[int] = frozenset()
+    foreign_packets: int = 0
     forwarders: dict[str, StreamForwarder] = field(default_factory=dict)
     nack: NackTracker = field(default_factory=NackTracker)
     # (fast path, SSRC) routed to this stream, unrouted when it is dropped
@@ -199,6 +205,7 @@ class MediaRoom:
             await self._close_pc(participant)
             raise MalformedSdpError(f"SDP answer of {participant_id} rejected: {exc}") from exc
         participant.offer_pending = False
+        self._declare_ssrcs(participant, sdp)
         self._attach_fast_paths(participant)
         for slot in participant.slots:
             if slot.forwarder is not None:
@@ -327,6 +334,7 @@ class MediaRoom:
                     audio_only=p.audio_only,
                     packets_fast_path=sum(f.packets for f in p.fast_paths.values()),
                     packets_refused=sum(f.refused for f in p.fast_paths.values()),
+                    packets_foreign=sum(s.foreign_packets for s in streams),
                 )
             )
             for slot in p.slots:
@@ -510,6 +518,11 @@ class MediaRoom:
 
     def _on_rtp(self, stream: PublishedStream, receiver: RTCRtpReceiver, packet: RtpPacket) -> None:
         """A publisher packet parsed by aiortc; its SSRC is then routed to the fast path."""
+        if stream.declared_ssrcs and packet.ssrc not in stream.declared_ssrcs:
+            publisher = self._participants.get(stream.participant_id)
+            if publisher is None or publisher.offer_pending:
+                stream.foreign_packets += 1  # a new m-line's, sent before the answer that declares it
+                return
         incoming = IncomingPacket.from_rtp(packet, False, time.time())
         if self._on_packet(stream, receiver, incoming) and self.config.rtp_fast_path:
             self._route_fast(stream, receiver, packet.ssrc)
@@ -556,6 +569,20 @@ class MediaRoom:
             if routed not in fast_path.routes:
                 fast_path.route(routed, handler)
                 stream.fast_routes.append((fast_path, routed))
+
+    def _declare_ssrcs(self, participant: Participant, answer_sdp: str) -> None:
+        """Record the SSRCs the answer declares per published m-line; drop fast routes it no longer does."""
+        declared = declared_ssrcs(answer_sdp)
+        for source, transceiver in participant.recv.items():
+            stream = self._streams.get((participant.participant_id, source))
+            if stream is None or stream.transceiver is not transceiver:
+                continue
+            stream.declared_ssrcs = declared.get(transceiver.mid or "", frozenset())
+            if not stream.declared_ssrcs:
+                continue
+            for route in [r for r in stream.fast_routes if r[1] not in stream.declared_ssrcs]:
+                route[0].unroute(route[1])
+                stream.fast_routes.remove(route)
 
     def _attach_fast_paths(self, participant: Participant) -> None:
         if not self.config.rtp_fast_path:
@@ -750,6 +777,15 @@ class MediaRoom:
     def _assert_open(self) -> None:
         if self._closed:
             raise RoomClosedError(f"room {self.room_id} is closed")
+
+
+def declared_ssrcs(sdp: str) -> dict[str, frozenset[int]]:
+    """mid -> the SSRCs (a=ssrc lines: media and RTX) an SDP declares for that m-line."""
+    out: dict[str, frozenset[int]] = {}
+    for media in SessionDescription.parse(sdp).media:
+        if media.rtp.muxId:
+            out[media.rtp.muxId] = frozenset(s.ssrc for s in media.ssrc)
+    return out
 
 
 def _prefer_codecs(transceiver: RTCRtpTransceiver, kind: Kind) -> None:

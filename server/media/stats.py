@@ -33,6 +33,7 @@ class ParticipantStats:
     audio_only: bool
     packets_fast_path: int = 0  # RTP packets taken by the synchronous receive path (aiortc_hooks.RtpFastPath)
     packets_refused: int = 0  # dropped by that path: SRTP refused them (replay, authentication)
+    packets_foreign: int = 0  # dropped: RTP of an m-line whose answer is not applied yet (other SSRC)
 
 
 @dataclass(frozen=True)
