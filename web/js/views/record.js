@@ -170,13 +170,23 @@ export async function render({ main, params, query, user }) {
     events = null;
   }
 
-  async function loadMinutes() {
+  // The minutes card sits above the conclusions: both are fetched first and drawn together, so a button in
+  // the conclusions never moves under the pointer because the minutes above it grew a moment later.
+  // A reload that finishes after a newer one draws nothing (its answers may be older).
+  let sideGeneration = 0;
+  async function reloadSide() {
+    const generation = ++sideGeneration;
+    const draw = await Promise.all([minutesView(), conclusionsView()]);
+    if (generation !== sideGeneration) return;
+    for (const show of draw) show();
+  }
+
+  async function minutesView() {
     let doc;
     try {
       doc = await api.get(`/api/meetings/${meetingId}/minutes`);
     } catch (err) {
-      mount(minutesBox, h("h2#min-h", {}, t("minutes.title")), h("p.muted", {}, isMissingRoute(err) ? t("minutes.unavailable") : err.message));
-      return;
+      return () => mount(minutesBox, h("h2#min-h", {}, t("minutes.title")), h("p.muted", {}, isMissingRoute(err) ? t("minutes.unavailable") : err.message));
     }
     const save = editor && doc.status === "preview"
       ? h("button.btn.small", { type: "button", "aria-label": t("minutes.save_draft"), onclick: () => act(() => api.post(`/api/meetings/${meetingId}/minutes`, {})) }, t("minutes.save_draft"))
@@ -186,7 +196,7 @@ export async function render({ main, params, query, user }) {
         onclick: () => act(() => api.post(`/api/meetings/${meetingId}/minutes/${doc.version}/approve`)) }, t("minutes.approve"))
       : null;
     const version = doc.version !== null ? `?version=${doc.version}` : "";
-    mount(minutesBox,
+    return () => mount(minutesBox,
       h("div.card-head", {}, h("h2#min-h", {}, t("minutes.title")),
         h("span.badge", { "data-status": doc.status, "data-testid": "minutes-status" }, t("minutes.status." + doc.status),
           doc.version !== null ? ` · v${doc.version}` : "")),
@@ -201,7 +211,7 @@ export async function render({ main, params, query, user }) {
   async function act(call) {
     try {
       await call();
-      await Promise.all([loadMinutes(), loadConclusions()]);
+      await reloadSide();
     } catch (err) {
       alert(err.message);
     }
@@ -222,7 +232,7 @@ export async function render({ main, params, query, user }) {
       if (atNow.checked && audio.readyState >= 1) body.at_s = Math.round(audio.currentTime * 10) / 10;
       try {
         await api.post(`/api/meetings/${meetingId}/conclusions`, body);
-        await Promise.all([loadConclusions(), loadMinutes()]);
+        await reloadSide();
       } catch (err) {
         error.textContent = err.message;
         error.hidden = false;
@@ -238,17 +248,16 @@ export async function render({ main, params, query, user }) {
         h("div.form-actions", {}, h("button.btn.primary.small", { type: "submit", "aria-label": t("conclusion.save") }, t("conclusion.save")))));
   }
 
-  async function loadConclusions() {
+  async function conclusionsView() {
     let list;
     let made;
     try {
       [list, made] = await Promise.all([api.get(`/api/meetings/${meetingId}/conclusions`), api.get(`/api/tasks?meeting=${meetingId}`).catch(() => [])]);
     } catch (err) {
-      mount(tasksBox, h("h2#tasks-h", {}, t("minutes.conclusions")), h("p.muted", {}, isMissingRoute(err) ? t("minutes.unavailable") : err.message));
-      return;
+      return () => mount(tasksBox, h("h2#tasks-h", {}, t("minutes.conclusions")), h("p.muted", {}, isMissingRoute(err) ? t("minutes.unavailable") : err.message));
     }
     const taskOf = new Map(made.filter((x) => x.conclusion_id).map((x) => [x.conclusion_id, x]));
-    mount(tasksBox, h("h2#tasks-h", {}, t("minutes.conclusions")), editor ? conclusionForm() : null,
+    return () => mount(tasksBox, h("h2#tasks-h", {}, t("minutes.conclusions")), editor ? conclusionForm() : null,
       list.length ? h("ol.conclusions", {}, list.map((c) => {
         const task = taskOf.get(c.id);
         return h("li", { "data-conclusion-id": c.id },
@@ -276,7 +285,7 @@ export async function render({ main, params, query, user }) {
       h("div.record-side", {},
         h("section.card", { "aria-labelledby": "sp-h" }, h("h2#sp-h", {}, t("record.speakers")), speakers),
         minutesBox, tasksBox)));
-  await Promise.all([loadTranscript(), loadMinutes(), loadConclusions()]);
+  await Promise.all([loadTranscript(), reloadSide()]);
   if (Number.isFinite(startAt) && audio.readyState >= 1) seek(startAt, true);
   return () => { clearTimeout(pollTimer); stopFollowing(); audio.pause(); };
 }
