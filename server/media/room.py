@@ -12,12 +12,10 @@ import contextlib
 import logging
 import time
 from collections.abc import Coroutine
-from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpTransceiver, RTCSessionDescription
-from aiortc.rtcdtlstransport import RTCDtlsTransport
 from aiortc.rtp import (
     RTCP_PSFB_APP,
     RTCP_PSFB_FIR,
@@ -26,10 +24,9 @@ from aiortc.rtp import (
     AnyRtcpPacket,
     RtcpPsfbPacket,
     RtcpRtpfbPacket,
-    RtcpSenderInfo,
     RtpPacket,
 )
-from aiortc.sdp import SessionDescription, candidate_from_sdp
+from aiortc.sdp import candidate_from_sdp
 
 from server.media import aiortc_hooks as hooks
 from server.media.config import MediaConfig
@@ -49,6 +46,8 @@ from server.media.events import (
 from server.media.forwarding import ABS_SEND_TIME_URI, AUDIO_LEVEL_URI, StreamForwarder
 from server.media.incoming import RTX_OSN_BYTES, IncomingPacket
 from server.media.nack import NackTracker
+from server.media.participants import Participant, PublishedStream, SendSlot, StreamKey
+from server.media.sdp import declared_ssrcs, prefer_codecs
 from server.media.speakers import SpeakerTracker, loudness_from_extension, loudness_from_opus_size
 from server.media.stats import ForwardedStreamStats, ParticipantStats, RoomStats
 from server.media.vp8 import is_keyframe_start
@@ -57,73 +56,6 @@ logger = logging.getLogger(__name__)
 
 AUDIO_CLOCK_RATE_HZ = 48000
 VIDEO_CLOCK_RATE_HZ = 90000
-StreamKey = tuple[str, Source]
-
-
-@dataclass
-class PublishedStream:
-    """A stream one participant publishes, and every viewer forwarder fed from it."""
-
-    participant_id: str
-    kind: Kind
-    source: Source
-    transceiver: RTCRtpTransceiver | None = None
-    media_ssrc: int | None = None
-    # SSRCs (media and RTX) the publisher's last answer declares for this m-line; empty when it declares none.
-    # Until the answer adding an m-line is applied, that m-line's packets reach aiortc unregistered and its
-    # payload-type fallback hands them to the one video receiver it knows (the camera): while an offer is
-    # pending, a stream refuses SSRCs it was not declared. (After it, aiortc routes by the declared SSRCs.)
-    declared_ssrcs: frozenset[int] = frozenset()
-    foreign_packets: int = 0
-    forwarders: dict[str, StreamForwarder] = field(default_factory=dict)
-    nack: NackTracker = field(default_factory=NackTracker)
-    # (fast path, SSRC) routed to this stream, unrouted when it is dropped
-    fast_routes: list[tuple[hooks.RtpFastPath, int]] = field(default_factory=list)
-    last_keyframe_request_s: float = -1e9
-    keyframes_requested: int = 0
-    packets: int = 0
-    lost_upstream: int = 0
-
-    @property
-    def key(self) -> StreamKey:
-        return (self.participant_id, self.source)
-
-
-@dataclass
-class SendSlot:
-    """A send-only m-line of a viewer, carrying one publisher stream (or none: inactive, reusable)."""
-
-    transceiver: RTCRtpTransceiver
-    kind: Kind
-    stream: StreamKey | None
-    forwarder: StreamForwarder | None = None
-    previous: StreamForwarder | None = None
-
-    def sender_info(self) -> RtcpSenderInfo | None:
-        """What this m-line's RTCP Sender Report says (see StreamForwarder.sender_info)."""
-        forwarder = self.forwarder or self.previous
-        return forwarder.sender_info() if forwarder is not None else None
-
-
-@dataclass
-class Participant:
-    participant_id: str
-    username: str
-    unit: str
-    publishes_video: bool
-    audio_only: bool
-    pc: RTCPeerConnection
-    audio_forwarding: bool = True
-    screen_sharing: bool = False
-    pinned: bool = False
-    recv: dict[Source, RTCRtpTransceiver] = field(default_factory=dict)
-    slots: list[SendSlot] = field(default_factory=list)
-    offer_pending: bool = False
-    renegotiate_after_answer: bool = False
-    connection_state: str = "new"
-    # one per DTLS transport of the participant's RTCPeerConnection (one with max-bundle)
-    fast_paths: dict[RTCDtlsTransport, hooks.RtpFastPath] = field(default_factory=dict)
-
 
 class MediaRoom:
     """The SFU for one meeting. All methods run on the event loop that created the room."""
@@ -390,7 +322,7 @@ class MediaRoom:
             transceiver = participant.recv.get(source)
             if transceiver is None:
                 transceiver = pc.addTransceiver(kind, direction="recvonly")
-                _prefer_codecs(transceiver, kind)
+                prefer_codecs(transceiver, kind)
                 participant.recv[source] = transceiver
             transceiver.direction = "recvonly"
             stream = self._streams[(participant.participant_id, source)]
@@ -423,7 +355,7 @@ class MediaRoom:
                 slot = free
             else:
                 transceiver = pc.addTransceiver(stream.kind, direction="sendonly")
-                _prefer_codecs(transceiver, stream.kind)
+                prefer_codecs(transceiver, stream.kind)
                 transceiver.sender.replaceTrack(hooks.IdleTrack(stream.kind))
                 hooks.intercept_rtcp(
                     transceiver.sender, self._rtcp_handler(participant.participant_id, transceiver)
@@ -777,21 +709,3 @@ class MediaRoom:
     def _assert_open(self) -> None:
         if self._closed:
             raise RoomClosedError(f"room {self.room_id} is closed")
-
-
-def declared_ssrcs(sdp: str) -> dict[str, frozenset[int]]:
-    """mid -> the SSRCs (a=ssrc lines: media and RTX) an SDP declares for that m-line."""
-    out: dict[str, frozenset[int]] = {}
-    for media in SessionDescription.parse(sdp).media:
-        if media.rtp.muxId:
-            out[media.rtp.muxId] = frozenset(s.ssrc for s in media.ssrc)
-    return out
-
-
-def _prefer_codecs(transceiver: RTCRtpTransceiver, kind: Kind) -> None:
-    """Offer Opus for audio and VP8 (+ RTX) for video only: what every browser decodes."""
-    from aiortc import RTCRtpSender
-
-    capabilities = RTCRtpSender.getCapabilities(kind)
-    wanted = ("audio/opus",) if kind == "audio" else ("video/vp8", "video/rtx")
-    transceiver.setCodecPreferences([c for c in capabilities.codecs if c.mimeType.lower() in wanted])
