@@ -13,8 +13,8 @@ writes them. Rows go through the server's own ``search_backends`` (migration 000
 the build time measures the database. The per-segment cost of ``vntext`` folding is printed separately.
 
 Prints, per backend and size: build time, rows/s, p50/p95/p99 latency (ms) per query class (one word, two
-words, phrase, prefix, one word scoped to a member's unit), the baseline's p50/p95, and the ratio
-baseline p95 / full-text p95. Target: p95 ≤ 20 ms for one- and two-word queries at 1 M segments.
+words, phrase, prefix, one word scoped to a member's unit, one word in a month), the baseline's p50/p95, and
+the ratio baseline p95 / full-text p95. Target: p95 ≤ 20 ms for one- and two-word queries at 1 M segments.
 """
 
 from __future__ import annotations
@@ -43,6 +43,8 @@ from server.domain import vntext  # noqa: E402
 from server.services.search_backends import QueryPlan, SearchDoc, backend_for  # noqa: E402
 
 SEGMENTS_PER_MEETING = 1000
+FIRST_DAY = dt.date(2025, 1, 6)
+DAYS_BETWEEN_MEETINGS = 3
 UNITS = 10
 INSERT_CHUNK_ROWS = 5000
 BASELINE_QUERIES = 30
@@ -233,7 +235,7 @@ def generate(n: int, seed: int) -> Iterator[tuple[int, str, int]]:
 
 
 def _rows(n: int, seed: int) -> Iterator[dict[str, object]]:
-    start = dt.date(2025, 1, 6)
+    start = FIRST_DAY
     for meeting, sentence, unit in generate(n, seed):
         doc = SearchDoc(
             kind="segment",
@@ -243,7 +245,7 @@ def _rows(n: int, seed: int) -> Iterator[dict[str, object]]:
             unit_id=unit + 1,
             speaker=f"Đại biểu {UNIT_NAMES[unit]}",
             start_s=float(len(sentence)),
-            day=start + dt.timedelta(days=meeting * 3),
+            day=start + dt.timedelta(days=meeting * DAYS_BETWEEN_MEETINGS),
             scope_unit_ids=frozenset({1, unit + 1, (unit + 3) % UNITS + 1}),
         )
         c, f = fast_forms(sentence)
@@ -337,8 +339,12 @@ def run_backend(name: str, n: int, args: argparse.Namespace) -> None:
                 build_s = build(session, n, args.seed, settings.is_sqlite)
                 backend = backend_for(session)
 
-                def full_text(q: str, tags: tuple[str, ...] = ()) -> int:
-                    return len(backend.query(session, QueryPlan(query=q, tags=tags, limit=20)))
+                def full_text(
+                    q: str, tags: tuple[str, ...] = (), days: tuple[dt.date, dt.date] | None = None
+                ) -> int:
+                    first, last = days or (None, None)
+                    plan = QueryPlan(query=q, tags=tags, day_from=first, day_to=last, limit=20)
+                    return len(backend.query(session, plan))
 
                 def like_scan(q: str) -> int:
                     words = vntext.fold(q.strip('"*')).split()
@@ -363,6 +369,11 @@ def run_backend(name: str, n: int, args: argparse.Namespace) -> None:
                     results[label] = measure(full_text, queries, args.queries)
                 scoped = measure(lambda q: full_text(q, ("s4",)), ONE_WORD, args.queries)
                 results["one word, member"] = scoped
+                # a month in the middle of the corpus (its meetings are neither the newest nor the oldest)
+                middle = FIRST_DAY + dt.timedelta(days=n // SEGMENTS_PER_MEETING * DAYS_BETWEEN_MEETINGS // 2)
+                month = (middle, middle + dt.timedelta(days=30))
+                in_month = measure(lambda q: full_text(q, days=month), ONE_WORD, args.queries)
+                results["one word, a month"] = in_month
                 for label, st in results.items():
                     print(f"{label:<22}{st.p50:>9.2f}{st.p95:>9.2f}{st.p99:>9.2f}{st.hits:>7.1f}")
                 base_words = ONE_WORD[:8] + TWO_WORDS[:8] + RARE_Q[:4]
