@@ -133,6 +133,8 @@ class _Common:
     the full-text side in step) and the shared filter clauses."""
 
     name = "common"
+    # appended to a subquery that the planner must not flatten into the outer query
+    _subquery_fence = ""
 
     def _bind_day(self, day: dt.date | None) -> Any:
         return day
@@ -199,6 +201,18 @@ class _Common:
             params["speaker"] = _like_pattern(plan.speaker_fold)
         return "".join(f" AND {c}" for c in clauses)
 
+    def _day_ids(self, session: Session, plan: QueryPlan) -> tuple[int, int] | None:
+        """The lowest and highest id of the rows inside the plan's date range (from the day index, migration
+        0005): both engines start their newest-first walk at the highest and stop at the lowest. None without
+        a date range; (0, -1) when no row is inside it."""
+        if plan.day_from is None and plan.day_to is None:
+            return None
+        params: dict[str, Any] = {}
+        where = self._filters(QueryPlan(query="", day_from=plan.day_from, day_to=plan.day_to), params)
+        in_range = f"SELECT d.id FROM search_docs d WHERE 1 = 1{where}{self._subquery_fence}"
+        low, high = session.execute(text(f"SELECT min(r.id), max(r.id) FROM ({in_range}) r"), params).one()
+        return (0, -1) if low is None else (int(low), int(high))
+
     @staticmethod
     def _two_tiers(
         limit: int, exact: Callable[[int], list[DocRow]], folded: Callable[[int], list[DocRow]]
@@ -257,10 +271,19 @@ class Fts5Backend(_Common):
         tags = ""
         if plan.tags:
             tags = " AND tags : (" + " ".join(f'"{t}"' for t in plan.tags) + ")"
+        # FTS5 walks its matches newest first and the day is checked on each: for a date range the walk is
+        # narrowed to the ids of that range's rows instead of starting at the newest row (rows inside the ids
+        # but outside the days are still filtered out).
+        ids = self._day_ids(session, plan)
+        if ids is not None and ids[0] > ids[1]:
+            return []
 
         def run(table: str, match: str, limit: int, exact: bool) -> list[DocRow]:
             params: dict[str, Any] = {"match": match + tags, "limit": limit}
             where = self._filters(plan, params)
+            if ids is not None:
+                where += " AND f.rowid BETWEEN :low_id AND :high_id"
+                params.update(low_id=ids[0], high_id=ids[1])
             sql = (
                 f"SELECT {COLUMNS} FROM {table} f JOIN search_docs d ON d.id = f.rowid"
                 f" WHERE {table} MATCH :match{where} ORDER BY f.rowid DESC LIMIT :limit"
@@ -295,11 +318,20 @@ class PostgresBackend(_Common):
     """
 
     name = "postgresql-tsvector"
+    # flattened, min(id) over a date range's rows is answered by walking the primary key from its start until
+    # a row of the range turns up (half the table for a middle month: 0.7–0.9 s at 1 M rows)
+    _subquery_fence = " OFFSET 0"
 
     def query(self, session: Session, plan: QueryPlan) -> list[DocRow]:
         q = build_tsquery(plan.query)
         canon_q = "d.canon_tsv @@ to_tsquery('simple', :canon_q)"
         fold_q = "d.fold_tsv @@ to_tsquery('giaoban_fold', :fold_q)"
+        # a date range: the walks start at its highest id, the index step stops at its lowest
+        ids = self._day_ids(session, plan)
+        if ids is not None and ids[0] > ids[1]:
+            return []
+        top = " WHERE id <= :high_id" if ids is not None else ""
+        bottom = " AND d.id >= :low_id" if ids is not None else ""
 
         def run(condition: str, limit: int, exact: bool) -> list[DocRow]:
             params: dict[str, Any] = {
@@ -308,6 +340,8 @@ class PostgresBackend(_Common):
                 "limit": limit,
                 "recent": RECENT_SCAN_ROWS,
             }
+            if ids is not None:
+                params.update(low_id=ids[0], high_id=ids[1])
             where = condition + self._filters(plan, params)
             if plan.tags:
                 where += " AND d.tags_tsv @@ to_tsquery('simple', :tags_q)"
@@ -318,13 +352,14 @@ class PostgresBackend(_Common):
                 pairs = " || ".join(f"giaoban_pairs(:phrase{i})" for i in range(len(q.phrases)))
                 where += f" AND d.pairs @> ({pairs})"
                 params.update({f"phrase{i}": phrase for i, phrase in enumerate(q.phrases)})
-            newest = "SELECT * FROM search_docs ORDER BY id DESC LIMIT :recent"
+            newest = f"SELECT * FROM search_docs{top} ORDER BY id DESC LIMIT :recent"
             recent_sql = f"SELECT {COLUMNS} FROM ({newest}) d WHERE {where} ORDER BY d.id DESC LIMIT :limit"
             rows = self._rows(session.execute(text(recent_sql), params), exact)
             if len(rows) >= limit:
                 return rows
             # the id below which rows were not walked yet
-            boundary = "(SELECT min(r.id) FROM (SELECT id FROM search_docs ORDER BY id DESC LIMIT :walked) r)"
+            walked = f"SELECT id FROM search_docs{top} ORDER BY id DESC LIMIT :walked"
+            boundary = f"(SELECT min(r.id) FROM ({walked}) r)"
             params["walked"] = RECENT_SCAN_ROWS
             if rows and (limit - len(rows)) * RECENT_SCAN_ROWS <= len(rows) * NEXT_SCAN_ROWS:
                 following = f"SELECT * FROM search_docs WHERE id < {boundary} ORDER BY id DESC LIMIT :next"
@@ -337,7 +372,7 @@ class PostgresBackend(_Common):
                     return rows
                 params["walked"] = RECENT_SCAN_ROWS + NEXT_SCAN_ROWS
             older_sql = (
-                f"SELECT {COLUMNS} FROM search_docs d WHERE {where}"
+                f"SELECT {COLUMNS} FROM search_docs d WHERE {where}{bottom}"
                 f" AND d.id + 0 < {boundary} ORDER BY d.id + 0 DESC LIMIT :limit"
             )
             params["limit"] = limit - len(rows)
