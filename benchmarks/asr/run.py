@@ -31,6 +31,7 @@ if str(REPO) not in sys.path:
 
 from transcription.audio import SAMPLE_RATE_HZ, decode_audio  # noqa: E402
 from transcription.engines import DEFAULT_BATCH_SIZE, create_engine  # noqa: E402
+from transcription.engines.base import DEFAULT_BEAM_SIZE  # noqa: E402
 from transcription.models import DEFAULT_CACHE_DIR, discover_model  # noqa: E402
 from transcription.pipeline import TrackInput, transcribe_track  # noqa: E402
 from transcription.wer import error_rates  # noqa: E402
@@ -114,6 +115,8 @@ def worker(args: argparse.Namespace) -> None:
         threads=args.threads,
         batched=batched,
         batch_size=args.batch_size,
+        # the baseline keeps openai-whisper's beam 5 whatever the default engine is measured with
+        beam_size=DEFAULT_BEAM_SIZE if engine_name == BASELINE else args.beam_size,
         checkpoint_dir=args.checkpoint_dir,
     )
     load_s = time.perf_counter() - started
@@ -170,6 +173,8 @@ def run_case(args: argparse.Namespace, case: str, mode: str) -> CaseResult:
         str(args.checkpoint_dir),
         "--batch-size",
         str(args.batch_size),
+        "--beam-size",
+        str(args.beam_size),
     ]
     if args.model:
         command += ["--model", str(args.model)]
@@ -191,6 +196,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="the default engine only")
     parser.add_argument(
         "--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="faster-whisper batched inference"
+    )
+    parser.add_argument(
+        "--beam-size", type=int, default=DEFAULT_BEAM_SIZE, help="faster-whisper beam (the baseline keeps 5)"
     )
     parser.add_argument("--worker", choices=sorted(CASES), help=argparse.SUPPRESS)
     parser.add_argument("--track", action="store_true", help=f"add the {TRACK_S / 60:.0f}-minute track cases")
@@ -214,7 +222,7 @@ def main(argv: list[str] | None = None) -> None:
         plan += [("faster-whisper", "track"), ("faster-whisper-whole-track", "track")]
     print(
         f"eval: {args.eval_dir} ({len(refs)} clips), threads={args.threads}, batch size={args.batch_size}, "
-        f"baseline={BASELINE}"
+        f"beam={args.beam_size}, baseline={BASELINE} (beam {DEFAULT_BEAM_SIZE})"
     )
     header = f"{'case':<34}{'mode':<8}{'WER %':>7}{'CER %':>7}{'RTF':>8}{'audio s':>9}{'asr s':>8}"
     print(header + f"{'load s':>8}{'peak RSS MB':>13}")

@@ -311,8 +311,9 @@ class PostgresBackend(_Common):
 
     Between the two, when the newest rows held some matches but not a page, their density predicts how far an
     id-order walk must go: within :data:`NEXT_SCAN_ROWS` more rows, that walk runs first. Matches of middling
-    density (a word in 0.2–1 % of a member's rows) are where the GIN step is slowest — thousands of rows to
-    fetch and sort, 170–250 ms at 1 M rows for a member-scoped word — and the walk finds a page in a few ms.
+    density (a page in more than 3 000 rows but not many more: a word in 3 % of a member's rows, which are a
+    fifth of the table) are where the GIN step is slowest — thousands of rows to fetch and sort, 170–250 ms at
+    1 M rows — and the walk finds a page in a few ms.
     The older step's ``id + 0 <`` bound keeps the planner from turning the boundary into a bitmap of the
     whole primary key.
     """

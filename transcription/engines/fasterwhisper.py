@@ -28,10 +28,10 @@ from transcription.segment import Segment, Word
 logger = logging.getLogger(__name__)
 
 DEFAULT_COMPUTE_TYPE = "int8"
-# Beam search keeps the encoder output of every hypothesis (batch × beam) in the decoder's cross-attention,
-# so memory grows with the batch: on the joined eval file (base model, beam 5, word timestamps, 2 threads)
-# batch 2 peaked at 530–560 MB with RTF 0.096–0.111 and batch 4 at ~740 MB with RTF 0.074–0.093. Batch 2
-# keeps the worker under 600 MB; GIAOBAN_ASR_BATCH_SIZE trades memory for speed.
+# Memory grows with the batch: on the joined eval file (base model, beam 5, word timestamps, 2 threads)
+# batch 2 peaked at 530–560 MB with RTF 0.096–0.111 and batch 4 at ~740 MB with RTF 0.074–0.093 (beam 3:
+# 519 / 744 MB, barely less). Batch 2 keeps the worker under 600 MB; GIAOBAN_ASR_BATCH_SIZE trades memory
+# for speed.
 DEFAULT_BATCH_SIZE = 2
 # Batching pays off once the VAD finds more than one 30 s window to decode together (measured in
 # benchmarks/asr: on a single short clip both paths cost the same, on long audio batching is ~2× faster).
