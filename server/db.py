@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from server.config import Settings
@@ -35,7 +35,13 @@ def make_engine(settings: Settings) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    connect_args: dict[str, Any] = {}
+    if make_url(url).get_driver_name() == "psycopg":
+        # psycopg prepares a statement on the server from its 5th run, and PostgreSQL may then plan it once
+        # for all parameters: the search queries' plans hinge on their values (id bounds, limits), and such a
+        # generic plan made a word-in-a-month search 2× slower (p95 20 -> 8-13 ms at 100 k rows with it off).
+        connect_args["prepare_threshold"] = None
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, connect_args=connect_args)
 
 
 class Database:
