@@ -76,6 +76,11 @@ class Settings(BaseSettings):
         "receive queue (about 5 points of a core less for a meeting of 10); "
         "false falls back to aiortc's path.",
     )
+    rtp_native_send: bool = Field(
+        True,
+        description="Write, SRTP-protect and send forwarded RTP in C (server/media/_rtpsend.c, built at "
+        "install where a C compiler is present); false (or no compiler) keeps the Python send path.",
+    )
     max_message_bytes: int = Field(65_536, description="Largest signaling message accepted (bytes).")
     max_messages_per_s: float = Field(
         20.0, description="Sustained signaling messages per second allowed per socket before closing it."

@@ -35,4 +35,5 @@ def media_config(settings: Settings) -> MediaConfig:
         video_bitrate_cap_bps=settings.video_bitrate_cap_bps,
         last_n=settings.last_n,
         rtp_fast_path=settings.rtp_fast_path,
+        rtp_native_send=settings.rtp_native_send,
     )

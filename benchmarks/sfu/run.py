@@ -2,7 +2,7 @@
 MediaRelay (baseline, measured in the same run); capacity step-up.
 
     python benchmarks/sfu/run.py [--window 10] [--cases a,b,c] [--sizes 6,10,14,18] [--skip-relay]
-                                 [--cpu-split] [--fast-path on|off]
+                                 [--cpu-split] [--fast-path on|off] [--native-send on|off]
 
 Cases: (a) a meeting of 10, all see all; (b) 1 publisher -> 9 viewers, our SFU and aiortc's MediaRelay;
 (c) capacity: meetings of growing size until one is degraded (mean fps < 28 or any loss), reporting the
@@ -15,7 +15,8 @@ sensitive to how many packets a loaded machine let through; the CPU of the two c
 too: when client and server processes together fill the 2 cores, the machine, not the server, limits what is
 delivered. All traffic stays on 127.0.0.1. `--fast-path off` (default: GIAOBAN_RTP_FAST_PATH, on unless "0")
 runs the SFU with publisher RTP received through aiortc's coroutines instead of `aiortc_hooks.RtpFastPath`,
-for back-to-back comparisons.
+and `--native-send off` (default: GIAOBAN_RTP_NATIVE_SEND) sends forwarded RTP through the Python path
+instead of the C sender (server/media/_rtpsend.c), for back-to-back comparisons.
 """
 
 from __future__ import annotations
@@ -36,14 +37,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from server.media.client import ClientConfig, encode_test_pattern  # noqa: E402
 from server.media.client_process import ClientProcess  # noqa: E402
-from server.media.config import MediaConfig, rtp_fast_path_from_env  # noqa: E402
+from server.media.config import MediaConfig, rtp_fast_path_from_env, rtp_native_send_from_env  # noqa: E402
 from server.media.events import Offer, StreamLabel  # noqa: E402
+from server.media.rtp_writer import NATIVE_SEND_AVAILABLE  # noqa: E402
 
 CONFIG = MediaConfig(ice_addresses=("127.0.0.1",), video_bitrate_cap_bps=600_000)
 VIDEO_FPS = 30
 WARMUP_S = 4.0
 HELD_FPS_MEAN = 28.0  # capacity: a meeting "holds" at >= 28 fps mean and 0 packets lost
 CLOCK_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class SfuOptions:
+    """How the SFU under test runs (ignored by the MediaRelay baseline)."""
+
+    cpu_split: bool = False  # time MediaRoom._on_rtp / _on_rtp_bytes (costs ~1 % of a core)
+    fast_path: bool = True  # MediaConfig.rtp_fast_path
+    native_send: bool = True  # MediaConfig.rtp_native_send
 
 
 @dataclass(frozen=True)
@@ -57,6 +68,8 @@ class ServerFigures:
     cpu_us_per_packet_out: float  # all server CPU in the window / packets forwarded
     media_path_cpu_percent: float  # share of server CPU in MediaRoom._on_rtp / _on_rtp_bytes (SFU only)
     packets_fast_path: int  # of packets_in, those taken by the synchronous receive path (SFU only)
+    system_percent: float  # of cpu_percent_of_core, the part spent in the kernel (syscalls: sendto, recv)
+    packets_native: int  # of packets_out, those the C sender (server/media/_rtpsend.c) sent (SFU only)
 
 
 def _process_cpu_s(pid: int) -> float:
@@ -75,17 +88,17 @@ def _rss_mb() -> float:
 # --- server process ---------------------------------------------------------------------------------------
 
 
-def server_main(conn: Connection, mode: str, cpu_split: bool, fast_path: bool) -> None:
-    asyncio.run(_server(conn, mode, cpu_split, fast_path))
+def server_main(conn: Connection, mode: str, options: SfuOptions) -> None:
+    asyncio.run(_server(conn, mode, options))
 
 
-async def _server(conn: Connection, mode: str, cpu_split: bool, fast_path: bool) -> None:
+async def _server(conn: Connection, mode: str, options: SfuOptions) -> None:
     loop = asyncio.get_running_loop()
     if mode == "sfu":
-        backend: _SfuBackend | _RelayBackend = _SfuBackend(cpu_split, fast_path)
+        backend: _SfuBackend | _RelayBackend = _SfuBackend(options)
     else:
         backend = _RelayBackend()
-    cpu0 = wall0 = 0.0
+    cpu0 = wall0 = system0 = 0.0
     while True:
         message = await loop.run_in_executor(None, conn.recv)
         if message[0] == "join":
@@ -102,11 +115,14 @@ async def _server(conn: Connection, mode: str, cpu_split: bool, fast_path: bool)
             backend.cpu_in_media_path_s = 0.0
             packets0 = backend.packets()
             cpu0, wall0 = time.process_time(), time.monotonic()
+            system0 = os.times().system
             conn.send(("ok",))
         elif message[0] == "stop":
             cpu_s = time.process_time() - cpu0
-            cpu = cpu_s / (time.monotonic() - wall0) * 100
-            packets_in, packets_out, packets_fast = (
+            wall_s = time.monotonic() - wall0
+            cpu = cpu_s / wall_s * 100
+            system = (os.times().system - system0) / wall_s * 100
+            packets_in, packets_out, packets_fast, packets_native = (
                 b - a for a, b in zip(packets0, backend.packets(), strict=True)
             )
             t = sorted(backend.timings) or [0.0]
@@ -120,6 +136,8 @@ async def _server(conn: Connection, mode: str, cpu_split: bool, fast_path: bool)
                 cpu_s * 1e6 / max(packets_out, 1),
                 backend.cpu_in_media_path_s / max(cpu_s, 1e-9) * 100,
                 packets_fast,
+                system,
+                packets_native,
             )
             conn.send(("figures", figures))
         elif message[0] == "close":
@@ -129,7 +147,7 @@ async def _server(conn: Connection, mode: str, cpu_split: bool, fast_path: bool)
 
 
 class _SfuBackend:
-    def __init__(self, cpu_split: bool, fast_path: bool) -> None:
+    def __init__(self, options: SfuOptions) -> None:
         from server.media.events import MediaEvent, MediaListener, RenegotiationNeeded
         from server.media.room import MediaRoom
 
@@ -143,7 +161,8 @@ class _SfuBackend:
                 if isinstance(event, RenegotiationNeeded) and event.participant_id not in pending:
                     pending.append(event.participant_id)
 
-        self.room = MediaRoom("bench", replace(CONFIG, rtp_fast_path=fast_path), Listener())
+        config = replace(CONFIG, rtp_fast_path=options.fast_path, rtp_native_send=options.native_send)
+        self.room = MediaRoom("bench", config, Listener())
         timings = self.timings
         backend = self
 
@@ -152,7 +171,7 @@ class _SfuBackend:
             # wrapped before any packet, so the fast path's routes bind the wrapper
             def run(*args, **kwargs):  # type: ignore[no-untyped-def]
                 start = time.perf_counter()
-                if cpu_split:  # two clock_gettime syscalls per packet: ~1 % of a core, so only on request
+                if options.cpu_split:  # two clock_gettime syscalls per packet: ~1 % of a core: on request
                     cpu_start = time.thread_time()
                     original(*args, **kwargs)
                     backend.cpu_in_media_path_s += time.thread_time() - cpu_start
@@ -166,9 +185,9 @@ class _SfuBackend:
         self.room._on_rtp = timed(self.room._on_rtp)  # type: ignore[method-assign]
         self.room._on_rtp_bytes = timed(self.room._on_rtp_bytes)  # type: ignore[method-assign]
 
-    def packets(self) -> tuple[int, int, int]:
+    def packets(self) -> tuple[int, int, int, int]:
         stats = self.room.stats()
-        return stats.packets_in, stats.packets_out, stats.packets_fast_path
+        return stats.packets_in, stats.packets_out, stats.packets_fast_path, stats.packets_native
 
     async def join(self, pid: str, publishes_video: bool) -> Offer:
         return await self.room.join(pid, username=pid, unit=pid, publishes_video=publishes_video)
@@ -234,8 +253,8 @@ class _RelayBackend:
     def pending(self) -> list[str]:
         return []
 
-    def packets(self) -> tuple[int, int, int]:
-        return 0, 0, 0
+    def packets(self) -> tuple[int, int, int, int]:
+        return 0, 0, 0, 0
 
     async def renegotiate(self, pid: str) -> Offer:
         raise RuntimeError("the relay baseline never renegotiates")
@@ -249,10 +268,10 @@ class _RelayBackend:
 
 
 class Run:
-    def __init__(self, mode: str, cpu_split: bool = False, fast_path: bool = True) -> None:
+    def __init__(self, mode: str, options: SfuOptions) -> None:
         ctx = multiprocessing.get_context("spawn")
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=server_main, args=(child, mode, cpu_split, fast_path), daemon=True)
+        self.proc = ctx.Process(target=server_main, args=(child, mode, options), daemon=True)
         self.proc.start()
 
     def call(self, *message: object) -> tuple[object, ...]:
@@ -271,10 +290,9 @@ async def meeting(
     viewers: list[str],
     window_s: float,
     frames: tuple[bytes, ...],
-    cpu_split: bool = False,
-    fast_path: bool = True,
+    options: SfuOptions = SfuOptions(),
 ) -> dict[str, object]:
-    server = Run(mode, cpu_split, fast_path)
+    server = Run(mode, options)
     pids = publishers + viewers
     pub_cfg = ClientConfig(media=CONFIG, video=True, video_fps=VIDEO_FPS, decode=False, encoded_video=frames)
     # pure viewers (1 -> 9) publish nothing, like the MediaRelay baseline's viewers
@@ -336,12 +354,14 @@ def show(title: str, r: dict[str, object]) -> None:
     s = r["server"]
     assert isinstance(s, ServerFigures)
     print(
-        f"{title}: server CPU {s.cpu_percent_of_core:.1f}% of one core, RSS {s.rss_mb:.0f} MB, "
+        f"{title}: server CPU {s.cpu_percent_of_core:.1f}% of one core ({s.system_percent:.1f} in the "
+        f"kernel), RSS {s.rss_mb:.0f} MB, "
         f"video fps mean {r['fps_mean']:.1f} / min {r['fps_min']:.1f} over {r['streams']} streams, "
         f"packets lost {r['lost']}, forwarding time per incoming packet p50 {s.forward_p50_us:.0f} us "
         f"p99 {s.forward_p99_us:.0f} us; "
         + (
-            f"{s.packets_in} packets in ({s.packets_fast_path} by the fast path), {s.packets_out} out, "
+            f"{s.packets_in} packets in ({s.packets_fast_path} by the fast path), {s.packets_out} out "
+            f"({s.packets_native} by the C sender), "
             f"{s.cpu_us_per_packet_out:.1f} us of server CPU per packet out; "
             if s.packets_out
             else ""
@@ -375,25 +395,35 @@ async def main() -> None:
         default="on" if rtp_fast_path_from_env() else "off",
         help="the SFU's synchronous receive path for publisher RTP (default: GIAOBAN_RTP_FAST_PATH, on)",
     )
+    parser.add_argument(
+        "--native-send",
+        choices=("on", "off"),
+        default="on" if rtp_native_send_from_env() else "off",
+        help="write + protect + send forwarded RTP in C (default: GIAOBAN_RTP_NATIVE_SEND, on)",
+    )
     args = parser.parse_args()
     cases = set(args.cases.split(","))
-    fast = args.fast_path == "on"
-    print(f"SFU receive fast path: {args.fast_path}", flush=True)
+    options = SfuOptions(args.cpu_split, args.fast_path == "on", args.native_send == "on")
+    print(
+        f"SFU receive fast path: {args.fast_path}; C sender: {args.native_send} "
+        f"({'built' if NATIVE_SEND_AVAILABLE else 'not built: Python send path'})",
+        flush=True,
+    )
     frames = encode_test_pattern(640, 360, VIDEO_FPS, frames=300, bitrate_bps=500_000, keyframe_interval=60)
     kbps = sum(len(f) for f in frames) * 8 / (len(frames) / VIDEO_FPS) / 1000
     print(f"test video: {len(frames)} VP8 frames 640x360@{VIDEO_FPS}, {kbps:.0f} kb/s", flush=True)
 
     if "a" in cases:
         ten = [f"p{i}" for i in range(10)]
-        r = await meeting("sfu", ten, [], args.window, frames, args.cpu_split, fast)
+        r = await meeting("sfu", ten, [], args.window, frames, options)
         show("(a) meeting of 10, all see all", r)
 
     if "b" in cases:
         viewers = [f"v{i}" for i in range(9)]
-        sfu = await meeting("sfu", ["publisher"], viewers, args.window, frames, args.cpu_split, fast)
+        sfu = await meeting("sfu", ["publisher"], viewers, args.window, frames, options)
         show("(b) 1 -> 9, raw-RTP SFU", sfu)
         if not args.skip_relay:
-            relay = await meeting("relay", ["publisher"], viewers, args.window, frames, args.cpu_split)
+            relay = await meeting("relay", ["publisher"], viewers, args.window, frames)
             show("(b) 1 -> 9, baseline aiortc MediaRelay", relay)
             s_cpu = sfu["server"].cpu_percent_of_core  # type: ignore[attr-defined]
             r_cpu = relay["server"].cpu_percent_of_core  # type: ignore[attr-defined]
@@ -403,7 +433,7 @@ async def main() -> None:
         held = 0
         for size in [int(x) for x in args.sizes.split(",") if x]:
             pids = [f"p{i}" for i in range(size)]
-            r = await meeting("sfu", pids, [], args.window, frames, args.cpu_split, fast)
+            r = await meeting("sfu", pids, [], args.window, frames, options)
             show(f"(c) meeting of {size}", r)
             if r["fps_mean"] < HELD_FPS_MEAN or r["lost"] > 0:  # type: ignore[operator]
                 print(f"(c) degraded at {size} participants", flush=True)

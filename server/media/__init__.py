@@ -7,7 +7,11 @@ upgrade).
 Forwarding path (room.py -> forwarding.py): each publisher packet is read once into an `IncomingPacket`
 (incoming.py); per viewer m-line a `StreamForwarder` rewrites SSRC / payload type / sequence number /
 timestamp with a precomputed header template (`RtpWriter`, rtp_writer.py) and writes the packet through the
-viewer transport's SRTP session straight to its ICE socket (`aiortc_hooks.rtp_output`). NACKs are answered
+viewer transport's SRTP session straight to its ICE socket (`aiortc_hooks.rtp_output`). Where the optional C
+extension is built (server/media/_rtpsend.c, at install), the header write, SRTP protect and `sendto` of each
+copy happen in one C call (`RtpSender`, armed by `aiortc_hooks.arm_rtp_sender` with guards on the aiortc
+state it depends on; when a guard fails the Python path takes the packet and re-arms).
+`MediaConfig.rtp_native_send` (GIAOBAN_RTP_NATIVE_SEND=0) keeps the Python path. NACKs are answered
 (RTX) from a history of references to the shared incoming packets; the viewers' RTCP Sender Reports carry the
 forwarders' packet/octet counts and RTP/NTP timestamps (`aiortc_hooks.intercept_sender_reports`).
 

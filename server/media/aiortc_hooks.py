@@ -22,7 +22,7 @@ import socket
 import struct
 import threading
 from collections.abc import Awaitable, Callable, Mapping, Sequence, Sized
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aioice.ice
 import aioice.turn
@@ -46,6 +46,9 @@ from aiortc.rtp import (
 from pylibsrtp import SRTP_MAX_TRAILER_LEN as SRTP_MAX_TRAILER_BYTES
 from pylibsrtp._binding import ffi as _srtp_ffi
 from pylibsrtp._binding import lib as _srtp_lib
+
+if TYPE_CHECKING:
+    from server.media._rtpsend import RtpSender
 
 logger = logging.getLogger(__name__)
 
@@ -317,6 +320,62 @@ def rtp_output(transport: RTCDtlsTransport) -> RtpOutput:
     return send
 
 
+def arm_rtp_sender(sender: RtpSender, transport: RTCDtlsTransport) -> bool:
+    """Point a C `RtpSender` (server/media/_rtpsend.c) at this DTLS transport: what `rtp_output`'s `send`
+    does, with the objects it looks at turned into guards that the sender checks before every packet.
+
+    Arms only where `send` would call `sock.sendto` itself: DTLS connected, a tx SRTP session, a nominated
+    pair on an unconnected asyncio UDP transport that is open with nothing queued. The guards: the DTLS
+    state and session, the ICE transport's aioice connection, its nominated pair, the UDP transport's
+    `_closing` flag (set before asyncio closes the socket, so the fd is never a reused one) and its queue.
+    False (and the sender disarmed) when it cannot arm: the Python path then does the work.
+    """
+    from server.media import _rtpsend  # built, since there is a sender
+
+    sender.disarm()
+    if transport._state is not DtlsState.CONNECTED or transport._tx_srtp is None:
+        return False
+    session = transport._tx_srtp
+    ice: RTCIceTransport = transport.transport
+    connection = ice._connection
+    nominated = connection._nominated
+    pair = nominated.get(ICE_RTP_COMPONENT)
+    if pair is None:
+        return False
+    datagram_transport = pair.protocol.transport
+    output = _DatagramOutput(datagram_transport, pair.remote_addr)
+    if output.sock is None or len(output.queue) or getattr(datagram_transport, "_closing", True) is not False:
+        return False
+    address = pair.remote_addr
+    if not (isinstance(address, tuple) and len(address) == 2):
+        return False  # e.g. an IPv6 address with flow info / scope: the Python path handles it
+    try:
+        sender.arm(
+            output.sock.fileno(),
+            output.sock.family,
+            address,
+            output.sendto,
+            session,
+            int(_srtp_ffi.cast("uintptr_t", session._srtp[0])),
+            _SRTP_PROTECT_ADDRESS,
+            len(session._cdata) - SRTP_MAX_TRAILER_BYTES,
+            (
+                (transport, "_state", DtlsState.CONNECTED, _rtpsend.GUARD_ATTR_IS),
+                (transport, "_tx_srtp", session, _rtpsend.GUARD_ATTR_IS),
+                (ice, "_connection", connection, _rtpsend.GUARD_ATTR_IS),
+                (nominated, ICE_RTP_COMPONENT, pair, _rtpsend.GUARD_ITEM_IS),
+                (datagram_transport, "_closing", False, _rtpsend.GUARD_ATTR_IS),
+                (datagram_transport, "_buffer", None, _rtpsend.GUARD_ATTR_EMPTY),
+            ),
+        )
+    except (ValueError, OSError):
+        return False
+    return True
+
+
+_SRTP_PROTECT_ADDRESS = int(_srtp_ffi.cast("uintptr_t", _srtp_ffi.addressof(_srtp_lib, "srtp_protect")))
+
+
 class _DatagramOutput:
     """The nominated pair's datagram transport and remote address, cached by `rtp_output`.
 
@@ -504,6 +563,14 @@ def stop_decoder(receiver: RTCRtpReceiver) -> None:
 # --- self-check ------------------------------------------------------------------------------------------
 
 
+def _srtp_protect_type() -> str:
+    """The C type of pylibsrtp's srtp_protect, as cffi spells it ("" when it cannot tell)."""
+    try:
+        return str(_srtp_ffi.getctype(_srtp_ffi.typeof(_srtp_ffi.addressof(_srtp_lib, "srtp_protect"))))
+    except (AttributeError, TypeError, _srtp_ffi.error):
+        return ""
+
+
 def self_check() -> None:
     """Raise HookError if any internal used above is missing or has changed shape."""
     import aiortc
@@ -538,6 +605,9 @@ def self_check() -> None:
             problems.append(f"pylibsrtp Session no longer sets {needle!r}")
     if not hasattr(_srtp_lib, "srtp_protect"):
         problems.append("pylibsrtp._binding.lib.srtp_protect is missing")
+    elif _srtp_protect_type() != "srtp_err_status_t(*)(struct srtp_ctx_t_ *, void *, int *)":
+        # the C RtpSender calls it as int (*)(void *ctx, void *rtp, int *len): the enum is an int
+        problems.append("pylibsrtp srtp_protect is no longer srtp_err_status_t (*)(srtp_t, void *, int *)")
     if "self._send_rtcp(packets)" not in inspect.getsource(RTCRtpSender._run_rtcp) or "RtcpSrPacket(" not in (
         inspect.getsource(RTCRtpSender._run_rtcp)
     ):
@@ -561,6 +631,9 @@ def self_check() -> None:
     asyncio_sendto = inspect.getsource(_SelectorDatagramTransport.sendto)
     if "if not self._buffer:" not in asyncio_sendto or "self._sock.sendto(data, addr)" not in asyncio_sendto:
         problems.append("asyncio's datagram transport no longer sends at once on _sock when _buffer is empty")
+    transport_src = inspect.getsource(asyncio.selector_events._SelectorTransport)  # type: ignore[attr-defined]
+    if "self._closing = True" not in transport_src or "self._closing = False" not in transport_src:
+        problems.append("asyncio's selector transport no longer flags _closing before closing its socket")
     has_params(RTCDtlsTransport, "_handle_rtp_data", ["self", "data", "arrival_time_ms"])
     init_src = inspect.getsource(RTCRtpReceiver.__init__)
     for attr in ("self.__rtx_ssrc", "self.__codecs", "self.__rtcp_ssrc", "self.__decoder_error"):

@@ -8,12 +8,19 @@ from dataclasses import dataclass, field
 from aiortc import RTCBundlePolicy, RTCConfiguration, RTCIceServer
 
 RTP_FAST_PATH_ENV = "GIAOBAN_RTP_FAST_PATH"
+RTP_NATIVE_SEND_ENV = "GIAOBAN_RTP_NATIVE_SEND"
 _OFF = ("0", "false", "no", "off")
 
 
 def rtp_fast_path_from_env() -> bool:
     """GIAOBAN_RTP_FAST_PATH: "0" (or false/no/off) turns the synchronous receive path off; on by default."""
     return os.environ.get(RTP_FAST_PATH_ENV, "1").strip().lower() not in _OFF
+
+
+def rtp_native_send_from_env() -> bool:
+    """GIAOBAN_RTP_NATIVE_SEND: "0" (or false/no/off) keeps forwarded RTP on the Python send path; on by
+    default (where the C extension is built)."""
+    return os.environ.get(RTP_NATIVE_SEND_ENV, "1").strip().lower() not in _OFF
 
 
 @dataclass(frozen=True)
@@ -43,6 +50,8 @@ class MediaConfig:
     rtp_fast_path: take publisher RTP of known SSRCs off the ICE socket synchronously
         (`aiortc_hooks.RtpFastPath`) instead of through aiortc's receive coroutines; default from
         GIAOBAN_RTP_FAST_PATH (on unless "0").
+    rtp_native_send: write, SRTP-protect and send forwarded RTP in C (server/media/_rtpsend.c) where the
+        extension is built; default from GIAOBAN_RTP_NATIVE_SEND (on unless "0").
     """
 
     ice_addresses: tuple[str, ...] = ("127.0.0.1",)
@@ -57,6 +66,7 @@ class MediaConfig:
     speaker_level_dbov: int = 50
     levels_interval_s: float = 0.5
     rtp_fast_path: bool = field(default_factory=rtp_fast_path_from_env)
+    rtp_native_send: bool = field(default_factory=rtp_native_send_from_env)
 
     def rtc_configuration(self) -> RTCConfiguration:
         """An explicit RTCConfiguration: aiortc falls back to a public STUN server when iceServers is unset.

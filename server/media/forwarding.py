@@ -4,7 +4,9 @@ viewer's RTCP Sender Reports.
 
 The hot path: the room parses each publisher packet once (`IncomingPacket`); each forwarder writes the RTP
 header from its negotiated template (`RtpWriter`) and hands the bytes to the viewer transport's SRTP session
-and ICE socket (`aiortc_hooks.rtp_output`), synchronously. The retransmission history keeps references to the
+and ICE socket (`aiortc_hooks.rtp_output`), synchronously — or, where the C extension is built, its
+`RtpSender` (server/media/_rtpsend.c) does the three steps in one call once `aiortc_hooks.arm_rtp_sender` has
+armed it; a sender that is not armed (or whose guards fail) returns -1 and the Python path sends and re-arms. The retransmission history keeps references to the
 shared incoming packets plus the offsets they were sent with, not per-viewer copies.
 """
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import random
+from typing import TYPE_CHECKING
 
 from aiortc import RTCRtpTransceiver
 from aiortc.rtp import RtcpSenderInfo
@@ -19,6 +22,9 @@ from aiortc.rtp import RtcpSenderInfo
 from server.media import aiortc_hooks as hooks
 from server.media.incoming import IncomingPacket
 from server.media.rtp_writer import RtpWriter
+
+if TYPE_CHECKING:
+    from server.media._rtpsend import RtpSender
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +36,7 @@ MIN_GAP_S = 0.020
 NTP_EPOCH_OFFSET_S = 2_208_988_800  # 1900-01-01 to 1970-01-01
 NTP_FRACTION = 1 << 32
 COUNTER_MASK = 0xFFFFFFFF
+ARM_RETRY_PACKETS = 50  # the Python path tries to arm the C sender again after this many packets
 MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
 ABS_SEND_TIME_URI = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
 AUDIO_LEVEL_URI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
@@ -49,7 +56,14 @@ def _send_nothing(data: bytes) -> bool:
 class StreamForwarder:
     """Forwards one publisher stream on one viewer transceiver (an m-line the server offered send-only)."""
 
-    def __init__(self, transceiver: RTCRtpTransceiver, kind: str, clock_rate_hz: int, history_packets: int):
+    def __init__(
+        self,
+        transceiver: RTCRtpTransceiver,
+        kind: str,
+        clock_rate_hz: int,
+        history_packets: int,
+        native_send: bool = True,
+    ):
         self.transceiver = transceiver
         self.kind = kind
         self.clock_rate_hz = clock_rate_hz
@@ -72,6 +86,13 @@ class StreamForwarder:
         self._rtx_seq = random.randrange(SEQ_MODULO)
         self._writer = RtpWriter(0, self._ssrc, "", 0, 0, 0)
         self._output: hooks.RtpOutput = _send_nothing
+        self._native_send = native_send
+        # the C sender (write + protect + sendto, `RtpWriter.native_sender`) and the packet count at which
+        # the Python path next tries to arm it
+        self._sender: RtpSender | None = None
+        self._tail_key = self._writer.tail_key
+        self._next_arm = 0
+        self._native_before = 0  # packets sent by the C senders this forwarder replaced
         self._mid = ""
         self._source_ssrc: int | None = None
         self._seq_offset = 0
@@ -118,6 +139,13 @@ class StreamForwarder:
             self._rtx_payload_type,
             self._rtx_ssrc,
         )
+        self._tail_key = self._writer.tail_key
+        if self._sender is not None:
+            self._sender.disarm()
+            self._native_before = self.packets_native
+        # a custom output (tests) is always used as is
+        self._sender = self._writer.native_sender() if self._native_send and output is None else None
+        self._next_arm = 0
         self._output = output or hooks.rtp_output(self.transceiver.sender.transport)
         self.ready = True
 
@@ -158,8 +186,17 @@ class StreamForwarder:
             self._resync(packet)
         seq = (packet.seq + self._seq_offset) & SEQ_MASK
         ts = (packet.ts + self._ts_offset) & TS_MASK
-        data = self._writer.packet(seq, ts, packet)
-        if not self._output(data):
+        size = -1
+        sender = self._sender
+        if sender is not None:
+            tail = packet.tail if packet.tail_key == self._tail_key else self._writer.tail(packet)
+            size = sender.send(seq, ts, packet.marker, tail, packet.payload)
+        if size < 0:  # no C sender, or it is not armed (see _arm)
+            data = self._writer.packet(seq, ts, packet)
+            size = len(data) if self._output(data) else 0
+            if size and sender is not None and self.packets_sent >= self._next_arm:
+                self._arm(sender)
+        if not size:
             if self._video:
                 # The viewer missed part of a frame (e.g. its transport was not connected yet): a decoder fed
                 # the rest would fail, so start again at the next keyframe (the room asks the publisher).
@@ -174,9 +211,28 @@ class StreamForwarder:
         self._last_marker = packet.marker
         self._last_wallclock_s = packet.wallclock_s
         self.packets_sent += 1
-        self.bytes_sent += len(data)
+        self.bytes_sent += size
         self.sr_octets += len(packet.payload)
         return True
+
+    @property
+    def packets_native(self) -> int:
+        """Of packets_sent, those the C sender wrote, protected and sent."""
+        if self._sender is None:
+            return self._native_before
+        sent, handed_over, _ = self._sender.counts
+        return self._native_before + sent + handed_over
+
+    @property
+    def native_sender(self) -> RtpSender | None:
+        """The C sender of this forwarder (None: the extension is not built, or native sending is off)."""
+        return self._sender
+
+    def _arm(self, sender: RtpSender) -> None:
+        """After a packet the Python path sent: let the C sender take the following ones. Where it cannot
+        (e.g. a TURN relay, a full socket), try again ARM_RETRY_PACKETS packets later."""
+        if not hooks.arm_rtp_sender(sender, self.transceiver.sender.transport):
+            self._next_arm = self.packets_sent + ARM_RETRY_PACKETS
 
     @property
     def sr_packets(self) -> int:

@@ -284,6 +284,7 @@ class MediaRoom:
                         bytes_sent=f.bytes_sent,
                         retransmitted=f.retransmitted,
                         forwarding=f.enabled,
+                        packets_native=f.packets_native,
                     )
                 )
         return RoomStats(
@@ -293,6 +294,7 @@ class MediaRoom:
             self._packets_in,
             sum(f.packets_sent for f in forwarded),
             sum(p.packets_fast_path for p in participants),
+            sum(f.packets_native for f in forwarded),
         )
 
     # --- negotiation --------------------------------------------------------------------------------
@@ -367,7 +369,11 @@ class MediaRoom:
             slot.stream = key
             clock = AUDIO_CLOCK_RATE_HZ if stream.kind == "audio" else VIDEO_CLOCK_RATE_HZ
             slot.forwarder = StreamForwarder(
-                slot.transceiver, stream.kind, clock, self.config.history_packets
+                slot.transceiver,
+                stream.kind,
+                clock,
+                self.config.history_packets,
+                native_send=self.config.rtp_native_send,
             )
             if slot.previous is not None:
                 slot.forwarder.continue_from(slot.previous)

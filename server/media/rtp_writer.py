@@ -9,6 +9,7 @@ audio-level elements (packed once per incoming packet, `IncomingPacket.extension
 from __future__ import annotations
 
 import struct
+from typing import TYPE_CHECKING
 
 from server.media.incoming import (
     ABS_SEND_TIME_BYTES,
@@ -26,6 +27,16 @@ RTP_VERSION_BITS = 2 << 6
 EXTENSION_BIT = 0x10
 MARKER_BIT = 0x80
 WORD_BYTES = 4
+
+if TYPE_CHECKING:
+    from server.media._rtpsend import RtpSender
+
+try:
+    from server.media import _rtpsend
+except ImportError:  # not built (no C compiler at install): the Python path does all the work
+    _rtpsend = None  # type: ignore[assignment]
+
+NATIVE_SEND_AVAILABLE = _rtpsend is not None
 
 _HEADER = struct.Struct("!BBHLL")
 _EXTENDED_HEADER = struct.Struct("!BBHLLHH")
@@ -72,6 +83,25 @@ class RtpWriter:
             padding = -used % WORD_BYTES
             self._layouts.append(((used + padding) // WORD_BYTES, self._mid_element + b"\x00" * padding))
         self._tail_key = tail_key(abs_send_time_id, audio_level_id, self.two_byte)
+
+    def native_sender(self) -> RtpSender | None:
+        """A C `RtpSender` with this template (write + SRTP-protect + sendto in one call), or None when the
+        extension is not built. Its `packet()` gives the same bytes as `packet()` here."""
+        if _rtpsend is None:
+            return None
+        return _rtpsend.RtpSender(self.payload_type, self.ssrc, self._profile, self._layouts)
+
+    @property
+    def tail_key(self) -> int:
+        """Which per-packet extension elements (and ids) this m-line writes: `IncomingPacket.tail` is used
+        as is when its `tail_key` is this one."""
+        return self._tail_key
+
+    def tail(self, source: IncomingPacket) -> bytes:
+        """The per-packet extension elements of `source` as this m-line writes them."""
+        if source.tail_key == self._tail_key:
+            return source.tail
+        return source.extension_tail(self.abs_send_time_id, self.audio_level_id, self.two_byte)
 
     def packet(self, seq: int, ts: int, source: IncomingPacket) -> bytes:
         """`source` as this m-line's RTP packet with these sequence number and timestamp (the hot path: the

@@ -19,6 +19,7 @@ class ForwardedStreamStats:
     bytes_sent: int
     retransmitted: int
     forwarding: bool
+    packets_native: int = 0  # of packets_sent, those written + protected + sent in C (media/_rtpsend.c)
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class RoomStats:
     packets_in: int
     packets_out: int
     packets_fast_path: int = 0
+    packets_native: int = 0  # of packets_out, those sent by the C sender
 
 
 @dataclass(frozen=True)
