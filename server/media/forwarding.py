@@ -6,8 +6,9 @@ The hot path: the room parses each publisher packet once (`IncomingPacket`); eac
 header from its negotiated template (`RtpWriter`) and hands the bytes to the viewer transport's SRTP session
 and ICE socket (`aiortc_hooks.rtp_output`), synchronously — or, where the C extension is built, its
 `RtpSender` (server/media/_rtpsend.c) does the three steps in one call once `aiortc_hooks.arm_rtp_sender` has
-armed it; a sender that is not armed (or whose guards fail) returns -1 and the Python path sends and re-arms. The retransmission history keeps references to the
-shared incoming packets plus the offsets they were sent with, not per-viewer copies.
+armed it; a sender that is not armed (or whose guards fail) returns -1 and the Python path sends and re-arms.
+The retransmission history keeps references to the shared incoming packets plus the offsets they were sent
+with, not per-viewer copies.
 """
 
 from __future__ import annotations
