@@ -373,7 +373,16 @@ def arm_rtp_sender(sender: RtpSender, transport: RTCDtlsTransport) -> bool:
     return True
 
 
-_SRTP_PROTECT_ADDRESS = int(_srtp_ffi.cast("uintptr_t", _srtp_ffi.addressof(_srtp_lib, "srtp_protect")))
+def _srtp_function_address(name: str) -> int:
+    """The address of a libsrtp function in pylibsrtp's binding, for the C sender (0 when it cannot be had:
+    arming then fails and the Python path is used; `self_check` names the problem)."""
+    try:
+        return int(_srtp_ffi.cast("uintptr_t", _srtp_ffi.addressof(_srtp_lib, name)))
+    except (AttributeError, TypeError, _srtp_ffi.error):
+        return 0
+
+
+_SRTP_PROTECT_ADDRESS = _srtp_function_address("srtp_protect")
 
 
 class _DatagramOutput:

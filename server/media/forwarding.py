@@ -224,11 +224,6 @@ class StreamForwarder:
         sent, handed_over, _ = self._sender.counts
         return self._native_before + sent + handed_over
 
-    @property
-    def native_sender(self) -> RtpSender | None:
-        """The C sender of this forwarder (None: the extension is not built, or native sending is off)."""
-        return self._sender
-
     def _arm(self, sender: RtpSender) -> None:
         """After a packet the Python path sent: let the C sender take the following ones. Where it cannot
         (e.g. a TURN relay, a full socket), try again ARM_RETRY_PACKETS packets later."""
