@@ -3,6 +3,7 @@ MediaRelay (baseline, measured in the same run); capacity step-up.
 
     python benchmarks/sfu/run.py [--window 10] [--cases a,b,c] [--sizes 6,10,14,18] [--skip-relay]
                                  [--cpu-split] [--fast-path on|off] [--native-send on|off]
+                                 [--audio-report-interval 5]
 
 Cases: (a) a meeting of 10, all see all; (b) 1 publisher -> 9 viewers, our SFU and aiortc's MediaRelay;
 (c) capacity: meetings of growing size until one is degraded (mean fps < 28 or any loss), reporting the
@@ -55,6 +56,7 @@ class SfuOptions:
     cpu_split: bool = False  # time MediaRoom._on_rtp / _on_rtp_bytes (costs ~1 % of a core)
     fast_path: bool = True  # MediaConfig.rtp_fast_path
     native_send: bool = True  # MediaConfig.rtp_native_send
+    audio_report_interval_s: float = MediaConfig.audio_report_interval_s  # RTCP SRs of forwarded audio
 
 
 @dataclass(frozen=True)
@@ -161,7 +163,12 @@ class _SfuBackend:
                 if isinstance(event, RenegotiationNeeded) and event.participant_id not in pending:
                     pending.append(event.participant_id)
 
-        config = replace(CONFIG, rtp_fast_path=options.fast_path, rtp_native_send=options.native_send)
+        config = replace(
+            CONFIG,
+            rtp_fast_path=options.fast_path,
+            rtp_native_send=options.native_send,
+            audio_report_interval_s=options.audio_report_interval_s,
+        )
         self.room = MediaRoom("bench", config, Listener())
         timings = self.timings
         backend = self
@@ -401,12 +408,21 @@ async def main() -> None:
         default="on" if rtp_native_send_from_env() else "off",
         help="write + protect + send forwarded RTP in C (default: GIAOBAN_RTP_NATIVE_SEND, on)",
     )
+    parser.add_argument(
+        "--audio-report-interval",
+        type=float,
+        default=MediaConfig.audio_report_interval_s,
+        help="mean seconds between RTCP Sender Reports of each forwarded audio stream (aiortc's own: 1)",
+    )
     args = parser.parse_args()
     cases = set(args.cases.split(","))
-    options = SfuOptions(args.cpu_split, args.fast_path == "on", args.native_send == "on")
+    options = SfuOptions(
+        args.cpu_split, args.fast_path == "on", args.native_send == "on", args.audio_report_interval
+    )
     print(
         f"SFU receive fast path: {args.fast_path}; C sender: {args.native_send} "
-        f"({'built' if NATIVE_SEND_AVAILABLE else 'not built: Python send path'})",
+        f"({'built' if NATIVE_SEND_AVAILABLE else 'not built: Python send path'}); "
+        f"audio SR every {args.audio_report_interval:g} s, video every {CONFIG.video_report_interval_s:g} s",
         flush=True,
     )
     frames = encode_test_pattern(640, 360, VIDEO_FPS, frames=300, bitrate_bps=500_000, keyframe_interval=60)

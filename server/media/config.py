@@ -50,6 +50,8 @@ class MediaConfig:
     rtp_fast_path: take publisher RTP of known SSRCs off the ICE socket synchronously
         (`aiortc_hooks.RtpFastPath`) instead of through aiortc's receive coroutines; default from
         GIAOBAN_RTP_FAST_PATH (on unless "0").
+    audio_report_interval_s / video_report_interval_s: mean interval of the RTCP Sender Reports sent to
+        viewers per forwarded stream (libwebrtc's: audio 5 s, video 1 s; aiortc's own: 1 s for both).
     rtp_native_send: write, SRTP-protect and send forwarded RTP in C (server/media/_rtpsend.c) where the
         extension is built; default from GIAOBAN_RTP_NATIVE_SEND (on unless "0").
     """
@@ -67,6 +69,8 @@ class MediaConfig:
     levels_interval_s: float = 0.5
     rtp_fast_path: bool = field(default_factory=rtp_fast_path_from_env)
     rtp_native_send: bool = field(default_factory=rtp_native_send_from_env)
+    audio_report_interval_s: float = 5.0
+    video_report_interval_s: float = 1.0
 
     def rtc_configuration(self) -> RTCConfiguration:
         """An explicit RTCConfiguration: aiortc falls back to a public STUN server when iceServers is unset.

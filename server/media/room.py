@@ -364,6 +364,12 @@ class MediaRoom:
                 )
                 slot = SendSlot(transceiver, stream.kind, None)
                 hooks.intercept_sender_reports(transceiver.sender, slot.sender_info)
+                hooks.report_every(
+                    transceiver.sender,
+                    self.config.audio_report_interval_s
+                    if stream.kind == "audio"
+                    else self.config.video_report_interval_s,
+                )
                 participant.slots.append(slot)
             slot.transceiver.direction = "sendonly"
             slot.stream = key

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from dataclasses import replace
 
 import pytest
 
@@ -10,7 +12,7 @@ from server.media.client import ClientConfig
 from server.media.config import MediaConfig
 from server.media.errors import MalformedSdpError
 from server.media.events import ConnectionStateChanged
-from tests.media.meeting import Meeting, wait_until
+from tests.media.meeting import LOOPBACK, Meeting, wait_until
 
 SMALL_VIDEO = ClientConfig(video=True, video_size=(160, 120), video_fps=10)
 
@@ -179,7 +181,7 @@ async def test_viewers_get_sender_reports_with_the_forwarded_counts() -> None:
     """The server writes RTP past aiortc's sender, so the SRs it sends must come from the forwarders."""
     from aiortc.rtp import RtcpSrPacket
 
-    meeting = Meeting()
+    meeting = Meeting(replace(LOOPBACK, audio_report_interval_s=1.0))
     try:
         await meeting.join("a", SMALL_VIDEO)
         viewer = await meeting.join("b", SMALL_VIDEO)
@@ -206,6 +208,44 @@ async def test_viewers_get_sender_reports_with_the_forwarded_counts() -> None:
             assert last.sender_info.ntp_timestamp > first.sender_info.ntp_timestamp
             assert last.sender_info.rtp_timestamp != first.sender_info.rtp_timestamp
             assert last.sender_info.packet_count <= max(f.packets_sent for f in forwarded.values())
+    finally:
+        await meeting.close()
+
+
+@pytest.mark.asyncio
+async def test_sender_reports_come_at_the_configured_interval_per_kind() -> None:
+    """One SR stream per forwarded stream per viewer: audio less often than video (libwebrtc: 5 s / 1 s)."""
+    from aiortc.rtp import RtcpByePacket, RtcpSrPacket
+
+    meeting = Meeting(replace(LOOPBACK, audio_report_interval_s=2.0, video_report_interval_s=0.2))
+    try:
+        await meeting.join("a", SMALL_VIDEO)
+        viewer = await meeting.join("b", SMALL_VIDEO)
+        reports: dict[str, list[float]] = {"audio": [], "video": []}
+        byes: list[str] = []
+        for transceiver in viewer.pc.getTransceivers():
+            receiver = transceiver.receiver
+            original = receiver._handle_rtcp_packet
+
+            async def on_rtcp(  # type: ignore[no-untyped-def]
+                packet: object, original=original, kind=transceiver.kind
+            ) -> None:
+                if isinstance(packet, RtcpSrPacket):
+                    reports[kind].append(time.monotonic())
+                elif isinstance(packet, RtcpByePacket):
+                    byes.append(kind)
+                await original(packet)
+
+            receiver._handle_rtcp_packet = on_rtcp  # type: ignore[method-assign]
+        assert await wait_until(lambda: frames(meeting, "b", "a", "video") > 10, 3.0)
+        start = time.monotonic()
+        await asyncio.sleep(3.5)
+        video, audio = (len([t for t in reports[k] if t >= start]) for k in ("video", "audio"))
+        assert video >= 9, reports  # every 0.1-0.3 s (aiortc's own loop: every 0.5-1.5 s)
+        assert 1 <= audio <= 4 and video >= 2 * audio, reports  # every 1-3 s
+        # the replaced loop still ends with a BYE when the server stops forwarding to b
+        await meeting.room.leave("b")
+        assert await wait_until(lambda: {"audio", "video"} <= set(byes), 3.0), byes
     finally:
         await meeting.close()
 
