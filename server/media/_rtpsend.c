@@ -423,8 +423,10 @@ PyDoc_STRVAR(packet_doc,
 "packet(seq, ts, marker, tail, payload) -> bytes\n\n"
 "The RTP packet send() would protect: the same bytes as RtpWriter.packet.");
 
-static PyObject *
-RtpSender_packet(RtpSender *self, PyObject *const *args, Py_ssize_t nargs)
+/* Parse (seq, ts, marker, tail, payload) and write the packet into self->buffer: -1 with an exception set,
+ * else 0 with *n the packet's length, or -1 when it does not fit in `limit` bytes (see write_packet). */
+static int
+write_from_args(RtpSender *self, PyObject *const *args, Py_ssize_t nargs, Py_ssize_t limit, Py_ssize_t *n)
 {
     uint16_t seq;
     uint32_t ts;
@@ -433,19 +435,28 @@ RtpSender_packet(RtpSender *self, PyObject *const *args, Py_ssize_t nargs)
     Py_ssize_t tail_len, payload_len;
     Py_buffer tail_view, payload_view;
     if (parse_send_args(args, nargs, &seq, &ts, &marker) < 0)
-        return NULL;
+        return -1;
     if (read_bytes(args[3], &tail, &tail_len, &tail_view) < 0)
-        return NULL;
+        return -1;
     if (read_bytes(args[4], &payload, &payload_len, &payload_view) < 0) {
         if (tail_view.obj)
             PyBuffer_Release(&tail_view);
-        return NULL;
+        return -1;
     }
-    Py_ssize_t n = write_packet(self, seq, ts, marker, tail, tail_len, payload, payload_len, BUFFER_BYTES);
+    *n = write_packet(self, seq, ts, marker, tail, tail_len, payload, payload_len, limit);
     if (tail_view.obj)
         PyBuffer_Release(&tail_view);
     if (payload_view.obj)
         PyBuffer_Release(&payload_view);
+    return 0;
+}
+
+static PyObject *
+RtpSender_packet(RtpSender *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_ssize_t n;
+    if (write_from_args(self, args, nargs, BUFFER_BYTES, &n) < 0)
+        return NULL;
     if (n < 0) {
         PyErr_SetString(PyExc_ValueError, "packet too long, or no layout for this extension tail");
         return NULL;
@@ -462,12 +473,7 @@ PyDoc_STRVAR(send_doc,
 static PyObject *
 RtpSender_send(RtpSender *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    uint16_t seq;
-    uint32_t ts;
-    int marker;
-    const uint8_t *tail, *payload;
-    Py_ssize_t tail_len, payload_len;
-    Py_buffer tail_view, payload_view;
+    Py_ssize_t n;
 
     if (!self->armed)
         return PyLong_FromLong(-1);
@@ -478,21 +484,8 @@ RtpSender_send(RtpSender *self, PyObject *const *args, Py_ssize_t nargs)
         disarm(self);
         return PyLong_FromLong(-1);
     }
-    if (parse_send_args(args, nargs, &seq, &ts, &marker) < 0)
+    if (write_from_args(self, args, nargs, self->max_packet_bytes, &n) < 0)
         return NULL;
-    if (read_bytes(args[3], &tail, &tail_len, &tail_view) < 0)
-        return NULL;
-    if (read_bytes(args[4], &payload, &payload_len, &payload_view) < 0) {
-        if (tail_view.obj)
-            PyBuffer_Release(&tail_view);
-        return NULL;
-    }
-    Py_ssize_t n =
-        write_packet(self, seq, ts, marker, tail, tail_len, payload, payload_len, self->max_packet_bytes);
-    if (tail_view.obj)
-        PyBuffer_Release(&tail_view);
-    if (payload_view.obj)
-        PyBuffer_Release(&payload_view);
     if (n < 0)
         return PyLong_FromLong(0);
     int length = (int)n;
