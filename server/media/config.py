@@ -12,15 +12,20 @@ RTP_NATIVE_SEND_ENV = "GIAOBAN_RTP_NATIVE_SEND"
 _OFF = ("0", "false", "no", "off")
 
 
+def _on_unless_off(variable: str) -> bool:
+    """An on/off environment variable that is on unless set to "0" (or false/no/off)."""
+    return os.environ.get(variable, "1").strip().lower() not in _OFF
+
+
 def rtp_fast_path_from_env() -> bool:
     """GIAOBAN_RTP_FAST_PATH: "0" (or false/no/off) turns the synchronous receive path off; on by default."""
-    return os.environ.get(RTP_FAST_PATH_ENV, "1").strip().lower() not in _OFF
+    return _on_unless_off(RTP_FAST_PATH_ENV)
 
 
 def rtp_native_send_from_env() -> bool:
     """GIAOBAN_RTP_NATIVE_SEND: "0" (or false/no/off) keeps forwarded RTP on the Python send path; on by
     default (where the C extension is built)."""
-    return os.environ.get(RTP_NATIVE_SEND_ENV, "1").strip().lower() not in _OFF
+    return _on_unless_off(RTP_NATIVE_SEND_ENV)
 
 
 @dataclass(frozen=True)

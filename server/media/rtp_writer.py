@@ -130,10 +130,7 @@ class RtpWriter:
     def _serialize(
         self, second: int, seq: int, ts: int, ssrc: int, source: IncomingPacket, payload: bytes
     ) -> bytes:
-        if source.tail_key == self._tail_key:
-            tail = source.tail
-        else:
-            tail = source.extension_tail(self.abs_send_time_id, self.audio_level_id, self.two_byte)
+        tail = self.tail(source)
         words, trailer = self._layouts[len(tail)]
         if not words:
             return _HEADER.pack(RTP_VERSION_BITS, second, seq, ts, ssrc) + payload

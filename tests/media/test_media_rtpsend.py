@@ -22,7 +22,13 @@ from server.media.client import ClientConfig
 from server.media.config import RTP_NATIVE_SEND_ENV, MediaConfig
 from server.media.rtp_writer import NATIVE_SEND_AVAILABLE, RtpWriter
 from tests.media.meeting import Meeting, wait_until
+from tests.media.test_media_fast_path import frames as frames_of_kind
 from tests.media.test_media_forwarding import incoming
+
+
+def frames(meeting: Meeting, viewer: str, publisher: str) -> int:
+    return frames_of_kind(meeting, viewer, publisher, "video")
+
 
 SMALL_VIDEO = ClientConfig(video=True, video_size=(160, 120), video_fps=15)
 KEY = os.urandom(30)  # AES_CM_128_HMAC_SHA1_80: 16-byte key + 14-byte salt
@@ -278,25 +284,17 @@ async def test_a_reconnecting_viewer_gets_media_again_through_a_rearmed_sender()
 
 
 @pytest.mark.asyncio
-async def test_with_native_send_off_the_python_path_does_everything() -> None:
-    meeting = Meeting(MediaConfig(ice_addresses=("127.0.0.1",), rtp_native_send=False))
-    try:
-        await meeting.join("a", SMALL_VIDEO)
-        await meeting.join("b", SMALL_VIDEO)
-        assert await wait_until(lambda: frames(meeting, "b", "a") > 10, 5.0)
-        stats = meeting.room.stats()
-        assert stats.packets_out > 0 and stats.packets_native == 0
-    finally:
-        await meeting.close()
-
-
-@pytest.mark.asyncio
-async def test_without_the_extension_the_python_path_does_everything(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A machine without a C compiler installs without the extension: meetings work the same."""
+@pytest.mark.parametrize("without", ["the setting", "the extension"])
+async def test_without_the_c_sender_the_python_path_does_everything(
+    without: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Native sending turned off, or a machine without a C compiler (installed without the extension):
+    meetings work the same."""
     from server.media import rtp_writer
 
-    monkeypatch.setattr(rtp_writer, "_rtpsend", None)
-    meeting = Meeting(MediaConfig(ice_addresses=("127.0.0.1",), rtp_native_send=True))
+    if without == "the extension":
+        monkeypatch.setattr(rtp_writer, "_rtpsend", None)
+    meeting = Meeting(MediaConfig(ice_addresses=("127.0.0.1",), rtp_native_send=without == "the extension"))
     try:
         await meeting.join("a", SMALL_VIDEO)
         await meeting.join("b", SMALL_VIDEO)
@@ -320,8 +318,3 @@ def test_arming_needs_a_connected_transport() -> None:
     transport = types.SimpleNamespace(_state=hooks.DtlsState.NEW, _tx_srtp=None)
     assert not hooks.arm_rtp_sender(sender, transport)  # type: ignore[arg-type]
     assert not sender.armed
-
-
-def frames(meeting: Meeting, viewer: str, publisher: str) -> int:
-    remote = meeting.clients[viewer].stats().by_username(f"user-{publisher}")
-    return remote.video_frames if remote is not None else 0
