@@ -1,11 +1,12 @@
 """SFU benchmark: server CPU/RSS, delivered fps and loss, forwarding latency; our raw-RTP SFU vs aiortc's
 MediaRelay (baseline, measured in the same run); capacity step-up.
 
-    python benchmarks/sfu/run.py [--window 10] [--cases a,b,c] [--sizes 6,10,14,18] [--skip-relay]
-                                 [--cpu-split] [--fast-path on|off] [--native-send on|off]
-                                 [--audio-report-interval 5]
+    python benchmarks/sfu/run.py [--window 10] [--cases a,b,c] [--repeat 5] [--sizes 6,10,14,18]
+                                 [--skip-relay] [--cpu-split] [--fast-path on|off] [--native-send on|off]
+                                 [--audio-report-interval 5] [--profile PATH]
 
-Cases: (a) a meeting of 10, all see all; (b) 1 publisher -> 9 viewers, our SFU and aiortc's MediaRelay;
+Cases: (a) a meeting of 10, all see all, `--repeat` times (one run's server CPU varies by +-3 points on these
+shared VMs; the median is the figure); (b) 1 publisher -> 9 viewers, our SFU and aiortc's MediaRelay;
 (c) capacity: meetings of growing size until one is degraded (mean fps < 28 or any loss), reporting the
 largest that held. The server runs in its own process, clients in two other processes. Clients publish
 pre-encoded VP8 640x360@30 (encoded once per run with one libvpx thread, so every run sends the same
@@ -17,13 +18,15 @@ too: when client and server processes together fill the 2 cores, the machine, no
 delivered. All traffic stays on 127.0.0.1. `--fast-path off` (default: GIAOBAN_RTP_FAST_PATH, on unless "0")
 runs the SFU with publisher RTP received through aiortc's coroutines instead of `aiortc_hooks.RtpFastPath`,
 and `--native-send off` (default: GIAOBAN_RTP_NATIVE_SEND) sends forwarded RTP through the Python path
-instead of the C sender (server/media/_rtpsend.c), for back-to-back comparisons.
+instead of the C sender (server/media/_rtpsend.c), for back-to-back comparisons. `--profile PATH` writes
+cProfile stats of the SFU server's measuring windows (the last one) to PATH; it slows the server about 2x.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import multiprocessing
 import os
 import statistics
@@ -57,6 +60,7 @@ class SfuOptions:
     fast_path: bool = True  # MediaConfig.rtp_fast_path
     native_send: bool = True  # MediaConfig.rtp_native_send
     audio_report_interval_s: float = MediaConfig.audio_report_interval_s  # RTCP SRs of forwarded audio
+    profile_path: str = ""  # write cProfile stats of the measuring window here (slows the server ~2x)
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,7 @@ async def _server(conn: Connection, mode: str, options: SfuOptions) -> None:
     else:
         backend = _RelayBackend()
     cpu0 = wall0 = system0 = 0.0
+    profiler = cProfile.Profile() if mode == "sfu" and options.profile_path else None
     while True:
         message = await loop.run_in_executor(None, conn.recv)
         if message[0] == "join":
@@ -118,8 +123,13 @@ async def _server(conn: Connection, mode: str, options: SfuOptions) -> None:
             packets0 = backend.packets()
             cpu0, wall0 = time.process_time(), time.monotonic()
             system0 = os.times().system
+            if profiler is not None:
+                profiler.enable()
             conn.send(("ok",))
         elif message[0] == "stop":
+            if profiler is not None:
+                profiler.disable()
+                profiler.dump_stats(options.profile_path)
             cpu_s = time.process_time() - cpu0
             wall_s = time.monotonic() - wall0
             cpu = cpu_s / wall_s * 100
@@ -291,6 +301,18 @@ class Run:
         self.proc.join(timeout=10)
 
 
+@dataclass(frozen=True)
+class MeetingFigures:
+    """One meeting's window: the server's figures and what the participants received."""
+
+    server: ServerFigures
+    fps_min: float  # of the video streams each participant received from each publisher
+    fps_mean: float
+    lost: int  # RTP packets the participants counted lost (all streams)
+    streams: int
+    clients_cpu: list[float]  # % of a core per client process
+
+
 async def meeting(
     mode: str,
     publishers: list[str],
@@ -298,7 +320,7 @@ async def meeting(
     window_s: float,
     frames: tuple[bytes, ...],
     options: SfuOptions = SfuOptions(),
-) -> dict[str, object]:
+) -> MeetingFigures:
     server = Run(mode, options)
     pids = publishers + viewers
     pub_cfg = ClientConfig(media=CONFIG, video=True, video_fps=VIDEO_FPS, decode=False, encoded_video=frames)
@@ -329,6 +351,7 @@ async def meeting(
         server.call("start")
         await asyncio.sleep(window_s)
         figures = server.call("stop")[1]
+        assert isinstance(figures, ServerFigures)
         clients_cpu = [
             (_process_cpu_s(pid) - c0) / (time.monotonic() - wall0) * 100
             for pid, c0 in zip(client_pids, clients_cpu0, strict=True)
@@ -347,24 +370,23 @@ async def meeting(
             if remote.username in publishers and pid != remote.username:
                 fps.append(video / window_s)
             lost += remote.packets_lost - (prev.packets_lost if prev else 0)
-    return {
-        "server": figures,
-        "fps_min": min(fps) if fps else 0.0,
-        "fps_mean": statistics.fmean(fps) if fps else 0.0,
-        "lost": lost,
-        "streams": len(fps),
-        "clients_cpu": clients_cpu,
-    }
+    return MeetingFigures(
+        figures,
+        min(fps) if fps else 0.0,
+        statistics.fmean(fps) if fps else 0.0,
+        lost,
+        len(fps),
+        clients_cpu,
+    )
 
 
-def show(title: str, r: dict[str, object]) -> None:
-    s = r["server"]
-    assert isinstance(s, ServerFigures)
+def show(title: str, r: MeetingFigures) -> None:
+    s = r.server
     print(
         f"{title}: server CPU {s.cpu_percent_of_core:.1f}% of one core ({s.system_percent:.1f} in the "
         f"kernel), RSS {s.rss_mb:.0f} MB, "
-        f"video fps mean {r['fps_mean']:.1f} / min {r['fps_min']:.1f} over {r['streams']} streams, "
-        f"packets lost {r['lost']}, forwarding time per incoming packet p50 {s.forward_p50_us:.0f} us "
+        f"video fps mean {r.fps_mean:.1f} / min {r.fps_min:.1f} over {r.streams} streams, "
+        f"packets lost {r.lost}, forwarding time per incoming packet p50 {s.forward_p50_us:.0f} us "
         f"p99 {s.forward_p99_us:.0f} us; "
         + (
             f"{s.packets_in} packets in ({s.packets_fast_path} by the fast path), {s.packets_out} out "
@@ -379,7 +401,7 @@ def show(title: str, r: dict[str, object]) -> None:
             else ""
         )
         + "client processes CPU "
-        + " / ".join(f"{c:.0f}%" for c in r["clients_cpu"])  # type: ignore[attr-defined]
+        + " / ".join(f"{c:.0f}%" for c in r.clients_cpu)
         + f" of a core; load average {os.getloadavg()[0]:.2f}",
         flush=True,
     )
@@ -390,6 +412,12 @@ async def main() -> None:
     parser.add_argument("--window", type=float, default=10.0)
     parser.add_argument("--cases", default="a,b,c", help="a: meeting of 10, b: 1 -> 9, c: capacity step-up")
     parser.add_argument("--sizes", default="6,10,14,18", help="meeting sizes of the capacity step-up (c)")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=5,
+        help="meetings of 10 run for (a); the median server CPU is the figure (one run varies by +-3 points)",
+    )
     parser.add_argument("--skip-relay", action="store_true")
     parser.add_argument(
         "--cpu-split",
@@ -414,10 +442,20 @@ async def main() -> None:
         default=MediaConfig.audio_report_interval_s,
         help="mean seconds between RTCP Sender Reports of each forwarded audio stream (aiortc's own: 1)",
     )
+    parser.add_argument(
+        "--profile",
+        default="",
+        metavar="PATH",
+        help="write cProfile stats of the SFU server's measuring window to PATH (python -m pstats PATH)",
+    )
     args = parser.parse_args()
     cases = set(args.cases.split(","))
     options = SfuOptions(
-        args.cpu_split, args.fast_path == "on", args.native_send == "on", args.audio_report_interval
+        args.cpu_split,
+        args.fast_path == "on",
+        args.native_send == "on",
+        args.audio_report_interval,
+        args.profile,
     )
     print(
         f"SFU receive fast path: {args.fast_path}; C sender: {args.native_send} "
@@ -431,8 +469,19 @@ async def main() -> None:
 
     if "a" in cases:
         ten = [f"p{i}" for i in range(10)]
-        r = await meeting("sfu", ten, [], args.window, frames, options)
-        show("(a) meeting of 10, all see all", r)
+        runs = []
+        for run in range(1, max(args.repeat, 1) + 1):
+            r = await meeting("sfu", ten, [], args.window, frames, options)
+            show(f"(a) meeting of 10, all see all, run {run}", r)
+            runs.append(r)
+        cpu = sorted(r.server.cpu_percent_of_core for r in runs)
+        print(
+            f"(a) meeting of 10 over {len(runs)} runs: server CPU median {statistics.median(cpu):.1f}% "
+            f"of one core (min {cpu[0]:.1f}, max {cpu[-1]:.1f}); video fps min "
+            f"{min(r.fps_min for r in runs):.1f}; packets lost {sum(r.lost for r in runs)}; "
+            f"RSS max {max(r.server.rss_mb for r in runs):.0f} MB",
+            flush=True,
+        )
 
     if "b" in cases:
         viewers = [f"v{i}" for i in range(9)]
@@ -441,8 +490,8 @@ async def main() -> None:
         if not args.skip_relay:
             relay = await meeting("relay", ["publisher"], viewers, args.window, frames)
             show("(b) 1 -> 9, baseline aiortc MediaRelay", relay)
-            s_cpu = sfu["server"].cpu_percent_of_core  # type: ignore[attr-defined]
-            r_cpu = relay["server"].cpu_percent_of_core  # type: ignore[attr-defined]
+            s_cpu = sfu.server.cpu_percent_of_core
+            r_cpu = relay.server.cpu_percent_of_core
             print(f"(b) MediaRelay / SFU server CPU ratio: {r_cpu / max(s_cpu, 0.01):.1f}x", flush=True)
 
     if "c" in cases:
@@ -451,7 +500,7 @@ async def main() -> None:
             pids = [f"p{i}" for i in range(size)]
             r = await meeting("sfu", pids, [], args.window, frames, options)
             show(f"(c) meeting of {size}", r)
-            if r["fps_mean"] < HELD_FPS_MEAN or r["lost"] > 0:  # type: ignore[operator]
+            if r.fps_mean < HELD_FPS_MEAN or r.lost > 0:
                 print(f"(c) degraded at {size} participants", flush=True)
                 break
             held = size
