@@ -21,7 +21,7 @@ from recordings.mixing import mix_meeting
 from recordings.storage import MeetingRecorder, ParticipantInfo, RecordingsLayout, TrackHandle
 from server.config import Settings
 from server.db import Database
-from server.errors import Conflict, Forbidden
+from server.errors import Conflict, Forbidden, GiaobanError
 from server.media import (
     ActiveSpeakerChanged,
     ConnectionStateChanged,
@@ -319,6 +319,7 @@ class LiveMeetings:
             with self.db.session() as session:
                 meetings.record_leave(session, old.participation_id, "reconnected")
         participant, reconnect = live.room.admit(candidate)
+        self._pin(live)
         conn = Connection(meeting_id, pid, actor, send, close, participation_id)
         live.connections[pid] = conn
         log.info("meeting %s: %s connected (%s)", meeting_id, pid, "reconnect" if reconnect else "new")
@@ -364,16 +365,25 @@ class LiveMeetings:
         await live.broadcast(m.ParticipantLeft(participant_id=conn.participant_id, reason=reason))
 
     async def handle(self, conn: Connection, msg: Any) -> None:
-        """Apply one client message. RoomError → an ``error`` message to the sender only."""
+        """Apply one client message. A refused request (RoomError, or any GiaobanError of the services: a
+        roll-call entry without its reason, a unit not invited) → an ``error`` message to the sender only;
+        MediaError (malformed SDP or ICE candidate) propagates: the socket closes that peer with 4400."""
         live = self.rooms.get(conn.meeting_id)
         if live is None:
             return
         try:
             await self._dispatch(live, conn, msg)
-        except RoomError as exc:
+        except (RoomError, GiaobanError) as exc:
             await conn.send(m.ErrorOut(code=exc.code, message=exc.message))
-        except (Forbidden, Conflict) as exc:
-            await conn.send(m.ErrorOut(code=exc.code, message=exc.message))
+
+    @staticmethod
+    def _pin(live: LiveRoom) -> None:
+        """Last-N pins the chair's hall (the chairing unit's connection) and whoever has the floor."""
+        room = live.room
+        pinned = {p.id for p in room.participants.values() if p.is_chair_unit}
+        if room.floor is not None:
+            pinned.add(room.floor)
+        live.media.set_pinned(pinned)
 
     async def _updated(self, live: LiveRoom, *ps: Participant) -> None:
         for p in ps:
@@ -448,17 +458,21 @@ class LiveMeetings:
                     other = live.connections.get(p.id)
                     if other is not None:
                         await other.send(m.MutedByChair())
+                self._pin(live)
                 await live.broadcast(m.Floor(participant_id=None))
             case m.GiveFloor():
                 await self._updated(live, *room.give_floor(pid, msg.participant_id))
-                if msg.participant_id is not None:
-                    live.media.set_pinned(msg.participant_id)
+                self._pin(live)
                 await live.broadcast(m.Floor(participant_id=room.floor))
             case m.FloorControl():
                 await self._updated(live, *room.set_floor_control(pid, msg.enabled))
                 await live.broadcast(m.FloorControlState(enabled=msg.enabled))
             case m.AllowScreenShare():
-                await self._updated(live, room.allow_screen_share(pid, msg.participant_id, msg.allowed))
+                was_sharing = room.get(msg.participant_id).screen_sharing
+                target = room.allow_screen_share(pid, msg.participant_id, msg.allowed)
+                if was_sharing and not target.screen_sharing and target.id in live.media.participant_ids():
+                    live.media.withdraw_screen_share(target.id)  # enforced here, not only by its page
+                await self._updated(live, target)
             case m.RemoveParticipant():
                 target_conn = live.connections.get(msg.participant_id)
                 room.get(msg.participant_id)
@@ -466,6 +480,7 @@ class LiveMeetings:
                     await self.disconnect(target_conn, "removed")
                     await _quiet(target_conn.close(m.CLOSE_REMOVED, "removed by the chair"))
                 room.remove(msg.participant_id)
+                self._pin(live)
             case m.LockMeeting():
                 room.lock(pid, msg.locked)
                 await live.broadcast(m.Locked(locked=msg.locked))

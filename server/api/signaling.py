@@ -88,7 +88,16 @@ async def meeting_socket(ws: WebSocket, meeting_id: int) -> None:
     reason = "disconnected"
     try:
         while not conn.closed:
-            raw = await ws.receive_text()
+            frame = await ws.receive()
+            if frame["type"] == "websocket.disconnect":
+                raise WebSocketDisconnect(frame.get("code", 1000))
+            raw = frame.get("text")
+            if raw is None:
+                reason = "bad_message"
+                await _refuse(
+                    ws, m.CLOSE_BAD_MESSAGE, reason, "Chỉ nhận tin nhắn văn bản JSON, không nhận nhị phân."
+                )
+                break
             if len(raw.encode("utf-8")) > settings.max_message_bytes:
                 reason = "message_too_large"
                 await _refuse(

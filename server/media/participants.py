@@ -72,7 +72,6 @@ class Participant:
     pc: RTCPeerConnection
     audio_forwarding: bool = True
     screen_sharing: bool = False
-    pinned: bool = False
     recv: dict[Source, RTCRtpTransceiver] = field(default_factory=dict)
     slots: list[SendSlot] = field(default_factory=list)
     offer_pending: bool = False

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterable
 from functools import partial
 from typing import Any
 
@@ -69,6 +69,7 @@ class MediaRoom:
         self._participants: dict[str, Participant] = {}
         self._streams: dict[StreamKey, PublishedStream] = {}
         self._speakers = SpeakerTracker(config.speaker_level_dbov, config.speaker_hold_s)
+        self._pinned: frozenset[str] = frozenset()  # set_pinned
         self._closed = False
         self._packets_in = 0
         self._packets_out = 0
@@ -100,7 +101,6 @@ class MediaRoom:
                 audio_only,
                 self._new_pc(participant_id),
                 audio_forwarding=old.audio_forwarding,
-                pinned=old.pinned,
             )
         else:
             participant = Participant(
@@ -170,9 +170,14 @@ class MediaRoom:
             ice = candidate_from_sdp(line)
         except Exception as exc:
             raise MalformedSdpError(f"bad ICE candidate from {participant_id}: {exc}") from exc
+        if sdp_mid is None and sdp_mline_index is None:
+            raise MalformedSdpError(f"ICE candidate from {participant_id} names no m-line (sdp_mid, index)")
         ice.sdpMid = sdp_mid
         ice.sdpMLineIndex = sdp_mline_index
-        await participant.pc.addIceCandidate(ice)
+        try:
+            await participant.pc.addIceCandidate(ice)
+        except ValueError as exc:
+            raise MalformedSdpError(f"bad ICE candidate from {participant_id}: {exc}") from exc
 
     async def renegotiate(self, participant_id: str) -> Offer:
         """A new offer reflecting the current set of streams (raises OfferPendingError while one is open)."""
@@ -192,11 +197,20 @@ class MediaRoom:
         return await self.renegotiate(participant_id)
 
     async def stop_screen_share(self, participant_id: str) -> Offer:
+        self._end_screen_share(participant_id)
+        return await self.renegotiate(participant_id)
+
+    def withdraw_screen_share(self, participant_id: str) -> None:
+        """The chair withdrew the permission: stop forwarding this participant's screen at once, whatever its
+        client does, and ask for an offer without it (RenegotiationNeeded for the participant too)."""
+        self._end_screen_share(participant_id)
+        self._emit(RenegotiationNeeded(self.room_id, participant_id))
+
+    def _end_screen_share(self, participant_id: str) -> None:
         participant = self._get(participant_id)
         participant.screen_sharing = False
         self._drop_stream((participant_id, "screen"))
         self._notify_others(participant_id)
-        return await self.renegotiate(participant_id)
 
     def set_audio_forwarding(self, participant_id: str, enabled: bool) -> None:
         """Server-side mute: stop (or resume) forwarding this participant's audio to everyone."""
@@ -213,11 +227,13 @@ class MediaRoom:
         if changed:
             self._emit(RenegotiationNeeded(self.room_id, participant_id))
 
-    def set_pinned(self, participant_id: str | None) -> None:
-        """The chair's hall: always among the last-N videos of every viewer (None: nobody pinned)."""
-        for participant in self._participants.values():
-            participant.pinned = participant.participant_id == participant_id
-        self._apply_last_n()
+    def set_pinned(self, participant_ids: Iterable[str]) -> None:
+        """Cameras always among every viewer's last-N videos, ahead of recent speakers (the chair's hall, the
+        floor holder); replaces the previous set, and applies to participants who join later too."""
+        pinned = frozenset(participant_ids)
+        if pinned != self._pinned:
+            self._pinned = pinned
+            self._apply_last_n()
 
     async def leave(self, participant_id: str) -> None:
         participant = self._participants.pop(participant_id, None)
@@ -667,7 +683,7 @@ class MediaRoom:
     def _apply_last_n(self) -> None:
         now = time.monotonic()
         camera_publishers = [k[0] for k, s in self._streams.items() if s.source == "camera"]
-        pinned = [p.participant_id for p in self._participants.values() if p.pinned]
+        pinned = self._pinned
         for viewer in self._participants.values():
             candidates = [pid for pid in camera_publishers if pid != viewer.participant_id]
             allowed = self._speakers.last_n(candidates, pinned, self.config.last_n, now)

@@ -67,7 +67,7 @@ async def test_audio_only_viewer_gets_no_video_and_last_n_limits_video_streams()
         await meeting.join("p1", SMALL_VIDEO)
         await meeting.join("p2", SMALL_VIDEO)
         await meeting.join("ears", ClientConfig(video=False), publishes_video=False, audio_only=True)
-        meeting.room.set_pinned("chair")
+        meeting.room.set_pinned(["chair"])
         await asyncio.sleep(2.5)
         ears = meeting.clients["ears"].stats()
         assert all(p.video_frames == 0 for p in ears.participants)
@@ -113,6 +113,37 @@ async def test_screen_share_arrives_as_a_second_video_stream() -> None:
         assert await wait_until(lambda: viewer.video_frames_by_source("presenter").get("camera", 0) > 5, 3.0)
         remote = viewer.stats().by_username("user-presenter")
         assert remote is not None and remote.video_streams == 2
+    finally:
+        await meeting.close()
+
+
+@pytest.mark.asyncio
+async def test_withdrawn_screen_share_stops_at_the_server_whatever_the_client_does() -> None:
+    meeting = Meeting()
+    try:
+        await meeting.join("presenter", SMALL_VIDEO)
+        await meeting.join("viewer", SMALL_VIDEO)
+        offer = await meeting.room.start_screen_share("presenter")
+        await meeting.room.answer("presenter", await meeting.clients["presenter"].accept_offer(offer))
+        await meeting.settle()
+        viewer = meeting.clients["viewer"]
+        assert await wait_until(lambda: viewer.video_frames_by_source("presenter").get("screen", 0) > 5, 3.0)
+        meeting.listener.renegotiate.clear()
+        # the chair withdraws the permission; the presenter's client goes on sending its screen track
+        meeting.room.withdraw_screen_share("presenter")
+        assert "presenter" in meeting.listener.renegotiate and "viewer" in meeting.listener.renegotiate
+        await asyncio.sleep(0.3)
+        stopped_at = viewer.video_frames_by_source("presenter").get("screen", 0)
+        await asyncio.sleep(1.5)
+        assert viewer.video_frames_by_source("presenter").get("screen", 0) == stopped_at
+        assert not any(
+            s.source == "screen" for s in (await meeting.room.renegotiate("viewer")).streams
+        )
+        # the camera goes on
+        camera = viewer.video_frames_by_source("presenter").get("camera", 0)
+        assert await wait_until(
+            lambda: viewer.video_frames_by_source("presenter").get("camera", 0) > camera + 5, 3.0
+        )
     finally:
         await meeting.close()
 

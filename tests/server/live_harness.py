@@ -209,9 +209,11 @@ class SocketClient:
             pass
         self.close_code = self._ws.close_code
 
-    def send(self, msg: dict[str, Any] | str) -> None:
+    def send(self, msg: dict[str, Any] | str | bytes) -> None:
+        """A dict as JSON text; a str as is (text frame); bytes as a binary frame."""
+
         async def _send() -> None:
-            await self._ws.send(msg if isinstance(msg, str) else json.dumps(msg))
+            await self._ws.send(msg if isinstance(msg, str | bytes) else json.dumps(msg))
 
         self._call(_send())
 

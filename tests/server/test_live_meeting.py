@@ -139,6 +139,27 @@ def test_bots_see_and_hear_each_other_and_the_meeting_is_recorded(live: LiveServ
     chair.close()
 
 
+def test_last_n_keeps_the_chairs_hall_on_every_screen(tmp_path: Path, database_url: str | None) -> None:
+    # one video per viewer: the chair's hall (the clerk's camera at Ia Pa) must stay on the communes' screens
+    # even while another commune speaks (a recent speaker outranks join order, not the hall)
+    live = LiveServer(tmp_path / "data", database_url, extra_env={"GIAOBAN_LAST_N": "1"}).start()
+    try:
+        chair = start_with_open_floor(live)
+        hall = live.bot(MEETING, "thuky", video=True, duration_s=10, stats=tmp_path / "hall.json")
+        time.sleep(1)
+        speaker = live.bot(MEETING, "chumo", play=SPEECH, video=True, duration_s=8, stats=tmp_path / "s.json")
+        viewer = live.bot(MEETING, "poto", video=True, duration_s=8, stats=tmp_path / "v.json")
+        wait_bots(hall, speaker, viewer)
+        seen = read_stats(tmp_path / "v.json")
+        assert seen["thuky"]["video_frames"] > 100, seen
+        assert seen["chumo"]["video_frames"] == 0 and seen["chumo"]["audio_frames"] > 100, seen
+        # the hall itself gets one commune's camera: the one speaking
+        assert read_stats(tmp_path / "hall.json")["chumo"]["video_frames"] > 30
+        chair.close()
+    finally:
+        live.stop()
+
+
 def test_chair_mute_stops_forwarded_audio(live: LiveServer, tmp_path: Path) -> None:
     chair = start_with_open_floor(live)
     speaker = live.bot(MEETING, "chumo", play=SPEECH_2, duration_s=10, stats=tmp_path / "s.json")
@@ -197,6 +218,23 @@ def test_roll_call_over_the_socket_and_attendance(live: LiveServer, tmp_path: Pa
     err = member.wait_for(lambda m: m["type"] == "error")
     assert err["code"] == "forbidden"
     member.close()
+    # the chair's own mistakes get an error and the panel stays connected: absent needs a reason, and only
+    # invited units are called
+    chair.send({"type": "roll_call", "unit": "IATUL", "status": "absent"})
+    err = chair.wait_for(lambda m: m["type"] == "error")
+    assert err["code"] == "invalid_input" and "lý do" in err["message"]
+    chair.send({"type": "roll_call", "unit": "KHONGCO", "status": "present_online"})
+    err = chair.wait_for(lambda m: m["type"] == "error" and m["code"] != "invalid_input")
+    assert err["code"] == "not_found" and "KHONGCO" in err["message"]
+    chair.send({"type": "roll_call", "unit": "IATUL", "status": "absent", "reason": "Đi công tác"})
+    update = chair.wait_for(
+        lambda m: (
+            m["type"] == "roll_call"
+            and any(e["unit"] == "IATUL" and e["status"] == "absent" for e in m["entries"])
+        )
+    )
+    assert chair.close_code is None
+    assert next(e for e in update["entries"] if e["unit"] == "IATUL")["reason"] == "Đi công tác"
     chair.close()
 
 
@@ -205,10 +243,13 @@ def test_bad_input_closes_only_that_peer(live: LiveServer) -> None:
     ok = SocketClient(live.ws_url(MEETING, live.token("poto")))
     ok.wait_for(lambda m: m["type"] == "welcome")
 
-    def refused(url: str, payload: str | None = None) -> tuple[int | None, str]:
+    def refused(url: str, payload: str | bytes | None = None, joined: bool = False) -> tuple[int | None, str]:
         s = SocketClient(url)
         if payload is not None:
             s.wait_for(lambda m: m["type"] == "welcome")
+            if joined:  # media negotiation under way: the server's offer is outstanding
+                s.send({"type": "join", "publish_video": False})
+                s.wait_for(lambda m: m["type"] == "offer")
             s.send(payload)
         code = s.wait_closed()
         err = next((m for m in s.received if m["type"] == "error"), {})
@@ -225,7 +266,18 @@ def test_bad_input_closes_only_that_peer(live: LiveServer) -> None:
         4400,
         "message_too_large",
     )
+    assert refused(member_url, b"\x00\x01binary") == (4400, "bad_message")
+    assert refused(member_url, '{"type": "chat", "text": "' + "x" * 300_000 + '"}') == (1009, "")
     assert refused(member_url, '{"type": "answer", "sdp": "v=0 this is not sdp at all"}') == (4400, "bad_sdp")
+    bad_answer = '{"type": "answer", "sdp": "v=0\\r\\nm=audio 9 UDP/TLS/RTP/SAVPF 111\\r\\n"}'
+    assert refused(member_url, bad_answer, joined=True) == (4400, "bad_sdp")
+    candidate = "candidate:1 1 udp 2130706431 127.0.0.1 50000 typ host"
+    no_mline = '{"type": "ice", "candidate": "' + candidate + '"}'
+    assert refused(member_url, no_mline, joined=True) == (4400, "bad_sdp")
+    assert refused(member_url, '{"type": "ice", "candidate": "candidate:nonsense"}', joined=True) == (
+        4400,
+        "bad_sdp",
+    )
     flood = SocketClient(member_url)
     flood.wait_for(lambda m: m["type"] == "welcome")
     for _ in range(200):
