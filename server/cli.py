@@ -218,7 +218,7 @@ def cmd_bot(args: argparse.Namespace) -> int:
     for p in stats.participants:
         print(
             f"{p.username:12s} {p.unit:10s} âm thanh {p.audio_frames:6d} khung, "
-            f"hình {p.video_frames:5d} khung, mất {p.packets_lost} gói"
+            f"hình {p.video_frames:5d} khung, mất {p.packets_lost} gói, lỗi giải mã {p.decode_errors}"
         )
     return 0
 

@@ -160,8 +160,10 @@ class LiveMeetings:
         handle.write(payload, rtp_timestamp)
 
     def _sync_audio(self, live: LiveRoom, p: Participant) -> None:
-        """Apply a participant's forwarding state to the media and the recording."""
-        live.media.set_audio_forwarding(p.id, p.audio_forwarded)
+        """Apply a participant's forwarding state to the media and the recording (a participant on the socket
+        without media yet, e.g. before its ``join``, gets it applied when it joins)."""
+        if p.id in live.media.participant_ids():
+            live.media.set_audio_forwarding(p.id, p.audio_forwarded)
         handle = live.tracks.get(p.id)
         if handle is not None and live.recorder is not None:
             now = live.recorder.clock_s()

@@ -72,7 +72,10 @@ def test_bots_see_and_hear_each_other_and_the_meeting_is_recorded(live: LiveServ
     b = live.bot(MEETING, "poto", video=True, duration_s=9, stats=tmp_path / "b.json")
     time.sleep(3)
     late = live.bot(MEETING, "iatul", video=True, duration_s=5, stats=tmp_path / "late.json")
-    wait_bots(a, b, late)
+    outputs = wait_bots(a, b, late)
+    # every bot's summary (one line per other participant) reports 0 frames its decoders rejected
+    summaries = [line for out in outputs for line in out.splitlines() if "lỗi giải mã" in line]
+    assert len(summaries) == 6 and all(line.endswith("lỗi giải mã 0") for line in summaries), outputs
     chair.send({"type": "ping"})
     chair.wait_for(lambda m: m["type"] == "pong")
 
@@ -236,6 +239,66 @@ def test_roll_call_over_the_socket_and_attendance(live: LiveServer, tmp_path: Pa
     assert chair.close_code is None
     assert next(e for e in update["entries"] if e["unit"] == "IATUL")["reason"] == "Đi công tác"
     chair.close()
+
+
+def test_chair_controls_over_the_socket(live: LiveServer) -> None:
+    chair = start_with_open_floor(live)
+    chumo = SocketClient(live.ws_url(MEETING, live.token("chumo")))
+    chumo_id = chumo.wait_for(lambda m: m["type"] == "welcome")["participant_id"]
+    poto = SocketClient(live.ws_url(MEETING, live.token("poto")))
+    poto_id = poto.wait_for(lambda m: m["type"] == "welcome")["participant_id"]
+
+    def updated(client: SocketClient, pid: str, **fields: object) -> None:
+        client.wait_for(
+            lambda m: (
+                m["type"] == "participant_updated"
+                and m["participant"]["id"] == pid
+                and all(m["participant"][k] == v for k, v in fields.items())
+            )
+        )
+
+    # a commune raises its hand: the chair sees it
+    chumo.send({"type": "raise_hand", "raised": True})
+    updated(chair, chumo_id, hand_raised=True)
+    # chair controls are refused to a commune, and its socket stays open
+    for control in ({"type": "mute_all"}, {"type": "lock", "locked": True}, {"type": "end_meeting"}):
+        poto.send(control)
+        assert poto.wait_for(lambda m: m["type"] == "error")["code"] == "forbidden"
+        poto.received.clear()
+    assert poto.close_code is None
+    # the commune unmutes itself, then the chair mutes all: both are told, the server holds them closed
+    chumo.send({"type": "mute", "audio": False})
+    updated(chair, chumo_id, audio_muted=False)
+    chair.send({"type": "mute_all"})
+    for client, pid in ((chumo, chumo_id), (poto, poto_id)):
+        client.wait_for(lambda m: m["type"] == "muted_by_chair")
+        updated(chair, pid, server_muted=True, audio_muted=True)
+    # locked: a commune not yet in the meeting is refused; those present stay
+    chair.send({"type": "lock", "locked": True})
+    assert chumo.wait_for(lambda m: m["type"] == "locked")["locked"] is True
+    iatul = SocketClient(live.ws_url(MEETING, live.token("iatul")))
+    assert iatul.wait_closed() == 4403
+    iatul.close()
+    # removed: closed with 4410, the others told; while the meeting is locked it cannot come back
+    chair.send({"type": "remove_participant", "participant_id": poto_id})
+    assert poto.wait_closed() == 4410
+    left = chumo.wait_for(lambda m: m["type"] == "participant_left" and m["participant_id"] == poto_id)
+    assert left["reason"] == "removed"
+    poto.close()
+    again = SocketClient(live.ws_url(MEETING, live.token("poto")))
+    assert again.wait_closed() == 4403
+    again.close()
+    # unlocked, it can
+    chair.send({"type": "lock", "locked": False})
+    chumo.wait_for(lambda m: m["type"] == "locked" and m["locked"] is False)
+    back = SocketClient(live.ws_url(MEETING, live.token("poto")))
+    assert back.wait_for(lambda m: m["type"] == "welcome")["participant_id"] == poto_id
+    # the chair ends the meeting from the panel: every socket closes with 4000 and the meeting is ended
+    chair.send({"type": "end_meeting"})
+    assert chumo.wait_closed() == 4000 and back.wait_closed() == 4000 and chair.wait_closed() == 4000
+    assert live.api("GET", f"/api/meetings/{MEETING}", "chutri").json()["status"] == "ended"
+    for client in (chumo, back, chair):
+        client.close()
 
 
 def test_bad_input_closes_only_that_peer(live: LiveServer) -> None:
