@@ -36,6 +36,7 @@ from aiortc.rtcicetransport import RTCIceTransport
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpHeaderExtensionParameters
 from aiortc.rtp import (
     RTCP_PSFB_APP,
+    RTCP_PSFB_FIR,
     RTCP_PSFB_PLI,
     AnyRtcpPacket,
     HeaderExtensionsMap,
@@ -148,6 +149,34 @@ def route_ssrc(receiver: RTCRtpReceiver, ssrc: int) -> None:
     m-lines (camera + screen) share the RTX payload type, so their RTX SSRCs must be registered explicitly.
     """
     receiver.transport._rtp_router.ssrc_table[ssrc] = receiver
+
+
+FIR_ENTRY_BYTES = 8  # RFC 5104 §4.3.1.1: SSRC of the target, command sequence number, reserved
+
+
+def route_fir_by_target(transport: RTCDtlsTransport) -> None:
+    """Deliver RFC 5104 FIRs to the sender they name.
+
+    A FIR's media-source SSRC is 0; its targets are in the FCI. aiortc routes feedback by the media-source
+    SSRC only, so a standard FIR (as libwebrtc writes it) would reach no sender. Idempotent per transport.
+    """
+    router = transport._rtp_router
+    original = router.route_rtcp
+    if getattr(original, "routes_fir_by_target", False):
+        return
+
+    def route_rtcp(packet: AnyRtcpPacket) -> set[Any]:
+        recipients = original(packet)
+        if isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_FIR:
+            fci = packet.fci
+            for offset in range(0, len(fci) - FIR_ENTRY_BYTES + 1, FIR_ENTRY_BYTES):
+                sender = router.senders.get(int.from_bytes(fci[offset : offset + 4], "big"))
+                if sender is not None:
+                    recipients.add(sender)
+        return recipients
+
+    route_rtcp.routes_fir_by_target = True  # type: ignore[attr-defined]
+    router.route_rtcp = route_rtcp  # type: ignore[method-assign]
 
 
 async def send_pli(receiver: RTCRtpReceiver, media_ssrc: int) -> None:
@@ -727,6 +756,11 @@ def self_check() -> None:
         __import__("aiortc.rtcdtlstransport", fromlist=["RtpRouter"]).RtpRouter
     ):
         problems.append("RTCDtlsTransport._rtp_router.ssrc_table is missing")
+    router_cls = __import__("aiortc.rtcdtlstransport", fromlist=["RtpRouter"]).RtpRouter
+    if "self._rtp_router.route_rtcp(packet)" not in inspect.getsource(RTCDtlsTransport._handle_rtcp_data) or (
+        "self.senders" not in inspect.getsource(router_cls.__init__)
+    ):
+        problems.append("RTCDtlsTransport no longer routes RTCP through _rtp_router.route_rtcp / senders")
     rtp_loop = inspect.getsource(RTCRtpSender._run_rtp)
     if "if not self.__track" not in rtp_loop or "self.__track.recv()" not in inspect.getsource(
         RTCRtpSender._next_encoded_frame

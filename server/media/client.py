@@ -300,7 +300,13 @@ class MediaClient:
         async def handle(packet: RtpPacket, arrival_ms: int) -> None:
             counters = self._counters.get(mid)
             if counters is not None:
-                _count_packet(counters, packet, decode)
+                if packet.ssrc in hooks.rtx_ssrcs(receiver):
+                    # a retransmission (RFC 4588): it repairs the packet whose sequence number it carries
+                    if len(packet.payload) >= 2:
+                        original_seq = int.from_bytes(packet.payload[:2], "big")
+                        _count_packet(counters, original_seq, bool(packet.marker), decode)
+                else:
+                    _count_packet(counters, packet.sequence_number, bool(packet.marker), decode)
                 if error_flag.is_set():
                     counters.decode_errors += 1
             if decode:
@@ -327,9 +333,8 @@ class MediaClient:
                 counters.first_frame_ms = int((time.monotonic() - counters.subscribed_s) * 1000)
 
 
-def _count_packet(counters: _MidCounters, packet: RtpPacket, decoding: bool) -> None:
+def _count_packet(counters: _MidCounters, seq: int, marker: bool, decoding: bool) -> None:
     counters.packets += 1
-    seq = packet.sequence_number
     if counters.first_seq is None or counters.highest_seq is None:
         counters.first_seq = seq
         counters.highest_seq = seq
@@ -337,7 +342,7 @@ def _count_packet(counters: _MidCounters, packet: RtpPacket, decoding: bool) -> 
         delta = (seq - counters.highest_seq) % SEQ_MODULO
         if 0 < delta < SEQ_MODULO // 2:
             counters.highest_seq += delta
-    if not decoding and (counters.label.kind == "audio" or packet.marker):
+    if not decoding and (counters.label.kind == "audio" or marker):
         counters.frames += 1
         if counters.first_frame_ms is None:
             counters.first_frame_ms = int((time.monotonic() - counters.subscribed_s) * 1000)

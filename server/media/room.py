@@ -139,6 +139,8 @@ class MediaRoom:
         participant.offer_pending = False
         self._declare_ssrcs(participant, sdp)
         self._attach_fast_paths(participant)
+        for transport in {t.sender.transport for t in participant.pc.getTransceivers()}:
+            hooks.route_fir_by_target(transport)
         for slot in participant.slots:
             if slot.forwarder is not None:
                 was_ready = slot.forwarder.ready
