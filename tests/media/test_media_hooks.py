@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import cast
 
 import aioice
 import pytest
@@ -46,6 +47,77 @@ async def test_pc_offer_carries_only_loopback_candidates() -> None:
         assert candidates and all(" 127.0.0.1 " in line for line in candidates)
     finally:
         await pc.close()
+
+
+class _StunServer(asyncio.DatagramProtocol):
+    """The closed network's own STUN server, on 127.0.0.1: answers every Binding request with a fixed
+    reflexive address (as a NAT in front of the server would)."""
+
+    MAPPED = ("198.51.100.7", 40000)  # TEST-NET-2
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        from aioice import stun
+
+        request = stun.parse_message(data)
+        if request.message_method != stun.Method.BINDING or request.message_class != stun.Class.REQUEST:
+            return
+        self.requests += 1
+        response = stun.Message(
+            message_method=stun.Method.BINDING,
+            message_class=stun.Class.RESPONSE,
+            transaction_id=request.transaction_id,
+        )
+        response.attributes["XOR-MAPPED-ADDRESS"] = self.MAPPED
+        assert self.transport is not None
+        self.transport.sendto(bytes(response), addr)
+
+
+@pytest.mark.asyncio
+async def test_the_configured_stun_server_is_the_one_asked() -> None:
+    from server.config import Settings
+    from server.media_settings import media_config
+
+    hooks.install_ice_host_addresses(["127.0.0.1"])
+    loop = asyncio.get_running_loop()
+    transport, server = await loop.create_datagram_endpoint(_StunServer, local_addr=("127.0.0.1", 0))
+    port = transport.get_extra_info("sockname")[1]
+    settings = Settings(ice_addresses=["127.0.0.1"], ice_servers=[f"stun:127.0.0.1:{port}"])
+    pc = RTCPeerConnection(media_config(settings).rtc_configuration())
+    try:
+        pc.addTransceiver("audio", direction="recvonly")
+        await pc.setLocalDescription(await pc.createOffer())
+        candidates = [line for line in pc.localDescription.sdp.splitlines() if line.startswith("a=candidate")]
+        assert server.requests >= 1
+        assert any("198.51.100.7 40000 typ srflx raddr 127.0.0.1" in line for line in candidates), candidates
+    finally:
+        await pc.close()
+        transport.close()
+
+
+def test_ice_server_settings_become_rtc_ice_servers() -> None:
+    from server.config import Settings
+    from server.media_settings import media_config, parse_ice_server
+
+    turn = parse_ice_server("turn:giaoban:p@ss:w0rd@10.10.0.2:3478?transport=udp")
+    assert turn.urls == ("turn:10.10.0.2:3478?transport=udp",)
+    assert (turn.username, turn.credential) == ("giaoban", "p@ss:w0rd")
+    stun = parse_ice_server("stun:10.10.0.1:3478")
+    assert stun.urls == ("stun:10.10.0.1:3478",) and stun.username is None and stun.credential is None
+    settings = Settings(ice_servers=["stun:10.10.0.1:3478", "turn:giaoban:secret@10.10.0.2:3478"])
+    servers = media_config(settings).rtc_configuration().iceServers or []
+    assert [(s.urls, s.username, s.credential) for s in servers] == [
+        (["stun:10.10.0.1:3478"], None, None),
+        (["turn:10.10.0.2:3478"], "giaoban", "secret"),
+    ]
+    # nothing configured: no ICE server at all (aiortc would otherwise ask a public STUN server)
+    assert media_config(Settings()).rtc_configuration().iceServers == []
 
 
 def test_udp_receive_buffer_is_raised() -> None:
