@@ -73,6 +73,13 @@ def test_bots_see_and_hear_each_other_and_the_meeting_is_recorded(live: LiveServ
     time.sleep(3)
     late = live.bot(MEETING, "iatul", video=True, duration_s=5, stats=tmp_path / "late.json")
     outputs = wait_bots(a, b, late)
+    # chumo spoke (the WAV): the chair's panel was told who the active speaker is
+    chumo_id = next(
+        m["participant"]["id"]
+        for m in chair.received
+        if m["type"] == "participant_joined" and m["participant"]["username"] == "chumo"
+    )
+    assert any(m["type"] == "active_speaker" and m["participant_id"] == chumo_id for m in chair.received)
     # every bot's summary (one line per other participant) reports 0 frames its decoders rejected
     summaries = [line for out in outputs for line in out.splitlines() if "lỗi giải mã" in line]
     assert len(summaries) == 6 and all(line.endswith("lỗi giải mã 0") for line in summaries), outputs
@@ -238,6 +245,35 @@ def test_roll_call_over_the_socket_and_attendance(live: LiveServer, tmp_path: Pa
     )
     assert chair.close_code is None
     assert next(e for e in update["entries"] if e["unit"] == "IATUL")["reason"] == "Đi công tác"
+    chair.close()
+
+
+def test_a_dropped_connection_point_rejoins_with_one_presence(live: LiveServer) -> None:
+    chair = start_with_open_floor(live)
+    first = SocketClient(live.ws_url(MEETING, live.token("chumo")))
+    pid = first.wait_for(lambda m: m["type"] == "welcome")["participant_id"]
+    chair.wait_for(lambda m: m["type"] == "participant_joined" and m["participant"]["id"] == pid)
+    first.close()  # the commune's network drops
+    left = chair.wait_for(lambda m: m["type"] == "participant_left" and m["participant_id"] == pid)
+    assert left["reason"] == "disconnected"
+    chair.received.clear()
+    again = SocketClient(live.ws_url(MEETING, live.token("chumo")))
+    welcome = again.wait_for(lambda m: m["type"] == "welcome")
+    assert welcome["participant_id"] == pid  # the same identity
+    chair.wait_for(lambda m: m["type"] == "participant_joined" and m["participant"]["id"] == pid)
+    # roll-call: one presence, still present online; attendance: two stretches with the gap between
+    meeting = live.api("GET", f"/api/meetings/{MEETING}", "chutri").json()
+    assert [e["status"] for e in meeting["roll_call"] if e["unit"] == "CHUMO"] == ["present_online"]
+    stretches = [
+        a
+        for a in live.api("GET", f"/api/meetings/{MEETING}/attendance", "chutri").json()
+        if a["username"] == "chumo"
+    ]
+    assert len(stretches) == 2, stretches
+    stretches.sort(key=lambda a: a["joined_at"])
+    assert stretches[0]["left_at"] is not None and stretches[0]["leave_reason"] == "disconnected"
+    assert stretches[1]["left_at"] is None and stretches[1]["joined_at"] >= stretches[0]["left_at"]
+    again.close()
     chair.close()
 
 
