@@ -1,0 +1,35 @@
+"""Audio helpers for tests that check speech arrived as itself: decode to mono PCM, how long the speech in it
+lasts, and how alike two waveforms are."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+
+
+def pcm(path: Path, rate: int = 16000) -> np.ndarray:
+    with av.open(str(path)) as c:
+        res = av.AudioResampler(format="flt", layout="mono", rate=rate)
+        chunks = [f.to_ndarray().reshape(-1) for fr in c.decode(audio=0) for f in res.resample(fr)]
+    return np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
+
+
+def speech_span_s(x: np.ndarray, rate: int = 16000, frame: int = 320) -> float:
+    """Seconds from the first to the last 20 ms frame louder than -40 dBFS."""
+    n = len(x) // frame
+    rms = np.sqrt((x[: n * frame].reshape(n, frame) ** 2).mean(axis=1) + 1e-12)
+    loud = np.nonzero(20 * np.log10(rms) > -40)[0]
+    return 0.0 if len(loud) == 0 else (loud[-1] - loud[0] + 1) * frame / rate
+
+
+def waveform_correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson correlation of two signals over their overlap at the best lag (FFT cross-correlation)."""
+    n = len(a) + len(b) - 1
+    size = 1 << (n - 1).bit_length()
+    xc = np.fft.irfft(np.fft.rfft(a, size) * np.conj(np.fft.rfft(b, size)), size)
+    lag = int(np.argmax(np.concatenate([xc[-(len(b) - 1) :], xc[: len(a)]]))) - (len(b) - 1)
+    a0, b0 = max(lag, 0), max(-lag, 0)
+    length = min(len(a) - a0, len(b) - b0)
+    return float(np.corrcoef(a[a0 : a0 + length], b[b0 : b0 + length])[0, 1])
