@@ -105,14 +105,15 @@ def remote_videos(page: Page) -> dict[str, dict[str, Any]]:
 
 def test_three_points_see_hear_mute_and_roll_call(server: RunningServer, chromium: Chromium, media_dir: Path,
                                                   screenshots: Path, tmp_path: Path) -> None:
-    hall = chromium.launch()  # the chair and one commune: two contexts of one browser
+    hall = chromium.launch()  # three browsers, one per connection point
+    listener_browser = chromium.launch()
     speaker_browser = chromium.launch(fake_audio=media_dir / "speech-48k.wav")
 
     chair = new_page(hall, server.base_url)
     login(chair, "chutri", server.accounts["chutri"].password)
     meeting_id = open_demo_meeting(chair)
 
-    listener = new_page(hall, server.base_url)
+    listener = new_page(listener_browser, server.base_url)
     login(listener, "churang", server.accounts["churang"].password)
     speaker = new_page(speaker_browser, server.base_url)
     login(speaker, "chumo", server.accounts["chumo"].password)
