@@ -68,7 +68,9 @@ class Settings(BaseSettings):
         600_000, description="Bitrate cap asked of each publisher's camera video (bits per second)."
     )
     last_n: int = Field(
-        9, description="How many video streams each viewer receives at most (chair's hall always included)."
+        9,
+        description="How many camera videos each viewer receives at most: the chair's hall first, then "
+        "whoever has the floor, then the most recent speakers.",
     )
     rtp_fast_path: bool = Field(
         True,

@@ -380,11 +380,12 @@ class LiveMeetings:
 
     @staticmethod
     def _pin(live: LiveRoom) -> None:
-        """Last-N pins the chair's hall (the chairing unit's connection) and whoever has the floor."""
+        """Last-N pins the chair's hall (the chairing unit's participants, in join order) first, then whoever
+        has the floor."""
         room = live.room
-        pinned = {p.id for p in room.participants.values() if p.is_chair_unit}
-        if room.floor is not None:
-            pinned.add(room.floor)
+        pinned = [p.id for p in room.participants.values() if p.is_chair_unit]
+        if room.floor is not None and room.floor not in pinned:
+            pinned.append(room.floor)
         live.media.set_pinned(pinned)
 
     async def _updated(self, live: LiveRoom, *ps: Participant) -> None:
@@ -428,13 +429,18 @@ class LiveMeetings:
                 await live.broadcast(m.ChatOut(message=room.add_chat(pid, msg.text)))
             case m.SetAudioOnly():
                 p = room.set_audio_only(pid, msg.enabled)
-                live.media.set_audio_only(pid, msg.enabled)
+                if pid in live.media.participant_ids():  # else its join applies it
+                    live.media.set_audio_only(pid, msg.enabled)
                 await self._updated(live, p)
             case m.ScreenShare():
-                p = room.set_screen_share(pid, msg.on)
+                if pid not in live.media.participant_ids():
+                    raise RoomError("not_joined", "Cần tham gia hình và tiếng (join) trước khi trình chiếu.")
+                room.check_screen_share(pid, msg.on)
                 async with conn.negotiation:
                     if conn.offer_outstanding:
                         raise RoomError("busy", "Đang thương lượng kết nối, vui lòng thử lại.")
+                    # checked once the negotiation is ours: the chair may have withdrawn the permission
+                    p = room.set_screen_share(pid, msg.on)
                     if msg.on:
                         offer = await live.media.start_screen_share(pid)
                     else:
@@ -449,6 +455,7 @@ class LiveMeetings:
                 await _quiet(conn.close(1000, "left"))
             case m.MuteParticipant():
                 target = room.mute_participant(pid, msg.participant_id)
+                self._pin(live)  # muting the floor holder takes the floor back
                 await self._updated(live, target)
                 other = live.connections.get(target.id)
                 if other is not None:

@@ -37,7 +37,8 @@ Public API
     `withdraw_screen_share(pid)` (the chair withdrew the permission: forwarding stops now, offers follow),
     `set_audio_forwarding(pid, enabled)` (server-side mute), `set_audio_only(pid, on)` (an audio-only
     participant's offers have no video m-lines; switching emits RenegotiationNeeded for it),
-    `set_pinned(pids)` (cameras kept in every viewer's last-N: the chair's hall, the floor holder),
+    `set_pinned(pids)` (cameras kept in every viewer's last-N, in priority order: the chair's hall, the
+    floor holder),
     `await leave(pid)`, `await close()`, `stats() -> RoomStats`, `participant_ids()`.
 - `Offer(participant_id, sdp, streams)` with `StreamLabel(mid, participant_id, username, unit, kind, source)`
   for every m-line: the participant's own (recv-only at the server: it publishes there; source

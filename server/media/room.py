@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Coroutine, Iterable
+from collections.abc import Coroutine, Sequence
 from functools import partial
 from typing import Any
 
@@ -69,7 +69,7 @@ class MediaRoom:
         self._participants: dict[str, Participant] = {}
         self._streams: dict[StreamKey, PublishedStream] = {}
         self._speakers = SpeakerTracker(config.speaker_level_dbov, config.speaker_hold_s)
-        self._pinned: frozenset[str] = frozenset()  # set_pinned
+        self._pinned: tuple[str, ...] = ()  # set_pinned
         self._closed = False
         self._packets_in = 0
         self._packets_out = 0
@@ -229,10 +229,13 @@ class MediaRoom:
         if changed:
             self._emit(RenegotiationNeeded(self.room_id, participant_id))
 
-    def set_pinned(self, participant_ids: Iterable[str]) -> None:
-        """Cameras always among every viewer's last-N videos, ahead of recent speakers (the chair's hall, the
-        floor holder); replaces the previous set, and applies to participants who join later too."""
-        pinned = frozenset(participant_ids)
+    def set_pinned(self, participant_ids: Sequence[str]) -> None:
+        """Cameras always among every viewer's last-N videos, ahead of recent speakers, in this order of
+        priority (the chair's hall, then the floor holder); replaces the previous list, and applies to
+        participants who join later too."""
+        if isinstance(participant_ids, str):
+            raise TypeError("set_pinned takes a sequence of participant ids, not one id")
+        pinned = tuple(participant_ids)
         if pinned != self._pinned:
             self._pinned = pinned
             self._apply_last_n()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 MAX_LEVEL = 127
@@ -57,16 +57,20 @@ class SpeakerTracker:
         self.active = active
         return changed
 
-    def last_n(self, candidates: Sequence[str], pinned: Iterable[str], n: int, now_s: float) -> set[str]:
-        """Whose camera a viewer gets: pinned, then recent speakers (most recent first), then join order."""
+    def last_n(self, candidates: Sequence[str], pinned: Sequence[str], n: int, now_s: float) -> set[str]:
+        """Whose camera a viewer gets: pinned (in their order), then recent speakers (most recent first), then
+        join order."""
         if n <= 0:
             return set(candidates)
         order = {pid: i for i, pid in enumerate(candidates)}
-        pinned_set = set(pinned)
+        rank: dict[str, int] = {}
+        for i, pid in enumerate(pinned):
+            rank.setdefault(pid, i)
+        unpinned = len(pinned)
 
         def key(pid: str) -> tuple[int, float, int]:
             level = self._levels.get(pid)
             recent = level.last_spoke_s if level and now_s - level.last_spoke_s <= self.hold_s else -1e9
-            return (0 if pid in pinned_set else 1, -recent, order[pid])
+            return (rank.get(pid, unpinned), -recent, order[pid])
 
         return set(sorted(candidates, key=key)[:n])

@@ -163,12 +163,17 @@ class Room:
         p.audio_only = enabled
         return p
 
-    def set_screen_share(self, pid: str, on: bool) -> Participant:
+    def check_screen_share(self, pid: str, on: bool) -> Participant:
+        """Raise RoomError unless ``pid`` may start (or stop) sharing its screen now."""
         p = self.get(pid)
         if on and not (p.may_share_screen and p.can_publish):
             raise RoomError("forbidden", "Cần chủ trì cho phép trình chiếu màn hình.")
         if on and any(o.screen_sharing for o in self.participants.values() if o.id != pid):
             raise RoomError("busy", "Đang có điểm cầu khác trình chiếu.")
+        return p
+
+    def set_screen_share(self, pid: str, on: bool) -> Participant:
+        p = self.check_screen_share(pid, on)
         p.screen_sharing = on
         return p
 
@@ -201,6 +206,8 @@ class Room:
     def give_floor(self, by: str, target: str | None) -> list[Participant]:
         """Open ``target``'s microphone (it unmutes itself) and close the previous speaker's."""
         self._moderator(by)
+        if target is not None and not self.get(target).can_publish:  # refused before anything changes
+            raise RoomError("forbidden", "Tài khoản theo dõi không phát biểu được.")
         changed: list[Participant] = []
         if self.floor is not None and self.floor != target and self.floor in self.participants:
             prev = self.participants[self.floor]
@@ -212,8 +219,6 @@ class Room:
         self.floor = target
         if target is not None:
             p = self.get(target)
-            if not p.can_publish:
-                raise RoomError("forbidden", "Tài khoản theo dõi không phát biểu được.")
             p.server_muted = False
             p.hand_raised = False
             changed.append(p)

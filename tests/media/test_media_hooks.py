@@ -22,6 +22,31 @@ def test_self_check_fails_when_an_internal_disappears(monkeypatch: pytest.Monkey
         hooks.self_check()
 
 
+def test_self_check_fails_when_rtcp_routing_changes(monkeypatch: pytest.MonkeyPatch) -> None:
+    from aiortc.rtcdtlstransport import RTCDtlsTransport
+
+    async def routes_elsewhere(self: RTCDtlsTransport, data: bytes) -> None:
+        return None
+
+    monkeypatch.setattr(RTCDtlsTransport, "_handle_rtcp_data", routes_elsewhere)
+    with pytest.raises(hooks.HookError, match="route_rtcp"):
+        hooks.self_check()
+
+
+@pytest.mark.asyncio
+async def test_fir_routing_wraps_a_transport_once() -> None:
+    pc = RTCPeerConnection()
+    try:
+        transceiver = pc.addTransceiver("video", direction="sendonly")
+        transport = transceiver.sender.transport
+        hooks.route_fir_by_target(transport)
+        wrapped = transport._rtp_router.route_rtcp
+        hooks.route_fir_by_target(transport)
+        assert transport._rtp_router.route_rtcp is wrapped
+    finally:
+        await pc.close()
+
+
 @pytest.mark.asyncio
 async def test_ice_gathers_only_on_the_configured_loopback_address() -> None:
     hooks.install_ice_host_addresses(["127.0.0.1"])

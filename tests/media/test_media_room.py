@@ -67,6 +67,8 @@ async def test_audio_only_viewer_gets_no_video_and_last_n_limits_video_streams()
         await meeting.join("p1", SMALL_VIDEO)
         await meeting.join("p2", SMALL_VIDEO)
         await meeting.join("ears", ClientConfig(video=False), publishes_video=False, audio_only=True)
+        with pytest.raises(TypeError):
+            meeting.room.set_pinned("chair")  # one id is not a list of them
         meeting.room.set_pinned(["chair"])
         await asyncio.sleep(2.5)
         ears = meeting.clients["ears"].stats()

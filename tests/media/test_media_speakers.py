@@ -58,5 +58,7 @@ def test_last_n_puts_pinned_first_then_recent_speakers_then_join_order() -> None
     assert tracker.last_n(cameras, [], 2, 11.6) == {"kimtan", "iatul"}
     # HOLD_S after they stopped, speaking no longer counts: back to join order
     assert tracker.last_n(cameras, ["hall"], 2, 11.5 + HOLD_S + 0.1) == {"hall", "chumo"}
-    # pinned cameras beyond n: join order among them
-    assert tracker.last_n(cameras, ["poto", "kimtan", "hall"], 2, 20.0) == {"hall", "poto"}
+    # more pinned than n: their listed order (the hall, then the floor holder), whoever spoke
+    speak(tracker, "poto", 30, 20.0)
+    assert tracker.last_n(cameras, ["hall", "poto"], 1, 20.6) == {"hall"}
+    assert tracker.last_n(cameras, ["kimtan", "iatul", "hall"], 2, 20.6) == {"kimtan", "iatul"}

@@ -40,8 +40,6 @@ def start_with_open_floor(live: LiveServer) -> SocketClient:
     return chair
 
 
-
-
 def test_bots_see_and_hear_each_other_and_the_meeting_is_recorded(live: LiveServer, tmp_path: Path) -> None:
     chair = start_with_open_floor(live)
     a = live.bot(MEETING, "chumo", play=SPEECH, video=True, duration_s=9, stats=tmp_path / "a.json")
@@ -125,22 +123,28 @@ def test_bots_see_and_hear_each_other_and_the_meeting_is_recorded(live: LiveServ
     chair.close()
 
 
-def test_last_n_keeps_the_chairs_hall_on_every_screen(tmp_path: Path, database_url: str | None) -> None:
-    # one video per viewer: the chair's hall (the clerk's camera at Ia Pa) must stay on the communes' screens
-    # even while another commune speaks (a recent speaker outranks join order, not the hall)
-    live = LiveServer(tmp_path / "data", database_url, extra_env={"GIAOBAN_LAST_N": "1"}).start()
+def test_last_n_keeps_the_chairs_hall_and_the_floor_on_every_screen(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    # two videos per viewer: the chair's hall (the clerk's camera at Ia Pa) and the commune given the floor
+    # stay on the screens even while a third commune speaks (a recent speaker outranks join order, not them)
+    live = LiveServer(tmp_path / "data", database_url, extra_env={"GIAOBAN_LAST_N": "2"}).start()
     try:
         chair = start_with_open_floor(live)
-        hall = live.bot(MEETING, "thuky", video=True, duration_s=10, stats=tmp_path / "hall.json")
-        time.sleep(1)
-        speaker = live.bot(MEETING, "chumo", play=SPEECH, video=True, duration_s=8, stats=tmp_path / "s.json")
-        viewer = live.bot(MEETING, "poto", video=True, duration_s=8, stats=tmp_path / "v.json")
-        wait_bots(hall, speaker, viewer)
+        hall = live.bot(MEETING, "thuky", video=True, duration_s=14)
+        floor = live.bot(MEETING, "poto", video=True, duration_s=14)
+        poto = chair.wait_for(
+            lambda m: m["type"] == "participant_joined" and m["participant"]["username"] == "poto"
+        )
+        chair.send({"type": "give_floor", "participant_id": poto["participant"]["id"]})
+        chair.wait_for(lambda m: m["type"] == "floor" and m["participant_id"] == poto["participant"]["id"])
+        viewer = live.bot(MEETING, "iatul", video=True, duration_s=9, stats=tmp_path / "v.json")
+        time.sleep(2)
+        speaker = live.bot(MEETING, "chumo", play=SPEECH, video=True, duration_s=6)
+        wait_bots(hall, floor, viewer, speaker)
         seen = read_stats(tmp_path / "v.json")
-        assert seen["thuky"]["video_frames"] > 100, seen
+        assert seen["thuky"]["video_frames"] > 100 and seen["poto"]["video_frames"] > 100, seen
         assert seen["chumo"]["video_frames"] == 0 and seen["chumo"]["audio_frames"] > 100, seen
-        # the hall itself gets one commune's camera: the one speaking
-        assert read_stats(tmp_path / "hall.json")["chumo"]["video_frames"] > 30
         chair.close()
     finally:
         live.stop()
@@ -269,6 +273,14 @@ def test_chair_controls_over_the_socket(live: LiveServer) -> None:
             )
         )
 
+    # before joining media: audio-only is remembered for the join, a screen share is refused; the sockets stay
+    poto.send({"type": "audio_only", "enabled": True})
+    updated(chair, poto_id, audio_only=True)
+    poto.send({"type": "audio_only", "enabled": False})
+    updated(chair, poto_id, audio_only=False)
+    poto.send({"type": "screen_share", "on": True})
+    assert poto.wait_for(lambda m: m["type"] == "error")["code"] == "not_joined"
+    poto.received.clear()
     # a commune raises its hand: the chair sees it
     chumo.send({"type": "raise_hand", "raised": True})
     updated(chair, chumo_id, hand_raised=True)
