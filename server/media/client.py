@@ -150,7 +150,8 @@ class _MidCounters:
     packets: int = 0
     first_frame_ms: int | None = None
     first_seq: int | None = None
-    highest_seq: int | None = None
+    highest_seq: int | None = None  # extended (counts wraps)
+    missing: set[int] = field(default_factory=set)  # extended sequence numbers skipped, not yet received
     decode_errors: int = 0
 
 
@@ -333,15 +334,28 @@ class MediaClient:
                 counters.first_frame_ms = int((time.monotonic() - counters.subscribed_s) * 1000)
 
 
+MAX_MISSING = 4096  # skipped sequence numbers remembered per stream (older ones are counted lost for good)
+
+
 def _count_packet(counters: _MidCounters, seq: int, marker: bool, decoding: bool) -> None:
-    counters.packets += 1
-    if counters.first_seq is None or counters.highest_seq is None:
-        counters.first_seq = seq
-        counters.highest_seq = seq
+    """Count one received packet once: a retransmission or a duplicate of a packet already counted is not."""
+    highest = counters.highest_seq
+    if counters.first_seq is None or highest is None:
+        counters.first_seq = counters.highest_seq = seq
     else:
-        delta = (seq - counters.highest_seq) % SEQ_MODULO
+        delta = (seq - highest) % SEQ_MODULO
         if 0 < delta < SEQ_MODULO // 2:
-            counters.highest_seq += delta
+            counters.missing.update(range(highest + 1, highest + min(delta, MAX_MISSING)))
+            counters.highest_seq = highest + delta
+            if len(counters.missing) > MAX_MISSING:
+                floor = highest + delta - MAX_MISSING
+                counters.missing = {s for s in counters.missing if s > floor}
+        else:
+            extended = highest - (highest - seq) % SEQ_MODULO
+            if extended not in counters.missing:
+                return  # already counted
+            counters.missing.discard(extended)
+    counters.packets += 1
     if not decoding and (counters.label.kind == "audio" or marker):
         counters.frames += 1
         if counters.first_frame_ms is None:
