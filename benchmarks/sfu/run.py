@@ -344,7 +344,10 @@ async def meeting(
                     server.call("answer", other, await owner[other].answer(other, re_offer))
                 pending = server.call("pending")[1]
         await asyncio.sleep(WARMUP_S)
+        # fps: frames between the two snapshots over the time between them (each snapshot's midpoint)
+        t0 = time.monotonic()
         before = {k: v for p in procs for k, v in (await p.stats()).items()}
+        snapshot0_s = (t0 + time.monotonic()) / 2
         client_pids = [p.process.pid for p in procs if p.process.pid is not None]
         clients_cpu0 = [_process_cpu_s(pid) for pid in client_pids]
         wall0 = time.monotonic()
@@ -356,7 +359,9 @@ async def meeting(
             (_process_cpu_s(pid) - c0) / (time.monotonic() - wall0) * 100
             for pid, c0 in zip(client_pids, clients_cpu0, strict=True)
         ]
+        t1 = time.monotonic()
         after = {k: v for p in procs for k, v in (await p.stats()).items()}
+        between_s = (t1 + time.monotonic()) / 2 - snapshot0_s
     finally:
         for p in procs:
             await p.close()
@@ -368,7 +373,7 @@ async def meeting(
             prev = before[pid].by_username(remote.username)
             video = remote.video_frames - (prev.video_frames if prev else 0)
             if remote.username in publishers and pid != remote.username:
-                fps.append(video / window_s)
+                fps.append(video / between_s)
             lost += remote.packets_lost - (prev.packets_lost if prev else 0)
     return MeetingFigures(
         figures,

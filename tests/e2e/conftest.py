@@ -223,7 +223,7 @@ class Chromium:
     def launch(self, fake_audio: Path | None = None) -> Browser:
         args = [*CHROMIUM_FLAGS, f"--use-file-for-fake-video-capture={self.video}"]
         if fake_audio is not None:
-            args.append(f"--use-file-for-fake-audio-capture={fake_audio}%noloop")
+            args.append(f"--use-file-for-fake-audio-capture={fake_audio}")  # looped: speech whenever measured
         browser = self.playwright.chromium.launch(executable_path=str(self.wrapper), headless=True, args=args)
         self.launched.append(browser)
         return browser
