@@ -91,3 +91,11 @@ async def wait_until(predicate: Callable[[], bool], timeout_s: float, step_s: fl
             return True
         await asyncio.sleep(step_s)
     return predicate()
+
+
+def frames(meeting: Meeting, viewer: str, publisher: str, kind: str) -> int:
+    """Frames of `publisher`'s audio or video that `viewer` has counted so far (0 before any)."""
+    remote = meeting.clients[viewer].stats().by_username(f"user-{publisher}")
+    if remote is None:
+        return 0
+    return remote.audio_frames if kind == "audio" else remote.video_frames

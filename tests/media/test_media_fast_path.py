@@ -17,7 +17,7 @@ from server.media.config import RTP_FAST_PATH_ENV, MediaConfig
 from server.media.incoming import IncomingPacket
 from server.media.room import MediaRoom
 from server.media.stats import ParticipantStats
-from tests.media.meeting import Meeting, wait_until
+from tests.media.meeting import Meeting, frames, wait_until
 
 SMALL_VIDEO = ClientConfig(video=True, video_size=(160, 120), video_fps=15)
 Deliver = Callable[[bytes], None]
@@ -26,13 +26,6 @@ Tamper = Callable[[bytes, Deliver], None]
 
 def participant_stats(room: MediaRoom, pid: str) -> ParticipantStats:
     return next(p for p in room.stats().participants if p.participant_id == pid)
-
-
-def frames(meeting: Meeting, viewer: str, publisher: str, kind: str) -> int:
-    remote = meeting.clients[viewer].stats().by_username(f"user-{publisher}")
-    if remote is None:
-        return 0
-    return remote.audio_frames if kind == "audio" else remote.video_frames
 
 
 def fast_paths(room: MediaRoom, pid: str) -> list[hooks.RtpFastPath]:

@@ -15,7 +15,7 @@ from server.media import aiortc_hooks as hooks
 from server.media.client import ClientConfig, MediaClient
 from server.media.config import MediaConfig
 from server.media.forwarding import StreamForwarder
-from tests.media.meeting import Meeting, wait_until
+from tests.media.meeting import Meeting, frames, wait_until
 
 SMALL_VIDEO = ClientConfig(video=True, video_size=(160, 120), video_fps=15)
 
@@ -43,11 +43,6 @@ def viewer_receiver(meeting: Meeting, viewer: str, publisher: str) -> tuple[RTCR
     return transceiver.receiver, hooks.sender_ssrc(f.transceiver.sender)
 
 
-def video_frames(meeting: Meeting, viewer: str, publisher: str) -> int:
-    remote = meeting.clients[viewer].stats().by_username(f"user-{publisher}")
-    return 0 if remote is None else remote.video_frames
-
-
 @pytest.mark.asyncio
 async def test_the_bitrate_cap_reaches_each_publishers_encoder() -> None:
     config = MediaConfig(ice_addresses=("127.0.0.1",), video_bitrate_cap_bps=300_000, remb_interval_s=0.2)
@@ -55,7 +50,7 @@ async def test_the_bitrate_cap_reaches_each_publishers_encoder() -> None:
     try:
         for pid in ("a", "b"):
             await meeting.join(pid, SMALL_VIDEO)
-        assert await wait_until(lambda: video_frames(meeting, "b", "a") > 5, 5.0)
+        assert await wait_until(lambda: frames(meeting, "b", "a", "video") > 5, 5.0)
 
         def capped(pid: str) -> bool:
             encoder: Any = video_sender(meeting.clients[pid])._RTCRtpSender__encoder  # type: ignore[attr-defined]
@@ -76,8 +71,8 @@ async def test_viewers_keyframe_requests_reach_the_publisher_at_most_once_per_in
         await meeting.join("a", SMALL_VIDEO)
         await meeting.join("b", SMALL_VIDEO)
         await meeting.join("c", SMALL_VIDEO)
-        assert await wait_until(lambda: video_frames(meeting, "b", "a") > 5, 5.0)
-        assert await wait_until(lambda: video_frames(meeting, "c", "a") > 5, 5.0)
+        assert await wait_until(lambda: frames(meeting, "b", "a", "video") > 5, 5.0)
+        assert await wait_until(lambda: frames(meeting, "c", "a", "video") > 5, 5.0)
         await asyncio.sleep(1.2)  # past the requests the joins made
         requests: list[float] = []
         sender = video_sender(meeting.clients["a"])
@@ -104,8 +99,8 @@ async def test_viewers_keyframe_requests_reach_the_publisher_at_most_once_per_in
         await c_receiver._send_rtcp(RtcpPsfbPacket(fmt=RTCP_PSFB_FIR, ssrc=rtcp_ssrc, media_ssrc=0, fci=fci))
         assert await wait_until(lambda: len(requests) == 2, 2.0)
         # and the publisher's next keyframe reaches the viewers
-        before = video_frames(meeting, "c", "a")
-        assert await wait_until(lambda: video_frames(meeting, "c", "a") > before + 5, 3.0)
+        before = frames(meeting, "c", "a", "video")
+        assert await wait_until(lambda: frames(meeting, "c", "a", "video") > before + 5, 3.0)
     finally:
         await meeting.close()
 
@@ -118,7 +113,7 @@ async def test_a_packet_a_viewer_lost_is_retransmitted_and_decodes() -> None:
     try:
         await meeting.join("a", SMALL_VIDEO)
         await meeting.join("b", SMALL_VIDEO)
-        assert await wait_until(lambda: video_frames(meeting, "b", "a") > 5, 5.0)
+        assert await wait_until(lambda: frames(meeting, "b", "a", "video") > 5, 5.0)
         f = forwarder(meeting, "b", "a")
         output = f._output
         lost: list[int] = []
@@ -131,8 +126,8 @@ async def test_a_packet_a_viewer_lost_is_retransmitted_and_decodes() -> None:
 
         f._output = lose_one
         assert await wait_until(lambda: bool(lost) and f.retransmitted >= 1, 5.0)
-        before = video_frames(meeting, "b", "a")
-        assert await wait_until(lambda: video_frames(meeting, "b", "a") > before + 10, 5.0)
+        before = frames(meeting, "b", "a", "video")
+        assert await wait_until(lambda: frames(meeting, "b", "a", "video") > before + 10, 5.0)
         remote = meeting.clients["b"].stats().by_username("user-a")
         assert remote is not None and remote.packets_lost == 0 and remote.decode_errors == 0
     finally:

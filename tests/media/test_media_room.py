@@ -12,16 +12,9 @@ from server.media.client import ClientConfig
 from server.media.config import MediaConfig
 from server.media.errors import MalformedSdpError
 from server.media.events import ConnectionStateChanged
-from tests.media.meeting import LOOPBACK, Meeting, wait_until
+from tests.media.meeting import LOOPBACK, Meeting, frames, wait_until
 
 SMALL_VIDEO = ClientConfig(video=True, video_size=(160, 120), video_fps=10)
-
-
-def frames(meeting: Meeting, viewer: str, publisher: str, kind: str) -> int:
-    remote = meeting.clients[viewer].stats().by_username(f"user-{publisher}")
-    if remote is None:
-        return 0
-    return remote.audio_frames if kind == "audio" else remote.video_frames
 
 
 @pytest.mark.asyncio

@@ -22,7 +22,7 @@ from server.media.client import ClientConfig
 from server.media.config import RTP_NATIVE_SEND_ENV, MediaConfig
 from server.media.rtp_writer import NATIVE_SEND_AVAILABLE, RtpWriter
 from tests.media.meeting import Meeting, wait_until
-from tests.media.test_media_fast_path import frames as frames_of_kind
+from tests.media.meeting import frames as frames_of_kind
 from tests.media.test_media_forwarding import incoming
 
 
