@@ -1,4 +1,5 @@
-"""Every use of aiortc/aioice private internals, in one place (aiortc==1.16.0, aioice 0.10+).
+"""Every use of aiortc/aioice private internals, in one place (aiortc==1.16.0, aioice==0.13.0, pylibsrtp==1.0.0:
+pinned exactly in pyproject.toml).
 
 aiortc has no public way to hand out undecoded RTP, to send RTP on a transceiver's transport, or to answer
 RTCP feedback for a sender that has no track. The SFU needs all three, plus control over the ICE host
@@ -59,6 +60,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 EXPECTED_AIORTC_VERSION = "1.16.0"
+EXPECTED_VERSIONS = {"aiortc": EXPECTED_AIORTC_VERSION, "aioice": "0.13.0", "pylibsrtp": "1.0.0"}
 DEFAULT_UDP_RCVBUF_BYTES = 4 * 1024 * 1024
 
 RtpHandler = Callable[[RtpPacket, int], Awaitable[None]]
@@ -660,11 +662,11 @@ def _srtp_protect_type() -> str:
 
 def self_check() -> None:
     """Raise HookError if any internal used above is missing or has changed shape."""
-    import aiortc
-
     problems: list[str] = []
-    if aiortc.__version__ != EXPECTED_AIORTC_VERSION:
-        problems.append(f"aiortc {aiortc.__version__} installed, hooks written for {EXPECTED_AIORTC_VERSION}")
+    for dist, expected in EXPECTED_VERSIONS.items():
+        installed = _installed_version(dist)
+        if installed != expected:
+            problems.append(f"{dist} {installed} installed, hooks written for {expected}")
 
     def has_params(obj: object, name: str, params: list[str]) -> None:
         func = getattr(obj, name, None)
@@ -821,6 +823,15 @@ def _check_fast_path(problems: list[str], has_params: Callable[[object, str, lis
         problems.append("pylibsrtp._binding.lib.srtp_unprotect is missing")
     if "lib.srtp_unprotect)" not in _source(pylibsrtp.Session, "unprotect"):
         problems.append("pylibsrtp Session.unprotect no longer calls srtp_unprotect on its buffer")
+
+
+def _installed_version(dist: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return "(none)"
 
 
 def _source(owner: object, name: str) -> str:

@@ -16,6 +16,27 @@ def test_self_check_passes_on_the_pinned_aiortc() -> None:
     hooks.self_check()
 
 
+@pytest.mark.parametrize("dist", ["aiortc", "aioice", "pylibsrtp"])
+def test_self_check_fails_on_another_version_of_a_pinned_package(
+    monkeypatch: pytest.MonkeyPatch, dist: str
+) -> None:
+    real = hooks._installed_version
+    monkeypatch.setattr(hooks, "_installed_version", lambda d: "9.9.9" if d == dist else real(d))
+    with pytest.raises(hooks.HookError, match=f"{dist} 9.9.9 installed"):
+        hooks.self_check()
+
+
+def test_the_pins_in_pyproject_are_the_versions_the_hooks_check() -> None:
+    import tomllib
+    from pathlib import Path
+
+    deps = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())["project"][
+        "dependencies"
+    ]
+    for dist, version in hooks.EXPECTED_VERSIONS.items():
+        assert f"{dist}=={version}" in deps
+
+
 def test_self_check_fails_when_an_internal_disappears(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delattr(RTCRtpReceiver, "_send_rtcp_pli")
     with pytest.raises(hooks.HookError, match="_send_rtcp_pli"):
