@@ -1,5 +1,5 @@
-"""Every use of aiortc/aioice private internals, in one place (aiortc==1.16.0, aioice==0.13.0, pylibsrtp==1.0.0:
-pinned exactly in pyproject.toml).
+"""Every use of aiortc/aioice private internals, in one place (aiortc==1.16.0, aioice==0.13.0,
+pylibsrtp==1.0.0: pinned exactly in pyproject.toml).
 
 aiortc has no public way to hand out undecoded RTP, to send RTP on a transceiver's transport, or to answer
 RTCP feedback for a sender that has no track. The SFU needs all three, plus control over the ICE host
