@@ -7,12 +7,17 @@ import datetime as dt
 import json
 import logging
 import os
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from server.config import Settings
 from server.errors import GiaobanError
+
+if TYPE_CHECKING:
+    import uvicorn
 
 log = logging.getLogger("giaoban")
 
@@ -154,23 +159,37 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     logging.getLogger().setLevel(settings.log_level.upper())
+    banner: list[str] = []
     if args.demo:
         creds = seed_demo(settings)
-        print("Tài khoản dùng thử (mật khẩu chỉ in một lần):")
-        for username, password, role, unit in creds:
-            print(f"  {username:10s} {password}  {role:7s} {unit}")
-    print(
-        f"giaoban đang chạy tại http://{settings.host}:{settings.port}/ (dữ liệu: {settings.data_dir})",
-        flush=True,
-    )
-    uvicorn.run(
+        banner.append("Tài khoản dùng thử (mật khẩu chỉ in một lần):")
+        banner += [f"  {user:10s} {password}  {role:7s} {unit}" for user, password, role, unit in creds]
+    url = f"http://{settings.host}:{settings.port}/"
+    banner.append(f"giaoban đang chạy tại {url} (dữ liệu: {settings.data_dir})")
+    config = uvicorn.Config(
         create_app(settings),
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
         ws_max_size=settings.max_message_bytes * 4,
     )
+    _run_with_banner(config, "\n".join(banner))
     return 0
+
+
+def _run_with_banner(config: uvicorn.Config, banner: str) -> None:
+    """Run uvicorn and print the banner (URL, one-time demo passwords) once it is listening: the last lines a
+    person sees, below the migration and startup logs."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=sockets)
+            if self.started:
+                sys.stderr.flush()
+                print(banner, flush=True)
+
+    Server(config).run()
 
 
 def cmd_worker(args: argparse.Namespace) -> int:

@@ -122,3 +122,50 @@ def test_serve_demo_then_login_over_http(settings: Settings) -> None:
         assert tree[0]["code"] == "IAPA" and len(tree[0]["children"]) == 9
     finally:
         server.stop()
+
+
+@pytest.mark.e2e
+def test_serve_demo_ends_its_output_with_the_passwords_and_the_url(settings: Settings) -> None:
+    """What a person sees in the terminal (stdout and stderr together): the migration and startup logs come
+    first, the one-time passwords and the URL last, with nothing after them once the server is listening."""
+    import selectors
+    import time
+
+    from tests.server.live_harness import free_port
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "server.cli", "serve", "--demo", "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=_env(settings),
+    )
+    assert proc.stdout is not None
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ)
+    out = b""
+    try:
+        deadline = time.monotonic() + 60
+        while b"/api/health" not in out and time.monotonic() < deadline:
+            if sel.select(timeout=0.5):
+                out += os.read(proc.stdout.fileno(), 65536)
+            if b"\xc4\x91ang ch\xe1\xba\xa1y t\xe1\xba\xa1i" in out and b"/api/health" not in out:
+                # listening: a request must not print anything after the banner (the access log is below it)
+                assert httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=5).status_code == 200
+                time.sleep(1.0)
+                while sel.select(timeout=0.2):
+                    out += os.read(proc.stdout.fileno(), 65536)
+                break
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    lines = out.decode("utf-8").splitlines()
+    url_at = next(i for i, line in enumerate(lines) if "giaoban đang chạy tại" in line)
+    banner_at = next(i for i, line in enumerate(lines) if "Tài khoản dùng thử" in line)
+    assert f"http://127.0.0.1:{port}/" in lines[url_at]
+    assert "Application startup complete" in "\n".join(lines[:banner_at])
+    assert "alembic" in "\n".join(lines[:banner_at])
+    between = lines[banner_at + 1 : url_at]
+    assert len(between) == 13 and all(line.startswith("  ") for line in between)
+    # after the URL only the access-log line of our one request
+    assert all("/api/health" in line for line in lines[url_at + 1 :]), lines[url_at + 1 :]
