@@ -125,6 +125,18 @@ class Settings(BaseSettings):
     reminder_days_before: int = Field(
         3, description="Days before a task's deadline when its unit is reminded."
     )
+    render_workers: int = Field(
+        2,
+        ge=0,
+        description="Processes rendering minutes and notices (DOCX/PDF) off the media process's GIL; "
+        "0 renders in the server's threadpool (a long meeting's PDF then starves live media).",
+    )
+    render_queue_limit: int = Field(
+        8,
+        ge=0,
+        description="Renders that may wait for a free render process; beyond that a download gets 503 "
+        "with Retry-After.",
+    )
     log_level: str = Field("INFO", description="Logging level: DEBUG, INFO, WARNING or ERROR.")
 
     @field_validator("ice_addresses", "ice_servers", "holidays", mode="before")
