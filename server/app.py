@@ -19,6 +19,7 @@ from server.background import Background
 from server.clock import Clock
 from server.config import Settings
 from server.db import Database, migrate
+from server.documents.pool import RenderPool
 from server.live import LiveMeetings
 from server.reminders import ReminderScheduler
 from server.services import meetings, recordings
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         app.state.live = live
         app.state.jobs = background.queue
         app.state.background = background
+        app.state.render_pool = RenderPool.from_settings(settings)  # its processes start on first use
         stop_reminders = asyncio.Event()
         scheduler = ReminderScheduler(db, app.state.clock, settings)
         reminders = asyncio.create_task(scheduler.run(stop_reminders, interval_s=REMINDER_INTERVAL_S))
@@ -62,6 +64,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
             await reminders
             await live.close()
             background.stop()
+            app.state.render_pool.shutdown()
             db.dispose()
 
     app = FastAPI(

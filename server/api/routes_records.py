@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Annotated
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.responses import Response as FileResponse
-from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from server.api.deps import ActorDep, DatabaseDep, SessionDep, SettingsDep
+from server.config import Settings
 from server.db import Database
+from server.documents.pool import RenderBusy, RenderPool
 from server.services import minutes, transcripts
 from server.services.context import Actor
 from server.services.minutes import FileFormat, VerifyResult, VersionView
@@ -116,11 +119,38 @@ def delete_conclusion(meeting_id: int, conclusion_id: int, session: SessionDep, 
     return Response(status_code=204)
 
 
-def _file(rendered: minutes.RenderedFile) -> FileResponse:
+def _render_pool(request: Request) -> RenderPool:
+    pool: RenderPool = request.app.state.render_pool
+    return pool
+
+
+RenderPoolDep = Annotated[RenderPool, Depends(_render_pool)]
+
+
+async def _export(
+    db: Database,
+    actor: Actor,
+    settings: Settings,
+    pool: RenderPool,
+    what: tuple[int, DocKind, FileFormat, int | None],
+) -> Response:
+    """Database reads in the threadpool, the rendering in the render pool: the event loop only waits."""
+
+    def gather() -> minutes.Export:
+        with db.session() as session:
+            return minutes.export(session, actor, settings, *what)
+
+    prepared = await run_in_threadpool(gather)
+    try:
+        data = await pool.render(prepared.job, cache=prepared.sealed)
+    except RenderBusy as exc:
+        return JSONResponse(
+            exc.to_json(), status_code=exc.status_code, headers={"Retry-After": str(exc.retry_after_s)}
+        )
     return FileResponse(
-        rendered.content,
-        media_type=rendered.media_type,
-        headers={"Content-Disposition": f'attachment; filename="{rendered.filename}"'},
+        data,
+        media_type=prepared.media_type,
+        headers={"Content-Disposition": f'attachment; filename="{prepared.filename}"'},
     )
 
 
@@ -157,14 +187,15 @@ def _document_routes(kind: DocKind) -> None:
         return minutes.verify(session, actor, meeting_id, kind, version)
 
     def export(fmt: FileFormat):  # type: ignore[no-untyped-def]
-        def download(
+        async def download(
             meeting_id: int,
-            session: SessionDep,
+            db: DatabaseDep,
             actor: ActorDep,
             settings: SettingsDep,
+            pool: RenderPoolDep,
             version: int | None = None,
-        ) -> FileResponse:
-            return _file(minutes.render(session, actor, settings, meeting_id, kind, fmt, version))
+        ) -> Response:
+            return await _export(db, actor, settings, pool, (meeting_id, kind, fmt, version))
 
         return download
 

@@ -41,8 +41,7 @@ from server.config import Settings
 from server.documents import model as doc_model
 from server.documents import seal as doc_seal
 from server.documents.canonical import Document, canonical_bytes, document_from_canonical
-from server.documents.docx_render import render_minutes_docx, render_notice_docx
-from server.documents.pdf_render import render_minutes_pdf, render_notice_pdf
+from server.documents.pool import RenderFormat, RenderJob
 from server.errors import Conflict, InvalidInput, NotFound
 from server.models import (
     DocumentRegister,
@@ -367,16 +366,22 @@ MEDIA_TYPES = {
     FileFormat.DOCX: "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
     FileFormat.PDF: "application/pdf",
 }
+RENDER_FORMATS: dict[FileFormat, RenderFormat] = {FileFormat.DOCX: "docx", FileFormat.PDF: "pdf"}
 FILE_STEMS = {DocKind.MINUTES: "bien-ban", DocKind.NOTICE: "thong-bao-ket-luan"}
 
 
-class RenderedFile(BaseModel):
-    content: bytes
+@dataclasses.dataclass(frozen=True)
+class Export:
+    """A file to render: what the render pool needs (the version's canonical content, gathered from the
+    database here) and how the file is served."""
+
+    job: RenderJob
+    sealed: bool  # a sealed version never changes: its rendering can be kept
     media_type: str
     filename: str
 
 
-def render(
+def export(
     session: Session,
     actor: Actor,
     settings: Settings,
@@ -384,19 +389,15 @@ def render(
     kind: DocKind,
     fmt: FileFormat,
     version: int | None = None,
-) -> RenderedFile:
+) -> Export:
+    """Everything read from the database for one DOCX/PDF export; the rendering itself is the caller's
+    (``server.documents.pool``: in a worker process, off the media loop's GIL)."""
     view = get(session, actor, settings, meeting_id, kind, version)
-    doc = document_from_canonical(view.document)
-    stamp = view.sealed_at or view.created_at
-    if isinstance(doc, doc_model.MinutesDoc):
-        data = (
-            render_minutes_docx(doc) if fmt is FileFormat.DOCX else render_minutes_pdf(doc, created_at=stamp)
-        )
-    else:
-        data = render_notice_docx(doc) if fmt is FileFormat.DOCX else render_notice_pdf(doc, created_at=stamp)
     suffix = f"-v{view.version}" if view.version is not None else "-du-thao"
-    return RenderedFile(
-        content=data,
+    stamp = view.sealed_at or view.created_at
+    return Export(
+        job=RenderJob(content=view.document, fmt=RENDER_FORMATS[fmt], created_at=stamp),
+        sealed=view.status == MinutesStatus.SEALED.value,
         media_type=MEDIA_TYPES[fmt],
         filename=f"{FILE_STEMS[kind]}-{meeting_id}{suffix}.{fmt.value}",
     )
