@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 MANIFEST_FILENAME = "manifest.jsonl"
 GAP_REASON_RTP = "rtp_gap"
 GAP_REASON_INTERRUPTED = "interrupted"
+LOSS_MERGE_S = 0.001  # loss spans closer than this are one span (adjacent lost packets)
 
 
 # -- events -----------------------------------------------------------------------------------
@@ -84,6 +85,36 @@ class GapEvent(ManifestEvent):
 
 
 @dataclass(frozen=True)
+class LossEvent(ManifestEvent):
+    """Spans of a track where packets were lost and no redundancy (RED, Opus FEC) recovered them.
+
+    The file holds encoded silence there (the writer's gap fill). Unlike ``gap`` (any jump of the RTP clock
+    of 1 s or more: a pause of the sender, a network outage), these are sequence numbers that never arrived,
+    however short. Written in batches (one line per few seconds of a lossy track, and at its close).
+    """
+
+    kind: ClassVar[str] = "loss"
+    track_id: str
+    spans: list[list[float]]  # [start_s, end_s] pairs on the meeting clock
+
+
+@dataclass(frozen=True)
+class TrackRepaired(ManifestEvent):
+    """How a track's missing packets were handled, counted in packets (frames), written when it closes."""
+
+    kind: ClassVar[str] = "track_repair"
+    track_id: str
+    packets: int  # received (before reordering)
+    holes: int  # sequence numbers that never arrived in time
+    recovered_red: int  # frames taken from RED redundant blocks
+    recovered_fec: int  # frames decoded from Opus in-band FEC and encoded again
+    concealed: int  # holes left as the writer's silence
+    reordered: int  # arrived out of order, written in order
+    late: int  # arrived after their slot was written (dropped)
+    lost_s: float  # length of the unrecovered spans
+
+
+@dataclass(frozen=True)
 class TrackClosed(ManifestEvent):
     kind: ClassVar[str] = "track_closed"
     track_id: str
@@ -125,8 +156,8 @@ class MeetingEnded(ManifestEvent):
 EVENT_TYPES: dict[str, type[ManifestEvent]] = {
     cls.kind: cls
     for cls in (
-        MeetingStarted, TrackOpened, Muted, Unmuted, GapEvent, TrackClosed, RecordingFailed,
-        MeetingInterrupted, MeetingResumed, MeetingEnded,
+        MeetingStarted, TrackOpened, Muted, Unmuted, GapEvent, LossEvent, TrackRepaired, TrackClosed,
+        RecordingFailed, MeetingInterrupted, MeetingResumed, MeetingEnded,
     )
 }
 
@@ -270,6 +301,8 @@ class TrackRecord:
     previous_track_id: str | None
     closed: bool  # a track_closed event was written
     channels: int = 1
+    losses: tuple[Interval, ...] = ()  # unrecovered packet loss (silence in the file), adjacent spans merged
+    repair: TrackRepaired | None = None  # the recovered / concealed counts, once the track closed
 
     @property
     def duration_s(self) -> float | None:
@@ -304,6 +337,18 @@ class MeetingManifest:
         raise KeyError(track_id)
 
 
+def merge_intervals(spans: list[Interval], *, tolerance_s: float = LOSS_MERGE_S) -> tuple[Interval, ...]:
+    """Sorted spans with overlapping or adjacent ones (within ``tolerance_s``) joined."""
+    merged: list[Interval] = []
+    for span in sorted(spans, key=lambda i: i.start_s):
+        if merged and span.start_s <= merged[-1].end_s + tolerance_s:
+            last = merged[-1]
+            merged[-1] = Interval(last.start_s, max(last.end_s, span.end_s))
+        else:
+            merged.append(span)
+    return tuple(merged)
+
+
 def decodable_end_s(meeting_dir: Path, opened: TrackOpened) -> float | None:
     """The meeting-clock end of a track that was never closed, from its file's last valid page."""
     try:
@@ -331,6 +376,8 @@ def build_manifest(meeting_dir: Path, events: list[ManifestEvent]) -> MeetingMan
     closed: dict[str, TrackClosed] = {}
     muted: dict[str, list[list[float | None]]] = {}
     gaps: dict[str, list[Gap]] = {}
+    losses: dict[str, list[Interval]] = {}
+    repairs: dict[str, TrackRepaired] = {}
     interruptions: list[list[float | None]] = []
     failures: list[RecordingFailed] = []
     for event in events:
@@ -350,6 +397,12 @@ def build_manifest(meeting_dir: Path, events: list[ManifestEvent]) -> MeetingMan
                 spans[-1][1] = event.t_s
         elif isinstance(event, GapEvent):
             gaps.setdefault(event.track_id, []).append(Gap(event.start_s, event.end_s, event.reason))
+        elif isinstance(event, LossEvent):
+            losses.setdefault(event.track_id, []).extend(
+                Interval(float(span[0]), float(span[1])) for span in event.spans if len(span) == 2
+            )
+        elif isinstance(event, TrackRepaired):
+            repairs[event.track_id] = event
         elif isinstance(event, TrackClosed):
             closed[event.track_id] = event
         elif isinstance(event, RecordingFailed):
@@ -386,6 +439,8 @@ def build_manifest(meeting_dir: Path, events: list[ManifestEvent]) -> MeetingMan
                 previous_track_id=op.previous_track_id,
                 closed=close is not None,
                 channels=op.channels,
+                losses=merge_intervals(losses.get(track_id, [])),
+                repair=repairs.get(track_id),
             )
         )
     return MeetingManifest(

@@ -207,6 +207,16 @@ class OggOpusWriter:
         self._next_timestamp = (rtp_timestamp + duration) % _RTP_TIMESTAMP_MODULUS
         self._packets_written += 1
 
+    def position_samples(self, rtp_timestamp: int) -> int | None:
+        """Where an RTP timestamp at or before the last packet's end falls in the decoded output (samples,
+        pre-skip removed); None before the first packet or for a timestamp ahead of the writer."""
+        if self._next_timestamp is None:
+            return None
+        back = (self._next_timestamp - rtp_timestamp) % _RTP_TIMESTAMP_MODULUS
+        if back >= _RTP_TIMESTAMP_MODULUS // 2:
+            return None
+        return max(0, self._samples - self.pre_skip - back)
+
     def flush(self) -> None:
         """Write the pending page now (the next page starts empty)."""
         if self._closed or self._failed:

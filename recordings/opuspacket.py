@@ -56,3 +56,82 @@ def silence_packets(duration_samples: int) -> list[bytes]:
         count, remaining = divmod(remaining, size)
         packets.extend([SILENCE_FRAME_BY_SAMPLES[size]] * count)
     return packets
+
+
+def packet_channels(packet: bytes) -> int:
+    """1 or 2: the stereo flag of the TOC byte (0 for an empty packet)."""
+    if not packet:
+        return 0
+    return 2 if packet[0] & 0x04 else 1
+
+
+def _first_frame(packet: bytes) -> bytes:
+    """The first compressed frame of a packet (RFC 6716 section 3.2); empty when malformed or absent."""
+    code = packet[0] & 0x03
+    if code in (0, 1):
+        body = packet[1:]
+        return body if code == 0 else body[: len(body) // 2]
+    if code == 2:
+        if len(packet) < 2:
+            return b""
+        if packet[1] < 252:
+            size, start = packet[1], 2
+        elif len(packet) >= 3:
+            size, start = packet[1] + 4 * packet[2], 3
+        else:
+            return b""
+        return packet[start : start + size] if start + size <= len(packet) else b""
+    if len(packet) < 2:
+        return b""
+    count, vbr, padded = packet[1] & 0x3F, packet[1] & 0x80, packet[1] & 0x40
+    offset, padding = 2, 0
+    while padded:
+        if offset >= len(packet):
+            return b""
+        chunk = packet[offset]
+        offset += 1
+        padding += 254 if chunk == 255 else chunk
+        padded = chunk == 255
+    end = len(packet) - padding
+    if count == 0 or end < offset:
+        return b""
+    if count == 1:
+        return packet[offset:end]
+    if not vbr:
+        size = (end - offset) // count
+        return packet[offset : offset + size]
+    if offset >= end:
+        return b""
+    if packet[offset] < 252:
+        size, offset = packet[offset], offset + 1
+    elif offset + 1 < end:
+        size, offset = packet[offset] + 4 * packet[offset + 1], offset + 2
+    else:
+        return b""
+    if count > 1:  # skip the other frames' lengths
+        for _ in range(count - 2):
+            if offset >= end:
+                return b""
+            offset += 1 if packet[offset] < 252 else 2
+    return packet[offset : offset + size] if offset + size <= end else b""
+
+
+def has_lbrr(packet: bytes) -> bool:
+    """True when a SILK or hybrid packet carries in-band FEC (LBRR) data for the frame before it.
+
+    The LBRR flag follows the voice-activity flags at the top of the first frame's range-coded bits (what
+    libopus 1.5's ``opus_packet_has_lbrr`` reads). CELT-only packets never carry FEC.
+    """
+    if not packet or packet_duration_samples(packet) == 0:
+        return False
+    config = packet[0] >> 3
+    if config >= 16:  # CELT only
+        return False
+    frame = _first_frame(packet)
+    if not frame:
+        return False
+    silk_frames = max(1, FRAME_SAMPLES_BY_CONFIG[config] // 960)
+    lbrr = (frame[0] >> (7 - silk_frames)) & 0x1
+    if packet_channels(packet) == 2:
+        lbrr |= (frame[0] >> (6 - 2 * silk_frames)) & 0x1
+    return bool(lbrr)

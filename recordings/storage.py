@@ -28,6 +28,7 @@ from recordings.manifest import (
     GAP_REASON_RTP,
     MANIFEST_FILENAME,
     GapEvent,
+    LossEvent,
     ManifestEvent,
     ManifestLog,
     MeetingEnded,
@@ -38,6 +39,7 @@ from recordings.manifest import (
     RecordingFailed,
     TrackClosed,
     TrackOpened,
+    TrackRepaired,
     Unmuted,
     build_manifest,
     read_events,
@@ -50,6 +52,7 @@ from recordings.oggopus import (
     read_ogg_opus_info,
 )
 from recordings.opuspacket import OPUS_CLOCK_HZ
+from recordings.repair import TrackRepairer
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +61,8 @@ TRACKS_DIRNAME = "tracks"
 MIX_FILENAME = "mix.ogg"
 TRACK_SUFFIX = ".ogg"
 MAX_ID_LENGTH = 64
-DEFAULT_MIN_GAP_EVENT_S = 1.0  # shorter RTP gaps (DTX, a lost packet) are filled but not logged
+DEFAULT_MIN_GAP_EVENT_S = 1.0  # shorter RTP gaps (DTX, a short pause) are filled but not logged
+LOSS_BATCH_S = 5.0  # unrecovered loss spans are written to the manifest in one line per this much track time
 _SAFE_ID = re.compile(r"[A-Za-z0-9_-]+")
 _UNSAFE_CHARS = re.compile(r"[^A-Za-z0-9_-]+")
 
@@ -169,6 +173,8 @@ class TrackHandle:
         self._writer = writer
         self._muted = False
         self._pending_gaps: list[tuple[int, int]] = []
+        self._repairer: TrackRepairer | None = None  # made by the first sequenced packet (write_rtp)
+        self._pending_losses: list[list[float]] = []
 
     @property
     def recording(self) -> bool:
@@ -184,7 +190,28 @@ class TrackHandle:
         return 0.0 if self._writer is None else self._writer.duration_samples / OPUS_CLOCK_HZ
 
     def write(self, payload: bytes, rtp_timestamp: int) -> None:
-        """Record one Opus RTP payload. On a disk error the whole recording stops (see recorder.error)."""
+        """Record one Opus RTP payload as it comes (no reordering, no repair: see :meth:`write_rtp`).
+        On a disk error the whole recording stops (see recorder.error)."""
+        self._deliver(payload, rtp_timestamp)
+        self._log_pending()
+
+    def write_rtp(
+        self, payload: bytes, rtp_timestamp: int, sequence_number: int, *, red: bool = False
+    ) -> None:
+        """Record one RTP payload (Opus, or RED around Opus) with its sequence number: through the reorder
+        buffer, holes filled from RED blocks and Opus in-band FEC, unrecovered losses logged."""
+        if not self.recording:
+            return
+        if self._repairer is None:
+            self._repairer = TrackRepairer(self._deliver, on_loss=self._loss)
+        try:
+            self._repairer.push(sequence_number, rtp_timestamp, payload, red=red)
+        except Exception:  # a bug must not take the meeting down either
+            logger.exception("track %s: unexpected error while repairing", self.track_id)
+            self._recorder._fail(OSError(errno_codes.EIO, "unexpected recorder error"), self.track_id)
+        self._log_pending()
+
+    def _deliver(self, payload: bytes, rtp_timestamp: int) -> None:
         writer = self._writer
         if writer is None or writer.closed:
             return
@@ -195,13 +222,54 @@ class TrackHandle:
         except Exception:  # a bug must not take the meeting down either
             logger.exception("track %s: unexpected error while recording", self.track_id)
             self._recorder._fail(OSError(errno_codes.EIO, "unexpected recorder error"), self.track_id)
-        if self._pending_gaps:  # logged after the writer returned: a failing log may close the writer
+
+    def _log_pending(self, *, final: bool = False) -> None:
+        """Log gaps and losses after the writer returned: a failing log may close the writer."""
+        if self._pending_gaps:
             gaps, self._pending_gaps = self._pending_gaps, []
             for start, end in gaps:
                 self._log_gap(start, end)
+        if self._pending_losses and (final or self.start_s + self.duration_s - self._pending_losses[0][0]
+                                     >= LOSS_BATCH_S):
+            spans, self._pending_losses = self._pending_losses, []
+            self._recorder._append(LossEvent(self.track_id, spans), self.track_id)
+
+    def _loss(self, start_ts: int, end_ts: int) -> None:
+        writer = self._writer
+        if writer is None:
+            return
+        end = writer.position_samples(end_ts)
+        start = writer.position_samples(start_ts)
+        if start is None or end is None or end <= start:
+            return
+        self._pending_losses.append([round(self.start_s + start / OPUS_CLOCK_HZ, 6),
+                                     round(self.start_s + end / OPUS_CLOCK_HZ, 6)])
+
+    def _finish_repair(self) -> None:
+        """Write what the reorder buffer holds, the pending losses and the repair counts (track closing)."""
+        repairer = self._repairer
+        if repairer is None or not self.recording:
+            return
+        try:
+            repairer.flush()
+        except Exception:
+            logger.exception("track %s: unexpected error while repairing", self.track_id)
+        self._log_pending(final=True)
+        stats = repairer.stats
+        self._recorder._append(
+            TrackRepaired(
+                self.track_id, packets=stats.packets, holes=stats.holes, recovered_red=stats.recovered_red,
+                recovered_fec=stats.recovered_fec, concealed=stats.concealed, reordered=stats.reordered,
+                late=stats.late, lost_s=round(stats.lost_samples / OPUS_CLOCK_HZ, 6),
+            ),
+            self.track_id,
+        )
 
     def mute(self, t_s: float) -> None:
         if self.recording and not self._muted:
+            if self._repairer is not None:  # packets stop while muted: the sequence numbers jump on unmute
+                self._repairer.restart()
+                self._log_pending()
             self._muted = True
             self._recorder._append(Muted(self.track_id, round(t_s, 6)), self.track_id)
 
@@ -473,6 +541,9 @@ class MeetingRecorder:
     def _close_track(self, handle: TrackHandle, t_s: float, *, reason: str) -> None:
         writer = handle._writer
         if writer is None or handle.track_id not in self._open:
+            return
+        handle._finish_repair()
+        if handle.track_id not in self._open:  # the manifest refused the counts: recording failed
             return
         del self._open[handle.track_id]
         try:

@@ -102,6 +102,17 @@ def cmd_user_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_user_unlock(args: argparse.Namespace) -> int:
+    from server.services import accounts
+
+    db = _db(_settings(args))
+    with db.session() as session:
+        accounts.unlock(session, None, username=args.username, address=args.address)
+    extra = f" và địa chỉ {args.address}" if args.address else ""
+    print(f"Đã mở khóa đăng nhập cho tài khoản {args.username}{extra}.")
+    return 0
+
+
 def seed_demo(settings: Settings) -> list[tuple[str, str, str, str]]:
     """Seed Ia Pa, its communes and demo accounts with fresh one-time passwords; schedule a demo meeting."""
     from sqlalchemy import select
@@ -156,9 +167,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from server.app import create_app
+    from server.security import install_log_redaction
 
     settings = _settings(args)
     logging.getLogger().setLevel(settings.log_level.upper())
+    install_log_redaction()  # no session token or socket ticket in the access log
     banner: list[str] = []
     if args.demo:
         creds = seed_demo(settings)
@@ -366,6 +379,12 @@ def build_parser() -> argparse.ArgumentParser:
     pa.add_argument("--password-stdin", action="store_true")
     data_dir(pa)
     pa.set_defaults(func=cmd_user_add)
+    pu = usub.add_parser("unlock", help="mở khóa đăng nhập (xóa bộ đếm đăng nhập sai) của một tài khoản")
+    pu.add_argument("username")
+    pu.add_argument("--address", help="cũng mở khóa một địa chỉ máy khách (mọi tài khoản từ địa chỉ đó)")
+    data_dir(pu)
+    pu.set_defaults(func=cmd_user_unlock)
+
 
     p = sub.add_parser("worker", help="chạy các việc nền (gỡ băng) với cơ sở dữ liệu và hàng đợi đã cấu hình")
     data_dir(p)

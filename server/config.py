@@ -51,9 +51,36 @@ class Settings(BaseSettings):
         False, description="Mark the session cookie Secure (set true behind HTTPS in production)."
     )
     login_max_failures: int = Field(
-        5, description="Failed logins allowed per username within login_window_s before refusing."
+        5,
+        description="Failed logins allowed for one username from one client address within login_window_s "
+        "before that address must wait (the same username from another address is not delayed).",
     )
-    login_window_s: int = Field(300, description="Window for counting failed logins (seconds).")
+    login_ip_max_failures: int = Field(
+        20,
+        description="Failed logins allowed from one client address, over all usernames, within "
+        "login_window_s before that address must wait (a password spray).",
+    )
+    login_window_s: int = Field(
+        3600, description="Failed logins older than this are forgotten by the throttle (seconds)."
+    )
+    login_backoff_s: float = Field(
+        30.0,
+        description="First wait after the allowed failures (seconds); it doubles with each further failure "
+        "up to login_backoff_max_s. Refused (429) attempts do not count.",
+    )
+    login_backoff_max_s: float = Field(
+        900.0, description="Longest wait imposed by the login throttle (seconds)."
+    )
+    ws_ticket_ttl_s: int = Field(
+        30,
+        description="Lifetime of a one-use WebSocket ticket (POST /api/auth/ws-ticket), so that session "
+        "tokens never travel in socket URLs (seconds).",
+    )
+    ws_session_check_s: float = Field(
+        30.0,
+        description="How often an open socket re-reads its login session, so a logout or deactivation made "
+        "by another process closes it too (seconds); logouts in the same process close it at once.",
+    )
     ice_addresses: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Comma-separated host addresses offered as ICE candidates by the server and the bot; "

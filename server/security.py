@@ -1,8 +1,10 @@
-"""Password hashing (argon2id) and opaque session tokens."""
+"""Password hashing (argon2id), opaque session tokens, and keeping tokens out of the logs."""
 
 from __future__ import annotations
 
 import hashlib
+import logging
+import re
 import secrets
 
 from argon2 import PasswordHasher
@@ -38,3 +40,39 @@ def new_password() -> str:
     """A one-time password that is easy to read aloud: four groups of four characters."""
     alphabet = "abcdefghjkmnpqrstuvwxyz23456789"
     return "-".join("".join(secrets.choice(alphabet) for _ in range(4)) for _ in range(4))
+
+
+# ``token=`` / ``ticket=`` values in a URL's query (``/ws/meetings/2?token=...``), as uvicorn logs them.
+_SECRET_QUERY_RE = re.compile(r"(?i)((?:^|[?&;\s\"'])(?:access_token|token|ticket)=)[^&\s\"']*")
+REDACTED = "***"
+REDACTED_LOGGERS = ("uvicorn.access", "uvicorn.error")
+
+
+def redact_secrets(text: str) -> str:
+    """``/ws/meetings/2?token=abc&x=1`` → ``/ws/meetings/2?token=***&x=1``."""
+    return _SECRET_QUERY_RE.sub(lambda m: m.group(1) + REDACTED, text)
+
+
+class RedactSecrets(logging.Filter):
+    """Rewrites session tokens and socket tickets in a log record (message and arguments) to ``***``.
+
+    uvicorn logs each request's path with its query: the access log (``uvicorn.access``) and the WebSocket
+    handshake lines (``uvicorn.error``: ``"WebSocket /ws/meetings/2?token=..." [accepted]``).
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = redact_secrets(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact_secrets(a) if isinstance(a, str) else a for a in record.args)
+        elif isinstance(record.args, dict):
+            record.args = {k: redact_secrets(v) if isinstance(v, str) else v for k, v in record.args.items()}
+        return True
+
+
+def install_log_redaction() -> None:
+    """Attach :class:`RedactSecrets` to uvicorn's loggers, once (a later logging configuration keeps them)."""
+    for name in REDACTED_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactSecrets) for f in logger.filters):
+            logger.addFilter(RedactSecrets())

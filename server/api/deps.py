@@ -38,7 +38,11 @@ def client_ip(request: Request) -> str:
 
 
 def token_from(authorization: str | None, cookie: str | None, query_token: str | None = None) -> str:
-    """The session token: ``Authorization: Bearer``, then a ``token`` query parameter, then the cookie."""
+    """The session token: ``Authorization: Bearer``, then a ``token`` query parameter, then the cookie.
+
+    The query parameter is for outside clients of the sockets (the public contract); the access log redacts
+    it (``server.security.RedactSecrets``), and our own clients open sockets with a one-use ticket instead.
+    """
     if authorization and authorization.lower().startswith("bearer "):
         return authorization[7:].strip()
     return query_token or cookie or ""
@@ -51,16 +55,21 @@ def get_token(request: Request) -> str:
     return token
 
 
-def get_actor(
+def get_session_info(
     request: Request,
     db: Annotated[Database, Depends(get_database)],
     token: Annotated[str, Depends(get_token)],
-) -> Actor:
+) -> accounts.SessionInfo:
     with db.session() as session:
-        return accounts.resolve_token(session, token, client_ip(request))
+        return accounts.resolve_session(session, token, client_ip(request))
+
+
+def get_actor(info: Annotated[accounts.SessionInfo, Depends(get_session_info)]) -> Actor:
+    return info.actor
 
 
 DatabaseDep = Annotated[Database, Depends(get_database)]
 SessionDep = Annotated[Session, Depends(get_session)]
 ActorDep = Annotated[Actor, Depends(get_actor)]
+SessionInfoDep = Annotated[accounts.SessionInfo, Depends(get_session_info)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]

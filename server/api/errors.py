@@ -46,6 +46,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(GiaobanError)
     async def _giaoban(_request: Request, exc: GiaobanError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+        if exc.status_code == 429 and isinstance(exc.details, dict) and "retry_after_s" in exc.details:
+            headers = {"Retry-After": str(exc.details["retry_after_s"])}
         return JSONResponse(exc.to_json(), status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(RequestValidationError)

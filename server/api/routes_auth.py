@@ -1,4 +1,7 @@
-"""``/api/auth``: login (bearer token + httpOnly cookie), logout, who am I; ``/api/users`` for admins."""
+"""``/api/auth``: login (bearer token + httpOnly cookie), socket tickets, logout, who am I; ``/api/users``.
+
+Logging out closes every socket opened with that session (close code 4401, ``server.api.socket_auth``).
+"""
 
 from __future__ import annotations
 
@@ -12,10 +15,12 @@ from server.api.deps import (
     ActorDep,
     DatabaseDep,
     SessionDep,
+    SessionInfoDep,
     SettingsDep,
     client_ip,
     get_token,
 )
+from server.api.socket_auth import session_sockets
 from server.models import Role
 from server.services import accounts
 from server.services.context import Actor
@@ -54,6 +59,16 @@ class UserIn(BaseModel):
     full_name: str = Field("", max_length=200)
 
 
+class TicketOut(BaseModel):
+    ticket: str
+    expires_in: int
+
+
+class UnlockIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    address: str | None = Field(None, max_length=64)
+
+
 LoginOut.model_rebuild()
 
 
@@ -87,11 +102,25 @@ def login(
     )
 
 
+@router.post("/api/auth/ws-ticket", response_model=TicketOut)
+def ws_ticket(session: SessionDep, info: SessionInfoDep, settings: SettingsDep) -> TicketOut:
+    """A one-use ticket for opening one socket (``?ticket=``) within ``expires_in`` seconds."""
+    ticket = accounts.issue_ws_ticket(session, settings, info.session_id)
+    return TicketOut(ticket=ticket, expires_in=settings.ws_ticket_ttl_s)
+
+
 @router.post("/api/auth/logout", status_code=204)
 def logout(
-    response: Response, session: SessionDep, actor: ActorDep, token: Annotated[str, Depends(get_token)]
+    request: Request,
+    response: Response,
+    db: DatabaseDep,
+    actor: ActorDep,
+    token: Annotated[str, Depends(get_token)],
 ) -> Response:
-    accounts.logout(session, token, actor)
+    with db.session() as session:  # committed before the session's sockets re-read it
+        session_id = accounts.logout(session, token, actor)
+    if session_id is not None:
+        session_sockets(request.app).session_ended(session_id)
     response.status_code = 204
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
@@ -119,3 +148,12 @@ def create_user(body: UserIn, session: SessionDep, actor: ActorDep) -> MeOut:
         actor=actor,
     )
     return _me(accounts.actor_of(user))
+
+
+@router.post("/api/users/{username}/unlock", status_code=204)
+def unlock_user(
+    username: str, session: SessionDep, actor: ActorDep, body: UnlockIn | None = None
+) -> Response:
+    """Admin: clear the login throttle of a username (and of a client address, when one is given)."""
+    accounts.unlock(session, actor, username=username, address=body.address if body else None)
+    return Response(status_code=204)

@@ -1,7 +1,8 @@
 """``/api/tasks``, ``/api/reports/units``, ``/api/notifications``, task suggestions, ``/ws/notifications``.
 
-The notification socket is authenticated like the signaling socket (cookie, ``token`` query parameter or
-bearer header) and closes with 4401 when it is not. It pushes each new notification of the user's unit (or of
+The notification socket is authenticated like the signaling socket (a one-use ``ticket``, cookie, ``token``
+query parameter or bearer header) and closes with 4401 when it is not, or when its login session ends (logout,
+expiry). It pushes each new notification of the user's unit (or of
 the user) as ``{"type": "notification", "id", "kind", "text", "data"}``, polling the outbox table every
 :data:`NOTIFICATION_POLL_S` seconds, so notifications written by any process (the reminder scheduler, another
 server) arrive. ``?after=<id>`` also sends the ones after that id (a client catching up after a reconnect);
@@ -17,13 +18,14 @@ import io
 import logging
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, File, Form, Query, Request, UploadFile, WebSocket
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse, Response
 from openpyxl import Workbook
 
-from server.api.deps import SESSION_COOKIE, ActorDep, DatabaseDep, SessionDep, SettingsDep, token_from
+from server.api import socket_auth
+from server.api.deps import ActorDep, DatabaseDep, SessionDep, SettingsDep
 from server.errors import PayloadTooLarge, Unauthenticated
-from server.services import accounts, notifications, suggestions, task_agenda, task_extensions, tasks
+from server.services import notifications, suggestions, task_agenda, task_extensions, tasks
 from server.services.context import Actor
 from server.services.notifications import NotificationPush, NotificationView
 from server.services.suggestions import Suggestion, SuggestionConfirm
@@ -270,23 +272,30 @@ def mark_notification_read(notification_id: int, session: SessionDep, actor: Act
 @router.websocket("/ws/notifications")
 async def notification_socket(ws: WebSocket) -> None:
     await ws.accept()
-    db = ws.app.state.db
-    token = token_from(
-        ws.headers.get("authorization"), ws.cookies.get(SESSION_COOKIE), ws.query_params.get("token")
-    )
     try:
-        if not token:
-            raise Unauthenticated("Bạn cần đăng nhập.")
-
-        def resolve() -> Actor:
-            with db.session() as session:
-                return accounts.resolve_token(session, token, ws.client.host if ws.client else "")
-
-        actor = await asyncio.to_thread(resolve)
+        info = await socket_auth.authenticate(ws)
     except Unauthenticated as exc:
         await ws.send_json({"type": "error", "code": exc.code, "message": exc.message})
         await ws.close(code=CLOSE_UNAUTHENTICATED, reason=exc.code)
         return
+    actor = info.actor
+
+    async def session_ended() -> None:  # logout or expiry: 4401, like the signaling socket
+        code, message = socket_auth.SESSION_ENDED_CODE, socket_auth.SESSION_ENDED_MESSAGE
+        await ws.send_json({"type": "error", "code": code, "message": message})
+        await ws.close(code=CLOSE_UNAUTHENTICATED, reason=code)
+
+    watch = socket_auth.SessionWatch(ws, info, session_ended).start()
+    try:
+        await _push_notifications(ws, actor)
+    except (WebSocketDisconnect, RuntimeError) as exc:  # closed under us (session ended)
+        log.debug("notification socket of %s closed: %s", actor.username, exc)
+    finally:
+        await watch.stop()
+
+
+async def _push_notifications(ws: WebSocket, actor: Actor) -> None:
+    db = ws.app.state.db
 
     def latest() -> int:
         with db.session() as session:

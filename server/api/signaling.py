@@ -1,31 +1,37 @@
 """The signaling WebSocket ``/ws/meetings/{id}`` (see ``docs/signaling.md``).
 
-Authenticated by the session cookie, a ``token`` query parameter or a bearer header. Close codes: 4401 no
-valid session, 4403 not invited / locked / removed (4410), 4404 unknown meeting, 4409 meeting not live, 4400 a
-malformed, unknown or oversized message, 4429 a flood. One peer's bad input closes that peer only.
+Authenticated by a one-use ticket (``?ticket=``, ``POST /api/auth/ws-ticket``: the web client), a bearer
+header (the bot), the session cookie or a ``token`` query parameter (outside clients; the access log redacts
+it).
+Close codes: 4401 no valid session, or the session ended while the socket was open (logout, expiry), 4403 not
+invited / locked / removed (4410), 4404 unknown meeting, 4409 meeting not live, 4400 a malformed, unknown,
+too deeply nested or oversized message, 1009 a frame over 4x the message limit, 4429 a flood. One peer's bad
+input closes that peer only, always with one of these codes.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 
-from server.api.deps import SESSION_COOKIE, token_from
+from server.api.socket_auth import SESSION_ENDED_CODE, SESSION_ENDED_MESSAGE, SessionWatch, authenticate
 from server.errors import Conflict, Forbidden, NotFound, Unauthenticated
 from server.live import LiveMeetings
 from server.media import MediaError
 from server.rooms import messages as m
-from server.services import accounts
 
 log = logging.getLogger(__name__)
 router = APIRouter()
 
 FLOOD_BURST = 40  # messages allowed at once before the sustained rate applies
+MAX_JSON_DEPTH = 32  # nesting of arrays and objects in one message (ours need 4)
+_JSON_SYNTAX_RE = re.compile(r'[\[\]{}"\\]')
 
 
 class TokenBucket:
@@ -54,17 +60,12 @@ async def meeting_socket(ws: WebSocket, meeting_id: int) -> None:
     app = ws.app
     settings = app.state.settings
     live: LiveMeetings = app.state.live
-    token = token_from(
-        ws.headers.get("authorization"), ws.cookies.get(SESSION_COOKIE), ws.query_params.get("token")
-    )
     try:
-        if not token:
-            raise Unauthenticated("Bạn cần đăng nhập.")
-        with app.state.db.session() as session:
-            actor = accounts.resolve_token(session, token, ws.client.host if ws.client else "")
+        info = await authenticate(ws)
     except Unauthenticated as exc:
         await _refuse(ws, m.CLOSE_UNAUTHENTICATED, exc.code, exc.message)
         return
+    actor = info.actor
 
     async def send(msg: m.ServerMessage) -> None:
         await ws.send_text(msg.model_dump_json())
@@ -84,6 +85,10 @@ async def meeting_socket(ws: WebSocket, meeting_id: int) -> None:
         await _refuse(ws, m.CLOSE_NOT_LIVE, "not_live", exc.message)
         return
 
+    async def session_ended() -> None:
+        await _refuse(ws, m.CLOSE_UNAUTHENTICATED, SESSION_ENDED_CODE, SESSION_ENDED_MESSAGE)
+
+    watch = SessionWatch(ws, info, session_ended).start()
     bucket = TokenBucket(settings.max_messages_per_s, FLOOD_BURST)
     reason = "disconnected"
     try:
@@ -125,13 +130,42 @@ async def meeting_socket(ws: WebSocket, meeting_id: int) -> None:
     except RuntimeError as exc:  # the socket was closed under us (meeting ended, replaced)
         log.debug("socket closed: %s", exc)
     finally:
+        await watch.stop()
         await live.disconnect(conn, reason)
 
 
+def json_depth_exceeds(raw: str, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether arrays and objects nest deeper than ``limit`` (brackets inside strings do not count).
+
+    Checked before ``json.loads``, whose recursion 10 000 levels deep raises ``RecursionError``.
+    """
+    if raw.count("[") + raw.count("{") <= limit:
+        return False
+    depth, in_string, escaped_at = 0, False, -1
+    for match in _JSON_SYNTAX_RE.finditer(raw):  # one pass, linear in the message
+        ch, at = match.group(), match.start()
+        if in_string:
+            if at == escaped_at:
+                continue
+            if ch == "\\":
+                escaped_at = at + 1
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        else:
+            depth += 1 if ch in "[{" else -1
+            if depth > limit:
+                return True
+    return False
+
+
 def _parse(raw: str) -> Any:
+    if json_depth_exceeds(raw):
+        return m.ErrorOut(code="bad_json", message=f"Tin nhắn lồng nhau quá {MAX_JSON_DEPTH} cấp.")
     try:
         data = json.loads(raw)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # not JSON; an integer over Python's 4300 digits is a ValueError
         return m.ErrorOut(code="bad_json", message="Tin nhắn không phải JSON hợp lệ.")
     if not isinstance(data, dict) or not isinstance(data.get("type"), str):
         return m.ErrorOut(code="bad_message", message="Tin nhắn cần là một đối tượng JSON có trường type.")

@@ -34,7 +34,7 @@ from server.models.tasks import (
     TaskUnit,
 )
 from server.models.units import Unit
-from server.models.users import AuthSession, Role, SigningKey, User
+from server.models.users import AuthSession, Role, SigningKey, User, WsTicket
 
 __all__ = [
     "AgendaItem",
@@ -69,5 +69,6 @@ __all__ = [
     "TranscriptSegment",
     "Unit",
     "User",
+    "WsTicket",
     "utcnow",
 ]

@@ -22,4 +22,4 @@ class AuditEvent(Base):
     object_type: Mapped[str] = mapped_column(String(32), default="")
     object_id: Mapped[str] = mapped_column(String(64), default="", index=True)
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    ip: Mapped[str] = mapped_column(String(64), default="")
+    ip: Mapped[str] = mapped_column(String(64), default="", index=True)  # the login throttle counts by it

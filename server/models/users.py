@@ -50,6 +50,24 @@ class AuthSession(Base):
     user: Mapped[User] = relationship()
 
 
+class WsTicket(Base):
+    """A one-use ticket that opens one WebSocket for a login session (``POST /api/auth/ws-ticket``).
+
+    It stands in the socket URL instead of the session token, so the token never reaches an access log; only
+    its SHA-256 is stored, it lives ``ws_ticket_ttl_s`` seconds and ``used_at`` is set when a socket takes it.
+    """
+
+    __tablename__ = "ws_tickets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("auth_sessions.id", ondelete="CASCADE"), index=True)
+    expires_at: Mapped[dt.datetime]
+    used_at: Mapped[dt.datetime | None]
+
+    session: Mapped[AuthSession] = relationship()
+
+
 class SigningKey(Base):
     """A user's Ed25519 key for sealing minutes; the private key is encrypted with the server secret."""
 

@@ -1,0 +1,74 @@
+"""Speech as Opus packets with in-band FEC, and what a recorded track decodes to, for the loss tests.
+
+The speech is synthesised here with espeak-ng's Vietnamese voice (nothing read from ../shared/eval, so a
+fresh clone passes); the packets come from libopus with FEC on, 20 ms each, as a browser sends them.
+"""
+
+from __future__ import annotations
+
+import io
+import subprocess
+from pathlib import Path
+
+import av
+import numpy as np
+import numpy.typing as npt
+
+from recordings.mixing import decode_track_pcm
+from recordings.opuscodec import Encoder
+
+SAMPLE_RATE_HZ = 48000
+FRAME_SAMPLES = 960
+BITRATE_BPS = 32000
+SENTENCES = (
+    "Xã Chư Mố báo cáo tình hình chống hạn trong tuần qua.",
+    "Đồng chí chủ tịch giao phòng nông nghiệp kiểm tra trước ngày mười lăm.",
+)
+
+
+def espeak_pcm() -> npt.NDArray[np.int16]:
+    """About 8 s of Vietnamese speech at 48 kHz mono, int16."""
+    chunks = []
+    for text in SENTENCES:
+        wav = subprocess.run(
+            ["espeak-ng", "-v", "vi", "-s", "150", "-a", "80", "--stdout", text],
+            capture_output=True, check=True, timeout=60,
+        ).stdout
+        with av.open(io.BytesIO(wav)) as container:
+            resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE_HZ)
+            chunks += [f.to_ndarray().reshape(-1) for fr in container.decode(audio=0)
+                       for f in resampler.resample(fr)]
+    return np.concatenate(chunks).astype(np.int16)
+
+
+def encode_fec(pcm: npt.NDArray[np.int16], *, fec: bool = True, loss_percent: int = 10) -> list[bytes]:
+    encoder = Encoder(1, bitrate_bps=BITRATE_BPS, fec=fec, packet_loss_percent=loss_percent)
+    count = len(pcm) // FRAME_SAMPLES
+    frames = (pcm[i * FRAME_SAMPLES : (i + 1) * FRAME_SAMPLES].reshape(-1, 1) for i in range(count))
+    return [encoder.encode(frame) for frame in frames]
+
+
+def decoded(path: Path) -> npt.NDArray[np.float64]:
+    return np.asarray(decode_track_pcm(path), dtype=np.float64).reshape(-1)
+
+
+def frame_correlation(
+    reference: npt.NDArray[np.float64], other: npt.NDArray[np.float64], index: int
+) -> float:
+    """Pearson correlation of frame ``index`` (20 ms, on the decoded output's clock) of two signals."""
+    part = slice(index * FRAME_SAMPLES, (index + 1) * FRAME_SAMPLES)
+    a, b = reference[part], other[part]
+    if np.std(a) == 0 or np.std(b) == 0:
+        return 0.0
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def loud(reference: npt.NDArray[np.float64], index: int, floor: float = 0.01) -> bool:
+    part = reference[index * FRAME_SAMPLES : (index + 1) * FRAME_SAMPLES]
+    return bool(np.sqrt(np.mean(part**2)) > floor)
+
+
+def snr_db(reference: npt.NDArray[np.float64], other: npt.NDArray[np.float64]) -> float:
+    n = min(len(reference), len(other))
+    error = reference[:n] - other[:n]
+    return float(10 * np.log10(np.sum(reference[:n] ** 2) / max(1e-12, np.sum(error**2))))
