@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 from aiortc import RTCBundlePolicy, RTCConfiguration, RTCIceServer
 
+from server.media.audio_selection import AudioSelectionConfig
+
 RTP_FAST_PATH_ENV = "GIAOBAN_RTP_FAST_PATH"
 RTP_NATIVE_SEND_ENV = "GIAOBAN_RTP_NATIVE_SEND"
 _OFF = ("0", "false", "no", "off")
@@ -59,6 +61,11 @@ class MediaConfig:
         viewers per forwarded stream (libwebrtc's: audio 5 s, video 1 s; aiortc's own: 1 s for both).
     rtp_native_send: write, SRTP-protect and send forwarded RTP in C (server/media/_rtpsend.c) where the
         extension is built; default from GIAOBAN_RTP_NATIVE_SEND (on unless "0").
+    audio_speakers: recent speakers whose audio every viewer receives besides the pinned participants (the
+        chair's hall, the floor holder); quiet rooms are not forwarded (server/media/audio_selection.py).
+        0 forwards every microphone to every viewer.
+    audio_hold_s: a speaker stays audible this long after its last speech (pauses between sentences).
+    audio_preroll_s: audio kept per unforwarded microphone and sent first when it becomes audible.
     """
 
     ice_addresses: tuple[str, ...] = ("127.0.0.1",)
@@ -76,6 +83,14 @@ class MediaConfig:
     rtp_native_send: bool = field(default_factory=rtp_native_send_from_env)
     audio_report_interval_s: float = 5.0
     video_report_interval_s: float = 1.0
+    audio_speakers: int = 3
+    audio_hold_s: float = 2.0
+    audio_preroll_s: float = 0.24
+
+    def audio_selection(self) -> AudioSelectionConfig:
+        return AudioSelectionConfig(
+            speakers=self.audio_speakers, hold_s=self.audio_hold_s, preroll_s=self.audio_preroll_s
+        )
 
     def rtc_configuration(self) -> RTCConfiguration:
         """An explicit RTCConfiguration: aiortc falls back to a public STUN server when iceServers is unset.

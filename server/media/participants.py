@@ -10,8 +10,10 @@ from aiortc.rtcdtlstransport import RTCDtlsTransport
 from aiortc.rtp import RtcpSenderInfo
 
 from server.media import aiortc_hooks as hooks
+from server.media.audio_selection import PreRoll
 from server.media.events import Kind, Source
 from server.media.forwarding import StreamForwarder
+from server.media.incoming import IncomingPacket
 from server.media.nack import NackTracker
 
 StreamKey = tuple[str, Source]
@@ -40,6 +42,9 @@ class PublishedStream:
     keyframes_requested: int = 0
     packets: int = 0
     lost_upstream: int = 0
+    # audio: recent packets kept while nobody receives this microphone (MediaRoom._select_audio sends them
+    # first when it becomes audible); None for video
+    preroll: PreRoll[IncomingPacket] | None = None
 
     @property
     def key(self) -> StreamKey:

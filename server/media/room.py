@@ -29,6 +29,7 @@ from aiortc.rtp import (
 from aiortc.sdp import candidate_from_sdp
 
 from server.media import aiortc_hooks as hooks
+from server.media.audio_selection import AudioSelector, PreRoll
 from server.media.config import MediaConfig
 from server.media.errors import MalformedSdpError, OfferPendingError, RoomClosedError, UnknownParticipantError
 from server.media.events import (
@@ -56,6 +57,7 @@ logger = logging.getLogger(__name__)
 
 AUDIO_CLOCK_RATE_HZ = 48000
 VIDEO_CLOCK_RATE_HZ = 90000
+PREROLL_SLACK_S = 0.06  # pre-roll packets may be this much older than the pre-roll (arrival jitter)
 
 class MediaRoom:
     """The SFU for one meeting. All methods run on the event loop that created the room."""
@@ -70,6 +72,10 @@ class MediaRoom:
         self._streams: dict[StreamKey, PublishedStream] = {}
         self._speakers = SpeakerTracker(config.speaker_level_dbov, config.speaker_hold_s)
         self._pinned: tuple[str, ...] = ()  # set_pinned
+        # audio selection: whose microphone every viewer receives now (_select_audio)
+        self._audio_selection = config.audio_selection()
+        self._audio = AudioSelector(self._audio_selection)
+        self._audible: frozenset[str] = frozenset()
         self._closed = False
         self._packets_in = 0
         self._packets_out = 0
@@ -113,7 +119,15 @@ class MediaRoom:
             )
         self._participants[participant_id] = participant
         self._streams.setdefault(
-            (participant_id, "microphone"), PublishedStream(participant_id, "audio", "microphone")
+            (participant_id, "microphone"),
+            PublishedStream(
+                participant_id,
+                "audio",
+                "microphone",
+                preroll=PreRoll(
+                    self._audio_selection.preroll_packets, self._audio_selection.preroll_s + PREROLL_SLACK_S
+                ),
+            ),
         )
         if publishes_video:
             self._streams.setdefault(
@@ -124,6 +138,7 @@ class MediaRoom:
         self._drop_stream((participant_id, "screen"))
         for stream in self._streams.values():
             stream.forwarders.pop(participant_id, None)
+        self._select_audio(time.monotonic())
         self._notify_others(participant_id)
         return await self._offer(participant)
 
@@ -215,8 +230,14 @@ class MediaRoom:
         self._notify_others(participant_id)
 
     def set_audio_forwarding(self, participant_id: str, enabled: bool) -> None:
-        """Server-side mute: stop (or resume) forwarding this participant's audio to everyone."""
-        self._get(participant_id).audio_forwarding = enabled
+        """Server-side mute: stop (or resume) forwarding this participant's audio to everyone (it is still
+        recorded). A muted participant is never selected; unmuted, it is selected like anyone else."""
+        participant = self._get(participant_id)
+        participant.audio_forwarding = enabled
+        stream = self._streams.get((participant_id, "microphone"))
+        if stream is not None and stream.preroll is not None:
+            stream.preroll.clear()
+        self._select_audio(time.monotonic())
         logger.info("room %s: audio of %s forwarding=%s", self.room_id, participant_id, enabled)
 
     def set_audio_only(self, participant_id: str, on: bool) -> None:
@@ -239,6 +260,7 @@ class MediaRoom:
         if pinned != self._pinned:
             self._pinned = pinned
             self._apply_last_n()
+            self._select_audio(time.monotonic())
 
     async def leave(self, participant_id: str) -> None:
         participant = self._participants.pop(participant_id, None)
@@ -250,6 +272,8 @@ class MediaRoom:
         for stream in self._streams.values():
             stream.forwarders.pop(participant_id, None)
         self._speakers.remove(participant_id)
+        self._audio.remove(participant_id)
+        self._select_audio(time.monotonic())
         self._notify_others(participant_id)
 
     async def close(self) -> None:
@@ -269,6 +293,10 @@ class MediaRoom:
 
     def participant_ids(self) -> list[str]:
         return list(self._participants)
+
+    def audible(self) -> frozenset[str]:
+        """Participants whose microphone every viewer receives now (pinned, then recent speakers)."""
+        return self._audible
 
     def stats(self) -> RoomStats:
         participants = []
@@ -405,6 +433,8 @@ class MediaRoom:
             if slot.previous is not None:
                 slot.forwarder.continue_from(slot.previous)
                 slot.previous = None
+            if stream.kind == "audio":
+                slot.forwarder.enabled = key[0] in self._audible
             stream.forwarders[participant.participant_id] = slot.forwarder
 
         offer = await pc.createOffer()
@@ -592,12 +622,21 @@ class MediaRoom:
             stream.media_ssrc = packet.ssrc
 
         if stream.kind == "audio":
-            participant = self._participants.get(stream.participant_id)
-            self._tap(stream.participant_id, packet)
+            pid = stream.participant_id
+            now = time.monotonic()
+            loudness = self._tap(pid, packet, now)  # recorded whether forwarded or not
+            participant = self._participants.get(pid)
             if participant is None or not participant.audio_forwarding:
                 return True
-            for forwarder in list(stream.forwarders.values()):
-                forwarder.forward(packet)
+            changed = self._audio.observe(pid, loudness, now)
+            if changed:
+                self._select_audio(now, pid, packet)
+            elif pid not in self._audible:
+                if stream.preroll is not None:
+                    stream.preroll.push(packet, now)
+            else:
+                for forwarder in list(stream.forwarders.values()):
+                    forwarder.forward(packet)
             return True
 
         packet.keyframe = is_keyframe_start(packet.payload)
@@ -613,8 +652,53 @@ class MediaRoom:
                 self._spawn(hooks.send_pli(*target), "PLI")
         return True
 
-    def _tap(self, participant_id: str, packet: IncomingPacket) -> None:
-        now = time.monotonic()
+    def _select_audio(
+        self, now_s: float, sender: str | None = None, packet: IncomingPacket | None = None
+    ) -> None:
+        """Recompute whose microphone is forwarded (server/media/audio_selection.py). A publisher that becomes
+        audible gets its pre-roll sent first; each viewer's stream of it continues its sequence numbers
+        (no gap: nothing is lost) with timestamps advanced by the real time since its last packet
+        (StreamForwarder.restart). `packet`: the one `sender` just sent, forwarded or kept accordingly."""
+        publishers = [
+            pid
+            for (pid, source) in self._streams
+            if source == "microphone"
+            and (p := self._participants.get(pid)) is not None
+            and p.audio_forwarding
+        ]
+        audible = self._audio.select(publishers, self._pinned, now_s)
+        previous = self._audible
+        self._audible = audible
+        if sender is not None and packet is not None and sender not in audible:
+            stream = self._streams.get((sender, "microphone"))
+            if stream is not None and stream.preroll is not None:
+                stream.preroll.push(packet, now_s)  # sent first if it becomes audible in a moment
+        for pid in previous - audible:
+            stream = self._streams.get((pid, "microphone"))
+            if stream is not None:
+                for forwarder in stream.forwarders.values():
+                    forwarder.enabled = False
+        for pid in audible:
+            stream = self._streams.get((pid, "microphone"))
+            if stream is None:
+                continue
+            backlog: list[IncomingPacket] = []
+            if pid not in previous:
+                for forwarder in stream.forwarders.values():
+                    forwarder.enabled = True
+                    forwarder.restart()
+                if stream.preroll is not None:
+                    backlog = stream.preroll.drain(now_s)
+            if pid == sender and packet is not None:
+                backlog.append(packet)
+            for queued in backlog:
+                for forwarder in list(stream.forwarders.values()):
+                    forwarder.forward(queued)
+        if audible != previous:
+            logger.debug("room %s: audible %s", self.room_id, sorted(audible))
+
+    def _tap(self, participant_id: str, packet: IncomingPacket, now: float) -> int:
+        """Hand the packet to the recorder and the speaker tracker; its loudness (0 silent .. 127 loudest)."""
         level = packet.audio_level
         loudness = (
             loudness_from_extension(level[0] & 0x7F)
@@ -626,6 +710,7 @@ class MediaRoom:
             self.listener.on_audio_payload(participant_id, packet.payload, packet.ts, now)
         except Exception:
             logger.exception("room %s: audio tap failed for %s", self.room_id, participant_id)
+        return loudness
 
     def _spawn(self, feedback: Coroutine[Any, Any, None], what: str) -> None:
         """Send RTCP feedback from the synchronous media path (the task is kept referenced until done)."""
@@ -705,6 +790,7 @@ class MediaRoom:
         while True:
             await asyncio.sleep(self.config.levels_interval_s)
             try:
+                self._select_audio(time.monotonic())  # speakers whose hold ran out while they sent nothing
                 if self._speakers.refresh_active():
                     self._emit(ActiveSpeakerChanged(self.room_id, self._speakers.active))
                     self._apply_last_n()

@@ -13,13 +13,17 @@ from server.media.config import MediaConfig
 from server.media.events import MediaEvent, MediaListener, RenegotiationNeeded
 from server.media.room import MediaRoom
 
-LOOPBACK = MediaConfig(ice_addresses=("127.0.0.1",))
+# The mechanics tests (fast path, feedback, C sender...) run on bots that send Opus silence, which the audio
+# selection never forwards: they forward every microphone (GIAOBAN_AUDIO_SPEAKERS=0). The selection is tested
+# with real speech and noise in test_media_audio_room.py.
+LOOPBACK = MediaConfig(ice_addresses=("127.0.0.1",), audio_speakers=0)
 
 
 class RecordingListener(MediaListener):
     def __init__(self) -> None:
         self.events: list[MediaEvent] = []
         self.audio_payloads: dict[str, int] = {}
+        self.audio_packets: dict[str, list[tuple[bytes, int]]] = {}  # what the recorder was handed
         self.renegotiate: list[str] = []
 
     def on_event(self, event: MediaEvent) -> None:
@@ -31,6 +35,7 @@ class RecordingListener(MediaListener):
         self, participant_id: str, payload: bytes, rtp_timestamp: int, arrival_monotonic_s: float
     ) -> None:
         self.audio_payloads[participant_id] = self.audio_payloads.get(participant_id, 0) + 1
+        self.audio_packets.setdefault(participant_id, []).append((payload, rtp_timestamp))
 
 
 class Meeting:

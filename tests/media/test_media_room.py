@@ -66,7 +66,12 @@ async def test_audio_only_viewer_gets_no_video_and_last_n_limits_video_streams()
         await asyncio.sleep(2.5)
         ears = meeting.clients["ears"].stats()
         assert all(p.video_frames == 0 for p in ears.participants)
-        assert all(p.audio_frames > 30 for p in ears.participants)
+        # audio selection: the pinned chair is heard; p1 and p2 send Opus silence, which is not forwarded to
+        # anyone, but recorded
+        assert frames(meeting, "ears", "chair", "audio") > 30
+        assert frames(meeting, "ears", "p1", "audio") == 0 and frames(meeting, "ears", "p2", "audio") == 0
+        assert meeting.room.audible() == {"chair"}
+        assert all(meeting.listener.audio_payloads[p] > 30 for p in ["p1", "p2", "ears"])
         # last-N = 1: each viewer gets exactly one camera; the pinned chair's for everyone else
         for viewer in ["p1", "p2"]:
             stats = meeting.clients[viewer].stats()
