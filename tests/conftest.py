@@ -4,6 +4,8 @@ schema per test when GIAOBAN_TEST_DATABASE_URL names a PostgreSQL database), the
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -14,16 +16,44 @@ import pytest
 from fastapi.testclient import TestClient
 
 from server.config import Settings
+from tests import speech
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared"
-EVAL_DIR = SHARED / "eval" / "vivos-spk01-dev"
 TEST_PASSWORD = "mat-khau-thu-nghiem"
 PG_URL = os.environ.get("GIAOBAN_TEST_DATABASE_URL", "")
 
 # Settings read GIAOBAN_* from the environment: tests build them explicitly, so drop what the shell set.
 for _key in [k for k in os.environ if k.startswith("GIAOBAN_") and not k.startswith("GIAOBAN_TEST_")]:
     del os.environ[_key]
+
+_NOT_MEASURED = pytest.StashKey[list[str]]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # one speech cache for the session, shared with the child processes the tests start
+    config.stash[_NOT_MEASURED] = []
+    if not os.environ.get(speech.CACHE_ENV):
+        os.environ[speech.CACHE_ENV] = tempfile.mkdtemp(prefix="giaoban-speech-")
+        config.add_cleanup(lambda: shutil.rmtree(os.environ.pop(speech.CACHE_ENV), ignore_errors=True))
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """``speech_corpus``: one run per corpus present (tests/speech.py); an absent corpus is counted."""
+    if "speech_corpus" not in metafunc.fixturenames:
+        return
+    present = speech.corpora_present()
+    metafunc.parametrize("speech_corpus", present, ids=[c.name for c in present])
+    if not speech.vivos_present():
+        metafunc.config.stash[_NOT_MEASURED].append(f"{metafunc.definition.nodeid}[{speech.VIVOS}]")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    missing = config.stash.get(_NOT_MEASURED, [])
+    if missing:
+        terminalreporter.write_line(
+            f"real-speech measurements: VIVOS corpus not found at {speech.VIVOS_DIR} — "
+            f"{len(missing)} accuracy measurements not run (the espeak-ng speech was measured instead)"
+        )
 
 
 def _pg_schema_url(base: str) -> tuple[str, str]:

@@ -1,4 +1,4 @@
-"""Fixtures for the recordings tests: real speech and its real Opus packets, computed once per session."""
+"""Fixtures for the recordings tests: speech and its real Opus packets, computed once per session."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from rec_speech import Speech, clip_paths, encode_opus, load_speech  # noqa: E40
 
 @pytest.fixture(scope="session")
 def speech() -> Speech:
-    """About 12 s of real Vietnamese speech (three VIVOS clips) and its 20 ms Opus packets."""
+    """About 10.5 s of Vietnamese speech (three synthesised sentences) and its 20 ms Opus packets."""
     pcm = load_speech(clip_paths(3))
     return Speech(pcm=pcm, packets=encode_opus(pcm))
 

@@ -1,6 +1,6 @@
 """Child process for the disk-full test: a file-size limit (RLIMIT_FSIZE) makes writes fail with EFBIG.
 
-argv: data_dir meeting_id limit_bytes. Records real speech until the recorder reports an error, keeps
+argv: data_dir meeting_id limit_bytes. Records speech until the recorder reports an error, keeps
 calling write() afterwards (the meeting goes on), and prints one JSON line with what happened.
 """
 

@@ -1,4 +1,4 @@
-"""Child process for the crash test: records real speech through MeetingRecorder at a set pace.
+"""Child process for the crash test: records speech through MeetingRecorder at a set pace.
 
 argv: data_dir meeting_id speed (1.0 = real time). Prints "written N" after each packet, forever
 (looping over the speech), until the parent kills it.

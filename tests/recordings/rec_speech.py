@@ -1,6 +1,6 @@
-"""Real speech as real Opus packets with realistic RTP timestamps, for the recordings tests.
+"""Speech as real Opus packets with realistic RTP timestamps, for the recordings tests.
 
-The speech is the VIVOS evaluation set in ``<repo>/../shared/eval`` (never copied into the repo);
+The speech is the repository's own (tests/speech.py: Vietnamese sentences synthesised with espeak-ng);
 packets come from libopus through PyAV, 20 ms each, as a WebRTC sender would produce them.
 """
 
@@ -13,8 +13,8 @@ import av
 import numpy as np
 import numpy.typing as npt
 
-REPO = Path(__file__).resolve().parents[2]
-EVAL_DIR = REPO.parent / "shared" / "eval" / "vivos-spk01-dev"
+from tests.speech import shippable
+
 SAMPLE_RATE_HZ = 48000
 PACKET_SAMPLES = 960  # 20 ms at 48 kHz
 OPUS_BITRATE_BPS = 32000
@@ -23,9 +23,10 @@ Samples = npt.NDArray[np.float32]
 
 
 def clip_paths(count: int, *, first: int = 0) -> list[Path]:
-    paths = sorted(EVAL_DIR.glob("VIVOSSPK01_R*.wav"))
-    assert len(paths) >= first + count, f"speech clips missing in {EVAL_DIR}"
-    return paths[first : first + count]
+    """WAV files of ``count`` sentences from the ``first``-th (3–4.5 s each)."""
+    utterances = shippable()
+    assert len(utterances) >= first + count, f"only {len(utterances)} sentences"
+    return [u.path for u in utterances[first : first + count]]
 
 
 def load_speech(paths: list[Path]) -> Samples:

@@ -1,4 +1,4 @@
-"""OggOpusWriter on real speech: timing on the RTP clock, waveform fidelity, gaps, wrap-around, kill -9."""
+"""OggOpusWriter on speech: timing on the RTP clock, waveform fidelity, gaps, wrap-around, kill -9."""
 
 from __future__ import annotations
 

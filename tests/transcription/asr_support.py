@@ -1,5 +1,5 @@
-"""Helpers shared by the transcription tests: the eval clips (read from <repo>/../shared/eval at test time,
-never copied into the repo) and Opus files made with PyAV."""
+"""Helpers shared by the transcription tests: speech by key (tests/speech.py: the synthesised giao ban
+sentences GB01…GB12 the repository can carry) and Opus files made with PyAV."""
 
 from __future__ import annotations
 
@@ -9,29 +9,19 @@ from pathlib import Path
 import av
 import numpy as np
 
+from tests.speech import shippable_utterance
 from transcription.audio import SAMPLE_RATE_HZ, decode_audio
-
-REPO = Path(__file__).resolve().parents[2]
-EVAL_DIR = REPO.parent / "shared" / "eval" / "vivos-spk01-dev"
 
 AudioMaker = Callable[[np.ndarray, Path], Path]
 
 
-def read_references() -> dict[str, str]:
-    refs: dict[str, str] = {}
-    for line in (EVAL_DIR / "transcripts.tsv").read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            name, text = line.split("\t", 1)
-            refs[name] = text.strip()
-    return refs
+def clip_path(key: str) -> Path:
+    """The 16 kHz WAV of one shippable sentence (``GB01``…)."""
+    return shippable_utterance(key).path
 
 
-def clip_path(name: str) -> Path:
-    return EVAL_DIR / f"VIVOSSPK01_{name}.wav"
-
-
-def clip_audio(name: str) -> np.ndarray:
-    return decode_audio(clip_path(name))
+def clip_audio(key: str) -> np.ndarray:
+    return decode_audio(clip_path(key))
 
 
 def encode_opus(audio: np.ndarray, out: Path, *, container_format: str = "ogg") -> Path:

@@ -11,16 +11,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from asr_support import EVAL_DIR, AudioMaker, encode_opus, read_references  # noqa: E402
+from asr_support import AudioMaker, encode_opus  # noqa: E402
 
 from transcription.engines import FasterWhisperEngine, OpenAIWhisperEngine, create_engine  # noqa: E402
 from transcription.models import PACKAGED_MODEL_NAME, ModelInfo, discover_model  # noqa: E402
-
-
-@pytest.fixture(scope="session")
-def references() -> dict[str, str]:
-    assert EVAL_DIR.is_dir(), f"the eval corpus is missing: {EVAL_DIR}"
-    return read_references()
 
 
 @pytest.fixture(scope="session")

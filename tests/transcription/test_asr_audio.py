@@ -1,4 +1,4 @@
-"""Decoding real files (WAV from the eval corpus, Ogg Opus and WebM made with PyAV), the errors for bad
+"""Decoding real files (WAV synthesised with espeak-ng, Ogg Opus and WebM made with PyAV), the errors for bad
 files, and cutting skipped intervals with the map back to the original time."""
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from transcription.errors import AudioDecodeError
 
 
 def test_wav_decodes_to_16k_mono_float32() -> None:
-    path = clip_path("R031")
+    path = clip_path("GB01")
     with wave.open(str(path)) as source:
         frames, rate = source.getnframes(), source.getframerate()
         pcm = np.frombuffer(source.readframes(frames), dtype="<i2")
@@ -40,7 +40,7 @@ def test_opus_containers_decode_to_the_same_length(
     maker_name: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
     maker: AudioMaker = request.getfixturevalue(maker_name)
-    source = clip_audio("R032")
+    source = clip_audio("GB02")
     path = maker(source, tmp_path / f"track.{'ogg' if maker_name == 'make_ogg' else 'webm'}")
     audio = decode_audio(path)
     assert audio.dtype == np.float32
@@ -70,21 +70,21 @@ def test_missing_file(tmp_path: Path) -> None:
 
 
 def test_truncated_wav(tmp_path: Path) -> None:
-    data = clip_path("R033").read_bytes()
+    data = clip_path("GB03").read_bytes()
     path = tmp_path / "cut.wav"
     path.write_bytes(data[: len(data) // 2])
     _expect_error(path, "truncated")
 
 
 def test_truncated_webm(tmp_path: Path, make_webm: AudioMaker) -> None:
-    full = make_webm(clip_audio("R033"), tmp_path / "full.webm").read_bytes()
+    full = make_webm(clip_audio("GB03"), tmp_path / "full.webm").read_bytes()
     path = tmp_path / "cut.webm"
     path.write_bytes(full[: len(full) // 2])
     _expect_error(path, "truncated")
 
 
 def test_ogg_cut_inside_its_headers(tmp_path: Path, make_ogg: AudioMaker) -> None:
-    full = make_ogg(clip_audio("R033"), tmp_path / "full.ogg").read_bytes()
+    full = make_ogg(clip_audio("GB03"), tmp_path / "full.ogg").read_bytes()
     path = tmp_path / "cut.ogg"
     path.write_bytes(full[:60])
     _expect_error(path, "not a readable", "no decodable", "truncated", "no audio")
@@ -92,7 +92,7 @@ def test_ogg_cut_inside_its_headers(tmp_path: Path, make_ogg: AudioMaker) -> Non
 
 def test_ogg_cut_mid_stream_keeps_what_was_written(tmp_path: Path, make_ogg: AudioMaker) -> None:
     """A crashed recorder leaves an Ogg file without its end: what was written stays usable."""
-    source = np.concatenate([clip_audio("R033"), clip_audio("R036"), clip_audio("R037")])
+    source = np.concatenate([clip_audio("GB03"), clip_audio("GB06"), clip_audio("GB07")])
     full = make_ogg(source, tmp_path / "full.ogg").read_bytes()  # Ogg pages of ~1 s
     path = tmp_path / "crashed.ogg"
     path.write_bytes(full[: len(full) // 2])
@@ -164,14 +164,14 @@ def test_cut_map_points_back_to_the_original_samples() -> None:
 
 
 def test_cut_without_skip_is_identity() -> None:
-    audio = clip_audio("R034")
+    audio = clip_audio("GB04")
     cut = cut_intervals(audio, [])
     assert np.array_equal(cut.audio, audio)
     assert cut.time_map.to_original(1.234) == pytest.approx(1.234)
 
 
 def test_silent_intervals_find_a_muted_stretch() -> None:
-    speech = clip_audio("R035")
+    speech = clip_audio("GB05")
     muted = np.zeros(3 * SAMPLE_RATE_HZ, dtype=np.float32)
     audio = np.concatenate([speech, muted, speech])
     found = silent_intervals(audio)

@@ -1,46 +1,73 @@
-"""The engines on real Vietnamese speech with the real packaged model, and the hallucination filter."""
+"""The engines with the real packaged model — on the repository's synthesised speech always, and measured on
+real Vietnamese speech (VIVOS) when the corpus is present — and the hallucination filter."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
 from asr_support import clip_audio, clip_path
 
-from transcription.audio import SAMPLE_RATE_HZ
+from tests.speech import Corpus
+from transcription.audio import SAMPLE_RATE_HZ, decode_audio
 from transcription.engines import FasterWhisperEngine, OpenAIWhisperEngine, Transcriber, create_engine
 from transcription.engines.base import clean_segments, echo_count, limit_hotwords
 from transcription.models import ModelInfo
 from transcription.segment import Segment
 from transcription.wer import error_rates, normalize_vi, wer
 
-# Clips the base model gets (nearly) right, with the content words it must find. The WER bounds are the
-# measured value plus a margin (re-measure with benchmarks/asr/run.py when the model or settings change).
-FASTER_CLIP = "R052"  # theo luật nhân quả mà gần đây khoa học đã chứng minh được
-FASTER_WORDS = ("nhân quả", "gần đây", "khoa học", "chứng minh")
-FASTER_MAX_WER = 0.25
-OPENAI_CLIP = "R059"  # nhưng thực ra có thể không phải là như vậy
-OPENAI_WORDS = ("có thể", "không phải", "như vậy")
-OPENAI_MAX_WER = 0.25
-BATCH_CLIPS = ("R048", "R050", "R052", "R053", "R054", "R056", "R059", "R035", "R036", "R038")
-BATCH_MAX_WER = 0.35
+
+@dataclass(frozen=True)
+class Measure:
+    """What one engine measurement reads on a corpus and the accuracy it must reach there."""
+
+    clips: tuple[str, ...]
+    max_wer: float
+    words: tuple[str, ...] = ()
+
+
+# On VIVOS: clips the base model gets (nearly) right, with the content words it must find; the WER bounds are
+# the measured value plus a margin (re-measure with benchmarks/asr/run.py when the model or settings change).
+# On the synthesised speech (WER ≈ 0.9 for this model) the bound is a sanity bound: text that shares words
+# with what was said, not a transcript of nothing or of something else.
+FASTER = {
+    "espeak": Measure(("GB08",), max_wer=0.95),
+    "vivos": Measure(("R052",), 0.25, ("nhân quả", "gần đây", "khoa học", "chứng minh")),
+}
+OPENAI = {
+    "espeak": Measure(("GB08",), max_wer=0.95),
+    "vivos": Measure(("R059",), 0.25, ("có thể", "không phải", "như vậy")),
+}
+BATCH = {
+    "espeak": Measure(("GB01", "GB02", "GB03", "GB04", "GB05", "GB06", "GB07", "GB08", "GB09", "GB10"), 0.99),
+    "vivos": Measure(("R048", "R050", "R052", "R053", "R054", "R056", "R059", "R035", "R036", "R038"), 0.35),
+}
 
 
 def _text(segments: list[Segment]) -> str:
     return normalize_vi(" ".join(s.text for s in segments))
 
 
+def _check_accuracy(corpus: Corpus, measure: Measure, text: str) -> None:
+    reference = " ".join(corpus.utterance(key).text for key in measure.clips)
+    rate = wer(reference, text)
+    print(f"{corpus.name} {measure.clips}: WER {rate:.2f} (bound {measure.max_wer})")
+    assert rate <= measure.max_wer, text
+    for word in measure.words:
+        assert word in text, (word, text)
+
+
 @pytest.mark.asr
-def test_faster_whisper_transcribes_a_real_clip(
-    faster_engine: FasterWhisperEngine, references: dict[str, str]
-) -> None:
+def test_faster_whisper_transcribes_speech(faster_engine: FasterWhisperEngine, speech_corpus: Corpus) -> None:
+    measure = FASTER[speech_corpus.name]
+    path = speech_corpus.utterance(measure.clips[0]).path
     assert isinstance(faster_engine, Transcriber)
     reported: list[float] = []
-    segments = faster_engine.transcribe(clip_path(FASTER_CLIP), progress=reported.append)
+    segments = faster_engine.transcribe(path, progress=reported.append)
     text = _text(segments)
-    assert wer(references[f"VIVOSSPK01_{FASTER_CLIP}.wav"], text) <= FASTER_MAX_WER, text
-    for word in FASTER_WORDS:
-        assert word in text, (word, text)
-    duration_s = clip_audio(FASTER_CLIP).size / SAMPLE_RATE_HZ
+    assert segments and text
+    duration_s = decode_audio(path).size / SAMPLE_RATE_HZ
     for segment in segments:
         assert 0.0 <= segment.start_s < segment.end_s <= duration_s + 0.05
         assert segment.words, "word timestamps are on"
@@ -49,16 +76,19 @@ def test_faster_whisper_transcribes_a_real_clip(
         )
         assert segment.avg_logprob is not None and segment.no_speech_prob is not None
     assert reported[0] == 0.0 and reported[-1] == 1.0 and reported == sorted(reported)
+    _check_accuracy(speech_corpus, measure, text)
 
 
 @pytest.mark.asr
 def test_faster_whisper_takes_samples_and_hotwords(faster_engine: FasterWhisperEngine) -> None:
-    audio = clip_audio(FASTER_CLIP)
-    segments = faster_engine.transcribe(audio, hotwords=["Chư Mố", "Ia Tul", "Pờ Tó"])
-    text = _text(segments)
-    assert "khoa học" in text
-    # The hotwords help spelling; they must not be copied into the transcript.
-    assert "chư mố" not in text and "pờ tó" not in text
+    # samples in memory read as the file they came from
+    key = FASTER["espeak"].clips[0]
+    from_samples = _text(faster_engine.transcribe(clip_audio(key)))
+    assert from_samples and from_samples == _text(faster_engine.transcribe(clip_path(key)))
+    # The hotwords help spelling; they must not be copied into the transcript of a sentence without them.
+    text = _text(faster_engine.transcribe(clip_audio(key), hotwords=["Chư Mố", "Ia Tul", "Pờ Tó"]))
+    assert text
+    assert "chư mố" not in text and "pờ tó" not in text and "ia tul" not in text
 
 
 @pytest.mark.asr
@@ -69,35 +99,38 @@ def test_faster_whisper_on_silence_returns_nothing(faster_engine: FasterWhisperE
 
 @pytest.mark.asr
 @pytest.mark.slow
-def test_faster_whisper_batched_on_long_audio(packaged_model: ModelInfo, references: dict[str, str]) -> None:
+def test_faster_whisper_batched_on_long_audio(packaged_model: ModelInfo, speech_corpus: Corpus) -> None:
+    measure = BATCH[speech_corpus.name]
     engine = create_engine("faster-whisper", packaged_model, batched=None)
     assert isinstance(engine, FasterWhisperEngine)
     gap = np.zeros(SAMPLE_RATE_HZ // 2, dtype=np.float32)
-    audio = np.concatenate([part for name in BATCH_CLIPS for part in (clip_audio(name), gap)])
+    clips = [decode_audio(speech_corpus.utterance(key).path) for key in measure.clips]
+    audio = np.concatenate([part for clip in clips for part in (clip, gap)])
     assert engine.use_batched(audio.size / SAMPLE_RATE_HZ)
     reported: list[float] = []
     segments = engine.transcribe(audio, progress=reported.append)
-    reference = " ".join(references[f"VIVOSSPK01_{name}.wav"] for name in BATCH_CLIPS)
-    rates = error_rates([reference], [_text(segments)])
-    assert rates.wer <= BATCH_MAX_WER, _text(segments)
     starts = [s.start_s for s in segments]
-    assert starts == sorted(starts) and segments[-1].end_s <= audio.size / SAMPLE_RATE_HZ + 0.05
+    assert segments and starts == sorted(starts) and segments[-1].end_s <= audio.size / SAMPLE_RATE_HZ + 0.05
     assert reported[-1] == 1.0 and reported == sorted(reported)
+    reference = " ".join(speech_corpus.utterance(key).text for key in measure.clips)
+    rates = error_rates([reference], [_text(segments)])
+    print(f"{speech_corpus.name} batched, {len(clips)} clips: WER {rates.wer:.2f} (bound {measure.max_wer})")
+    assert rates.wer <= measure.max_wer, _text(segments)
 
 
 @pytest.mark.asr
 def test_openai_whisper_on_the_exported_checkpoint(
-    openai_engine: OpenAIWhisperEngine, references: dict[str, str]
+    openai_engine: OpenAIWhisperEngine, speech_corpus: Corpus
 ) -> None:
+    measure = OPENAI[speech_corpus.name]
     assert isinstance(openai_engine, Transcriber)
     reported: list[float] = []
-    segments = openai_engine.transcribe(clip_path(OPENAI_CLIP), progress=reported.append)
+    path = speech_corpus.utterance(measure.clips[0]).path
+    segments = openai_engine.transcribe(path, progress=reported.append)
     text = _text(segments)
-    assert wer(references[f"VIVOSSPK01_{OPENAI_CLIP}.wav"], text) <= OPENAI_MAX_WER, text
-    for word in OPENAI_WORDS:
-        assert word in text, (word, text)
-    assert all(s.words for s in segments)
+    assert segments and all(s.words for s in segments)
     assert reported[0] == 0.0 and reported[-1] == 1.0 and reported == sorted(reported)
+    _check_accuracy(speech_corpus, measure, text)
 
 
 def _segment(text: str, no_speech_prob: float = 0.05) -> Segment:
