@@ -6,9 +6,13 @@ store and edit), :func:`index_minutes` (the minutes service, latest version of a
 :func:`reindex_meeting` (call it when a meeting's invited units change: they decide who may find its rows).
 
 Querying (:func:`search`): accent-insensitive Vietnamese (đ↔d, hoà/hòa, thuỷ/thủy, NFD input), exact
-diacritics first, ``"phrases"`` and ``prefix*`` terms, filters by date, meeting, unit, speaker and kind; a
-non-admin finds only rows its unit may see. Snippets are the original text, HTML-escaped, with the matched
-words in ``<mark>``; they are made here (not by the database) so both engines return identical hits.
+diacritics first, ``"phrases"`` and ``prefix*`` terms, filters by date, meeting, unit, speaker and kind.
+A non-admin finds only what it may open with the same account (issue 19): segments and minutes of meetings
+it may see, tasks it may read (``policy.meetings_seen_by`` / ``policy.tasks_seen_by``, the rules of the
+routes that open them), checked inside the query against the meetings and tasks tables
+(:func:`visible_condition`), so a page is full and a stale scope tag cannot widen it; a task hit names its
+meeting only when that meeting may be seen too. Snippets are the original text, HTML-escaped, with the
+matched words in ``<mark>``; they are made here (not by the database) so both engines return identical hits.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from server.documents.model import MinutesDoc
 from server.domain.vntext import EmptyQueryError, fold, fold_with_offsets, parse_query
 from server.errors import InvalidInput
 from server.models import Meeting, MeetingUnit, Task, TaskUnit, TranscriptSegment, Unit
-from server.services import units
+from server.services import policy, units
 from server.services.context import Actor
 from server.services.search_backends import DocRow, QueryPlan, SearchDoc, backend_for, delete_docs
 
@@ -131,7 +135,8 @@ def index_minutes(session: Session, meeting_id: int, content: Mapping[str, Any])
 def index_task(session: Session, task_id: int) -> None:
     """(Re)index one task (title and description); drops it from the index when the task no longer exists.
 
-    Who finds it: members of its assigning, lead and co-ordinating units, and of the units of its meeting.
+    Who finds it: members of its assigning, lead and co-ordinating units — those who may open it (being
+    invited to the task's meeting does not let one read the task).
     """
     task = session.get(Task, task_id)
     if task is None:
@@ -139,8 +144,6 @@ def index_task(session: Session, task_id: int) -> None:
         return
     co_units = session.scalars(select(TaskUnit.unit_id).where(TaskUnit.task_id == task_id))
     scope = {task.assigning_unit_id, task.lead_unit_id, *co_units}
-    if task.meeting_id is not None:
-        scope |= _meeting_scope(session, task.meeting_id)[0]
     text = "\n".join(p for p in (task.title, task.description) if p)
     doc = SearchDoc(
         kind=SearchKind.TASK.value,
@@ -286,6 +289,7 @@ def search(session: Session, actor: Actor, params: SearchParams) -> SearchResult
         tags.append(f"u{units.get_by_code(session, params.unit).id}")
     if not actor.is_admin:
         tags.append(f"s{actor.unit_id}")
+    visible = "" if actor.is_admin else visible_condition(session, actor.unit_id)
     backend = backend_for(session)
     plan = QueryPlan(
         query=params.q,
@@ -294,29 +298,45 @@ def search(session: Session, actor: Actor, params: SearchParams) -> SearchResult
         day_to=params.day_to,
         speaker_fold=fold(params.speaker or "").strip(),
         limit=params.offset + params.limit,
+        visible=visible,
     )
     rows = backend.query(session, plan)[params.offset :]
     log.info("search by %s: %r → %d hits (%s)", actor.username, params.q, len(rows), backend.name)
     return SearchResults(
         query=params.q,
-        hits=_hits(session, rows, params.q),
+        hits=_hits(session, actor, rows, params.q),
         limit=params.limit,
         offset=params.offset,
         backend=backend.name,
     )
 
 
-def _hits(session: Session, rows: list[DocRow], query: str) -> list[SearchHit]:
-    meeting_ids = {r.meeting_id for r in rows if r.meeting_id is not None}
-    titles = (
-        dict(
-            session.execute(select(Meeting.id, Meeting.title).where(Meeting.id.in_(meeting_ids)))
-            .tuples()
-            .all()
-        )
-        if meeting_ids
-        else {}
+def visible_condition(session: Session, unit_id: int) -> str:
+    """SQL over a ``search_docs`` row ``d``: true when a non-admin of ``unit_id`` may open it (a segment or
+    minutes of a meeting it may see, a task it may read). Kinds not named here are seen by admins only."""
+    dialect = session.get_bind().dialect
+
+    def sql(stmt: Any) -> str:
+        # the one value bound in is an int: inlining it is safe, and the backends keep their SQL text
+        return str(stmt.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+
+    meetings = sql(policy.meetings_seen_by(int(unit_id)))
+    tasks = sql(policy.tasks_seen_by(int(unit_id)))
+    on_meeting = f"'{SearchKind.SEGMENT.value}', '{SearchKind.MINUTES.value}'"
+    return (
+        f"(d.kind IN ({on_meeting}) AND d.meeting_id IN ({meetings}))"
+        f" OR (d.kind = '{SearchKind.TASK.value}' AND d.ref_id IN ({tasks}))"
     )
+
+
+def _hits(session: Session, actor: Actor, rows: list[DocRow], query: str) -> list[SearchHit]:
+    meeting_ids = {r.meeting_id for r in rows if r.meeting_id is not None}
+    stmt = select(Meeting.id, Meeting.title).where(Meeting.id.in_(meeting_ids))
+    if not actor.is_admin:
+        # a task may be read by a unit that may not see its meeting: its hit keeps the id (the task shows it
+        # too) but not the meeting's title
+        stmt = stmt.where(Meeting.id.in_(policy.meetings_seen_by(actor.unit_id)))
+    titles = dict(session.execute(stmt).tuples().all()) if meeting_ids else {}
     unit_ids = {r.unit_id for r in rows if r.unit_id is not None}
     codes = (
         dict(session.execute(select(Unit.id, Unit.code).where(Unit.id.in_(unit_ids))).tuples().all())

@@ -84,7 +84,13 @@ class SearchDoc:
 
 @dataclass(frozen=True)
 class QueryPlan:
-    """What to look for: the user's query, filter tags that must all be present, a date range, a speaker."""
+    """What to look for: the user's query, filter tags that must all be present, a date range, a speaker.
+
+    ``visible`` is an SQL condition on the row ``d`` that every hit must meet (the searcher's visibility,
+    made by ``server.services.search`` from ``server.services.policy``; empty for admins). It is checked in
+    the query, before ``LIMIT``, so a page is never cut short by it. The ``s<unit>`` scope tags narrow the
+    walk; this condition, read from the meetings and tasks tables themselves, is the judge.
+    """
 
     query: str
     tags: tuple[str, ...] = ()
@@ -92,6 +98,7 @@ class QueryPlan:
     day_to: dt.date | None = None
     speaker_fold: str = ""
     limit: int = 50
+    visible: str = ""
 
 
 @dataclass(frozen=True)
@@ -199,6 +206,8 @@ class _Common:
         if plan.speaker_fold:
             clauses.append("d.speaker_fold LIKE :speaker ESCAPE '\\'")
             params["speaker"] = _like_pattern(plan.speaker_fold)
+        if plan.visible:
+            clauses.append(f"({plan.visible})")
         return "".join(f" AND {c}" for c in clauses)
 
     def _day_ids(self, session: Session, plan: QueryPlan) -> tuple[int, int] | None:
