@@ -99,6 +99,12 @@ class Settings(BaseSettings):
         description="How many camera videos each viewer receives at most: the chair's hall first, then "
         "whoever has the floor, then the most recent speakers.",
     )
+    audio_speakers: int = Field(
+        3,
+        description="Besides the chair's hall and whoever has the floor, how many recent speakers every "
+        "participant hears; microphones carrying only room noise or silence are recorded but not forwarded. "
+        "0 forwards every microphone to everyone.",
+    )
     rtp_fast_path: bool = Field(
         True,
         description="Take publishers' RTP off the ICE socket synchronously instead of through aiortc's "

@@ -34,6 +34,7 @@ def media_config(settings: Settings) -> MediaConfig:
         ice_servers=tuple(parse_ice_server(u) for u in settings.ice_servers),
         video_bitrate_cap_bps=settings.video_bitrate_cap_bps,
         last_n=settings.last_n,
+        audio_speakers=settings.audio_speakers,
         rtp_fast_path=settings.rtp_fast_path,
         rtp_native_send=settings.rtp_native_send,
     )

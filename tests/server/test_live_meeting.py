@@ -65,7 +65,8 @@ def test_bots_see_and_hear_each_other_and_the_meeting_is_recorded(live: LiveServ
     assert got_b["chumo"]["unit"] == "CHUMO" and got_b["chumo"]["video_frames"] > 30
     # R031 lasts 3.97 s (≈ 198 frames of 20 ms): most of it arrives, decoded
     assert got_b["chumo"]["audio_frames"] > 100
-    assert got_a["poto"]["video_frames"] > 30 and got_a["poto"]["audio_frames"] > 50
+    # poto's microphone sends silence: not forwarded to anyone (audio selection), but recorded (below)
+    assert got_a["poto"]["video_frames"] > 30 and got_a["poto"]["audio_frames"] == 0
     # a late joiner gets video within 2 s (the server asks the publishers for a keyframe)
     for who in ("chumo", "poto"):
         assert got_late[who]["video_frames"] > 10
