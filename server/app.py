@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 
 import server
 from server.api import errors as api_errors
+from server.api.limits import BodyLimits
 from server.api.routers import ALL as ROUTERS
 from server.background import Background
 from server.clock import Clock
@@ -76,6 +77,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     app.state.settings = settings
     app.state.clock = Clock()
     api_errors.install(app)
+    app.add_middleware(BodyLimits, settings=settings)
     for router in ROUTERS:
         app.include_router(router)
 

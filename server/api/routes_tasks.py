@@ -16,6 +16,7 @@ import csv
 import datetime as dt
 import io
 import logging
+import os
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile, WebSocket, WebSocketDisconnect
@@ -24,6 +25,7 @@ from openpyxl import Workbook
 
 from server.api import socket_auth
 from server.api.deps import ActorDep, DatabaseDep, SessionDep, SettingsDep
+from server.api.limits import REPORT_FORM_FIELDS, REPORT_FORM_PARTS
 from server.errors import PayloadTooLarge, Unauthenticated
 from server.services import notifications, suggestions, task_agenda, task_extensions, tasks
 from server.services.context import Actor
@@ -49,7 +51,7 @@ router = APIRouter(tags=["tasks"])
 
 NOTIFICATION_POLL_S = 1.0
 CLOSE_UNAUTHENTICATED = 4401
-READ_CHUNK_BYTES = 1 << 20
+REPORT_FORM_MAX_FIELD_BYTES = 64 * 1024  # a note of 5000 characters is at most 20 KB
 
 REPORT_HEADERS = (
     "Mã đơn vị",
@@ -97,21 +99,33 @@ def get_task(task_id: int, request: Request, session: SessionDep, actor: ActorDe
 
 
 def _read_upload(up: UploadFile, max_bytes: int) -> EvidenceUpload:
-    chunks: list[bytes] = []
-    size = 0
-    while chunk := up.file.read(READ_CHUNK_BYTES):
-        size += len(chunk)
-        if size > max_bytes:
-            name = up.filename or ""
-            raise PayloadTooLarge(
-                f"Tệp {name} vượt quá giới hạn {max_bytes} byte.",
-                details={"file": name, "max_bytes": max_bytes},
-            )
-        chunks.append(chunk)
-    return EvidenceUpload(filename=up.filename or "", data=b"".join(chunks))
+    """The upload as the parser spooled it (at most 1 MiB in memory, the rest on disk): never read whole.
+
+    The whole request was bounded while it streamed (:mod:`server.api.limits`); each file is checked here.
+    """
+    size = up.file.seek(0, os.SEEK_END)
+    if size > max_bytes:
+        name = up.filename or ""
+        raise PayloadTooLarge(
+            f"Tệp {name} vượt quá giới hạn {max_bytes} byte.",
+            details={"file": name, "max_bytes": max_bytes},
+        )
+    up.file.seek(0)
+    return EvidenceUpload(filename=up.filename or "", file=up.file)
 
 
-@router.post("/api/tasks/{task_id}/reports", response_model=ReportView, status_code=201)
+@router.post(
+    "/api/tasks/{task_id}/reports",
+    response_model=ReportView,
+    status_code=201,
+    # the parts are counted as they stream (server.api.limits); files past MAX_EVIDENCE_FILES reach
+    # check_uploads, which names the limit in Vietnamese
+    form_limits={
+        "max_files": REPORT_FORM_PARTS,
+        "max_fields": REPORT_FORM_FIELDS,
+        "max_part_size": REPORT_FORM_MAX_FIELD_BYTES,
+    },
+)
 def add_report(
     task_id: int,
     request: Request,
