@@ -3,7 +3,7 @@ MediaRelay (baseline, measured in the same run); capacity step-up.
 
     python benchmarks/sfu/run.py [--window 10] [--cases a,b,c] [--repeat 5] [--sizes 6,10,14,18]
                                  [--skip-relay] [--cpu-split] [--fast-path on|off] [--native-send on|off]
-                                 [--audio-report-interval 5] [--profile PATH]
+                                 [--audio-report-interval 5] [--audio-speakers 3] [--profile PATH]
 
 Cases: (a) a meeting of 10, all see all, `--repeat` times (one run's server CPU varies by +-3 points on these
 shared VMs; the median is the figure); (b) 1 publisher -> 9 viewers, our SFU and aiortc's MediaRelay;
@@ -18,7 +18,9 @@ too: when client and server processes together fill the 2 cores, the machine, no
 delivered. All traffic stays on 127.0.0.1. `--fast-path off` (default: GIAOBAN_RTP_FAST_PATH, on unless "0")
 runs the SFU with publisher RTP received through aiortc's coroutines instead of `aiortc_hooks.RtpFastPath`,
 and `--native-send off` (default: GIAOBAN_RTP_NATIVE_SEND) sends forwarded RTP through the Python path
-instead of the C sender (server/media/_rtpsend.c), for back-to-back comparisons. `--profile PATH` writes
+instead of the C sender (server/media/_rtpsend.c), for back-to-back comparisons. `--audio-speakers 0`
+forwards every microphone to every viewer (the SFU before audio selection; default 3: the clients' Opus
+silence is then forwarded to no one). `--profile PATH` writes
 cProfile stats of the SFU server's measuring windows (the last one) to PATH; it slows the server about 2x.
 """
 
@@ -61,6 +63,7 @@ class SfuOptions:
     native_send: bool = True  # MediaConfig.rtp_native_send
     audio_report_interval_s: float = MediaConfig.audio_report_interval_s  # RTCP SRs of forwarded audio
     profile_path: str = ""  # write cProfile stats of the measuring window here (slows the server ~2x)
+    audio_speakers: int = MediaConfig.audio_speakers  # MediaConfig.audio_speakers (0: all hear all)
 
 
 @dataclass(frozen=True)
@@ -178,6 +181,7 @@ class _SfuBackend:
             rtp_fast_path=options.fast_path,
             rtp_native_send=options.native_send,
             audio_report_interval_s=options.audio_report_interval_s,
+            audio_speakers=options.audio_speakers,
         )
         self.room = MediaRoom("bench", config, Listener())
         timings = self.timings
@@ -448,6 +452,12 @@ async def main() -> None:
         help="mean seconds between RTCP Sender Reports of each forwarded audio stream (aiortc's own: 1)",
     )
     parser.add_argument(
+        "--audio-speakers",
+        type=int,
+        default=MediaConfig.audio_speakers,
+        help="recent speakers forwarded besides pinned participants (0: every microphone to every viewer)",
+    )
+    parser.add_argument(
         "--profile",
         default="",
         metavar="PATH",
@@ -461,11 +471,13 @@ async def main() -> None:
         args.native_send == "on",
         args.audio_report_interval,
         args.profile,
+        args.audio_speakers,
     )
     print(
         f"SFU receive fast path: {args.fast_path}; C sender: {args.native_send} "
         f"({'built' if NATIVE_SEND_AVAILABLE else 'not built: Python send path'}); "
-        f"audio SR every {args.audio_report_interval:g} s, video every {CONFIG.video_report_interval_s:g} s",
+        f"audio SR every {args.audio_report_interval:g} s, video every {CONFIG.video_report_interval_s:g} s; "
+        f"audio speakers {args.audio_speakers}",
         flush=True,
     )
     frames = encode_test_pattern(640, 360, VIDEO_FPS, frames=300, bitrate_bps=500_000, keyframe_interval=60)
