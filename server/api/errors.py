@@ -8,6 +8,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from server.errors import GiaobanError
@@ -29,6 +31,18 @@ _HTTP_CODES = {
 }
 
 
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    details: Any = None
+
+
+class ErrorOut(BaseModel):
+    """The one error shape, as documented in OpenAPI for every error status."""
+
+    error: ErrorDetail
+
+
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "details": details}}
 
@@ -40,6 +54,16 @@ def _clean_validation(errors: list[Any]) -> list[dict[str, Any]]:
             {"loc": list(err.get("loc", ())), "msg": str(err.get("msg", "")), "type": err.get("type", "")}
         )
     return out
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method some route of the app answers at this path (Starlette names only the first route's)."""
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.router.routes):
+        path_regex = getattr(route, "path_regex", None)
+        if route.methods and path_regex is not None and path_regex.match(request.url.path):
+            methods.update(route.methods)
+    return ", ".join(sorted(methods))
 
 
 def install(app: FastAPI) -> None:
@@ -60,12 +84,19 @@ def install(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        message = {404: "Không tìm thấy.", 405: "Phương thức không được hỗ trợ."}.get(
-            exc.status_code, str(exc.detail)
-        )
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        message = {
+            400: "Không đọc được dữ liệu gửi lên.",
+            404: "Không tìm thấy.",
+            405: "Phương thức không được hỗ trợ.",
+        }.get(exc.status_code, str(exc.detail))
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = allowed_methods(request)
         return JSONResponse(
-            error_body(_HTTP_CODES.get(exc.status_code, "error"), message), status_code=exc.status_code
+            error_body(_HTTP_CODES.get(exc.status_code, "error"), message),
+            status_code=exc.status_code,
+            headers=headers or None,
         )
 
     @app.exception_handler(Exception)

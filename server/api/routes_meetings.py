@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from server.api.deps import ActorDep, SessionDep
 from server.models import MeetingStatus, RollCallStatus
 from server.services import meetings, search, task_agenda, units
+from server.services.inputs import Text
 from server.services.meetings import AttendanceEntry, MeetingCreate, MeetingUpdate, MeetingView, RollCallEntry
 
 router = APIRouter(tags=["meetings"])
@@ -24,7 +25,7 @@ class RollCallIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     unit: str
     status: RollCallStatus
-    reason: str = Field("", max_length=500)
+    reason: Annotated[str, Text(500, required=False)] = ""
 
 
 @router.get("/api/units")

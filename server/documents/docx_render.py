@@ -24,6 +24,7 @@ from docx.text.paragraph import Paragraph as DocxParagraph
 
 from server.documents import layout as lo
 from server.documents.model import MinutesDoc, NoticeDoc, SignatureBlock
+from server.documents.printable import core_property, printable_tree
 from server.documents.typeface import DOCX_FONT_NAME, text_width_mm
 
 logger = logging.getLogger(__name__)
@@ -53,10 +54,11 @@ def render_notice_docx(doc: NoticeDoc) -> bytes:
 
 
 def _render(layout: lo.Layout, signature_shares: tuple[float, float]) -> bytes:
+    layout = printable_tree(layout)  # whatever the database holds, the XML stays valid
     document = Document()
     _setup_page(document)
     _setup_styles(document)
-    document.core_properties.title = layout.title
+    document.core_properties.title = core_property(layout.title)
     document.core_properties.language = LANGUAGE_TAG
     for block in layout.blocks:
         if isinstance(block, lo.Heading):
@@ -233,7 +235,9 @@ def _title(document: DocxDocument, title: lo.Title) -> None:
         run.font.bold = True
         if index < len(title.summary_lines) - 1:
             run.add_break()
-    line_mm = max(text_width_mm(line, lo.SUMMARY_SIZE_PT, bold=True) for line in title.summary_lines)
+    line_mm = max(
+        (text_width_mm(line, lo.SUMMARY_SIZE_PT, bold=True) for line in title.summary_lines), default=0.0
+    )
     rule: DocxParagraph = document.add_paragraph()
     _rule(rule, line_mm * lo.SUMMARY_RULE_SHARE, lo.TEXT_WIDTH_MM)
     rule.paragraph_format.space_after = Pt(12)

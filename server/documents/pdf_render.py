@@ -15,6 +15,7 @@ from fpdf.enums import TableBordersLayout, VAlign
 
 from server.documents import layout as lo
 from server.documents.model import MinutesDoc, NoticeDoc, SignatureBlock
+from server.documents.printable import core_property, printable_tree
 from server.documents.typeface import FAMILY, FONT_FILES, MM_PER_PT, style_key, text_width_mm
 
 logger = logging.getLogger(__name__)
@@ -79,8 +80,9 @@ def render_notice_pdf(doc: NoticeDoc, *, created_at: datetime | None = None) -> 
 
 
 def _render(layout: lo.Layout, signature_shares: tuple[float, float], created_at: datetime | None) -> bytes:
+    layout = printable_tree(layout)  # whatever the database holds (lone surrogates cannot be encoded)
     pdf = _OfficialPdf()
-    pdf.set_title(layout.title)
+    pdf.set_title(core_property(layout.title))
     pdf.set_creation_date(created_at or datetime.now(UTC))
     pdf.add_page()
     for index, block in enumerate(layout.blocks):
@@ -193,7 +195,9 @@ def _title(pdf: FPDF, title: lo.Title) -> None:
     y = _centered_lines(
         pdf, lo.MARGIN_LEFT_MM, y, lo.TEXT_WIDTH_MM, title.summary_lines, lo.SUMMARY_SIZE_PT, bold=True
     )
-    length = max(text_width_mm(line, lo.SUMMARY_SIZE_PT, bold=True) for line in title.summary_lines)
+    length = max(
+        (text_width_mm(line, lo.SUMMARY_SIZE_PT, bold=True) for line in title.summary_lines), default=0.0
+    )
     _rule(pdf, lo.MARGIN_LEFT_MM + lo.TEXT_WIDTH_MM / 2, y + RULE_GAP_MM, length * lo.SUMMARY_RULE_SHARE)
     pdf.set_xy(lo.MARGIN_LEFT_MM, y + RULE_GAP_MM + TITLE_SPACE_AFTER_MM)
 

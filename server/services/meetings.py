@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import or_, select
@@ -25,16 +25,19 @@ from server.models import (
 )
 from server.services import audit, policy, units
 from server.services.context import Actor
+from server.services.inputs import Text
 
 log = logging.getLogger(__name__)
 
 MAX_TITLE_CHARS = 300
+MAX_AGENDA_TITLE_CHARS = 500
+MAX_PLACE_CHARS = 300
 MAX_UNITS = 200
 
 
 class AgendaInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    title: str = Field(min_length=1, max_length=500)
+    title: Annotated[str, Text(MAX_AGENDA_TITLE_CHARS)]
     presenter_unit: str | None = None
 
 
@@ -46,13 +49,13 @@ class MeetingCreate(BaseModel):
     """``POST /api/meetings`` (contract)."""
 
     model_config = ConfigDict(extra="forbid")
-    title: str = Field(min_length=1, max_length=MAX_TITLE_CHARS)
+    title: Annotated[str, Text(MAX_TITLE_CHARS)]
     chair_unit: str
     units: list[str] = Field(default_factory=list, max_length=MAX_UNITS)
     starts_at: dt.datetime
     record: bool = True
     agenda: list[AgendaInput] = Field(default_factory=list, max_length=100)
-    place: str = Field("", max_length=300)
+    place: Annotated[str, Text(MAX_PLACE_CHARS, required=False)] = ""
 
     @field_validator("agenda", mode="before")
     @classmethod
@@ -69,10 +72,10 @@ class MeetingCreate(BaseModel):
 
 class MeetingUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    title: str | None = Field(None, min_length=1, max_length=MAX_TITLE_CHARS)
+    title: Annotated[str, Text(MAX_TITLE_CHARS)] | None = None
     starts_at: dt.datetime | None = None
     record: bool | None = None
-    place: str | None = Field(None, max_length=300)
+    place: Annotated[str, Text(MAX_PLACE_CHARS, required=False)] | None = None
     agenda: list[AgendaInput] | None = Field(None, max_length=100)
 
     @field_validator("agenda", mode="before")

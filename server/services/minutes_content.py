@@ -21,6 +21,7 @@ from server.config import Settings
 from server.documents import model as doc_model
 from server.documents.canonical import Document, canonical_bytes
 from server.models import Conclusion, Meeting, Participation, Role, TranscriptSegment, Unit, User, utcnow
+from server.services.inputs import Text
 from server.services.notice_deadline import holidays_of, notice_due
 from server.services.search import LOCAL_TZ, local_day
 
@@ -47,13 +48,15 @@ class DocumentRequest(BaseModel):
     """What the clerk may set when generating a version; everything else comes from the meeting data."""
 
     model_config = ConfigDict(extra="forbid")
-    title: str | None = Field(None, min_length=1, max_length=500)
-    location: str | None = Field(None, max_length=300)
-    chair_position: str = Field("", max_length=200)
-    clerk_position: str = Field("", max_length=200)
-    agenda_contents: list[str] = Field(default_factory=list, max_length=100)
-    closing_note: str = Field("", max_length=2000)
-    recipients: list[str] = Field(default_factory=list, max_length=50)
+    title: Annotated[str, Text(500)] | None = None
+    location: Annotated[str, Text(300, required=False)] | None = None
+    chair_position: Annotated[str, Text(200, required=False)] = ""
+    clerk_position: Annotated[str, Text(200, required=False)] = ""
+    agenda_contents: list[Annotated[str, Text(5000, multiline=True, required=False)]] = Field(
+        default_factory=list, max_length=100
+    )
+    closing_note: Annotated[str, Text(2000, multiline=True, required=False)] = ""
+    recipients: list[Annotated[str, Text(300)]] = Field(default_factory=list, max_length=50)
 
 
 def place_name(unit_name: str) -> str:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
@@ -32,6 +33,7 @@ from server.errors import Conflict, InvalidInput, NotFound
 from server.models import AuditEvent, Meeting, TranscriptSegment, Unit
 from server.services import audit, meetings, policy, tasks
 from server.services.context import Actor
+from server.services.inputs import Text
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +61,8 @@ class SuggestionConfirm(BaseModel):
     """What the clerk may change before confirming (everything else comes from the suggestion)."""
 
     model_config = ConfigDict(extra="forbid")
-    title: str | None = Field(None, min_length=1, max_length=tasks.MAX_TITLE_CHARS)
-    description: str | None = Field(None, max_length=tasks.MAX_NOTE_CHARS)
+    title: Annotated[str, Text(tasks.MAX_TITLE_CHARS)] | None = None
+    description: Annotated[str, Text(tasks.MAX_NOTE_CHARS, multiline=True, required=False)] | None = None
     lead_unit: str | None = None
     co_units: list[str] | None = Field(None, max_length=tasks.MAX_CO_UNITS)
     deadline: dt.date | None = None

@@ -5,9 +5,9 @@ sides are notified and the search index follows."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -15,18 +15,19 @@ from server.errors import Conflict, InvalidInput, NotFound
 from server.models import ExtensionRequest, TaskState, utcnow
 from server.services import audit, notifications, policy, search, tasks
 from server.services.context import Actor
+from server.services.inputs import Text
 
 
 class ExtensionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     new_deadline: dt.date
-    reason: str = Field(min_length=1, max_length=tasks.MAX_NOTE_CHARS)
+    reason: Annotated[str, Text(tasks.MAX_NOTE_CHARS, multiline=True)]
 
 
 class ExtensionDecision(BaseModel):
     model_config = ConfigDict(extra="forbid")
     decision: Literal["approve", "refuse"]
-    note: str = Field("", max_length=tasks.MAX_NOTE_CHARS)
+    note: Annotated[str, Text(tasks.MAX_NOTE_CHARS, multiline=True, required=False)] = ""
 
 
 def request_extension(

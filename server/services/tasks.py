@@ -21,6 +21,11 @@ add a progress note                            chair, clerk or member of a co-or
 
 A viewer reads only. A unit with no part in a task does not see it in lists and gets 403 on it.
 
+To whom (issue 19): the lead and co-ordinating units of a new task must be the assigning unit itself or units
+below it in the unit tree (:func:`may_assign_to`); for a task of a meeting the assigning unit is the chairing
+unit, and being invited to the meeting grants nothing (a commune chairing a meeting with the district or
+another commune invited still tasks only itself and its villages). Admins may assign any unit to any unit.
+
 Evidence files attached to reports are checked, stored and found again by
 :mod:`server.services.task_evidence`; the agenda item listing the open tasks of earlier meetings is made by
 :mod:`server.services.task_agenda`.
@@ -32,14 +37,14 @@ import datetime as dt
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from server.db import Database
-from server.errors import Conflict, InvalidInput, NotFound
+from server.errors import Conflict, Forbidden, InvalidInput, NotFound
 from server.models import (
     Conclusion,
     ExtensionRequest,
@@ -54,6 +59,7 @@ from server.models import (
 )
 from server.services import audit, meetings, notifications, policy, search, units
 from server.services.context import Actor
+from server.services.inputs import DbId, Text
 from server.services.task_evidence import (
     EvidenceFile,
     EvidenceUpload,
@@ -89,15 +95,15 @@ class TaskCreate(BaseModel):
     """``POST /api/tasks`` (contract). Fields left out are taken from the conclusion or segment when given."""
 
     model_config = ConfigDict(extra="forbid")
-    title: str | None = Field(None, min_length=1, max_length=MAX_TITLE_CHARS)
-    description: str = Field("", max_length=MAX_NOTE_CHARS)
+    title: Annotated[str, Text(MAX_TITLE_CHARS)] | None = None
+    description: Annotated[str, Text(MAX_NOTE_CHARS, multiline=True, required=False)] = ""
     lead_unit: str | None = None
     co_units: list[str] = Field(default_factory=list, max_length=MAX_CO_UNITS)
     deadline: dt.date | None = None
     assigned_on: dt.date | None = None
-    meeting_id: int | None = None
-    conclusion_id: int | None = None
-    segment_id: int | None = None
+    meeting_id: DbId | None = None
+    conclusion_id: DbId | None = None
+    segment_id: DbId | None = None
     at_s: float | None = Field(None, ge=0)
     assigning_unit: str | None = None
 
@@ -105,14 +111,14 @@ class TaskCreate(BaseModel):
 class ReportInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
     kind: Literal["progress", "done"]
-    note: str = Field("", max_length=MAX_NOTE_CHARS)
+    note: Annotated[str, Text(MAX_NOTE_CHARS, multiline=True, required=False)] = ""
     progress_pct: int | None = Field(None, ge=0, le=100)
 
 
 class ReviewInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
     decision: Literal["accept", "return"]
-    note: str = Field("", max_length=MAX_NOTE_CHARS)
+    note: Annotated[str, Text(MAX_NOTE_CHARS, multiline=True, required=False)] = ""
 
 
 class ReportView(BaseModel):
@@ -179,6 +185,26 @@ def can_see(actor: Actor, task: Task) -> bool:
 
 def can_assign(actor: Actor, assigning_unit_id: int) -> bool:
     return policy.can_manage(actor, assigning_unit_id)
+
+
+def may_assign_to(session: Session, actor: Actor, assigning_unit_id: int, target_unit_id: int) -> bool:
+    """Whether ``actor`` (already allowed to assign for ``assigning_unit_id``) may make ``target_unit_id`` a
+    task's lead or co-ordinating unit: admins any unit, others their assigning unit's own subtree."""
+    return actor.is_admin or target_unit_id in units.descendant_ids(session, assigning_unit_id)
+
+
+def _require_assignable(
+    session: Session, actor: Actor, assigning_unit_id: int, target_unit_id: int, field: str
+) -> None:
+    if may_assign_to(session, actor, assigning_unit_id, target_unit_id):
+        return
+    assigning, target = session.get(Unit, assigning_unit_id), session.get(Unit, target_unit_id)
+    assert assigning is not None and target is not None
+    raise Forbidden(
+        f"{target.name} không thuộc {assigning.name}: chỉ giao nhiệm vụ cho chính đơn vị giao việc"
+        " hoặc đơn vị cấp dưới của đơn vị đó.",
+        details={"field": field, "unit": target.code, "assigning_unit": assigning.code},
+    )
 
 
 def can_report(actor: Actor, task: Task) -> bool:
@@ -358,6 +384,7 @@ def create(session: Session, actor: Actor, data: TaskCreate, today: dt.date) -> 
         lead_unit_id = units.get_by_code(session, lead_code).id
     if lead_unit_id is None:
         raise InvalidInput("Cần chọn đơn vị chủ trì thực hiện.", details={"field": "lead_unit"})
+    _require_assignable(session, actor, assigning_unit_id, lead_unit_id, "lead_unit")
     if deadline is None:
         raise InvalidInput("Cần có thời hạn hoàn thành.", details={"field": "deadline"})
     assigned_on = data.assigned_on or today
@@ -379,6 +406,7 @@ def create(session: Session, actor: Actor, data: TaskCreate, today: dt.date) -> 
             raise InvalidInput(
                 "Đơn vị chủ trì thực hiện không đồng thời là đơn vị phối hợp.", details={"field": "co_units"}
             )
+        _require_assignable(session, actor, assigning_unit_id, uid, "co_units")
         co_ids.append(uid)
     task = Task(
         meeting_id=meeting_id,

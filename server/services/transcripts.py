@@ -21,7 +21,7 @@ import logging
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import delete, func, select
@@ -41,6 +41,7 @@ from server.models import (
 )
 from server.services import audit, meetings, policy, search, units
 from server.services.context import Actor
+from server.services.inputs import DbId, Text
 
 log = logging.getLogger(__name__)
 
@@ -194,8 +195,8 @@ class TranscriptProgress(BaseModel):
 
 class SegmentPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    text: str | None = Field(None, min_length=1, max_length=MAX_SEGMENT_CHARS)
-    speaker: str | None = Field(None, max_length=MAX_SPEAKER_CHARS)
+    text: Annotated[str, Text(MAX_SEGMENT_CHARS, multiline=True)] | None = None
+    speaker: Annotated[str, Text(MAX_SPEAKER_CHARS, required=False)] | None = None
 
     @field_validator("text")
     @classmethod
@@ -314,8 +315,8 @@ def segment_history(session: Session, actor: Actor, segment_id: int) -> list[Seg
 
 class ConclusionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    text: str = Field(min_length=1, max_length=MAX_CONCLUSION_CHARS)
-    segment_ids: list[int] = Field(default_factory=list, max_length=MAX_LINKED_SEGMENTS)
+    text: Annotated[str, Text(MAX_CONCLUSION_CHARS, multiline=True)]
+    segment_ids: list[DbId] = Field(default_factory=list, max_length=MAX_LINKED_SEGMENTS)
     at_s: float | None = Field(None, ge=0)
     assignee_unit: str | None = None
     deadline: dt.date | None = None
@@ -323,8 +324,8 @@ class ConclusionCreate(BaseModel):
 
 class ConclusionUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    text: str | None = Field(None, min_length=1, max_length=MAX_CONCLUSION_CHARS)
-    segment_ids: list[int] | None = Field(None, max_length=MAX_LINKED_SEGMENTS)
+    text: Annotated[str, Text(MAX_CONCLUSION_CHARS, multiline=True)] | None = None
+    segment_ids: list[DbId] | None = Field(None, max_length=MAX_LINKED_SEGMENTS)
     at_s: float | None = Field(None, ge=0)
     assignee_unit: str | None = None
     deadline: dt.date | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy import select
@@ -15,6 +15,7 @@ from server.errors import InvalidInput, NotFound
 from server.models import Unit
 from server.services import audit
 from server.services.context import Actor
+from server.services.inputs import Text
 
 SEED_DIR = Path(__file__).resolve().parent.parent / "data"
 CODE_PATTERN = r"^[A-Z0-9][A-Z0-9_.-]{0,31}$"
@@ -24,9 +25,9 @@ class UnitSpec(BaseModel):
     """One node of a unit-tree file (contract: ``giaoban seed units FILE.json``)."""
 
     code: str = Field(pattern=CODE_PATTERN)
-    name: str = Field(min_length=1, max_length=200)
-    kind: str = Field(min_length=1, max_length=32)
-    aliases: list[str] = Field(default_factory=list)
+    name: Annotated[str, Text(200)]
+    kind: Annotated[str, Text(32)]
+    aliases: list[Annotated[str, Text(200)]] = Field(default_factory=list)
     children: list[UnitSpec] = Field(default_factory=list)
 
 

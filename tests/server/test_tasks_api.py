@@ -458,24 +458,25 @@ def test_open_tasks_of_earlier_meetings_go_on_the_next_agenda(world: World) -> N
         client, chair, chair_unit="CHUMO", units=["POTO"], starts_at="2026-12-10T08:00:00+07:00"
     )
     client.patch(f"/api/meetings/{nxt}", json={"agenda": ["Tình hình tháng 11"]}, headers=chair)
-    open_a = new_task(client, chair, lead="POTO", deadline=day(NOV, 30), meeting_id=first, title="Thu thuế")
-    open_b = new_task(client, chair, lead="POTO", deadline=day(NOV, 15), meeting_id=first, title="Dọn kênh")
-    done = new_task(client, chair, lead="POTO", deadline=day(NOV, 20), meeting_id=first, title="Xong rồi")
+    # a commune tasks only itself (and units below it): POTO, though invited, is not CHUMO's to task
+    open_a = new_task(client, chair, lead="CHUMO", deadline=day(NOV, 30), meeting_id=first, title="Thu thuế")
+    open_b = new_task(client, chair, lead="CHUMO", deadline=day(NOV, 15), meeting_id=first, title="Dọn kênh")
+    done = new_task(client, chair, lead="CHUMO", deadline=day(NOV, 20), meeting_id=first, title="Xong rồi")
     new_task(client, iapa, lead="POTO", deadline=day(NOV, 20), meeting_id=other_chair, title="Của huyện")
-    poto = world.h("poto")
-    assert report(client, poto, done["id"], "done", "Xong").status_code == 201
+    poto, chumo = world.h("poto"), world.h("chumo")
+    assert report(client, chumo, done["id"], "done", "Xong").status_code == 201
     assert (
         client.post(f"/api/tasks/{done['id']}/review", json={"decision": "accept"}, headers=chair).status_code
         == 200
     )
-    assert report(client, poto, open_a["id"], "done", "Chờ nghiệm thu").status_code == 201  # still open
+    assert report(client, chumo, open_a["id"], "done", "Chờ nghiệm thu").status_code == 201  # still open
 
     r = client.post(f"/api/meetings/{nxt}/agenda/open-tasks", headers=chair)
     assert r.status_code == 200, r.text
     item = r.json()
     assert item["task_ids"] == [open_b["id"], open_a["id"]]  # by deadline
     assert item["title"].startswith("Kiểm điểm kết luận kỳ trước: 2 nhiệm vụ chưa hoàn thành")
-    assert f"NV{open_b['id']} UBND xã Pờ Tó (hạn 15/11/2026)" in item["title"]
+    assert f"NV{open_b['id']} UBND xã Chư Mố (hạn 15/11/2026)" in item["title"]
     agenda = client.get(f"/api/meetings/{nxt}", headers=chair).json()["agenda"]
     assert [a["title"] for a in agenda] == [item["title"], "Tình hình tháng 11"]
     assert agenda[0]["id"] == item["agenda_item_id"]
