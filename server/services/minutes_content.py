@@ -11,7 +11,7 @@ import enum
 import json
 import re
 from collections.abc import Collection
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
