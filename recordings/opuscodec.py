@@ -25,6 +25,7 @@ OPUS_SET_PACKET_LOSS_PERC_REQUEST = 4014
 OPUS_GET_LOOKAHEAD_REQUEST = 4027
 OPUS_SET_SIGNAL_REQUEST = 4024
 OPUS_SIGNAL_VOICE = 3001
+OPUS_SET_FORCE_MODE_REQUEST = 11002  # opus_private.h (libopus >= 1.0): SILK 1000, hybrid 1001, CELT 1002
 SAMPLE_RATE_HZ = 48000
 MAX_FRAME_SAMPLES = 5760  # 120 ms at 48 kHz
 MAX_PACKET_BYTES = 1500
@@ -163,6 +164,14 @@ class Encoder:
     def _ctl(self, request: int, value: int) -> None:
         _check(self._lib.opus_encoder_ctl(ctypes.c_void_p(self._state), ctypes.c_int(request),
                                           ctypes.c_int(value)), f"opus_encoder_ctl({request})")
+
+    def force_mode(self, mode: int) -> bool:
+        """Encode in this mode (1000 SILK, 1001 hybrid, 1002 CELT); False when libopus refuses the request."""
+        try:
+            self._ctl(OPUS_SET_FORCE_MODE_REQUEST, mode)
+        except OpusCodecError:
+            return False
+        return True
 
     @property
     def lookahead_samples(self) -> int:

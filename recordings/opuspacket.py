@@ -58,6 +58,17 @@ def silence_packets(duration_samples: int) -> list[bytes]:
     return packets
 
 
+MODE_SILK = 1000  # libopus' mode numbers
+MODE_HYBRID = 1001
+MODE_CELT = 1002
+
+
+def opus_mode(packet: bytes) -> int:
+    """The coding mode of a packet's TOC configuration: MODE_SILK (0-11), MODE_HYBRID (12-15), MODE_CELT."""
+    config = packet[0] >> 3 if packet else 31
+    return MODE_SILK if config < 12 else MODE_HYBRID if config < 16 else MODE_CELT
+
+
 def packet_channels(packet: bytes) -> int:
     """1 or 2: the stereo flag of the TOC byte (0 for an empty packet)."""
     if not packet:

@@ -142,8 +142,10 @@ class LiveMeetings:
         if live is not None:
             await live.broadcast(m.RecordingState(on=False, error=message))
 
-    def on_audio_packet(self, meeting_id: int, pid: str, payload: bytes, rtp_timestamp: int) -> None:
-        """The media tap: record what the server forwards (never raises)."""
+    def on_audio_packet(
+        self, meeting_id: int, pid: str, payload: bytes, rtp_timestamp: int, sequence_number: int, red: bool
+    ) -> None:
+        """The media tap: record what the server forwards, reordered and repaired (never raises)."""
         live = self.rooms.get(meeting_id)
         if live is None or live.recorder is None:
             return
@@ -157,7 +159,7 @@ class LiveMeetings:
                 live.recorder.clock_s(),
             )
             live.tracks[pid] = handle
-        handle.write(payload, rtp_timestamp)
+        handle.write_rtp(payload, rtp_timestamp, sequence_number, red=red)
 
     def _sync_audio(self, live: LiveRoom, p: Participant) -> None:
         """Apply a participant's forwarding state to the media and the recording (a participant on the socket
@@ -563,10 +565,18 @@ class _MediaListener(MediaListener):
         self.live = live
         self.meeting_id = meeting_id
 
-    def on_audio_payload(
-        self, participant_id: str, payload: bytes, rtp_timestamp: int, arrival_monotonic_s: float
+    def on_audio_packet(
+        self,
+        participant_id: str,
+        payload: bytes,
+        rtp_timestamp: int,
+        sequence_number: int,
+        red: bool,
+        arrival_monotonic_s: float,
     ) -> None:
-        self.live.on_audio_packet(self.meeting_id, participant_id, payload, rtp_timestamp)
+        self.live.on_audio_packet(
+            self.meeting_id, participant_id, payload, rtp_timestamp, sequence_number, red
+        )
 
     def on_event(self, event: MediaEvent) -> None:
         loop = asyncio.get_running_loop()

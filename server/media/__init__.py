@@ -44,10 +44,11 @@ Public API
   for every m-line: the participant's own (recv-only at the server: it publishes there; source
   microphone / camera / screen) and everyone else's (send-only). A browser answering sets, for its own labels,
   `transceiver.direction = "sendonly"` and `sender.replaceTrack(track)` before createAnswer.
-- `MediaListener` (events.py): `on_audio_payload(pid, payload, rtp_timestamp, arrival_monotonic_s)` for every
-  received Opus packet (the recording tap, also while server-muted), and `on_event(event)` with
-  `AudioLevels`, `ActiveSpeakerChanged`, `ConnectionStateChanged`, `RenegotiationNeeded`. Exceptions in
-  callbacks are logged, never raised into the media path.
+- `MediaListener` (events.py): `on_audio_packet(pid, payload, rtp_timestamp, sequence_number, red,
+  arrival_monotonic_s)` for every received audio packet (the recording tap, also while server-muted; by
+  default it calls `on_audio_payload(pid, payload, rtp_timestamp, arrival_monotonic_s)` for Opus), and
+  `on_event(event)` with `AudioLevels`, `ActiveSpeakerChanged`, `ConnectionStateChanged`,
+  `RenegotiationNeeded`. Exceptions in callbacks are logged, never raised into the media path.
 - Errors (errors.py): `MediaError` > `MalformedSdpError` (that peer is closed, others undisturbed),
   `UnknownParticipantError`, `OfferPendingError`, `RoomClosedError`.
 - `MediaClient(participant_id, ClientConfig)` (client.py): a real aiortc participant for `giaoban bot`, tests

@@ -846,3 +846,70 @@ def _source(owner: object, name: str) -> str:
 
 
 self_check()
+
+
+# ---- Opus in-band FEC: our own client sends the redundancy a browser does --------------------------------
+
+OPUS_FEC_PACKET_LOSS_PERCENT = 10  # links lose a few % (5 % measured); libopus adds LBRR only when > 0
+_OPUS_FEC_MARK = "_giaoban_opus_fec"
+
+
+def _opus_codecs() -> list[RTCRtpCodecParameters]:
+    import aiortc.codecs
+
+    return [c for c in aiortc.codecs.CODECS.get("audio", []) if c.mimeType.lower() == "audio/opus"]
+
+
+def advertise_opus_fec() -> None:
+    """Say ``useinbandfec=1`` in every Opus fmtp this process offers or answers (RFC 7587: absent means 0).
+
+    aiortc's Opus codec has no fmtp parameters; its ``aiortc.codecs.CODECS`` entry is the dict that
+    ``getCapabilities`` and every offer/answer copy, so one entry changes them all. A browser publishing to a
+    peer that says it decodes FEC turns its encoder's FEC on (Chromium reads the remote fmtp).
+    """
+    for codec in _opus_codecs():
+        codec.parameters["useinbandfec"] = 1
+
+
+def enable_opus_encoder_fec(packet_loss_percent: int = OPUS_FEC_PACKET_LOSS_PERCENT) -> None:
+    """Turn libopus' in-band FEC on in aiortc's Opus encoder (``aiortc.codecs.opus.OpusEncoder``, PyAV's
+    libopus with ``application=voip``, FEC off and 0 % expected loss): its ``__init__`` is wrapped to add the
+    encoder options ``fec=1`` and ``packet_loss`` (FFmpeg's libopusenc). Process-wide, idempotent."""
+    from aiortc.codecs import opus
+
+    init = opus.OpusEncoder.__init__
+    if getattr(init, _OPUS_FEC_MARK, None) == packet_loss_percent:
+        return
+    original = getattr(init, "__wrapped__", init)
+
+    def __init__(self: opus.OpusEncoder) -> None:
+        original(self)
+        self.codec.options = {**dict(self.codec.options), "fec": "1", "packet_loss": str(packet_loss_percent)}
+
+    __init__.__wrapped__ = original  # type: ignore[attr-defined]
+    setattr(__init__, _OPUS_FEC_MARK, packet_loss_percent)
+    opus.OpusEncoder.__init__ = __init__  # type: ignore[method-assign]
+
+
+def check_opus_fec() -> None:
+    """Raise HookError if aiortc's Opus codec entry or encoder no longer has the shape the FEC hooks use."""
+    from aiortc.codecs import opus
+
+    problems: list[str] = []
+    codecs = _opus_codecs()
+    if len(codecs) != 1 or not isinstance(codecs[0].parameters, dict):
+        problems.append("aiortc.codecs.CODECS['audio'] no longer holds one Opus entry with a parameters dict")
+    original = getattr(opus.OpusEncoder.__init__, "__wrapped__", opus.OpusEncoder.__init__)
+    try:
+        init_src = inspect.getsource(original)
+    except (OSError, TypeError):
+        init_src = ""
+    for needle in ('self.codec = CodecContext.create("libopus", "w")', "self.codec.options = {"):
+        if needle not in init_src:
+            problems.append(f"aiortc OpusEncoder.__init__ no longer does {needle!r}")
+    if problems:
+        raise HookError("aiortc internals changed: " + "; ".join(problems))
+
+
+check_opus_fec()
+advertise_opus_fec()

@@ -81,5 +81,20 @@ class MediaListener:
     ) -> None:
         """Every received Opus payload of each participant (the recording tap)."""
 
+    def on_audio_packet(
+        self,
+        participant_id: str,
+        payload: bytes,
+        rtp_timestamp: int,
+        sequence_number: int,
+        red: bool,
+        arrival_monotonic_s: float,
+    ) -> None:
+        """Every received audio RTP payload with its sequence number (what the recording tap calls), so the
+        recorder can reorder and repair; ``red``: RED (RFC 2198) around Opus. By default an Opus payload goes
+        to :meth:`on_audio_payload` and a RED one is dropped."""
+        if not red:
+            self.on_audio_payload(participant_id, payload, rtp_timestamp, arrival_monotonic_s)
+
     def on_event(self, event: MediaEvent) -> None:
         """Audio levels, active speaker and connection state changes, renegotiation needed."""

@@ -707,7 +707,11 @@ class MediaRoom:
         )
         self._speakers.update(participant_id, loudness, now)
         try:
-            self.listener.on_audio_payload(participant_id, packet.payload, packet.ts, now)
+            stream = self._streams.get((participant_id, "microphone"))
+            receiver = stream.transceiver.receiver if stream is not None and stream.transceiver else None
+            codec = hooks.receiver_codecs(receiver).get(packet.payload_type) if receiver is not None else None
+            red = codec is not None and codec.mimeType.lower() == "audio/red"
+            self.listener.on_audio_packet(participant_id, packet.payload, packet.ts, packet.seq, red, now)
         except Exception:
             logger.exception("room %s: audio tap failed for %s", self.room_id, participant_id)
         return loudness
