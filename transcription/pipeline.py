@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from recordings.manifest import TrackRecord
 from transcription.audio import SAMPLE_RATE_HZ, TimeMap, cut_intervals, probe_duration_s, stream_audio
 from transcription.engines.base import ProgressCallback, Transcriber
 from transcription.errors import AudioDecodeError
@@ -17,6 +18,18 @@ from transcription.segment import Segment, Word
 from transcription.windows import WINDOW_S, split_windows
 
 logger = logging.getLogger(__name__)
+
+MIN_UNCERTAIN_LOSS_S = 0.06  # an unrecovered loss at least this long makes the words said over it uncertain
+
+
+def lost_spans(track: TrackRecord, *, min_s: float = MIN_UNCERTAIN_LOSS_S) -> tuple[tuple[float, float], ...]:
+    """A recorded track's unrecovered packet-loss spans (the manifest's ``losses``, adjacent ones merged) of
+    at least ``min_s``, relative to the track: what :class:`TrackInput` takes as ``lost``."""
+    return tuple(
+        (max(0.0, span.start_s - track.start_s), max(0.0, span.end_s - track.start_s))
+        for span in track.losses
+        if span.end_s - span.start_s >= min_s - 1e-6
+    )
 
 
 @dataclass(frozen=True)
@@ -31,6 +44,9 @@ class TrackInput:
     skip: tuple[
         tuple[float, float], ...
     ] = ()  # (start_s, end_s) relative to the track: muted, not transcribed
+    lost: tuple[
+        tuple[float, float], ...
+    ] = ()  # (start_s, end_s) relative to the track: audio lost in transit (silence): words over it uncertain
 
 
 @dataclass(frozen=True)
@@ -46,6 +62,7 @@ class TranscribedSegment:
     track_index: int
     words: tuple[Word, ...] = ()  # word times on the meeting clock
     avg_logprob: float | None = None
+    uncertain: bool = False  # a word of it (or, without word times, the segment) overlaps lost audio
 
 
 def _weights(durations: Sequence[float | None]) -> list[float]:
@@ -103,10 +120,21 @@ def _place(
 ) -> list[TranscribedSegment]:
     """Engine segments (times in the cut window) placed on the meeting clock."""
     to_original = time_map.to_original
+    lost = [(track.offset_s + a, track.offset_s + b) for a, b in track.lost]
+
+    def over_loss(start_s: float, end_s: float) -> bool:
+        return any(start_s < b and end_s > a for a, b in lost)
+
     placed: list[TranscribedSegment] = []
     for segment in segments:
         start = to_original(segment.start_s, side="start")
         end = max(start, to_original(segment.end_s, side="end"))
+        words = []
+        for w in segment.words:
+            word_start = shift_s + to_original(w.start_s, side="start")
+            word_end = shift_s + to_original(w.end_s, side="end")
+            words.append(Word(word_start, word_end, w.text, w.probability, over_loss(word_start, word_end)))
+        uncertain = any(w.uncertain for w in words) if words else over_loss(shift_s + start, shift_s + end)
         placed.append(
             TranscribedSegment(
                 start_s=shift_s + start,
@@ -116,16 +144,9 @@ def _place(
                 speaker=track.speaker,
                 text=segment.text,
                 track_index=index,
-                words=tuple(
-                    Word(
-                        start_s=shift_s + to_original(w.start_s, side="start"),
-                        end_s=shift_s + to_original(w.end_s, side="end"),
-                        text=w.text,
-                        probability=w.probability,
-                    )
-                    for w in segment.words
-                ),
+                words=tuple(words),
                 avg_logprob=segment.avg_logprob,
+                uncertain=uncertain,
             )
         )
     return placed

@@ -13,6 +13,7 @@ class Word:
     end_s: float
     text: str
     probability: float
+    uncertain: bool = False  # said (partly) where the recording lost audio nothing recovered
 
 
 @dataclass(frozen=True)
