@@ -69,14 +69,18 @@ def cmd_seed(args: argparse.Namespace) -> int:
     from server.services import units
 
     settings = _settings(args)
+    if args.what == "units" and not args.file:
+        raise SystemExit("giaoban seed units FILE.json")
     db = _db(settings)
-    with db.session() as session:
-        if args.what == "ia-pa":
-            count = units.seed_ia_pa(session)
-        else:
-            if not args.file:
-                raise SystemExit("giaoban seed units FILE.json")
-            count = units.load_tree(session, units.parse_tree_file(Path(args.file)))
+    try:
+        with db.session() as session:  # one transaction: a refused tree writes nothing
+            if args.what == "ia-pa":
+                count = units.seed_ia_pa(session)
+            else:
+                count = units.load_tree(session, units.parse_tree_file(Path(args.file)))
+    except GiaobanError as exc:
+        print(f"Lỗi: {exc.message}", file=sys.stderr)  # one line: the message names the code and the paths
+        return 2
     print(f"Đã nạp {count} đơn vị.")
     return 0
 

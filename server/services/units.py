@@ -59,19 +59,81 @@ def parse_tree_file(path: Path) -> UnitSpec:
     try:
         return UnitSpec.model_validate(data)
     except ValidationError as exc:
-        raise InvalidInput("Tệp đơn vị không hợp lệ.", details=exc.errors(include_url=False)) from exc
+        errors = exc.errors(include_url=False)
+        where = ".".join(str(part) for part in errors[0]["loc"]) if errors else ""
+        first = f" ({where}: {errors[0]['msg']})" if errors else ""
+        raise InvalidInput(f"Tệp đơn vị không hợp lệ{first}.", details=errors) from exc
+
+
+def check_tree(session: Session, spec: UnitSpec) -> None:
+    """Refuse a tree file that would make the unit tree lie, before anything is written.
+
+    - a code twice in the file (it would be merged into one unit silently, the last place winning): the
+      error names the code and both paths (``IAPA/CHUMO/X`` and ``IAPA/IATUL/X``); when the second place is
+      under the first, the file asks for a unit below itself, and the error says it is a cycle;
+    - a file that would re-parent a unit of the database under its own descendant (the file's root keeps its
+      place in the database, e.g. a file ``CHUMO → IAPA`` loaded where IAPA is above CHUMO).
+    """
+    seen: dict[str, str] = {}
+
+    def walk(node: UnitSpec, parent_path: str) -> None:
+        path = f"{parent_path}/{node.code}" if parent_path else node.code
+        first = seen.get(node.code)
+        if first is not None:
+            details = {"code": node.code, "paths": [first, path]}
+            if path.startswith(first + "/"):
+                raise InvalidInput(
+                    f"Cây đơn vị có vòng lặp: mã {node.code} nằm dưới chính nó ({path}).", details=details
+                )
+            raise InvalidInput(
+                f"Mã đơn vị {node.code} xuất hiện hai lần trong tệp: {first} và {path}.", details=details
+            )
+        seen[node.code] = path
+        for child in node.children:
+            walk(child, path)
+
+    walk(spec, "")
+    rows = session.execute(select(Unit.id, Unit.code, Unit.parent_id)).tuples().all()
+    code_of = {uid: code for uid, code, _ in rows}
+    parent: dict[str, str | None] = {code: code_of.get(p) if p else None for _, code, p in rows}
+
+    def place(node: UnitSpec, parent_code: str | None) -> None:
+        parent[node.code] = parent_code
+        for child in node.children:
+            place(child, node.code)
+
+    place(spec, parent.get(spec.code))
+    for start in seen:
+        chain, current = [start], parent[start]
+        while current is not None and current not in chain:
+            chain.append(current)
+            current = parent.get(current)
+        if current is not None:  # back at a unit of the chain: a cycle
+            loop = [*chain[chain.index(current) :], current]
+            path = "/".join(reversed(loop))
+            raise InvalidInput(
+                f"Cây đơn vị có vòng lặp: nạp tệp sẽ đặt {current} dưới chính nó ({path}).",
+                details={"code": current, "path": path},
+            )
 
 
 def load_tree(session: Session, spec: UnitSpec, actor: Actor | None = None) -> int:
-    """Create or update the units of ``spec`` (matched by code). Returns how many units were written."""
+    """Create or update the units of ``spec`` (matched by code). Returns how many units were written.
+
+    The file's root keeps its place when it is already in the database (a commune's file of villages stays
+    under its district); a new root is a root. :func:`check_tree` runs first: a refused file writes nothing.
+    """
+    check_tree(session, spec)
     count = 0
 
-    def visit(node: UnitSpec, parent: Unit | None, position: int) -> None:
+    def visit(node: UnitSpec, parent: Unit | None, position: int, root: bool = False) -> None:
         nonlocal count
         unit = session.scalar(select(Unit).where(Unit.code == node.code))
         if unit is None:
             unit = Unit(code=node.code, name=node.name, kind=node.kind, parent=parent, position=position)
             session.add(unit)
+        elif root:
+            unit.name, unit.kind = node.name, node.kind
         else:
             unit.name, unit.kind, unit.parent, unit.position = node.name, node.kind, parent, position
         session.flush()
@@ -79,7 +141,7 @@ def load_tree(session: Session, spec: UnitSpec, actor: Actor | None = None) -> i
         for i, child in enumerate(node.children):
             visit(child, unit, i)
 
-    visit(spec, None, 0)
+    visit(spec, None, 0, root=True)
     audit.record(session, actor, "units.load", "unit", spec.code, {"count": count})
     return count
 
