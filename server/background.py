@@ -7,6 +7,7 @@ in its own process against the configured database and queue (Redis), as many as
 from __future__ import annotations
 
 import logging
+import os
 import time
 from typing import Any
 
@@ -27,10 +28,18 @@ class Background:
         self.db = db
         self.queue = JobQueue(settings, self._handle)
         self.runner = TranscriptionRunner(
-            settings, db, self._enqueue_transcription, worker_name(), engine_factory=engine_factory
+            settings,
+            db,
+            self._enqueue_transcription,
+            worker_name(),
+            engine_factory=engine_factory,
+            stopping=self._stopping,
         )
         self.worker: Worker | None = None
         self._last_purge = float("-inf")
+
+    def _stopping(self) -> bool:
+        return self.worker is not None and self.worker.stop_event.is_set()
 
     def _handle(self, kind: str, payload: dict[str, Any]) -> None:
         if kind == transcription_jobs.JOB_KIND:
@@ -64,12 +73,20 @@ class Background:
                 )
 
     def start_worker(self) -> None:
-        self.worker = Worker(self.queue, self.sweep)
+        self.worker = Worker(self.queue, self.sweep, release=self.runner.release_held)
         self.worker.start_thread()
 
     def run_worker_forever(self) -> None:
-        self.worker = Worker(self.queue, self.sweep)
-        self.worker.run()
+        """``giaoban worker``: run jobs until SIGINT or SIGTERM; the running job goes back to the queue.
+
+        When the job does not stop within the grace (busy in the speech model), it has been given back already
+        and the process leaves at once, without waiting for the native code to return.
+        """
+        self.worker = Worker(self.queue, self.sweep, release=self.runner.release_held)
+        if not self.worker.run_until_signalled():
+            log.warning("worker: leaving while the abandoned job's thread is still busy")
+            logging.shutdown()
+            os._exit(0)
 
     def stop(self) -> None:
         if self.worker is not None:

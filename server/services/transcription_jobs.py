@@ -6,6 +6,8 @@ progress, and stores the segments and ``done`` in one transaction, replacing tho
 so a job retried after a crash never duplicates segments. A running row whose heartbeat is older than
 ``GIAOBAN_JOB_LEASE_S`` belongs to a dead worker and is queued again; after ``job_max_attempts`` it is failed.
 Audio that cannot be decoded (empty, truncated, not audio) fails the job at once with a readable reason.
+A worker that is stopping (SIGINT, SIGTERM, server shutdown) gives its job back: queued again at once, the
+interrupted attempt not counted (:meth:`TranscriptionRunner.release_held`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,10 @@ PROGRESS_WRITE_INTERVAL_S = 1.0
 JOB_KIND = "transcribe"
 
 Enqueue = Callable[[int], None]
+
+
+class JobInterrupted(Exception):
+    """Raised inside a job when its worker is stopping; the runner gives the job back to the queue."""
 
 
 def queue(session: Session, meeting_id: int) -> Transcript:
@@ -98,8 +104,10 @@ class TranscriptionRunner:
         enqueue: Enqueue,
         worker: str,
         engine_factory: Callable[[], Any] | None = None,
+        stopping: Callable[[], bool] = lambda: False,
     ) -> None:
         self.settings = settings
+        self.stopping = stopping
         self.db = db
         self.enqueue = enqueue
         self.worker = worker
@@ -151,7 +159,14 @@ class TranscriptionRunner:
             row.progress = 0.0
             return True
 
+    def _check_stopping(self) -> None:
+        if self.stopping():
+            raise JobInterrupted
+
     def run(self, meeting_id: int) -> None:
+        if self.stopping():
+            self.enqueue(meeting_id)  # not ours to start: the wake-up goes back for the next worker
+            return
         if not self._claim(meeting_id):
             return
         log.info("meeting %s: transcription started by %s", meeting_id, self.worker)
@@ -166,10 +181,14 @@ class TranscriptionRunner:
                 tracks = tracks_from_manifest(meeting_dir, manifest)
                 hotwords = hotwords_for(session, meeting, manifest)
             engine = self.engine()
+            self._check_stopping()
             segments = transcribe_tracks(
                 tracks, engine, hotwords=hotwords, progress=self._progress(meeting_id)
             )
+            self._check_stopping()
             self._complete(meeting_id, segments, getattr(engine, "name", ""))
+        except JobInterrupted:
+            self.release_held()
         except (AudioDecodeError, TranscriptionError, OSError, ValueError) as exc:
             self._fail(meeting_id, f"{type(exc).__name__}: {exc}", permanent=True)
         except Exception as exc:  # noqa: BLE001 - anything else may be transient: retry
@@ -180,6 +199,7 @@ class TranscriptionRunner:
         last = [0.0]
 
         def report(value: float) -> None:
+            self._check_stopping()
             now = time.monotonic()
             if now - last[0] < PROGRESS_WRITE_INTERVAL_S and value < 1.0:
                 return
@@ -211,8 +231,8 @@ class TranscriptionRunner:
         retry = False
         with self.db.session() as session:
             row = session.scalar(select(Transcript).where(Transcript.meeting_id == meeting_id))
-            if row is None:
-                return
+            if row is None or row.worker != self.worker:
+                return  # given back meanwhile (the worker stopped): not ours to fail
             row.error = reason[:2000]
             if permanent or row.attempts >= self.settings.job_max_attempts:
                 row.status = JobStatus.FAILED
@@ -227,6 +247,30 @@ class TranscriptionRunner:
             self.enqueue(meeting_id)
 
     # ---- recovery ---------------------------------------------------------------------------------------
+    def release_held(self) -> list[int]:
+        """Give back the jobs this worker holds (it is stopping): queued again at once, the interrupted
+        attempt not counted. A job that finished meanwhile is left as it is."""
+        ids: list[int] = []
+        with self.db.session() as session:
+            for row in session.scalars(
+                select(Transcript)
+                .where(Transcript.status == JobStatus.RUNNING, Transcript.worker == self.worker)
+                .with_for_update()
+            ):
+                row.status, row.worker, row.heartbeat_at = JobStatus.QUEUED, "", None
+                row.attempts = max(0, row.attempts - 1)
+                row.progress = 0.0
+                row.queued_at = utcnow()
+                ids.append(row.meeting_id)
+        for meeting_id in ids:
+            log.warning(
+                "meeting %s: transcription given back to the queue (worker %s stopping)",
+                meeting_id,
+                self.worker,
+            )
+            self.enqueue(meeting_id)
+        return ids
+
     def requeue_stale(self) -> list[int]:
         """Queue again the jobs whose worker stopped renewing its lease (killed, crashed, machine lost),
         and the queued ones that lost their queue entry (the embedded queue died with its process)."""
