@@ -26,8 +26,9 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 from playwright.sync_api import Browser, Playwright, sync_playwright
 
+from tests.speech import shippable
+
 REPO = Path(__file__).resolve().parents[2]
-EVAL_DIR = REPO.parent / "shared" / "eval" / "vivos-spk01-dev"
 SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
 SERVER_PORT = 8000  # free by construction: the namespace is new and holds nothing else
@@ -36,7 +37,7 @@ PG_SOCKET_DIR = "/var/run/postgresql"
 FAKE_VIDEO_SIZE = "320x240"
 FAKE_VIDEO_FPS = 15
 SPEECH_SAMPLE_RATE_HZ = 48000
-SPEECH_CLIPS = 8  # VIVOS clips joined into the speaker's microphone (~30 s of speech)
+SPEECH_CLIPS = 8  # synthesised sentences (tests/speech.py) joined into the speaker's microphone (~29 s)
 
 CHROMIUM_FLAGS = (
     "--no-sandbox",
@@ -201,8 +202,7 @@ def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
          str(video)],
         check=True,
     )
-    clips = sorted(EVAL_DIR.glob("VIVOSSPK01_R*.wav"))[:SPEECH_CLIPS]
-    assert len(clips) == SPEECH_CLIPS, f"the speech clips are missing under {EVAL_DIR}"
+    clips = [u.path for u in shippable()[:SPEECH_CLIPS]]
     speech = out / "speech-48k.wav"
     subprocess.run(
         ["sox", *map(str, clips), "-r", str(SPEECH_SAMPLE_RATE_HZ), "-c", "1", "-b", "16", str(speech)],

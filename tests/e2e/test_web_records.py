@@ -2,8 +2,9 @@
 second of its recording; the current transcript line follows playback; the clerk corrects a line; the
 transcription's progress is pushed to the open page.
 
-The recording (real speech, Ogg Opus) and its transcript segments are stored through the server's own
-services, as the recorder and the transcription worker store them, before the browser looks at them."""
+The recording (Vietnamese sentences synthesised by tests/speech.py, Ogg Opus) and its transcript segments
+(what the sentences say) are stored through the server's own services, as the recorder and the transcription
+worker store them, before the browser looks at them."""
 
 from __future__ import annotations
 
@@ -20,19 +21,17 @@ from server.db import Database
 from server.models import JobStatus, Transcript, utcnow
 from server.services import recordings, transcripts
 from server.services.transcripts import SegmentInput
-from tests.e2e.conftest import EVAL_DIR, Chromium, RunningServer
+from tests.e2e.conftest import Chromium, RunningServer
 from tests.e2e.pages import login, new_page, shot
+from tests.speech import shippable_utterance
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 DEMO_MEETING_ID = 1
-CLIPS = ("VIVOSSPK01_R031", "VIVOSSPK01_R032", "VIVOSSPK01_R033")
+# "Xã Chư Mố báo cáo tình hình chống hạn …", "Xã Ia Tul đề nghị huyện hỗ trợ thêm giống lúa …" (said by
+# Ia Tul), "Toàn xã đã nạo vét được ba kênh mương nội đồng."
+CLIPS = ("GB01", "GB05", "GB02")
 LANDING_TOLERANCE_S = 0.5
-
-
-def _references() -> dict[str, str]:
-    rows = (EVAL_DIR / "transcripts.tsv").read_text(encoding="utf-8").splitlines()
-    return {name.removesuffix(".wav"): text for name, text in (r.split("\t", 1) for r in rows if r)}
 
 
 def _duration_s(path: Path) -> float:
@@ -41,7 +40,8 @@ def _duration_s(path: Path) -> float:
 
 def _store_recording(server: RunningServer, database_url: str | None, tmp_path: Path) -> list[SegmentInput]:
     """The three clips one after another as the meeting's mixed recording, one segment per clip."""
-    wavs = [EVAL_DIR / f"{c}.wav" for c in CLIPS]
+    utterances = [shippable_utterance(c) for c in CLIPS]
+    wavs = [u.path for u in utterances]
     joined = tmp_path / "joined.wav"
     subprocess.run(["sox", *map(str, wavs), "-r", "48000", str(joined)], check=True)
     folder = server.data_dir / "e2e-recording"
@@ -49,13 +49,12 @@ def _store_recording(server: RunningServer, database_url: str | None, tmp_path: 
     mix = folder / "mix.ogg"
     subprocess.run(["ffmpeg", "-loglevel", "error", "-i", str(joined), "-c:a", "libopus", "-b:a", "64k",
                     str(mix)], check=True)
-    refs = _references()
     segments: list[SegmentInput] = []
     at = 0.0
-    for clip, wav in zip(CLIPS, wavs, strict=True):
-        length = _duration_s(wav)
-        unit = "IATUL" if clip == "VIVOSSPK01_R032" else "CHUMO"
-        segments.append(SegmentInput(round(at, 2), round(at + length, 2), refs[clip], unit, unit.lower()))
+    for utterance in utterances:
+        length = _duration_s(utterance.path)
+        unit = "IATUL" if utterance.key == "GB05" else "CHUMO"
+        segments.append(SegmentInput(round(at, 2), round(at + length, 2), utterance.text, unit, unit.lower()))
         at += length
     db = Database(Settings(data_dir=server.data_dir, database_url=database_url, secret_key="e2e-secret"))
     try:
@@ -74,19 +73,20 @@ def test_search_lands_on_the_second_and_transcript_follows(server: RunningServer
                                                            database_url: str | None, tmp_path: Path,
                                                            screenshots: Path) -> None:
     segments = _store_recording(server, database_url, tmp_path)
-    target = segments[1]  # "của người mẹ đang phải cầm hơi bằng lá cây", spoken by Ia Tul
+    target = segments[1]  # "Xã Ia Tul đề nghị huyện hỗ trợ thêm giống lúa cho vụ đông xuân.", said by Ia Tul
     page = new_page(chromium.launch(), server.base_url)
     login(page, "thuky", server.accounts["thuky"].password)
 
     page.get_by_role("link", name="Tra cứu").click()
-    page.get_by_label("Từ khóa").fill("cầm hơi")
+    page.get_by_label("Từ khóa").fill("giống lúa")
     page.get_by_label("Điểm cầu").select_option("IATUL")
     page.get_by_role("button", name="Tìm", exact=True).click()
     hit = page.get_by_test_id("search-results").locator("li.hit[data-kind=segment]")
     expect(hit).to_have_count(1, timeout=15_000)
-    expect(hit.locator("mark").first).to_have_text("cầm hơi")
+    expect(hit.locator("mark").first).to_have_text("giống lúa")
     shot(page, screenshots, "13-search-transcript")
-    hit.get_by_role("link", name="Nghe từ 00:03").click()
+    minutes, seconds = divmod(int(target.start_s), 60)
+    hit.get_by_role("link", name=f"Nghe từ {minutes:02d}:{seconds:02d}").click()
 
     # the player starts at the segment's second and the line it plays is the current one
     page.wait_for_function("() => { const a = document.querySelector('#player'); return a && !a.paused"
@@ -96,20 +96,20 @@ def test_search_lands_on_the_second_and_transcript_follows(server: RunningServer
     position = page.evaluate("document.querySelector('#player').currentTime")
     assert target.start_s - LANDING_TOLERANCE_S <= position <= target.end_s, position
     current = page.locator("ol.transcript li.current")
-    expect(current).to_contain_text("cầm hơi bằng lá cây")
+    expect(current).to_contain_text("giống lúa cho vụ đông xuân")
     expect(current).to_contain_text("UBND xã Ia Tul")
     # playback moves on to the next line by itself
-    expect(current).to_contain_text("hun đúc nên tinh thần", timeout=10_000)
+    expect(current).to_contain_text("nạo vét được ba kênh mương", timeout=10_000)
     shot(page, screenshots, "14-transcript-playing")
 
     # clicking a line plays from there
     page.locator("ol.transcript li").first.get_by_role("button").click()
-    expect(current).to_contain_text("len lén nhìn")
+    expect(current).to_contain_text("tình hình chống hạn")
     assert page.evaluate("document.querySelector('#player').currentTime") < segments[0].end_s
 
     # the clerk corrects a line; the transcript keeps the edit
     page.get_by_role("button", name="Sửa gỡ băng").click()
-    corrected = "chúng tôi cứ len lén nhìn và chẳng thấy ngượng ngùng"
+    corrected = "Xã Chư Mố báo cáo tình hình chống hạn trong tháng qua."
     line = page.get_by_label("Sửa đoạn lúc 00:00")
     line.fill(corrected)
     line.blur()

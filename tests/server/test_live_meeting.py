@@ -12,13 +12,17 @@ import av
 import pytest
 
 from tests.audio import pcm, speech_span_s, waveform_correlation
-from tests.conftest import EVAL_DIR
 from tests.server.live_harness import LiveServer, SocketClient, read_stats, wait_bots
+from tests.speech import shippable_utterance
 
 pytestmark = pytest.mark.e2e
 
-SPEECH = EVAL_DIR / "VIVOSSPK01_R031.wav"
-SPEECH_2 = EVAL_DIR / "VIVOSSPK01_R040.wav"
+SPEECH = "GB01"  # tests/speech.py: synthesised sentences, 3.7 s and 4.4 s
+SPEECH_2 = "GB05"
+
+
+def wav(key: str) -> Path:
+    return shippable_utterance(key).path
 MEETING = 1  # the demo meeting: UBND huyện Ia Pa with its nine communes
 
 
@@ -42,7 +46,7 @@ def start_with_open_floor(live: LiveServer) -> SocketClient:
 
 def test_bots_see_and_hear_each_other_and_the_meeting_is_recorded(live: LiveServer, tmp_path: Path) -> None:
     chair = start_with_open_floor(live)
-    a = live.bot(MEETING, "chumo", play=SPEECH, video=True, duration_s=9, stats=tmp_path / "a.json")
+    a = live.bot(MEETING, "chumo", play=wav(SPEECH), video=True, duration_s=9, stats=tmp_path / "a.json")
     b = live.bot(MEETING, "poto", video=True, duration_s=9, stats=tmp_path / "b.json")
     time.sleep(3)
     late = live.bot(MEETING, "iatul", video=True, duration_s=5, stats=tmp_path / "late.json")
@@ -63,7 +67,7 @@ def test_bots_see_and_hear_each_other_and_the_meeting_is_recorded(live: LiveServ
     got_a, got_b, got_late = (read_stats(tmp_path / f) for f in ("a.json", "b.json", "late.json"))
     # each bot decoded the others' audio and video (frames counted after decoding)
     assert got_b["chumo"]["unit"] == "CHUMO" and got_b["chumo"]["video_frames"] > 30
-    # R031 lasts 3.97 s (≈ 198 frames of 20 ms): most of it arrives, decoded
+    # the sentence lasts 3.7 s (≈ 187 frames of 20 ms): most of it arrives, decoded
     assert got_b["chumo"]["audio_frames"] > 100
     # poto's microphone sends silence: not forwarded to anyone (audio selection), but recorded (below)
     assert got_a["poto"]["video_frames"] > 30 and got_a["poto"]["audio_frames"] == 0
@@ -91,7 +95,7 @@ def test_bots_see_and_hear_each_other_and_the_meeting_is_recorded(live: LiveServ
     assert track.status_code == 200
     rec_path = tmp_path / "chumo.ogg"
     rec_path.write_bytes(track.content)
-    recorded, source = pcm(rec_path), pcm(SPEECH)
+    recorded, source = pcm(rec_path), pcm(wav(SPEECH))
     # the speech in the recorded track lasts as long as in the source
     assert abs(speech_span_s(recorded) - speech_span_s(source)) < 0.1
     # and has the same waveform (Opus at 48 kHz, compared at 16 kHz after alignment)
@@ -141,7 +145,7 @@ def test_last_n_keeps_the_chairs_hall_and_the_floor_on_every_screen(
         chair.wait_for(lambda m: m["type"] == "floor" and m["participant_id"] == poto["participant"]["id"])
         viewer = live.bot(MEETING, "iatul", video=True, duration_s=9, stats=tmp_path / "v.json")
         time.sleep(2)
-        speaker = live.bot(MEETING, "chumo", play=SPEECH, video=True, duration_s=6)
+        speaker = live.bot(MEETING, "chumo", play=wav(SPEECH), video=True, duration_s=6)
         wait_bots(hall, floor, viewer, speaker)
         seen = read_stats(tmp_path / "v.json")
         assert seen["thuky"]["video_frames"] > 100 and seen["poto"]["video_frames"] > 100, seen
@@ -153,7 +157,7 @@ def test_last_n_keeps_the_chairs_hall_and_the_floor_on_every_screen(
 
 def test_chair_mute_stops_forwarded_audio(live: LiveServer, tmp_path: Path) -> None:
     chair = start_with_open_floor(live)
-    speaker = live.bot(MEETING, "chumo", play=SPEECH_2, duration_s=10, stats=tmp_path / "s.json")
+    speaker = live.bot(MEETING, "chumo", play=wav(SPEECH_2), duration_s=10, stats=tmp_path / "s.json")
     listener = live.bot(MEETING, "poto", duration_s=10, stats=tmp_path / "l.json")
     joined = chair.wait_for(
         lambda m: m["type"] == "participant_joined" and m["participant"]["username"] == "chumo"
@@ -401,7 +405,7 @@ def test_bad_input_closes_only_that_peer(live: LiveServer) -> None:
 
 def test_server_killed_mid_meeting_leaves_playable_files(live: LiveServer, tmp_path: Path) -> None:
     start_with_open_floor(live)
-    bot = live.bot(MEETING, "chumo", play=SPEECH, duration_s=30)
+    bot = live.bot(MEETING, "chumo", play=wav(SPEECH), duration_s=30)
     time.sleep(6)
     assert live.proc is not None
     live.proc.send_signal(signal.SIGKILL)
@@ -427,7 +431,7 @@ def test_server_killed_mid_meeting_leaves_playable_files(live: LiveServer, tmp_p
     chair = SocketClient(live.ws_url(MEETING, live.token("chutri")))
     chair.wait_for(lambda m: m["type"] == "welcome")
     chair.send({"type": "floor_control", "enabled": False})
-    wait_bots(live.bot(MEETING, "chumo", play=SPEECH_2, duration_s=5))
+    wait_bots(live.bot(MEETING, "chumo", play=wav(SPEECH_2), duration_s=5))
     assert live.api("POST", f"/api/meetings/{MEETING}/end", "chutri").status_code == 200
     chair.close()
     final = read_manifest(folder)

@@ -1,5 +1,6 @@
 """Recorded meeting → Vietnamese transcript, through the real pieces: `giaoban serve` and `giaoban bot`
-subprocesses, the recorder, the job queue and worker, the packaged Whisper model on real speech."""
+subprocesses, the recorder, the job queue and worker, the packaged Whisper model — on the repository's
+synthesised speech always, and on real speech (VIVOS) when the corpus is present, measuring the words."""
 
 from __future__ import annotations
 
@@ -14,39 +15,35 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import EVAL_DIR
 from tests.server.live_harness import LiveServer, SocketClient, server_env, wait_bots
+from tests.speech import SHIPPABLE_CORPUS, Corpus
 from transcription.wer import wer as word_error_rate
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asr]
 
 MEETING = 1
-# Clips the packaged base model reads well on the source (WER 0.00 and 0.08), so the bound below tests
-# the path (WebRTC, Opus, recording, per-track transcription), not the model.
+# What each commune says, per corpus, and the WER each unit's transcript must stay under. VIVOS: clips the
+# packaged base model reads well on the source (WER 0.00 and 0.08), so the bound tests the path (WebRTC, Opus,
+# recording, per-track transcription), not the model. The synthesised sentences: measured and printed, not
+# bounded — through WebRTC the base model reads them at WER 0.86–1.07 and sometimes loops on one word.
 CLIPS = {
-    "chumo": EVAL_DIR / "VIVOSSPK01_R032.wav",
-    "poto": EVAL_DIR / "VIVOSSPK01_R054.wav",
+    "espeak": {"chumo": "GB08", "poto": "GB04"},
+    "vivos": {"chumo": "R032", "poto": "R054"},
 }
+MAX_WER: dict[str, float | None] = {"espeak": None, "vivos": 0.35}
 REDIS_URL = os.environ.get("GIAOBAN_TEST_REDIS_URL", "")
 
 
-def reference(clip: Path) -> str:
-    for line in (EVAL_DIR / "transcripts.tsv").read_text(encoding="utf-8").splitlines():
-        name, text = line.split("\t", 1)
-        if name == clip.name:
-            return text
-    raise KeyError(clip.name)
-
-
-def hold_meeting(live: LiveServer) -> None:
+def hold_meeting(live: LiveServer, corpus: Corpus) -> None:
     """Chumo speaks first, then Pờ Tó; both are recorded; the chair ends the meeting."""
     assert live.api("POST", f"/api/meetings/{MEETING}/start", "chutri").status_code == 200
     chair = SocketClient(live.ws_url(MEETING, live.token("chutri")))
     chair.wait_for(lambda m: m["type"] == "welcome")
     chair.send({"type": "floor_control", "enabled": False})
     chair.wait_for(lambda m: m["type"] == "floor_control")
-    wait_bots(live.bot(MEETING, "chumo", play=CLIPS["chumo"], duration_s=7))
-    wait_bots(live.bot(MEETING, "poto", play=CLIPS["poto"], duration_s=7))
+    for username in ("chumo", "poto"):
+        clip = corpus.utterance(CLIPS[corpus.name][username]).path
+        wait_bots(live.bot(MEETING, username, play=clip, duration_s=7))
     assert live.api("POST", f"/api/meetings/{MEETING}/end", "chutri").status_code == 200
     chair.close()
 
@@ -64,7 +61,7 @@ def wait_transcript(live: LiveServer, until: set[str], timeout_s: float = 300) -
     raise AssertionError(f"transcript not {until} in time: {body}")
 
 
-def check_transcript(body: dict[str, Any]) -> None:
+def check_transcript(body: dict[str, Any], corpus: Corpus) -> None:
     segs = body["segments"]
     assert body["status"] == "done" and body["progress"] == 1.0
     units = [s["unit"] for s in segs]
@@ -72,8 +69,11 @@ def check_transcript(body: dict[str, Any]) -> None:
     assert [s["start"] for s in segs] == sorted(s["start"] for s in segs)
     for username, unit in (("chumo", "CHUMO"), ("poto", "POTO")):
         text = " ".join(s["text"] for s in segs if s["unit"] == unit)
-        wer = word_error_rate(reference(CLIPS[username]), text)
-        assert wer < 0.35, (unit, text, wer)
+        assert text.strip(), unit
+        wer = word_error_rate(corpus.utterance(CLIPS[corpus.name][username]).text, text)
+        bound = MAX_WER[corpus.name]
+        print(f"{corpus.name} {unit}: WER {wer:.2f} (bound {bound})")
+        assert bound is None or wer < bound, (unit, text, wer)
     # no segment twice (a retried job replaces, never appends)
     keys = [(round(s["start"], 2), s["text"]) for s in segs]
     assert len(keys) == len(set(keys))
@@ -89,9 +89,9 @@ def live(tmp_path: Path, database_url: str | None) -> Iterator[LiveServer]:
         server.stop()
 
 
-def test_ending_a_recorded_meeting_transcribes_it_by_unit(live: LiveServer) -> None:
-    hold_meeting(live)
-    check_transcript(wait_transcript(live, {"done", "failed"}))
+def test_ending_a_recorded_meeting_transcribes_it_by_unit(live: LiveServer, speech_corpus: Corpus) -> None:
+    hold_meeting(live, speech_corpus)
+    check_transcript(wait_transcript(live, {"done", "failed"}), speech_corpus)
 
 
 @pytest.fixture
@@ -124,7 +124,7 @@ def test_a_killed_worker_is_replaced_and_the_job_retried(live_without_worker: Li
         import redis
 
         redis.Redis.from_url(REDIS_URL).flushdb()
-    hold_meeting(live)
+    hold_meeting(live, SHIPPABLE_CORPUS)
     queued = wait_transcript(live, {"queued"}, timeout_s=60)
     assert queued["segments"] == []
     worker = start_worker(live, GIAOBAN_JOB_LEASE_S="4")
@@ -136,7 +136,7 @@ def test_a_killed_worker_is_replaced_and_the_job_retried(live_without_worker: Li
     assert stuck["status"] == "running"
     replacement = start_worker(live, GIAOBAN_JOB_LEASE_S="4")
     try:
-        check_transcript(wait_transcript(live, {"done", "failed"}))
+        check_transcript(wait_transcript(live, {"done", "failed"}), SHIPPABLE_CORPUS)
     finally:
         replacement.send_signal(signal.SIGINT)
         replacement.wait(timeout=30)
