@@ -37,6 +37,9 @@ DEMO_ACCOUNTS: tuple[tuple[str, str, str, str], ...] = (
     ("giamsat", "viewer", "IAPA", "Cán bộ theo dõi"),
 )
 
+# Unit trees shipped in server/data beside Ia Pa's, by `giaoban seed` name (server/data/README.md).
+SHIPPED_TREES: dict[str, str] = {"gia-lai": "gia-lai.json"}
+
 
 def _settings(args: argparse.Namespace) -> Settings:
     overrides: dict[str, object] = {}
@@ -77,7 +80,8 @@ def cmd_seed(args: argparse.Namespace) -> int:
             if args.what == "ia-pa":
                 count = units.seed_ia_pa(session)
             else:
-                count = units.load_tree(session, units.parse_tree_file(Path(args.file)))
+                path = Path(args.file) if args.what == "units" else units.SEED_DIR / SHIPPED_TREES[args.what]
+                count = units.load_tree(session, units.parse_tree_file(path))
     except GiaobanError as exc:
         print(f"Lỗi: {exc.message}", file=sys.stderr)  # one line: the message names the code and the paths
         return 2
@@ -368,7 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_init)
 
     p = sub.add_parser("seed", help="nạp cây đơn vị")
-    p.add_argument("what", choices=["units", "ia-pa"])
+    p.add_argument("what", choices=["units", "ia-pa", *SHIPPED_TREES])
     p.add_argument("file", nargs="?")
     data_dir(p)
     p.set_defaults(func=cmd_seed)
