@@ -112,6 +112,11 @@ class TrackRepaired(ManifestEvent):
     reordered: int  # arrived out of order, written in order
     late: int  # arrived after their slot was written (dropped)
     lost_s: float  # length of the unrecovered spans
+    malformed: int = 0  # RED payloads that could not be read (dropped, so their slots became holes)
+
+    @property
+    def recovered(self) -> int:
+        return self.recovered_red + self.recovered_fec
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ class OpusCodecError(RuntimeError):
     """libopus is missing or refused a call."""
 
 
-def _candidates() -> list[str]:
+def candidate_paths() -> list[str]:
     found: list[str] = []
     spec = importlib.util.find_spec("av")
     if spec is not None and spec.origin is not None:
@@ -58,7 +58,7 @@ def library() -> ctypes.CDLL:
         if _lib is not None:
             return _lib
         errors: list[str] = []
-        for name in _candidates():
+        for name in candidate_paths():
             try:
                 lib = ctypes.CDLL(name)
             except OSError as exc:

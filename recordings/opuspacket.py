@@ -9,6 +9,7 @@ from __future__ import annotations
 
 OPUS_CLOCK_HZ = 48000
 MAX_PACKET_DURATION_SAMPLES = 5760  # 120 ms at 48 kHz, the longest packet Opus allows
+MAX_FRAME_BYTES = 1275  # RFC 6716 section 3.4 [R2]
 
 # Frame size in 48 kHz samples for each of the 32 TOC configurations.
 _SILK_FRAME_SAMPLES = (480, 960, 1920, 2880)  # 10, 20, 40, 60 ms
@@ -81,7 +82,9 @@ def _first_frame(packet: bytes) -> bytes:
     code = packet[0] & 0x03
     if code in (0, 1):
         body = packet[1:]
-        return body if code == 0 else body[: len(body) // 2]
+        if code == 0:
+            return body if len(body) <= MAX_FRAME_BYTES else b""
+        return body[: len(body) // 2] if len(body) % 2 == 0 and len(body) <= 2 * MAX_FRAME_BYTES else b""
     if code == 2:
         if len(packet) < 2:
             return b""
@@ -109,8 +112,8 @@ def _first_frame(packet: bytes) -> bytes:
     if count == 1:
         return packet[offset:end]
     if not vbr:
-        size = (end - offset) // count
-        return packet[offset : offset + size]
+        size, rest = divmod(end - offset, count)
+        return packet[offset : offset + size] if not rest and size <= MAX_FRAME_BYTES else b""
     if offset >= end:
         return b""
     if packet[offset] < 252:

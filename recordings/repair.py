@@ -254,26 +254,31 @@ class TrackRepairer:
                 duration = packet_duration_samples(block.data)
                 if duration and offset + duration <= length:
                     recovered.setdefault(offset, block.data)
-        chosen: list[_Span] = []
+        red_spans: list[_Span] = []
         cursor = 0
         for offset in sorted(recovered):
             if offset >= cursor:
                 data = recovered[offset]
-                chosen.append(_Span(offset, offset + packet_duration_samples(data), data))
-                cursor = chosen[-1].end
+                red_spans.append(_Span(offset, offset + packet_duration_samples(data), data))
+                cursor = red_spans[-1].end
         frame = packet_duration_samples(after.payload)
-        fec_span: _Span | None = None
-        if self._fec and frame and length - frame >= cursor and has_lbrr(after.payload):
-            fec_span = _Span(length - frame, length)
-        for span in chosen:
-            self._write_packet(span.packet, (start + span.start) % _TS_MODULUS)
-            self.stats.recovered_red += 1
-        if fec_span is not None:
-            rebuilt = self._recover_fec(after.payload, frame)
-            if rebuilt is not None:
-                self._write_packet(rebuilt, (start + fec_span.start) % _TS_MODULUS)
-                self.stats.recovered_fec += 1
-                chosen.append(fec_span)
+        # Each packet that fills or ends the gap (a RED block, then the packet after the gap) may carry FEC
+        # for the frame just before it: recovered where that frame is still missing. Written in time order.
+        chosen: list[_Span] = []
+        cursor = 0
+        for source in [*red_spans, _Span(length, length + frame, after.payload)]:
+            duration = packet_duration_samples(source.packet)
+            if self._fec and duration and source.start - duration >= cursor and has_lbrr(source.packet):
+                rebuilt = self._recover_fec(source.packet, duration)
+                if rebuilt is not None:
+                    self._write_packet(rebuilt, (start + source.start - duration) % _TS_MODULUS)
+                    self.stats.recovered_fec += 1
+                    chosen.append(_Span(source.start - duration, source.start))
+            if source.start < length:
+                self._write_packet(source.packet, (start + source.start) % _TS_MODULUS)
+                self.stats.recovered_red += 1
+                chosen.append(source)
+            cursor = source.end
         recovered_frames = len(chosen)
         concealed = max(0, self._holes - recovered_frames)
         self.stats.concealed += concealed

@@ -261,6 +261,7 @@ class TrackHandle:
                 self.track_id, packets=stats.packets, holes=stats.holes, recovered_red=stats.recovered_red,
                 recovered_fec=stats.recovered_fec, concealed=stats.concealed, reordered=stats.reordered,
                 late=stats.late, lost_s=round(stats.lost_samples / OPUS_CLOCK_HZ, 6),
+                malformed=stats.malformed,
             ),
             self.track_id,
         )

@@ -6,6 +6,8 @@ Speech packets come from libopus with in-band FEC (rec_loss.py: espeak-ng speech
 
 from __future__ import annotations
 
+import ctypes
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +27,7 @@ from rec_loss import (
 
 from recordings.manifest import read_manifest
 from recordings.oggopus import DEFAULT_PRE_SKIP_SAMPLES, OggOpusWriter
+from recordings.opuscodec import Encoder, candidate_paths
 from recordings.opuspacket import has_lbrr
 from recordings.red import MAX_REDUNDANT_BLOCKS, RedBlock, build_red, parse_red
 from recordings.repair import AudioPacket, Hole, ReorderBuffer, TrackRepairer
@@ -296,19 +299,26 @@ def test_red_stream_recorded_complete_despite_loss(
     assert track.losses == ()
 
 
-def test_red_burst_longer_than_redundancy_leaves_one_listed_loss(
-    tmp_path: Path, speech: tuple[np.ndarray, list[bytes]]
+@pytest.mark.parametrize("fec_in_red_block", [False, True])
+def test_red_burst_longer_than_redundancy(
+    tmp_path: Path, speech: tuple[np.ndarray, list[bytes]], fec_in_red_block: bool
 ) -> None:
     _, packets = speech
+    # three packets k..k+2 missing (k+2 as a malformed RED payload); k+3 carries k+1 and k+2 (RED); k only
+    # comes back through the FEC inside k+1's redundant block, when it has some
+    k = next(i for i in range(120, len(packets) - 4) if has_lbrr(packets[i + 1]) == fec_in_red_block)
     stream = red_stream(packets, distance=2)
-    stream[150] = (stream[150][0], stream[150][1], b"\x80\x00")  # a malformed RED payload counts as lost
-    lossy = [x for i, x in enumerate(stream) if i not in (148, 149)]
+    stream[k + 2] = (stream[k + 2][0], stream[k + 2][1], b"\x80\x00")  # malformed: counts as lost
+    lossy = [x for i, x in enumerate(stream) if i not in (k, k + 1)]
     repaired = record(tmp_path, "red", lossy, repair=True, red=True)
     track = read_manifest(repaired).track("t1")
-    assert track.repair is not None
-    # 148-150 missing; 151 carries 149 and 150 (RED); 148 has nothing: concealed (151's FEC is for 150)
-    assert (track.repair.holes, track.repair.recovered_red, track.repair.concealed) == (3, 2, 1)
-    start = 2.0 + (148 * FRAME_SAMPLES - PRE_SKIP) / SAMPLE_RATE_HZ
+    assert track.repair is not None and track.repair.malformed == 1
+    assert (track.repair.holes, track.repair.recovered_red) == (3, 2)
+    if fec_in_red_block:
+        assert (track.repair.recovered_fec, track.repair.concealed, track.losses) == (1, 0, ())
+        return
+    assert (track.repair.recovered_fec, track.repair.concealed) == (0, 1)
+    start = 2.0 + (k * FRAME_SAMPLES - PRE_SKIP) / SAMPLE_RATE_HZ
     (loss,) = track.losses
     assert abs(loss.start_s - start) < 1e-4 and abs(loss.end_s - (start + 0.02)) < 1e-4
 
@@ -339,3 +349,79 @@ def test_a_track_written_without_sequence_numbers_has_no_repair_record(tmp_path:
     repairer.flush()  # nothing pushed: nothing written, nothing counted
     writer.close()
     assert repairer.stats.packets == 0 and repairer.stats.holes == 0
+
+
+@pytest.mark.parametrize("loss", [0.05, 0.10])
+@pytest.mark.parametrize("red", [False, True], ids=["fec", "red1+fec"])
+def test_random_loss_share_of_holes_filled(
+    tmp_path: Path, speech: tuple[np.ndarray, list[bytes]], loss: float, red: bool
+) -> None:
+    """Independent random loss (seeded), FEC alone (what a browser sends by default) or RED with one
+    redundant block (Chromium's RED for Opus): the share of holes filled, and the manifest lists exactly the
+    rest."""
+    _, packets = speech
+    reference = decoded(record(tmp_path, "full", [(seq(i), ts(i), p) for i, p in enumerate(packets)],
+                               repair=True) / "tracks/t1.ogg")
+    stream = red_stream(packets, distance=1) if red else [(seq(i), ts(i), p) for i, p in enumerate(packets)]
+    holes = filled = 0
+    snr_after: list[float] = []
+    snr_before: list[float] = []
+    for seed in range(3):
+        rng = np.random.default_rng(seed)
+        dropped = {i for i in range(1, len(packets) - 1) if rng.random() < loss}
+        folder = record(tmp_path, f"r{seed}", [x for i, x in enumerate(stream) if i not in dropped],
+                        repair=True, red=red)
+        plain = record(tmp_path, f"p{seed}", [(seq(i), ts(i), p) for i, p in enumerate(packets)
+                                              if i not in dropped], repair=False)
+        track = read_manifest(folder).track("t1")
+        assert track.repair is not None and track.repair.holes == len(dropped)
+        holes += track.repair.holes
+        filled += track.repair.recovered
+        # what was not filled is listed, frame for frame (merged spans of 20 ms frames)
+        listed_frames = sum(round((x.end_s - x.start_s) / 0.02) for x in track.losses)
+        assert listed_frames == track.repair.concealed
+        snr_after.append(snr_db(reference, decoded(folder / "tracks/t1.ogg")))
+        snr_before.append(snr_db(reference, decoded(plain / "tracks/t1.ogg")))
+    share = filled / holes
+    print(f"{loss:.0%} loss, {'RED(1)+FEC' if red else 'FEC'}: {holes} holes, {share:.1%} filled; "
+          f"track SNR {np.mean(snr_after):.1f} dB vs {np.mean(snr_before):.1f} dB without recovery")
+    assert share > (0.9 if red else 0.7)
+    assert np.mean(snr_after) > np.mean(snr_before) + 5
+
+
+# -- has_lbrr against libopus ----------------------------------------------------------------------------
+
+
+def _libopus_has_lbrr() -> Callable[[bytes], int]:
+    """libopus >= 1.5's opus_packet_has_lbrr, from the libopus PyAV ships (1.6 here)."""
+    paths = [p for p in candidate_paths() if "av.libs" in p]
+    assert paths, "PyAV's wheel ships libopus"
+    lib = ctypes.CDLL(paths[0])
+    function = lib.opus_packet_has_lbrr
+    function.argtypes = [ctypes.c_char_p, ctypes.c_int32]
+    function.restype = ctypes.c_int
+    return lambda packet: int(function(packet, len(packet)))
+
+
+@pytest.mark.parametrize("frame_samples", [480, 960, 1920, 2880])  # packet codes 0, 0, 1/2, 3
+@pytest.mark.parametrize("channels", [1, 2])
+def test_has_lbrr_agrees_with_libopus_on_encoded_packets(
+    speech: tuple[np.ndarray, list[bytes]], frame_samples: int, channels: int
+) -> None:
+    pcm, _ = speech
+    reference = _libopus_has_lbrr()
+    encoder = Encoder(channels, bitrate_bps=32000, fec=True, packet_loss_percent=15)
+    signal = np.repeat(pcm.reshape(-1, 1), channels, axis=1)
+    packets = [encoder.encode(signal[i : i + frame_samples])
+               for i in range(0, len(signal) - frame_samples, frame_samples)]
+    assert sum(has_lbrr(p) for p in packets) > len(packets) // 2
+    assert [has_lbrr(p) for p in packets] == [reference(p) > 0 for p in packets]
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.binary(min_size=1, max_size=16))
+def test_has_lbrr_agrees_with_libopus_on_any_bytes(packet: bytes) -> None:
+    assert has_lbrr(packet) == (_LIBOPUS_HAS_LBRR(packet) > 0)
+
+
+_LIBOPUS_HAS_LBRR = _libopus_has_lbrr()
