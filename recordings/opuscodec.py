@@ -20,6 +20,7 @@ import numpy as np
 OPUS_OK = 0
 OPUS_APPLICATION_VOIP = 2048
 OPUS_SET_BITRATE_REQUEST = 4002
+OPUS_SET_COMPLEXITY_REQUEST = 4010
 OPUS_SET_INBAND_FEC_REQUEST = 4012
 OPUS_SET_PACKET_LOSS_PERC_REQUEST = 4014
 OPUS_GET_LOOKAHEAD_REQUEST = 4027
@@ -144,7 +145,7 @@ class Encoder:
     """One libopus encoder (48 kHz, VoIP application)."""
 
     def __init__(self, channels: int, *, bitrate_bps: int | None = None, fec: bool = False,
-                 packet_loss_percent: int = 0) -> None:
+                 packet_loss_percent: int = 0, complexity: int | None = None) -> None:
         self.channels = channels
         self._lib = library()
         error = ctypes.c_int(0)
@@ -157,6 +158,8 @@ class Encoder:
         self._ctl(OPUS_SET_SIGNAL_REQUEST, OPUS_SIGNAL_VOICE)
         if bitrate_bps is not None:
             self._ctl(OPUS_SET_BITRATE_REQUEST, bitrate_bps)
+        if complexity is not None:
+            self._ctl(OPUS_SET_COMPLEXITY_REQUEST, complexity)
         if fec:
             self._ctl(OPUS_SET_INBAND_FEC_REQUEST, 1)
             self._ctl(OPUS_SET_PACKET_LOSS_PERC_REQUEST, packet_loss_percent)

@@ -36,6 +36,10 @@ DEFAULT_REORDER_DEPTH_PACKETS = 4  # 80 ms of 20 ms frames
 DEFAULT_MAX_SEQUENCE_JUMP = 1500  # 30 s of 20 ms packets: a bigger jump is a restarted sender, not a loss
 HISTORY_PACKETS = 3  # packets decoded before a FEC frame to warm the decoder (and the encoder)
 MIN_REENCODE_BITRATE_BPS = 12_000
+# libopus' complexity for the re-encoded frames: 3 costs 1.0 ms per recovered frame (history decode, FEC
+# decode, 4 encodes) instead of 2.4 ms at the default 10, with the same fidelity (median correlation of the
+# recovered frames 0.93-0.94 either way): the work runs on the media event loop
+REENCODE_COMPLEXITY = 3
 MAX_REENCODE_BITRATE_BPS = 128_000
 _SEQ_MODULUS = 1 << 16
 _TS_MODULUS = 1 << 32
@@ -332,7 +336,7 @@ def reencode_fec_frame(history: list[bytes], next_packet: bytes, frame: int) -> 
         decoder.close()
     bitrate = len(next_packet) * 8 * 48000 // max(1, packet_duration_samples(next_packet))
     bitrate = min(MAX_REENCODE_BITRATE_BPS, max(MIN_REENCODE_BITRATE_BPS, bitrate))
-    encoder = Encoder(channels, bitrate_bps=bitrate)
+    encoder = Encoder(channels, bitrate_bps=bitrate, complexity=REENCODE_COMPLEXITY)
     # the stream's mode (SILK or hybrid: it carried LBRR): a fresh encoder may pick another (CELT at aiortc's
     # 96 kb/s stereo), and the decoder's switch there and back costs the frame (median correlation of the
     # recovered frames 0.74 -> 0.93). Turning the encoder's own FEC on instead also keeps the mode, but its
