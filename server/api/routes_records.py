@@ -140,9 +140,10 @@ async def _export(
         with db.session() as session:
             return minutes.export(session, actor, settings, *what)
 
-    prepared = await run_in_threadpool(gather)
     try:
-        data = await pool.render(prepared.job, cache=prepared.sealed)
+        with pool.admit():
+            prepared = await pool.read(gather)
+            data = await pool.render(prepared.job, cache=prepared.sealed)
     except RenderBusy as exc:
         return JSONResponse(
             exc.to_json(), status_code=exc.status_code, headers={"Retry-After": str(exc.retry_after_s)}

@@ -9,52 +9,59 @@ in a small pool of worker processes:
   only :func:`render_job` (rebuild the dataclasses, lay out, write DOCX/PDF) runs in the worker. The one
   layout (``layout``) still feeds both formats.
 - Processes are started with the ``spawn`` context (never a fork of a process running an asyncio loop and
-  aiortc's threads), lazily on the first render, and shut down with the app.
+  aiortc's threads), lazily on the first render, at a lower CPU priority (nice 10: on a busy machine the
+  media process gets the cores first), and shut down with the app.
 - At most ``render_workers`` renders run at once; ``render_queue_limit`` more may wait; a request beyond that
-  gets :class:`RenderBusy` (503 with ``Retry-After``) at once instead of piling up.
+  gets :class:`RenderBusy` (503 with ``Retry-After``) at once instead of piling up. The exports' database
+  reads run in the threadpool one at a time (:meth:`RenderPool.read`), so one thread at most competes with
+  the event loop for the GIL.
 - A worker that dies (kill -9, out of memory) breaks the executor: the requests it held get
   :class:`RenderFailed` (503), the executor is replaced and the next render starts fresh processes.
 - A sealed version never changes: its files are rendered once and kept on disk (:class:`RenderCache`), keyed
   by the SHA-256 of the content, the format, the stamp and the renderers' own source.
-- ``render_workers = 0`` keeps the old way (render in the server's threadpool) as the benchmarks' baseline.
+- ``render_workers = 0`` keeps the old way (render in the server's threadpool, no limit) as the benchmarks'
+  baseline.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import multiprocessing
 import os
 import tempfile
-from collections.abc import Mapping
-from concurrent.futures import Executor, ProcessPoolExecutor
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from server.config import Settings
 from server.documents import model as doc_model
-from server.documents.canonical import canonical_bytes, document_from_canonical
+from server.documents.canonical import Document, canonical_bytes, document_from_canonical
 from server.errors import Unavailable
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 RenderFormat = Literal["docx", "pdf"]
 START_METHOD = "spawn"
 RETRY_AFTER_S = 10  # what a refused download is told to wait: about one PDF of a long meeting
+WORKER_NICE = 10  # render processes yield the CPU to the media process on a busy machine
 CACHE_SUBDIR = "cache/documents"
-# The renderers' source: a change to any of them is a new rendering of the same sealed content.
-RENDERER_MODULES = ("canonical", "docx_render", "layout", "model", "pdf_render", "typeface", "wording")
 
 
 @dataclass(frozen=True)
 class RenderJob:
-    """What a worker process needs: the document's canonical JSON, the format and the PDF's creation date."""
+    """What a worker process needs: the document (its canonical JSON as stored, or the dataclasses of a
+    preview), the format and the PDF's creation date."""
 
-    content: Mapping[str, Any]
+    content: Mapping[str, Any] | Document
     fmt: RenderFormat
     created_at: datetime | None = None
 
@@ -64,7 +71,8 @@ def render_job(job: RenderJob) -> bytes:
     from server.documents.docx_render import render_minutes_docx, render_notice_docx
     from server.documents.pdf_render import render_minutes_pdf, render_notice_pdf
 
-    doc = document_from_canonical(job.content)
+    content = job.content
+    doc = content if isinstance(content, Document) else document_from_canonical(content)
     if isinstance(doc, doc_model.MinutesDoc):
         if job.fmt == "docx":
             return render_minutes_docx(doc)
@@ -72,6 +80,12 @@ def render_job(job: RenderJob) -> bytes:
     if job.fmt == "docx":
         return render_notice_docx(doc)
     return render_notice_pdf(doc, created_at=job.created_at)
+
+
+def _lower_priority(pid: int = 0) -> None:
+    """A render process's CPU priority (``pid`` 0: this process), lower than the server's."""
+    with contextlib.suppress(ProcessLookupError):
+        os.setpriority(os.PRIO_PROCESS, pid, WORKER_NICE)
 
 
 class RenderBusy(Unavailable):
@@ -97,10 +111,11 @@ class RenderFailed(Unavailable):
 
 
 def _renderer_fingerprint() -> str:
-    here = Path(__file__).resolve().parent
+    """The documents package's source (this module aside): what turns a content into bytes."""
     digest = hashlib.sha256()
-    for name in RENDERER_MODULES:
-        digest.update((here / f"{name}.py").read_bytes())
+    for path in sorted(Path(__file__).resolve().parent.glob("*.py")):
+        if path.name != Path(__file__).name:
+            digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
 
 
@@ -152,8 +167,10 @@ class RenderPool:
         self.cache = RenderCache(cache_dir) if cache_dir is not None else None
         self.rendered = 0  # renders done (not counting files served from the cache)
         self._executor: ProcessPoolExecutor | None = None
-        self._slots: asyncio.Semaphore | None = None
-        self._admitted = 0  # running + waiting
+        self._slots: asyncio.Semaphore | None = None  # created in the running loop
+        self._reads: asyncio.Semaphore | None = None
+        self._admitted = 0  # exports running or waiting
+        self._lock = threading.Lock()  # the executor is made and replaced from threadpool threads
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RenderPool:
@@ -166,7 +183,9 @@ class RenderPool:
     def _executor_now(self) -> ProcessPoolExecutor:
         if self._executor is None:
             context = multiprocessing.get_context(START_METHOD)
-            self._executor = ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
+            self._executor = ProcessPoolExecutor(
+                max_workers=self.workers, mp_context=context, initializer=_lower_priority
+            )
             log.info("render pool started: %d %s processes", self.workers, START_METHOD)
         return self._executor
 
@@ -176,6 +195,28 @@ class RenderPool:
         processes = getattr(executor, "_processes", None) or {}
         return [p.pid for p in processes.values() if p.is_alive()]
 
+    @contextlib.contextmanager
+    def admit(self) -> Iterator[None]:
+        """One export's place: running, or waiting for a process; :class:`RenderBusy` when there is none."""
+        capacity = self.workers + self.queue_limit
+        if self.workers and self._admitted >= capacity:
+            log.warning("render refused: %d running or waiting (limit %d)", self._admitted, capacity)
+            raise RenderBusy(RETRY_AFTER_S)
+        self._admitted += 1
+        try:
+            yield
+        finally:
+            self._admitted -= 1
+
+    async def read(self, gather: Callable[[], T]) -> T:
+        """``gather`` (the export's database reads) in a thread, one export at a time: four threads building
+        long documents at once held the GIL against the event loop for ~0.5 s; one at a time, one thread
+        competes with it."""
+        if self._reads is None:
+            self._reads = asyncio.Semaphore(1)
+        async with self._reads:
+            return await asyncio.to_thread(gather)
+
     async def render(self, job: RenderJob, *, cache: bool = False) -> bytes:
         """The file's bytes; ``cache`` for content that never changes (a sealed version)."""
         key: str | None = None
@@ -183,42 +224,49 @@ class RenderPool:
             key, hit = await asyncio.to_thread(self.cache.lookup, job)
             if hit is not None:
                 return hit
-        capacity = max(self.workers, 1) + self.queue_limit
-        if self._admitted >= capacity:
-            log.warning("render refused: %d running or waiting (limit %d)", self._admitted, capacity)
-            raise RenderBusy(RETRY_AFTER_S)
-        if self._slots is None:
-            self._slots = asyncio.Semaphore(max(self.workers, 1))
-        self._admitted += 1
-        try:
-            async with self._slots:
+        if self.workers == 0:  # the baseline: in this process's threadpool, holding the GIL, no limit
+            data = await asyncio.to_thread(render_job, job)
+        else:
+            if self._slots is None:
+                self._slots = asyncio.Semaphore(self.workers)
+            async with self._slots:  # queued here, not in the executor: a dead process fails only its own
                 data = await self._run(job)
-        finally:
-            self._admitted -= 1
         self.rendered += 1
         if key is not None and self.cache is not None:
             await asyncio.to_thread(self.cache.put, key, job.fmt, data)
         return data
 
+    def _submit(self, job: RenderJob) -> tuple[ProcessPoolExecutor, Future[bytes]]:
+        with self._lock:
+            executor = self._executor_now()
+            future = executor.submit(render_job, job)
+            # at once, before the new processes' imports compete with the server for the cores
+            # (their initializer sets it again, for any process started later)
+            for pid in self.worker_pids():
+                _lower_priority(pid)
+            return executor, future
+
     async def _run(self, job: RenderJob) -> bytes:
-        if self.workers == 0:  # the baseline: in this process, in the threadpool, holding the GIL
-            return await asyncio.to_thread(render_job, job)
-        executor = self._executor_now()
+        # Starting the executor and its processes (submit spawns them) takes ~0.1 s: not on the loop.
+        executor, future = await asyncio.to_thread(self._submit, job)
         try:
-            return await asyncio.wrap_future(executor.submit(render_job, job))
+            return await asyncio.wrap_future(future)
         except BrokenProcessPool:
             log.error("a render process died; starting a new pool")
             self._replace(executor)
             raise RenderFailed() from None
 
     def _replace(self, broken: Executor) -> None:
-        if self._executor is broken:
+        with self._lock:
+            if self._executor is not broken:
+                return  # another request whose render died replaced it already
             self._executor = None
-            broken.shutdown(wait=False, cancel_futures=True)
+        broken.shutdown(wait=False, cancel_futures=True)
 
     def shutdown(self) -> None:
         """Stop the worker processes (waits for a render under way; none is queued behind our semaphore)."""
-        executor, self._executor = self._executor, None
+        with self._lock:
+            executor, self._executor = self._executor, None
         if executor is not None:
             executor.shutdown(wait=True, cancel_futures=True)
             log.info("render pool stopped")

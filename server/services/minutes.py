@@ -392,12 +392,24 @@ def export(
 ) -> Export:
     """Everything read from the database for one DOCX/PDF export; the rendering itself is the caller's
     (``server.documents.pool``: in a worker process, off the media loop's GIL)."""
-    view = get(session, actor, settings, meeting_id, kind, version)
-    suffix = f"-v{view.version}" if view.version is not None else "-du-thao"
-    stamp = view.sealed_at or view.created_at
+    meeting = meetings.get_visible(session, actor, meeting_id)
+    row: MinutesVersion | None
+    if version is not None:
+        row = _version(session, meeting_id, kind, version)
+    else:
+        existing = _versions(session, meeting_id, kind)
+        row = existing[-1] if existing else None
+    job: RenderJob
+    if row is None:  # no version yet: the preview, shipped as dataclasses (no canonical JSON to build)
+        doc = build_document(session, meeting, kind, DocumentRequest(), settings)
+        job = RenderJob(content=doc, fmt=RENDER_FORMATS[fmt])
+    else:
+        stamp = row.sealed_at or row.created_at
+        job = RenderJob(content=row.content, fmt=RENDER_FORMATS[fmt], created_at=stamp)
+    suffix = f"-v{row.version}" if row is not None else "-du-thao"
     return Export(
-        job=RenderJob(content=view.document, fmt=RENDER_FORMATS[fmt], created_at=stamp),
-        sealed=view.status == MinutesStatus.SEALED.value,
+        job=job,
+        sealed=row is not None and row.status is MinutesStatus.SEALED,
         media_type=MEDIA_TYPES[fmt],
         filename=f"{FILE_STEMS[kind]}-{meeting_id}{suffix}.{fmt.value}",
     )

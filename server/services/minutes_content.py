@@ -147,8 +147,13 @@ def _agenda(session: Session, meeting: Meeting, contents: list[str]) -> tuple[do
     current: tuple[int, int | None, str] | None = None
     buffer: list[str] = []
     first_start = 0.0
-    segments = session.scalars(
-        select(TranscriptSegment)
+    segments = session.execute(  # plain rows: hydrating 3 000 ORM objects held the GIL ~0.25 s
+        select(
+            TranscriptSegment.start_s,
+            TranscriptSegment.unit_id,
+            TranscriptSegment.speaker,
+            TranscriptSegment.text,
+        )
         .where(TranscriptSegment.meeting_id == meeting.id)
         .order_by(TranscriptSegment.seq)
     )
