@@ -27,6 +27,7 @@ from pydantic.fields import FieldInfo
 from server.api import (
     routes_auth,
     routes_health,
+    routes_invitation_groups,
     routes_meetings,
     routes_recordings,
     routes_records,
@@ -128,6 +129,7 @@ ALL: list[APIRouter] = [
     prepared(routes_health.router),
     prepared(routes_auth.router),
     prepared(routes_meetings.router),
+    prepared(routes_invitation_groups.router),
     prepared(routes_recordings.router),
     prepared(routes_tasks.router),
     prepared(routes_records.router),

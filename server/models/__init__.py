@@ -2,6 +2,7 @@
 
 from server.models.audit import AuditEvent
 from server.models.base import Base, utcnow
+from server.models.invitation_groups import InvitationGroup, InvitationGroupUnit
 from server.models.meetings import (
     AgendaItem,
     ChatMessage,
@@ -45,6 +46,8 @@ __all__ = [
     "Conclusion",
     "DocumentRegister",
     "ExtensionRequest",
+    "InvitationGroup",
+    "InvitationGroupUnit",
     "JobStatus",
     "Meeting",
     "MeetingStatus",
