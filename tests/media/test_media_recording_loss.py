@@ -91,6 +91,28 @@ def test_hooks_turn_fec_on_in_aiortc_and_advertise_it() -> None:
     assert not hasattr(init.__wrapped__, "__wrapped__")  # type: ignore[attr-defined]
     options = OpusEncoder().codec.options
     assert options["fec"] == "1" and options["packet_loss"] == str(hooks.OPUS_FEC_PACKET_LOSS_PERCENT)
+    from aiortc import RTCRtpSender
+
+    (opus,) = [c for c in RTCRtpSender.getCapabilities("audio").codecs if c.mimeType.lower() == "audio/opus"]
+    assert opus.parameters == {"useinbandfec": 1}
+
+
+def test_fec_self_check_fails_loudly_when_aiortc_changes(monkeypatch: pytest.MonkeyPatch) -> None:
+    import aiortc.codecs
+    from aiortc.codecs import opus
+
+    monkeypatch.setitem(aiortc.codecs.CODECS, "audio", [c for c in aiortc.codecs.CODECS["audio"]
+                                                        if c.mimeType.lower() != "audio/opus"])
+    with pytest.raises(hooks.HookError, match="one Opus entry"):
+        hooks.check_opus_fec()
+    monkeypatch.undo()
+
+    def changed_init(self: opus.OpusEncoder) -> None:
+        self.codec = None  # type: ignore[assignment]
+
+    monkeypatch.setattr(opus.OpusEncoder, "__init__", changed_init)
+    with pytest.raises(hooks.HookError, match="OpusEncoder.__init__"):
+        hooks.check_opus_fec()
 
 
 @pytest.mark.asyncio
