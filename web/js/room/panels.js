@@ -1,0 +1,171 @@
+// The side panel, drawn from the room state: tabs, the connection points (the chair's controls, the queue of
+// raised hands, everyone's microphone and floor), the chat, and the chair's roll-call.
+import { h, mount } from "../dom.js";
+import { t } from "../i18n.js";
+import { icon } from "../icons.js";
+import { participantActions, renderHandQueue, renderMeetingControls, RollCallView } from "./chair.js";
+import { handPosition, handQueue, isMuted, participant, rollCallRows, speakingNow } from "./state.js";
+
+const TABS = ["people", "chat", "roll"];
+
+/** actions: {tab(id), sendChat(text), roll: {set, draft, discard}, chair: {...chair controls}}. */
+export function createPanels(actions) {
+  const tabs = TABS.map((id) =>
+    h(
+      "button.tab",
+      { type: "button", role: "tab", id: `tab-${id}`, "aria-controls": `pane-${id}`, onclick: () => actions.tab(id) },
+      t("room.tab_" + id),
+    ),
+  );
+  const chairBox = h("div.chair-box");
+  const queueBox = h("section.queue-box", { hidden: true, "aria-label": t("room.hand_queue") });
+  const peopleList = h("ul.people", { "aria-label": t("room.participants") });
+  const rollBox = h("div.roll-box", { "data-testid": "roll-call" });
+  const chatLog = h("ol.chat-log", { "aria-live": "polite", "aria-label": t("room.chat") });
+  const chatInput = h("input#chat-text", {
+    maxlength: 2000,
+    autocomplete: "off",
+    "aria-label": t("room.chat_input"),
+    placeholder: t("room.chat_input"),
+  });
+  const chatForm = h(
+    "form.chat-form",
+    { "aria-label": t("room.chat") },
+    chatInput,
+    h("button.btn.primary.small", { type: "submit", "aria-label": t("room.chat_send") }, t("room.chat_send")),
+  );
+  chatForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const text = chatInput.value.trim();
+    if (!text) return;
+    actions.sendChat(text);
+    chatInput.value = "";
+  });
+  const panes = {
+    people: h("div.pane#pane-people", { role: "tabpanel", "aria-labelledby": "tab-people" }, chairBox, queueBox, peopleList),
+    chat: h("div.pane#pane-chat", { role: "tabpanel", "aria-labelledby": "tab-chat" }, chatLog, chatForm),
+    roll: h("div.pane#pane-roll", { role: "tabpanel", "aria-labelledby": "tab-roll" }, rollBox),
+  };
+  const roll = new RollCallView(rollBox, actions.roll);
+  const el = [h("div.tabs", { role: "tablist" }, tabs), Object.values(panes)];
+
+  let prev = null;
+  let rows = new Map(); // participant id → {key, li}
+  let chatShown = []; // the chat messages in the log, in order
+
+  function drawTabs(state) {
+    for (const b of tabs) b.setAttribute("aria-selected", String(b.id === `tab-${state.tab}`));
+    for (const [key, pane] of Object.entries(panes)) pane.hidden = key !== state.tab;
+    tabs[1].textContent = t("room.tab_chat") + (state.chatUnread ? ` (${state.chatUnread})` : "");
+    tabs[2].hidden = !state.canModerate;
+  }
+
+  function personRow(state, p, speaking) {
+    const muted = isMuted(p);
+    const pos = handPosition(state, p.id);
+    const ctl = { me: state.me, floor: state.floor, canModerate: state.canModerate };
+    return h(
+      "li",
+      { "data-participant": p.id },
+      h(
+        "div.person",
+        {},
+        h(
+          "div",
+          {},
+          h("div.strong", {}, p.unit_name, p.id === state.me ? ` (${t("room.you")})` : ""),
+          h("div.small.muted", {}, p.display_name || p.username),
+        ),
+        h(
+          "div.flags",
+          {},
+          pos
+            ? h(
+                "span.flag.hand",
+                { title: t("room.hand_queue_pos", { n: pos }), "aria-label": t("room.hand_queue_pos", { n: pos }) },
+                icon("hand"),
+                ` ${pos}`,
+              )
+            : null,
+          speaking === p.id ? h("span.flag.floor", {}, t("room.speaking_now")) : null,
+          h(
+            "span",
+            { class: "flag " + (muted ? "muted" : "live"), "aria-label": muted ? t("room.muted") : t("room.mic_open") },
+            icon(muted ? "micOff" : "mic"),
+          ),
+        ),
+      ),
+      participantActions(p, ctl, actions.chair),
+    );
+  }
+
+  function drawPeople(state) {
+    const list = state.participants.slice();
+    list.sort((a, b) => Number(b.is_chair_unit) - Number(a.is_chair_unit) || a.unit_name.localeCompare(b.unit_name, "vi"));
+    const speaking = speakingNow(state);
+    const next = new Map();
+    // a row is rebuilt only when what it shows changed, so the chair's pointer and focus stay on its buttons
+    for (const p of list) {
+      const key = JSON.stringify([p, state.me, state.floor, state.canModerate, speaking === p.id, handPosition(state, p.id)]);
+      const old = rows.get(p.id);
+      next.set(p.id, old && old.key === key ? old : { key, li: personRow(state, p, speaking) });
+    }
+    const lis = [...next.values()].map((r) => r.li);
+    if (lis.length !== peopleList.children.length || lis.some((li, i) => peopleList.children[i] !== li)) {
+      for (const [i, li] of lis.entries()) if (peopleList.children[i] !== li) peopleList.insertBefore(li, peopleList.children[i] || null);
+      while (peopleList.children.length > lis.length) peopleList.lastElementChild.remove();
+    }
+    for (const [pid, r] of next) r.li.classList.toggle("speaking", state.activeSpeaker === pid);
+    rows = next;
+    renderHandQueue(queueBox, handQueue(state), state, actions.chair);
+    if (state.canModerate) {
+      renderMeetingControls(
+        chairBox,
+        { floorControl: state.floorControl, locked: state.locked, floor: state.floor, canEnd: state.canEnd },
+        actions.chair,
+      );
+    } else {
+      chairBox.replaceChildren();
+    }
+  }
+
+  function chatItem(state, m) {
+    const p = participant(state, m.participant_id);
+    return h(
+      "li",
+      {},
+      h("span.chat-who", {}, p ? p.unit_name : m.username),
+      " ",
+      h("time.small.muted", { datetime: m.at }, new Date(m.at).toLocaleTimeString()),
+      h("div", {}, m.text),
+    );
+  }
+
+  function drawChat(state) {
+    const n = chatShown.length;
+    const extends_ = n <= state.chat.length && (n === 0 || state.chat[n - 1] === chatShown[n - 1]);
+    if (extends_) {
+      for (const m of state.chat.slice(n)) chatLog.append(chatItem(state, m));
+    } else {
+      mount(
+        chatLog,
+        state.chat.map((m) => chatItem(state, m)),
+      );
+    }
+    while (chatLog.children.length > state.chat.length) chatLog.firstElementChild.remove();
+    if (state.chat.length !== n) chatLog.scrollTop = chatLog.scrollHeight;
+    chatShown = state.chat;
+  }
+
+  function update(state) {
+    const changed = (...keys) => !prev || keys.some((k) => prev[k] !== state[k]);
+    if (changed("tab", "chatUnread", "canModerate")) drawTabs(state);
+    if (changed("participants", "me", "floor", "floorControl", "locked", "canModerate", "canEnd", "activeSpeaker", "hands"))
+      drawPeople(state);
+    if (changed("chat")) drawChat(state);
+    if (state.canModerate && changed("rollCall", "rollDrafts", "canModerate")) roll.update(rollCallRows(state));
+    prev = state;
+  }
+
+  return { el, update };
+}

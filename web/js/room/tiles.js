@@ -1,0 +1,148 @@
+// The video grid and the screen stage, drawn from the room state. One tile per other participant whose media
+// this page receives, labelled with its unit; tiles keep their place (moving a playing <video> pauses it).
+import { h, mount } from "../dom.js";
+import { t } from "../i18n.js";
+import { icon } from "../icons.js";
+import { handPosition, isMuted, participant, screenSharer, shortUnitName, speakingNow, tileIds, unitNameOf } from "./state.js";
+
+function attach(el, track) {
+  const cur = el.srcObject && el.srcObject.getTracks()[0];
+  if (cur === track) return;
+  el.srcObject = new MediaStream([track]);
+  el.play().catch(() => {});
+}
+
+export class TileView {
+  constructor(grid, stage) {
+    this.grid = grid;
+    this.stage = stage;
+    this.tiles = new Map(); // participant id → {el, video, audio, name, flags, avatar, screenEl, screenVideo}
+    this.remote = [];
+  }
+
+  _tile(state, pid) {
+    let tile = this.tiles.get(pid);
+    if (tile) return tile;
+    const video = h("video.remote", { autoplay: true, muted: true, playsInline: true, "data-participant": pid, "data-source": "camera" });
+    const audio = h("audio", { autoplay: true, "data-participant": pid });
+    const name = h("div.tile-name");
+    const flags = h("div.tile-flags");
+    const avatar = h("div.avatar", { "aria-hidden": "true" });
+    const el = h("figure.tile", { "data-participant": pid, tabindex: "0" }, video, avatar, audio, h("figcaption", {}, name, flags));
+    this.grid.append(el);
+    tile = { el, video, audio, name, flags, avatar, screenEl: null, screenVideo: null, unitName: null };
+    this.tiles.set(pid, tile);
+    this._label(tile, unitNameOf(state, pid));
+    return tile;
+  }
+
+  _label(tile, unitName) {
+    if (tile.unitName === unitName) return;
+    tile.unitName = unitName;
+    tile.name.textContent = unitName;
+    tile.avatar.textContent = shortUnitName(unitName);
+    tile.el.setAttribute("aria-label", t("room.tile_of", { name: unitName }));
+    tile.video.setAttribute("aria-label", t("room.video_of", { name: unitName }));
+    tile.audio.setAttribute("aria-label", t("room.audio_of", { name: unitName }));
+  }
+
+  _remove(pid) {
+    const tile = this.tiles.get(pid);
+    if (!tile) return;
+    tile.el.remove();
+    if (tile.screenEl) tile.screenEl.remove();
+    this.tiles.delete(pid);
+  }
+
+  /** Forget every tile (a reconnect starts a new peer connection). */
+  clear() {
+    for (const pid of [...this.tiles.keys()]) this._remove(pid);
+    this.remote = [];
+    this.stage.hidden = true;
+    this.stage.replaceChildren();
+  }
+
+  /** The session's remote tracks ([{mid, info: StreamInfo, track}]): attached to their tiles on each update. */
+  bind(state, list) {
+    this.remote = list;
+    this.update(state);
+  }
+
+  _attachRemote(state) {
+    for (const { mid, info, track } of this.remote) {
+      const tile = info.participant_id !== state.me && this.tiles.get(info.participant_id);
+      if (!tile) continue;
+      if (info.kind === "audio") {
+        attach(tile.audio, track);
+        tile.audio.dataset.mid = mid;
+      } else if (info.source === "screen") {
+        if (!tile.screenEl) {
+          const label = t("room.screen_of", { name: info.unit_name });
+          tile.screenVideo = h("video.screen", {
+            autoplay: true,
+            muted: true,
+            playsInline: true,
+            "data-participant": info.participant_id,
+            "data-source": "screen",
+            "aria-label": label,
+          });
+          tile.screenEl = h("figure.screen-tile", {}, tile.screenVideo, h("figcaption", {}, label));
+        }
+        attach(tile.screenVideo, track);
+        tile.screenVideo.dataset.mid = mid;
+      } else {
+        attach(tile.video, track);
+        tile.video.dataset.mid = mid;
+        tile.el.classList.add("has-video");
+      }
+    }
+  }
+
+  update(state) {
+    const wanted = new Set(tileIds(state));
+    for (const pid of [...this.tiles.keys()]) if (!wanted.has(pid) && !participant(state, pid)) this._remove(pid);
+    for (const { info } of this.remote) if (participant(state, info.participant_id)) wanted.add(info.participant_id);
+    wanted.delete(state.me);
+    for (const pid of wanted) this._tile(state, pid);
+    this._attachRemote(state);
+    this.grid.classList.toggle("audio-only", state.audioOnly);
+    const speaking = speakingNow(state);
+    for (const [pid, tile] of this.tiles) {
+      const p = participant(state, pid);
+      if (!p) continue;
+      this._label(tile, p.unit_name);
+      tile.el.title = `${p.unit_name} — ${p.display_name || p.username}`;
+      tile.el.classList.toggle("speaking", state.activeSpeaker === pid);
+      tile.el.classList.toggle("floor", state.floor === pid);
+      tile.el.dataset.unit = p.unit;
+      const pos = handPosition(state, pid);
+      mount(
+        tile.flags,
+        speaking === pid ? h("span.flag.floor", {}, t("room.speaking_now")) : null,
+        pos
+          ? h(
+              "span.flag.hand",
+              { title: t("room.hand_queue_pos", { n: pos }), "aria-label": t("room.hand_queue_pos", { n: pos }) },
+              icon("hand"),
+              ` ${pos}`,
+            )
+          : null,
+        isMuted(p) ? h("span.flag.muted", { title: t("room.muted"), "aria-label": t("room.muted") }, icon("micOff")) : null,
+      );
+    }
+    this.grid.dataset.count = String(this.tiles.size);
+    this._stage(state);
+  }
+
+  _stage(state) {
+    const pid = screenSharer(state);
+    const tile = pid && this.tiles.get(pid);
+    if (tile && tile.screenEl) {
+      if (tile.screenEl.parentNode !== this.stage) mount(this.stage, tile.screenEl);
+      this.stage.hidden = false;
+    } else {
+      this.stage.hidden = true;
+      this.stage.replaceChildren();
+    }
+  }
+}
