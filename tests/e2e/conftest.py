@@ -206,7 +206,7 @@ def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     speech = out / "speech-48k.wav"
     # a room's noise floor under the synthesised voice (pink noise, -34 dBFS, sox's repeatable seed): between
     # words espeak-ng's output is digital silence, which Chromium's noise suppression and gain control treat
-    # unlike a microphone's; with it the listener's copy correlates 0.50–0.53 with the file (0.34 without;
+    # unlike a microphone's; with it the listener's copy correlates 0.43–0.53 with the file (0.34 without;
     # VIVOS clips: 0.80)
     joined = out / "speech-joined.wav"
     subprocess.run(
