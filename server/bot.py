@@ -82,10 +82,10 @@ async def run_bot(opts: BotOptions, settings: Settings) -> ClientStats:
     duration = opts.duration_s
     if duration is None:
         duration = audio_length_s(opts.play) + TAIL_AFTER_PLAY_S if opts.play else DEFAULT_DURATION_S
-    ws_url = (
-        opts.server.replace("http", "ws", 1).rstrip("/") + f"/ws/meetings/{opts.meeting_id}?token={token}"
-    )
-    async with websockets.connect(ws_url, max_size=MAX_MESSAGE_BYTES) as ws:
+    # the token goes in a header, never in the URL (a URL reaches access logs and proxies)
+    ws_url = opts.server.replace("http", "ws", 1).rstrip("/") + f"/ws/meetings/{opts.meeting_id}"
+    headers = {"Authorization": f"Bearer {token}"}
+    async with websockets.connect(ws_url, additional_headers=headers, max_size=MAX_MESSAGE_BYTES) as ws:
         welcome = json.loads(await ws.recv())
         if welcome["type"] != "welcome":
             raise BotError(welcome.get("message", "không vào được cuộc họp"))

@@ -1,4 +1,7 @@
-// The signaling WebSocket /ws/meetings/{id} (cookie auth): typed JSON messages, ping RTT, reconnect with backoff.
+// The signaling WebSocket /ws/meetings/{id}: typed JSON messages, ping RTT, reconnect with backoff.
+// Each connection opens with a one-use ticket (POST /api/auth/ws-ticket, valid 30 s): the session token never
+// appears in a URL. The server closes with 4401 when the login session ends (logout elsewhere, expiry).
+import { api } from "../api.js";
 
 export const CLOSE = {
   ENDED: 4000,
@@ -22,9 +25,20 @@ const BACKOFF_START_MS = 500;
 const BACKOFF_MAX_MS = 8000;
 const PING_INTERVAL_MS = 5000;
 
-export function socketUrl(meetingId) {
+export function socketUrl(meetingId, ticket) {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-  return `${scheme}//${location.host}/ws/meetings/${meetingId}`;
+  return `${scheme}//${location.host}/ws/meetings/${meetingId}?ticket=${encodeURIComponent(ticket)}`;
+}
+
+/** A one-use socket ticket; a refusal rejects like a socket close (401 → 4401, final; a network error retries). */
+async function socketTicket() {
+  try {
+    const { ticket } = await api.post("/api/auth/ws-ticket");
+    return ticket;
+  } catch (err) {
+    const code = err.status === 401 ? CLOSE.UNAUTHENTICATED : 0;
+    throw Object.assign(new Error(err.message), { code, error: { code: err.code, message: err.message } });
+  }
 }
 
 export class Signaling extends EventTarget {
@@ -43,10 +57,11 @@ export class Signaling extends EventTarget {
   }
 
   /** Open the socket; resolves on `welcome`, rejects on an error/close before it. */
-  connect() {
+  async connect() {
     this.closedByUs = false;
+    const ticket = await socketTicket();
     return new Promise((resolve, reject) => {
-      const ws = new WebSocket(socketUrl(this.meetingId));
+      const ws = new WebSocket(socketUrl(this.meetingId, ticket));
       this.ws = ws;
       let welcomed = false;
       ws.onmessage = (event) => {
