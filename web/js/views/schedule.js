@@ -1,5 +1,5 @@
 // Scheduling form for the chair/clerk: POST /api/meetings with units picked from the GET /api/units tree.
-import { api } from "../api.js";
+import { api, ApiError } from "../api.js";
 import { h, mount } from "../dom.js";
 import { t } from "../i18n.js";
 import { canSchedule } from "../session.js";
@@ -19,6 +19,18 @@ function findNode(nodes, code) {
     if (found) return found;
   }
   return null;
+}
+
+// Plural names of a level, by unit kind ("Mời tất cả phường"); an unknown kind is shown as it is.
+const LEVEL_KEYS = { commune: "schedule.level.commune", ward: "schedule.level.ward", district: "schedule.level.district",
+  village: "schedule.level.village", province: "schedule.level.province" };
+
+// the picker's extra rows (levels, groups, filter) wrap and keep apart on a narrow screen
+const ROW = { marginTop: ".5rem", flexWrap: "wrap", alignItems: "center" };
+
+/** Lower case without Vietnamese accents, for the filter ("chu mo" finds "Chư Mố"). */
+export function fold(text) {
+  return text.normalize("NFD").replace(/[\u0300-\u036f]/g, "").replace(/đ/g, "d").replace(/Đ/g, "d").toLowerCase();
 }
 
 /** "2026-12-01T08:00" (local) → ISO with the browser's offset, e.g. "2026-12-01T08:00:00+07:00". */
@@ -51,26 +63,126 @@ export async function render({ main, user, navigate }) {
   const startsAt = h("input#m-start", { type: "datetime-local", required: true, value: defaultStart(), "aria-label": t("meeting.when") });
   const place = h("input#m-place", { maxlength: 300, "aria-label": t("meeting.place"), placeholder: t("meeting.place_hint") });
   const record = h("input#m-record", { type: "checkbox", checked: true, "aria-label": t("meeting.record") });
-  const chair = h("select#m-chair", { "aria-label": t("meeting.chair_unit"), disabled: user.role !== "admin", onchange: drawUnits },
+  const chair = h("select#m-chair", { "aria-label": t("meeting.chair_unit"), disabled: user.role !== "admin" },
     all.map((u) => h("option", { value: u.code, selected: u.code === user.unit }, "\u00a0".repeat(u.depth * 3) + u.name)));
 
   const unitBox = h("fieldset.unit-picker", {});
+  let groups = [];
+  const groupStatus = h("span.small.muted", { role: "status", "data-testid": "group-status" });
+
+  async function loadGroups() {
+    try {
+      groups = await api.get(`/api/invitation-groups?unit=${encodeURIComponent(chair.value)}`);
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err;
+      groups = [];  // not a manager of that unit (an admin picking another one sees its groups)
+    }
+  }
+
+  function boxes() {
+    return [...unitBox.querySelectorAll("input[name=unit]")];
+  }
+
+  function check(codes) {
+    const wanted = new Set(codes);
+    let found = 0;
+    for (const box of boxes()) {
+      if (wanted.has(box.value)) {
+        box.checked = true;
+        found += 1;
+      }
+    }
+    countSelected();
+    return found;
+  }
+
+  function countSelected() {
+    const all = boxes();
+    const counter = unitBox.querySelector("[data-testid=unit-count]");
+    if (counter) counter.textContent = t("schedule.selected", { n: all.filter((b) => b.checked).length, total: all.length });
+  }
+
   function drawUnits() {
     const chairNode = findNode(tree, chair.value);
     const candidates = flatten(chairNode ? chairNode.children || [] : []).filter((u) => u.code !== chair.value);
     const others = candidates.length ? candidates : all.filter((u) => u.code !== chair.value);
+    // one button per level of the units directly under the chairing unit: "all wards", "all communes", all of them
+    const direct = chairNode ? chairNode.children || [] : [];
+    const kinds = [...new Set(direct.map((u) => u.kind))];
+    const levelButtons = direct.length ? [
+      h("button.btn.small", { type: "button", "data-level": "*", onclick: () => check(direct.map((u) => u.code)) },
+        t("schedule.invite_level_all", { n: direct.length })),
+      ...(kinds.length > 1 ? kinds.map((kind) => {
+        const codes = direct.filter((u) => u.kind === kind).map((u) => u.code);
+        const level = LEVEL_KEYS[kind] ? t(LEVEL_KEYS[kind]) : kind;
+        return h("button.btn.small", { type: "button", "data-level": kind, onclick: () => check(codes) },
+          t("schedule.invite_level", { level, n: codes.length }));
+      }) : []),
+    ] : [];
+    const groupSelect = h("select#m-group", { "aria-label": t("schedule.group") },
+      h("option", { value: "" }, groups.length ? t("schedule.group_pick") : t("schedule.group_none")),
+      groups.map((g) => h("option", { value: String(g.id) }, t("schedule.group_option", { name: g.name, n: g.units.length }))));
+    const groupName = h("input#m-group-name", { maxlength: 200, "aria-label": t("schedule.group_name"), placeholder: t("schedule.group_name") });
+    const filter = h("input#m-unit-filter", { type: "search", "aria-label": t("schedule.filter"), placeholder: t("schedule.filter"), style: ROW,
+      oninput: () => {
+        const q = fold(filter.value.trim());
+        // style, not the hidden attribute: the label's CSS display would win over [hidden]
+        for (const label of unitBox.querySelectorAll(".unit-grid label")) {
+          label.style.display = q !== "" && !fold(label.textContent).includes(q) ? "none" : "";
+        }
+      } });
     mount(unitBox,
       h("legend", {}, t("schedule.units")),
       h("div.picker-tools", {},
         h("button.btn.small", { type: "button", "aria-label": t("schedule.select_all"), onclick: () => setAll(true) }, t("schedule.select_all")),
-        h("button.btn.small.ghost", { type: "button", "aria-label": t("schedule.select_none"), onclick: () => setAll(false) }, t("schedule.select_none"))),
-      h("div.unit-grid", {}, others.map((u) => h("label.check", {},
+        h("button.btn.small.ghost", { type: "button", "aria-label": t("schedule.select_none"), onclick: () => setAll(false) }, t("schedule.select_none")),
+        h("span.small.muted", { "data-testid": "unit-count", "aria-live": "polite" })),
+      levelButtons.length ? h("div.picker-tools", { role: "group", "aria-label": t("schedule.levels"), style: ROW }, levelButtons) : null,
+      h("div.picker-tools", { role: "group", "aria-label": t("schedule.groups"), style: ROW },
+        groupSelect,
+        h("button.btn.small", { type: "button", onclick: () => {
+          const group = groups.find((g) => String(g.id) === groupSelect.value);
+          if (!group) return;
+          const found = check(group.units);
+          groupStatus.textContent = t("schedule.group_invited", { name: group.name, n: found });
+        } }, t("schedule.group_invite")),
+        groupName,
+        h("button.btn.small.ghost", { type: "button", onclick: () => saveGroup(groupName.value.trim()) }, t("schedule.group_save")),
+        groupStatus),
+      filter,
+      h("div.unit-grid", { onchange: countSelected }, others.map((u) => h("label.check", {},
         h("input", { type: "checkbox", name: "unit", value: u.code, checked: true, "aria-label": u.name }),
         " ", u.name))));
+    countSelected();
   }
   function setAll(on) {
-    for (const box of unitBox.querySelectorAll("input[name=unit]")) box.checked = on;
+    for (const box of boxes()) box.checked = on;
+    countSelected();
   }
+
+  async function saveGroup(name) {
+    const units = boxes().filter((b) => b.checked).map((b) => b.value);
+    if (!name || !units.length) {
+      groupStatus.textContent = t("schedule.group_save_hint");
+      return;
+    }
+    try {
+      const saved = await api.post("/api/invitation-groups", { name, unit: chair.value, units });
+      await loadGroups();
+      drawUnits();
+      for (const box of boxes()) box.checked = units.includes(box.value);
+      countSelected();
+      unitBox.querySelector("#m-group").value = String(saved.id);
+      groupStatus.textContent = t("schedule.group_saved", { name: saved.name, n: saved.units.length });
+    } catch (err) {
+      groupStatus.textContent = err.message;
+    }
+  }
+  chair.addEventListener("change", async () => {
+    await loadGroups();
+    drawUnits();
+  });
+  await loadGroups();
   drawUnits();
 
   const agendaList = h("ol.agenda-list", {});
