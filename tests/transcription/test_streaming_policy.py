@@ -1,0 +1,259 @@
+"""The LocalAgreement-2 policy on its own (transcription/streaming.py), with a fake decoder and a fake voice
+detector. The audio fed in carries its own meeting-clock time (sample value = time in seconds), so the fakes
+know which part of the stream they were given, as Whisper would from the sound."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pytest
+
+from transcription.audio import SAMPLE_RATE_HZ
+from transcription.streaming import (
+    VAD_WINDOW_SAMPLES,
+    Caption,
+    Hypothesis,
+    HypothesisBuffer,
+    StreamingOptions,
+    StreamingTranscriber,
+    TimedWord,
+)
+
+
+def clock(start_s: float, duration_s: float) -> np.ndarray:
+    """Audio whose every sample holds its meeting-clock time."""
+    n = round(duration_s * SAMPLE_RATE_HZ)
+    return (start_s + np.arange(n) / SAMPLE_RATE_HZ).astype(np.float32)
+
+
+def words_at(*spans: tuple[float, float, str]) -> list[TimedWord]:
+    return [TimedWord(a, b, t) for a, b, t in spans]
+
+
+class ScriptedDecoder:
+    """Returns the scripted hypotheses in turn (times relative to the buffer), recording what it was given."""
+
+    def __init__(self, hypotheses: Sequence[Sequence[TimedWord]]) -> None:
+        self.hypotheses = list(hypotheses)
+        self.calls: list[tuple[float, float, str]] = []  # (buffer start, buffer end, prompt)
+
+    def decode(self, audio: np.ndarray, *, prompt: str) -> Hypothesis:
+        self.calls.append((float(audio[0]), float(audio[-1]), prompt))
+        return Hypothesis(tuple(self.hypotheses.pop(0)))
+
+
+class TimelineDecoder:
+    """A speaker saying ``words`` (absolute times): a decode returns the words inside the buffer, relative to
+    it; the words ending in the last ``unstable_s`` of the buffer come out garbled (Whisper's unstable tail),
+    differently on every decode, so they cannot be agreed on until more audio follows them. Every
+    ``segment_every`` words close a segment."""
+
+    def __init__(
+        self, words: Sequence[TimedWord], *, unstable_s: float = 0.6, segment_every: int = 4
+    ) -> None:
+        self.words = list(words)
+        self.unstable_s = unstable_s
+        self.segment_every = segment_every
+        self.calls: list[tuple[float, float, str]] = []
+
+    def decode(self, audio: np.ndarray, *, prompt: str) -> Hypothesis:
+        start, end = float(audio[0]), float(audio[-1]) + 1 / SAMPLE_RATE_HZ
+        self.calls.append((start, end, prompt))
+        out: list[TimedWord] = []
+        ends: list[float] = []
+        for index, w in enumerate(self.words):
+            if w.start_s < start - 0.01 or w.end_s > end:
+                continue
+            text = w.text if w.end_s <= end - self.unstable_s else f"{w.text}~{len(self.calls)}"
+            out.append(TimedWord(w.start_s - start, w.end_s - start, text))
+            if (index + 1) % self.segment_every == 0:
+                ends.append(w.end_s - start)
+        if out and (not ends or ends[-1] < out[-1].end_s):
+            ends.append(out[-1].end_s)
+        return Hypothesis(tuple(out), tuple(ends))
+
+
+class ScheduledVad:
+    """Speech inside the given intervals (meeting clock), silence elsewhere."""
+
+    def __init__(self, speech: Sequence[tuple[float, float]]) -> None:
+        self.speech = speech
+
+    def probabilities(self, windows: np.ndarray) -> np.ndarray:
+        times = windows.reshape(-1, VAD_WINDOW_SAMPLES)[:, VAD_WINDOW_SAMPLES // 2]
+        return np.array([1.0 if any(a <= t < b for a, b in self.speech) else 0.0 for t in times])
+
+
+def feed(
+    transcriber: StreamingTranscriber, start_s: float, duration_s: float, chunk_s: float = 0.5
+) -> list[Caption]:
+    """Feed the clock signal in chunks, decoding whenever it is due (as the caption process does)."""
+    captions: list[Caption] = []
+    t = start_s
+    while t < start_s + duration_s - 1e-9:
+        size = min(chunk_s, start_s + duration_s - t)
+        captions += transcriber.insert_audio(clock(t, size), t)
+        captions += transcriber.process()
+        t += size
+    return captions
+
+
+def finals(captions: Sequence[Caption]) -> list[Caption]:
+    return [c for c in captions if c.final]
+
+
+def assert_monotone(captions: Sequence[Caption]) -> None:
+    previous_end = float("-inf")
+    for caption in finals(captions):
+        assert caption.start_s >= previous_end - 1e-9 and caption.end_s >= caption.start_s
+        previous_end = caption.end_s
+
+
+def speaker(start_s: float, count: int, word_s: float = 0.4, *, name: str = "w") -> list[TimedWord]:
+    return [
+        TimedWord(start_s + i * word_s, start_s + (i + 1) * word_s - 0.05, f"{name}{i}") for i in range(count)
+    ]
+
+
+# -- HypothesisBuffer ----------------------------------------------------------------------------------------
+
+
+def test_commits_the_longest_common_prefix_of_two_hypotheses() -> None:
+    buffer = HypothesisBuffer()
+    buffer.insert(words_at((0.0, 0.4, "xã"), (0.5, 0.9, "Chư"), (1.0, 1.3, "mố")))
+    assert buffer.flush() == []  # one hypothesis: nothing agreed yet
+    buffer.insert(words_at((0.0, 0.4, "Xã"), (0.5, 0.9, "Chư"), (1.0, 1.4, "Mố,"), (1.5, 1.9, "báo")))
+    committed = buffer.flush()
+    # compared without case or punctuation; the newest hypothesis' spelling is kept
+    assert [w.text for w in committed] == ["Xã", "Chư", "Mố,"]
+    assert buffer.last_committed_s == 1.4
+    assert [w.text for w in buffer.tentative()] == ["báo"]
+    buffer.insert(words_at((0.0, 0.4, "Xã"), (0.5, 0.9, "Chư"), (1.0, 1.4, "Mố"), (1.5, 1.9, "bảo")))
+    assert buffer.flush() == []  # "báo" vs "bảo": no agreement, nothing committed twice
+    assert [w.text for w in buffer.tentative()] == ["bảo"]
+
+
+def test_drops_words_decoded_again_across_the_commit_boundary() -> None:
+    buffer = HypothesisBuffer()
+    for _ in range(2):
+        buffer.insert(words_at((0.0, 0.4, "ba"), (0.5, 0.9, "kênh"), (1.0, 1.4, "mương")))
+        buffer.flush()
+    assert [w.text for w in buffer.committed_in_buffer] == ["ba", "kênh", "mương"]
+    # the decoder shifted its timestamps: "mương" comes again just after the committed end, then new words
+    buffer.insert(words_at((1.35, 1.45, "mương"), (1.5, 1.9, "nội"), (2.0, 2.4, "đồng")))
+    assert [w.text for w in buffer.new] == ["nội", "đồng"]
+    buffer.pop_committed(0.9)
+    assert [w.text for w in buffer.committed_in_buffer] == ["mương"]
+
+
+# -- StreamingTranscriber ------------------------------------------------------------------------------------
+
+
+def test_finals_are_agreed_prefixes_and_partials_the_tail_on_the_meeting_clock() -> None:
+    decoder = ScriptedDecoder(
+        [
+            words_at((0.1, 0.5, "xã"), (0.6, 0.9, "trư")),
+            words_at((0.1, 0.5, "xã"), (0.6, 1.0, "Chư"), (1.1, 1.5, "Mố"), (1.6, 1.9, "báo")),
+            words_at(
+                (0.1, 0.5, "xã"), (0.6, 1.0, "Chư"), (1.1, 1.5, "Mố"), (1.6, 2.0, "báo"), (2.1, 2.6, "cáo")
+            ),
+        ]
+    )
+    transcriber = StreamingTranscriber(decoder, None, StreamingOptions(min_chunk_s=1.0))
+    captions = feed(transcriber, 100.0, 3.0, chunk_s=1.0)
+    assert [(c.text, c.final) for c in captions] == [
+        ("xã trư", False),
+        ("xã", True),
+        ("Chư Mố báo", False),
+        ("Chư Mố báo", True),
+        ("cáo", False),
+    ]
+    assert captions[1].start_s == pytest.approx(100.1) and captions[1].end_s == pytest.approx(100.5)
+    assert captions[3].start_s == pytest.approx(100.6) and captions[3].end_s == pytest.approx(102.0)
+    assert [c[0] for c in decoder.calls] == [pytest.approx(100.0)] * 3  # the buffer grows from its start
+    # end of speech: the undecoded rest is decoded once more and everything left becomes final
+    decoder.hypotheses.append(
+        words_at((0.1, 0.5, "xã"), (0.6, 1.0, "Chư"), (1.1, 1.5, "Mố"), (1.6, 2.0, "báo"), (2.1, 2.5, "cáo."))
+    )
+    transcriber.insert_audio(clock(103.0, 0.5), 103.0)
+    last = transcriber.finish()
+    assert [(c.text, c.final) for c in last] == [("cáo.", True)]
+    assert_monotone([*captions, *last])
+    assert transcriber.finish() == []  # nothing left
+
+
+def test_long_monologue_keeps_the_buffer_bounded_and_loses_no_word() -> None:
+    said = speaker(0.0, 150)  # 60 s without a pause
+    decoder = TimelineDecoder(said)
+    options = StreamingOptions(min_chunk_s=1.0, trim_s=10.0, max_buffer_s=15.0)
+    transcriber = StreamingTranscriber(decoder, None, options)
+    captions = feed(transcriber, 0.0, 61.0)  # the last word ends at 59.95, then a second of pause
+    captions += transcriber.finish()
+    assert " ".join(c.text for c in finals(captions)) == " ".join(w.text for w in said)
+    assert_monotone(captions)
+    # every decode saw at most max_buffer_s plus the chunk that arrived since the last cut
+    longest = max(end - start for start, end, _ in decoder.calls)
+    assert longest <= options.max_buffer_s + options.min_chunk_s
+    assert transcriber.max_buffer_seen_s <= options.max_buffer_s + options.min_chunk_s
+    # trimming happened at committed segment ends, and what was cut came back as the prompt
+    assert decoder.calls[-1][0] > 40.0
+    assert any(prompt for _, _, prompt in decoder.calls)
+    prompted = next(p for _, _, p in decoder.calls if p)
+    assert prompted.split()[-1] in {w.text for w in said} and len(prompted) <= options.prompt_chars + 8
+    # and the partials ran ahead of the finals
+    assert len([c for c in captions if not c.final]) >= 10
+
+
+def test_a_decoder_that_never_agrees_cannot_grow_the_buffer() -> None:
+    class Unstable:
+        def __init__(self) -> None:
+            self.count = 0
+            self.lengths: list[float] = []
+
+        def decode(self, audio: np.ndarray, *, prompt: str) -> Hypothesis:
+            self.count += 1
+            self.lengths.append(audio.size / SAMPLE_RATE_HZ)
+            return Hypothesis((TimedWord(0.0, audio.size / SAMPLE_RATE_HZ - 0.1, f"ồn{self.count}"),))
+
+    decoder = Unstable()
+    options = StreamingOptions(min_chunk_s=1.0, max_buffer_s=6.0, trim_s=4.0)
+    transcriber = StreamingTranscriber(decoder, None, options)
+    captions = feed(transcriber, 0.0, 30.0)
+    assert max(decoder.lengths) <= options.max_buffer_s + options.min_chunk_s
+    assert finals(captions), "the bound finalised what it could not agree on"
+    assert_monotone(captions)
+
+
+def test_silence_finalises_the_utterance_and_is_never_decoded() -> None:
+    said = speaker(10.2, 7) + speaker(16.1, 5, name="v")
+    decoder = TimelineDecoder(said, unstable_s=0.3)
+    vad = ScheduledVad([(10.0, 13.0), (16.0, 18.2)])
+    options = StreamingOptions(min_chunk_s=1.0, silence_flush_s=0.5, pre_speech_s=0.3)
+    transcriber = StreamingTranscriber(decoder, vad, options)
+    first = feed(transcriber, 10.0, 3.6, chunk_s=0.2)  # speech ends at 13.0, fed up to 13.6
+    assert not transcriber.in_speech
+    assert " ".join(c.text for c in finals(first)) == " ".join(w.text for w in said[:7])
+    decodes = len(decoder.calls)
+    silence = feed(transcriber, 13.6, 2.2, chunk_s=0.2)  # nothing but silence up to 15.8
+    assert silence == [] and len(decoder.calls) == decodes
+    second = feed(transcriber, 15.8, 3.0, chunk_s=0.2)
+    assert " ".join(c.text for c in finals(second)) == " ".join(w.text for w in said[7:])
+    # the second utterance's buffer starts pre_speech_s before its speech, not back in the silence
+    assert decoder.calls[decodes][0] == pytest.approx(16.0 - options.pre_speech_s, abs=0.04)
+    assert_monotone([*first, *second])
+
+
+def test_a_long_gap_in_the_stream_ends_speech_and_a_short_one_is_silence() -> None:
+    decoder = TimelineDecoder(speaker(0.0, 5) + speaker(20.0, 3, name="v"), unstable_s=0.3)
+    transcriber = StreamingTranscriber(decoder, None, StreamingOptions(min_chunk_s=1.0, max_gap_fill_s=1.0))
+    captions = feed(transcriber, 0.0, 2.0)
+    captions += transcriber.insert_audio(clock(2.4, 0.1), 2.4)  # 0.4 s missing: filled, same utterance
+    assert transcriber.buffer_s == pytest.approx(2.5)
+    assert [c.text for c in finals(captions)] == ["w0"]  # decodes at 1 s and 2 s agree on w0 only
+    later = transcriber.insert_audio(clock(20.0, 0.5), 20.0)  # 17.5 s missing: the utterance is finalised
+    assert " ".join(c.text for c in finals(later)) == "w1 w2 w3 w4"
+    assert all(c.end_s <= 2.5 for c in later)
+    later += feed(transcriber, 20.5, 1.0) + transcriber.finish()
+    assert " ".join(c.text for c in finals(later)) == "w1 w2 w3 w4 v0 v1 v2"
+    assert_monotone([*captions, *later])

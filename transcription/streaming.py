@@ -1,0 +1,473 @@
+"""Live captions of one speaker: the LocalAgreement-2 streaming policy over a Whisper decoder.
+
+The policy is whisper_streaming's (ÚFAL; Macháček, Dabre and Bojar, "Turning Whisper into Real-Time
+Transcription System", 2023), written again for this project:
+
+- audio is appended to a buffer; about every ``min_chunk_s`` of new speech the whole buffer is decoded again;
+- the words two consecutive hypotheses agree on (longest common prefix, compared on normalised text) are
+  committed: they become a *final* caption and never change; the rest of the latest hypothesis is the
+  *partial* caption;
+- once the buffer is longer than ``trim_s``, it is cut at the end of a Whisper segment that is already
+  committed (the "segment" trimming of whisper_streaming); committed text cut away becomes the decoder's
+  prompt (its last ``prompt_chars`` characters), so the next decodes keep the context;
+- unlike whisper_streaming, the buffer is bounded hard at ``max_buffer_s``: past it, the buffer is cut at the
+  last committed word, and if nothing is committed the current hypothesis is finalised as it stands;
+- a voice detector (Silero, as whisper_streaming's VAC) gates it: silence before speech is never decoded
+  (only ``pre_speech_s`` of it is kept as lead-in), and ``silence_flush_s`` of silence after speech ends the
+  utterance: what is left is decoded once more and finalised.
+
+Times are on the meeting clock: each chunk of audio comes with the meeting-clock time of its first sample.
+A gap between chunks up to ``max_gap_fill_s`` is filled with silence; a longer one ends the utterance.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from transcription.audio import SAMPLE_RATE_HZ, Audio
+from transcription.engines.base import clean_segments, limit_hotwords
+from transcription.engines.fasterwhisper import (
+    COMPRESSION_RATIO_THRESHOLD,
+    LOG_PROB_THRESHOLD,
+    NO_SPEECH_THRESHOLD,
+    FasterWhisperEngine,
+    FasterWhisperOptions,
+    _to_segment,
+)
+from transcription.models import ModelInfo
+from transcription.wer import normalize_vi
+
+logger = logging.getLogger(__name__)
+
+VAD_WINDOW_SAMPLES = 512  # Silero's window at 16 kHz (32 ms)
+VAD_CONTEXT_SAMPLES = 64
+# whisper_streaming drops a new word that starts this long before the last committed word's end, and looks
+# for an n-gram (n <= MAX_OVERLAP_WORDS) repeated across the commit boundary when the new words start within
+# OVERLAP_WINDOW_S of it.
+COMMIT_SLACK_S = 0.1
+OVERLAP_WINDOW_S = 1.0
+MAX_OVERLAP_WORDS = 5
+
+
+@dataclass(frozen=True)
+class TimedWord:
+    """A word and its span in seconds (relative to the decoded audio, or on the meeting clock)."""
+
+    start_s: float
+    end_s: float
+    text: str
+
+    @property
+    def key(self) -> str:
+        """What two hypotheses compare: the word without case or punctuation."""
+        return normalize_vi(self.text)
+
+    def shifted(self, by_s: float) -> TimedWord:
+        return TimedWord(self.start_s + by_s, self.end_s + by_s, self.text)
+
+
+@dataclass(frozen=True)
+class Hypothesis:
+    """One decode of the buffer: its words and the ends of Whisper's segments, relative to the buffer."""
+
+    words: tuple[TimedWord, ...]
+    segment_ends_s: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class Caption:
+    """A caption on the meeting clock. A final one never changes; a partial one is replaced by the next."""
+
+    text: str
+    start_s: float
+    end_s: float
+    final: bool
+    words: tuple[TimedWord, ...] = ()
+
+
+class Decoder(Protocol):
+    """Speech to timed words: the Whisper part of the policy (a fake one in unit tests)."""
+
+    def decode(self, audio: Audio, *, prompt: str) -> Hypothesis: ...
+
+
+class VoiceDetector(Protocol):
+    """Speech probability per window of :data:`VAD_WINDOW_SAMPLES` samples, fed the stream in order."""
+
+    def probabilities(self, windows: Audio) -> np.ndarray:
+        """``windows`` holds whole windows (a multiple of VAD_WINDOW_SAMPLES); one probability per window."""
+        ...
+
+
+@dataclass(frozen=True)
+class StreamingOptions:
+    min_chunk_s: float = 1.0  # decode again once this much new speech has arrived
+    trim_s: float = 10.0  # past this length, cut the buffer at a committed segment end
+    max_buffer_s: float = 15.0  # hard bound on the decoded buffer
+    prompt_chars: int = 200  # committed text cut from the buffer, given back as the prompt (0: none)
+    speech_threshold: float = 0.5  # a window this likely speech starts an utterance
+    silence_threshold: float = 0.35  # a window less likely than this counts as silence
+    silence_flush_s: float = 0.5  # this much silence after speech finalises the utterance
+    pre_speech_s: float = 0.3  # audio kept before the first speech window
+    max_gap_fill_s: float = 1.0  # a gap between chunks up to this is filled with silence, longer ends speech
+    min_final_decode_s: float = 0.1  # undecoded audio shorter than this is not decoded again at the end
+
+
+class HypothesisBuffer:
+    """LocalAgreement-2 (whisper_streaming's HypothesisBuffer): commits what two consecutive hypotheses share.
+
+    Word times are absolute (meeting clock).
+    """
+
+    def __init__(self, last_committed_s: float = 0.0) -> None:
+        self.committed_in_buffer: list[TimedWord] = []
+        self.previous: list[TimedWord] = []  # the last hypothesis beyond what is committed
+        self.new: list[TimedWord] = []
+        self.last_committed_s = last_committed_s
+
+    def insert(self, words: Sequence[TimedWord]) -> None:
+        """Take a new hypothesis: keep the words after the committed ones, minus an n-gram repeated across
+        the boundary (the same words committed before and decoded again at the start of the new ones)."""
+        self.new = [w for w in words if w.start_s > self.last_committed_s - COMMIT_SLACK_S]
+        if not self.new or not self.committed_in_buffer:
+            return
+        if abs(self.new[0].start_s - self.last_committed_s) >= OVERLAP_WINDOW_S:
+            return
+        most = min(len(self.committed_in_buffer), len(self.new), MAX_OVERLAP_WORDS)
+        for n in range(1, most + 1):
+            tail = [w.key for w in self.committed_in_buffer[-n:]]
+            head = [w.key for w in self.new[:n]]
+            if tail == head:
+                del self.new[:n]
+                break
+
+    def flush(self) -> list[TimedWord]:
+        """The longest common prefix of the previous and the new hypothesis (committed now)."""
+        commit: list[TimedWord] = []
+        while self.new and self.previous and self.new[0].key == self.previous[0].key:
+            commit.append(self.new.pop(0))
+            self.previous.pop(0)
+        if commit:
+            self.last_committed_s = commit[-1].end_s
+        self.previous, self.new = self.new, []
+        self.committed_in_buffer.extend(commit)
+        return commit
+
+    def pop_committed(self, time_s: float) -> None:
+        """Forget committed words that end by ``time_s`` (cut from the audio buffer)."""
+        while self.committed_in_buffer and self.committed_in_buffer[0].end_s <= time_s:
+            self.committed_in_buffer.pop(0)
+
+    def tentative(self) -> list[TimedWord]:
+        return list(self.previous)
+
+
+def _text(words: Sequence[TimedWord]) -> str:
+    return " ".join(w.text for w in words if w.text)
+
+
+class StreamingTranscriber:
+    """Captions of one speaker's audio stream (16 kHz mono float32, meeting-clock times).
+
+    ``insert_audio`` takes chunks (and may finalise an utterance when the voice detector hears its end),
+    ``process`` decodes when enough new speech has arrived, ``finish`` ends the utterance (end of speech,
+    or the stream closes). Each returns the captions it produced, in order: final captions have monotone,
+    non-overlapping times.
+    """
+
+    def __init__(
+        self, decoder: Decoder, vad: VoiceDetector | None = None, options: StreamingOptions | None = None
+    ) -> None:
+        self.decoder = decoder
+        self.vad = vad
+        self.options = options or StreamingOptions()
+        self.decodes = 0
+        self.decoded_audio_s = 0.0
+        self.max_buffer_seen_s = 0.0
+        self._next_s: float | None = None  # meeting-clock time just after the last sample received
+        self._vad_pending = np.zeros(0, dtype=np.float32)  # samples not yet a whole VAD window
+        self._lead: list[Audio] = []  # audio before speech starts (at most pre_speech_s)
+        self._lead_samples = 0
+        self._last_final_end_s = float("-inf")
+        self._reset_utterance()
+
+    # -- state ------------------------------------------------------------------------------------------
+
+    def _reset_utterance(self) -> None:
+        self._in_speech = False
+        self._chunks: list[Audio] = []
+        self._buffer_samples = 0
+        self._offset_s = 0.0  # meeting-clock time of the buffer's first sample
+        self._undecoded_samples = 0
+        self._trailing_silence_s = 0.0
+        self._committed: list[TimedWord] = []  # committed words of this utterance (the prompt's source)
+        self._hyp = HypothesisBuffer()
+        self._last_partial: tuple[str, float, float] | None = None
+
+    @property
+    def in_speech(self) -> bool:
+        return self._in_speech
+
+    @property
+    def buffer_s(self) -> float:
+        return self._buffer_samples / SAMPLE_RATE_HZ
+
+    def due(self) -> bool:
+        """Whether :meth:`process` would decode now."""
+        return self._in_speech and self._undecoded_samples >= self.options.min_chunk_s * SAMPLE_RATE_HZ
+
+    def _buffer(self) -> Audio:
+        if len(self._chunks) != 1:
+            joined = np.concatenate(self._chunks) if self._chunks else np.zeros(0, dtype=np.float32)
+            self._chunks = [joined]
+        return self._chunks[0]
+
+    # -- audio in ---------------------------------------------------------------------------------------
+
+    def insert_audio(self, samples: Audio, start_s: float) -> list[Caption]:
+        """Append ``samples`` whose first sample is at ``start_s`` on the meeting clock."""
+        samples = np.asarray(samples, dtype=np.float32).reshape(-1)
+        captions: list[Caption] = []
+        if self._next_s is None:
+            self._next_s = start_s
+        else:
+            gap_s = start_s - self._next_s
+            if gap_s > self.options.max_gap_fill_s:  # a long gap: what was said before it is over
+                captions += self.finish()
+                self._vad_pending = np.zeros(0, dtype=np.float32)
+                self._lead, self._lead_samples = [], 0
+                self._next_s = start_s
+            elif gap_s * SAMPLE_RATE_HZ >= 1:  # a short gap (lost or withheld audio): silence
+                samples = np.concatenate([np.zeros(round(gap_s * SAMPLE_RATE_HZ), dtype=np.float32), samples])
+            elif gap_s * SAMPLE_RATE_HZ <= -1:  # overlaps what was received: drop the repeated head
+                samples = samples[round(-gap_s * SAMPLE_RATE_HZ) :]
+        # from here ``samples`` start at self._next_s
+        samples_start_s = self._next_s
+        self._next_s += samples.size / SAMPLE_RATE_HZ
+        if self.vad is None:
+            if samples.size:
+                self._append_speech(samples, samples_start_s)
+            return captions
+        first_s = samples_start_s - self._vad_pending.size / SAMPLE_RATE_HZ  # where the pending windows start
+        pending = np.concatenate([self._vad_pending, samples])
+        whole = pending.size - pending.size % VAD_WINDOW_SAMPLES
+        windows, self._vad_pending = pending[:whole], pending[whole:]
+        if whole == 0:
+            return captions
+        probabilities = self.vad.probabilities(windows)
+        window_s = VAD_WINDOW_SAMPLES / SAMPLE_RATE_HZ
+        for index, probability in enumerate(np.asarray(probabilities, dtype=np.float32).reshape(-1)):
+            window = windows[index * VAD_WINDOW_SAMPLES : (index + 1) * VAD_WINDOW_SAMPLES]
+            window_start_s = first_s + index * window_s
+            if not self._in_speech:
+                if probability >= self.options.speech_threshold:
+                    lead_s = self._lead_samples / SAMPLE_RATE_HZ
+                    self._start_speech(window_start_s - lead_s)
+                    self._append_speech(np.concatenate([*self._lead, window]), window_start_s - lead_s)
+                    self._lead, self._lead_samples = [], 0
+                else:
+                    self._keep_lead(window)
+                continue
+            self._append_speech(window, window_start_s)
+            if probability < self.options.silence_threshold:
+                self._trailing_silence_s += window_s
+                if self._trailing_silence_s >= self.options.silence_flush_s - 1e-9:
+                    captions += self.finish()
+            else:
+                self._trailing_silence_s = 0.0
+        return captions
+
+    def _keep_lead(self, window: Audio) -> None:
+        self._lead.append(window)
+        self._lead_samples += window.size
+        limit = round(self.options.pre_speech_s * SAMPLE_RATE_HZ)
+        while self._lead and self._lead_samples - self._lead[0].size >= limit:
+            self._lead_samples -= self._lead.pop(0).size
+
+    def _start_speech(self, at_s: float) -> None:
+        self._reset_utterance()
+        self._in_speech = True
+        self._offset_s = at_s
+        self._hyp = HypothesisBuffer(last_committed_s=max(at_s, self._last_final_end_s))
+
+    def _append_speech(self, samples: Audio, at_s: float) -> None:
+        if not self._in_speech:
+            self._start_speech(at_s)
+        self._chunks.append(samples)
+        self._buffer_samples += samples.size
+        self._undecoded_samples += samples.size
+
+    # -- decoding ---------------------------------------------------------------------------------------
+
+    def process(self) -> list[Caption]:
+        """Decode the buffer again if ``min_chunk_s`` of new speech has arrived; commit what agrees."""
+        if not self.due():
+            return []
+        return self._decode_and_commit(final=False)
+
+    def finish(self) -> list[Caption]:
+        """End of speech: decode what was not decoded yet, finalise everything, start afresh."""
+        if not self._in_speech:
+            return []
+        captions: list[Caption] = []
+        if self._undecoded_samples >= self.options.min_final_decode_s * SAMPLE_RATE_HZ:
+            captions = self._decode_and_commit(final=True)
+        else:
+            captions = self._finalise(self._hyp.tentative())
+        self._reset_utterance()
+        return captions
+
+    def _prompt(self) -> str:
+        if self.options.prompt_chars <= 0:
+            return ""
+        out: list[str] = []
+        length = 0
+        for word in reversed([w for w in self._committed if w.end_s <= self._offset_s]):
+            if length >= self.options.prompt_chars:
+                break
+            out.append(word.text)
+            length += len(word.text) + 1
+        return " ".join(reversed(out))
+
+    def _decode_and_commit(self, *, final: bool) -> list[Caption]:
+        audio = self._buffer()
+        self.max_buffer_seen_s = max(self.max_buffer_seen_s, audio.size / SAMPLE_RATE_HZ)
+        hypothesis = self.decoder.decode(audio, prompt=self._prompt())
+        self.decodes += 1
+        self.decoded_audio_s += audio.size / SAMPLE_RATE_HZ
+        self._undecoded_samples = 0
+        buffer_end_s = self._offset_s + audio.size / SAMPLE_RATE_HZ
+        words = [w.shifted(self._offset_s) for w in hypothesis.words]
+        self._hyp.insert(words)
+        committed = self._hyp.flush()
+        if final:
+            return self._finalise([*committed, *self._hyp.tentative()])
+        captions = self._finalise(committed)
+        captions += self._trim([self._offset_s + e for e in hypothesis.segment_ends_s], buffer_end_s)
+        tentative = self._hyp.tentative()
+        if tentative:
+            key = (_text(tentative), tentative[0].start_s, tentative[-1].end_s)
+            if key != self._last_partial:
+                self._last_partial = key
+                start_s = max(tentative[0].start_s, self._last_final_end_s)
+                captions.append(Caption(key[0], start_s, max(start_s, key[2]), False, tuple(tentative)))
+        return captions
+
+    def _finalise(self, words: Sequence[TimedWord]) -> list[Caption]:
+        """One final caption of ``words`` (times clamped so finals never go back or overlap)."""
+        kept = [w for w in words if w.text]
+        if not kept:
+            return []
+        clamped: list[TimedWord] = []
+        floor_s = self._last_final_end_s
+        for w in kept:
+            start_s = max(w.start_s, floor_s)
+            end_s = max(w.end_s, start_s)
+            clamped.append(TimedWord(start_s, end_s, w.text))
+            floor_s = end_s
+        self._committed.extend(clamped)
+        self._last_final_end_s = clamped[-1].end_s
+        self._last_partial = None
+        return [Caption(_text(clamped), clamped[0].start_s, clamped[-1].end_s, True, tuple(clamped))]
+
+    # -- bounding the buffer ----------------------------------------------------------------------------
+
+    def _trim(self, segment_ends_s: Sequence[float], buffer_end_s: float) -> list[Caption]:
+        """Cut the buffer (whisper_streaming's segment trimming, then the hard bound); returns the captions
+        the hard bound finalised."""
+        length_s = buffer_end_s - self._offset_s
+        last_committed_s = self._hyp.committed_in_buffer[-1].end_s if self._hyp.committed_in_buffer else None
+        if length_s > self.options.trim_s and last_committed_s is not None:
+            # whisper_streaming: the latest segment end (not the last segment's) inside the committed part
+            candidates = [e for e in segment_ends_s[:-1] if self._offset_s < e <= last_committed_s]
+            if candidates:
+                self._cut_at(max(candidates))
+        if buffer_end_s - self._offset_s <= self.options.max_buffer_s:
+            return []
+        if last_committed_s is not None and last_committed_s > self._offset_s:
+            logger.debug("buffer over %.1f s: cut at the last committed word", self.options.max_buffer_s)
+            self._cut_at(last_committed_s)
+        if buffer_end_s - self._offset_s <= self.options.max_buffer_s:
+            return []
+        # nothing committed to cut at: finalise the hypothesis as it stands and keep only the audio after it
+        tentative = self._hyp.tentative()
+        self._hyp.previous = []
+        captions = self._finalise(tentative)
+        keep_from_s = tentative[-1].end_s if tentative else buffer_end_s - self.options.min_chunk_s
+        keep_from_s = max(keep_from_s, buffer_end_s - self.options.max_buffer_s / 2)
+        self._hyp.last_committed_s = max(self._hyp.last_committed_s, keep_from_s)
+        self._cut_at(keep_from_s)
+        return captions
+
+    def _cut_at(self, time_s: float) -> None:
+        self._hyp.pop_committed(time_s)
+        audio = self._buffer()
+        cut = min(audio.size, max(0, round((time_s - self._offset_s) * SAMPLE_RATE_HZ)))
+        self._chunks = [audio[cut:]]
+        self._buffer_samples = audio.size - cut
+        self._offset_s += cut / SAMPLE_RATE_HZ
+
+
+class SileroVoiceDetector:
+    """The Silero VAD model shipped in faster-whisper's wheel, fed a stream window by window.
+
+    Each window is scored with the 64 samples before it as context (as faster-whisper does over a whole
+    file), so the probabilities do not depend on how the stream was chunked.
+    """
+
+    def __init__(self) -> None:
+        from faster_whisper.vad import get_vad_model
+
+        self._model = get_vad_model()
+        self._previous = np.zeros(VAD_WINDOW_SAMPLES, dtype=np.float32)
+
+    def probabilities(self, windows: Audio) -> np.ndarray:
+        if windows.size == 0:
+            return np.zeros(0, dtype=np.float32)
+        scored = np.concatenate([self._previous, windows.astype(np.float32, copy=False)])
+        self._previous = scored[-VAD_WINDOW_SAMPLES:].copy()
+        return np.asarray(self._model(scored), dtype=np.float32).reshape(-1)[1:]
+
+
+class WhisperStreamingDecoder(FasterWhisperEngine):
+    """The project's faster-whisper engine decoding one short buffer: no VAD (the stream's detector gates
+    it), one 30 s window at most, word timestamps, the meeting's hotwords, the committed text as prompt.
+
+    Decoding settings are the offline engine's (beam 5, temperature fallback, Vietnamese forced); segments
+    the engine's hallucination filter drops (silence, echoes of the hotwords or of the prompt) give no words.
+    """
+
+    def __init__(
+        self, model: ModelInfo, options: FasterWhisperOptions | None = None, hotwords: Sequence[str] = ()
+    ) -> None:
+        super().__init__(model, options or FasterWhisperOptions(batched=False, vad_filter=False))
+        self.hotwords = limit_hotwords(hotwords)
+
+    def decode(self, audio: Audio, *, prompt: str) -> Hypothesis:
+        o = self.options
+        with self._lock:
+            raw, _ = self._model.transcribe(
+                audio,
+                language=o.language,
+                task="transcribe",
+                beam_size=o.beam_size,
+                best_of=o.beam_size,
+                temperature=list(o.temperatures),
+                compression_ratio_threshold=COMPRESSION_RATIO_THRESHOLD,
+                log_prob_threshold=LOG_PROB_THRESHOLD,
+                no_speech_threshold=NO_SPEECH_THRESHOLD,
+                condition_on_previous_text=False,
+                word_timestamps=True,
+                vad_filter=False,
+                hotwords=" ".join(self.hotwords) or None,
+                initial_prompt=prompt or None,
+            )
+            segments = [_to_segment(r) for r in raw]
+        kept = clean_segments(segments, [*self.hotwords, *([prompt] if prompt else [])])
+        words = tuple(TimedWord(w.start_s, w.end_s, w.text) for s in kept for w in s.words if w.text)
+        return Hypothesis(words, tuple(s.end_s for s in kept))
