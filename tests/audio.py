@@ -33,3 +33,39 @@ def waveform_correlation(a: np.ndarray, b: np.ndarray) -> float:
     a0, b0 = max(lag, 0), max(-lag, 0)
     length = min(len(a) - a0, len(b) - b0)
     return float(np.corrcoef(a[a0 : a0 + length], b[b0 : b0 + length])[0, 1])
+
+
+def aligned_share(
+    heard: np.ndarray,
+    source: np.ndarray,
+    rate: int = 16000,
+    window_s: float = 0.25,
+    tolerance_s: float = 0.02,
+    period: int | None = None,
+) -> float:
+    """How much of `heard` is `source` played in order: `heard` is cut into windows, each loud window is
+    located in `source` (normalised cross-correlation), and the share of windows found at the same offset as
+    the median (within `tolerance_s`) is returned. A recording of the file plays its windows at one offset
+    (share near 1); speech that only sounds alike lands each window somewhere else (near 0). `period`: the
+    length in samples of a file that `source` repeats (a looped file), so offsets one loop apart are one."""
+    w = int(window_s * rate)
+    offsets = []
+    energy = np.concatenate([[0.0], np.cumsum(source.astype(np.float64) ** 2)])
+    for start in range(0, len(heard) - w + 1, w):
+        win = heard[start : start + w]
+        if 20 * np.log10(np.sqrt((win**2).mean()) + 1e-12) < -40 or len(source) < w:
+            continue
+        size = 1 << (len(source) + w - 2).bit_length()
+        xc = np.fft.irfft(np.fft.rfft(source, size) * np.conj(np.fft.rfft(win, size)), size)
+        xc = xc[: len(source) - w + 1] / np.sqrt(energy[w:] - energy[: len(source) - w + 1] + 1e-9)
+        offsets.append(int(np.argmax(xc)) - start)
+    if not offsets:
+        return 0.0
+    found = np.array(offsets)
+    if period:
+        found %= period
+        distance = np.abs(found - np.median(found))
+        distance = np.minimum(distance, period - distance)
+    else:
+        distance = np.abs(found - np.median(found))
+    return float(np.mean(distance <= tolerance_s * rate))
