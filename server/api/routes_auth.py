@@ -24,6 +24,7 @@ from server.api.socket_auth import session_sockets
 from server.models import Role
 from server.services import accounts
 from server.services.context import Actor
+from server.services.inputs import Text
 
 router = APIRouter(tags=["auth"])
 
@@ -56,7 +57,7 @@ class UserIn(BaseModel):
     password: str = Field(min_length=1, max_length=1024)
     role: Role
     unit: str
-    full_name: str = Field("", max_length=200)
+    full_name: Annotated[str, Text(200, required=False)] = ""  # printed under signatures in the minutes
 
 
 class TicketOut(BaseModel):

@@ -29,6 +29,7 @@ from server.api.limits import REPORT_FORM_FIELDS, REPORT_FORM_PARTS
 from server.errors import PayloadTooLarge, Unauthenticated
 from server.services import notifications, suggestions, task_agenda, task_extensions, tasks
 from server.services.context import Actor
+from server.services.inputs import MAX_DB_ID, Text
 from server.services.notifications import NotificationPush, NotificationView
 from server.services.suggestions import Suggestion, SuggestionConfirm
 from server.services.task_agenda import OpenTasksAgenda
@@ -133,7 +134,7 @@ def add_report(
     settings: SettingsDep,
     actor: ActorDep,
     kind: Annotated[Literal["progress", "done"], Form()],
-    note: Annotated[str, Form(max_length=tasks.MAX_NOTE_CHARS)] = "",
+    note: Annotated[str, Text(tasks.MAX_NOTE_CHARS, multiline=True, required=False), Form()] = "",
     progress_pct: Annotated[int | None, Form(ge=0, le=100)] = None,
     files: Annotated[list[UploadFile] | None, File()] = None,
 ) -> ReportView:
@@ -320,7 +321,8 @@ async def _push_notifications(ws: WebSocket, actor: Actor) -> None:
             return [notifications.push_message(n) for n in notifications.newer_than(session, actor, after_id)]
 
     raw_after = ws.query_params.get("after", "")
-    after = int(raw_after) if raw_after.isdigit() else await asyncio.to_thread(latest)
+    # an id past the database's range names no notification (and would overflow PostgreSQL's bigint)
+    after = min(int(raw_after), MAX_DB_ID) if raw_after.isdigit() else await asyncio.to_thread(latest)
 
     while True:
         for msg in await asyncio.to_thread(fetch, after):

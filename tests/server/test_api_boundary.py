@@ -211,3 +211,14 @@ def test_openapi_documents_every_error_with_the_house_shape(world: World) -> Non
                     assert all("maximum" in s for s in ints), (method, path, parameter)
     title = spec["components"]["schemas"]["MeetingCreate"]["properties"]["title"]
     assert (title["minLength"], title["maxLength"]) == (1, 300)
+
+
+def test_a_full_name_with_a_control_character_is_refused(world: World) -> None:
+    """A user's full name is printed under the signatures of the minutes: checked like other free text."""
+    body = {"username": "ten-la", "password": "mat-khau-dai", "role": "member", "unit": "CHUMO"}
+    admin = world.h("admin")
+    r = world.client.post("/api/users", json={**body, "full_name": "Nguyễn\x07 Văn A"}, headers=admin)
+    _refused(r, "Không được chứa ký tự điều khiển (U+0007).")
+    r = world.client.post("/api/users", json={**body, "full_name": "  Nguyễn Văn A "}, headers=admin)
+    assert r.status_code == 201, r.text
+

@@ -297,6 +297,8 @@ def test_report_rules(world: World) -> None:
     assert report(client, iatul, tid, "done", "Xong").status_code == 403
     assert report(client, chumo, tid, "done", "").status_code == 422  # completion needs a note
     assert report(client, chumo, tid, "progress", "", progress_pct=150).status_code == 422
+    bad_note = report(client, chumo, tid, "progress", "Đã làm\x00 xong")  # a control character: 422, not 500
+    assert bad_note.status_code == 422 and bad_note.json()["error"]["code"] == "invalid_input", bad_note.text
     assert report(client, chumo, tid, "finished", "x").status_code == 422
     assert report(client, chumo, tid, "done", "Xong").status_code == 201
     assert report(client, chumo, tid, "done", "Lại xong").status_code == 409
