@@ -531,6 +531,31 @@ RtpSender_get_armed(RtpSender *self, void *closure)
 }
 
 static PyObject *
+RtpSender_get_payload_type(RtpSender *self, void *closure)
+{
+    return PyLong_FromLong(self->payload_type);
+}
+
+static int
+RtpSender_set_payload_type(RtpSender *self, PyObject *value, void *closure)
+{
+    long pt;
+    if (value == NULL) {
+        PyErr_SetString(PyExc_TypeError, "payload_type cannot be deleted");
+        return -1;
+    }
+    pt = PyLong_AsLong(value);
+    if (pt == -1 && PyErr_Occurred())
+        return -1;
+    if (pt < 0 || pt > 127) {
+        PyErr_SetString(PyExc_ValueError, "payload_type out of range");
+        return -1;
+    }
+    self->payload_type = (uint8_t)pt;
+    return 0;
+}
+
+static PyObject *
 RtpSender_get_counts(RtpSender *self, void *closure)
 {
     return Py_BuildValue("(KKK)", self->sent, self->handed_over, self->disarms);
@@ -546,6 +571,8 @@ static PyMethodDef RtpSender_methods[] = {
 
 static PyGetSetDef RtpSender_getset[] = {
     {"armed", (getter)RtpSender_get_armed, NULL, "True while send() writes to the socket itself.", NULL},
+    {"payload_type", (getter)RtpSender_get_payload_type, (setter)RtpSender_set_payload_type,
+     "Payload type written in the following packets (the RED viewer's or the Opus one).", NULL},
     {"counts", (getter)RtpSender_get_counts, NULL,
      "(packets sent by sendto, packets handed to the fallback, times disarmed)", NULL},
     {NULL},

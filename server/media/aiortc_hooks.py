@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import asyncio.selector_events
+import contextlib
+import contextvars
 import inspect
 import logging
 import random
@@ -24,17 +26,21 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence, Sized
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence, Sized
 from typing import TYPE_CHECKING, Any
 
 import aioice.ice
 import aioice.turn
 import pylibsrtp
-from aiortc import MediaStreamTrack, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
+from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
 from aiortc.rtcdtlstransport import RTCDtlsTransport
 from aiortc.rtcdtlstransport import State as DtlsState
 from aiortc.rtcicetransport import RTCIceTransport
-from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpHeaderExtensionParameters
+from aiortc.rtcrtpparameters import (
+    RTCRtpCodecCapability,
+    RTCRtpCodecParameters,
+    RTCRtpHeaderExtensionParameters,
+)
 from aiortc.rtp import (
     RTCP_PSFB_APP,
     RTCP_PSFB_FIR,
@@ -142,6 +148,12 @@ def rtx_ssrcs(receiver: RTCRtpReceiver) -> Mapping[int, int]:
 def receiver_codecs(receiver: RTCRtpReceiver) -> dict[int, RTCRtpCodecParameters]:
     """Payload type -> codec, as negotiated for this receiver (empty before `receive()`)."""
     return dict(receiver._RTCRtpReceiver__codecs)  # type: ignore[attr-defined]
+
+
+def receiver_codec(receiver: RTCRtpReceiver, payload_type: int) -> RTCRtpCodecParameters | None:
+    """The codec negotiated for this payload type on this receiver (no copy: read per packet)."""
+    codecs: dict[int, RTCRtpCodecParameters] = receiver._RTCRtpReceiver__codecs  # type: ignore[attr-defined]
+    return codecs.get(payload_type)
 
 
 def route_ssrc(receiver: RTCRtpReceiver, ssrc: int) -> None:
@@ -913,3 +925,116 @@ def check_opus_fec() -> None:
 
 check_opus_fec()
 advertise_opus_fec()
+
+
+# ---- RED (RFC 2198) for audio: offered by the server's peer connections only ------------------------------
+
+RED_PAYLOAD_TYPE = 63  # Chromium's own number for red/48000/2; outside the video codecs' 97..102 (BUNDLE)
+RED_MIME_TYPE = "audio/red"
+_red_offered: contextvars.ContextVar[bool] = contextvars.ContextVar("giaoban_red_offered", default=False)
+
+
+def red_codec() -> RTCRtpCodecParameters:
+    """``red/48000/2`` whose fmtp names Opus as primary and redundant format (``96/96``: aiortc's Opus PT)."""
+    opus_pt = _opus_codecs()[0].payloadType
+    return RTCRtpCodecParameters(
+        mimeType=RED_MIME_TYPE,
+        clockRate=48000,
+        channels=2,
+        payloadType=RED_PAYLOAD_TYPE,
+        parameters={f"{opus_pt}/{opus_pt}": None},
+    )
+
+
+class _CodecTable(dict[str, list[RTCRtpCodecParameters]]):
+    """aiortc's codec table as `aiortc.rtcpeerconnection` reads it (``CODECS[kind]`` in createOffer and in
+    setRemoteDescription's negotiation), with RED added to the audio codecs inside `offering_red()` only.
+
+    aiortc cannot encode or decode RED; the server only forwards and records it. A process-wide entry would
+    make aiortc peers in the same process (the bot, tests' clients) accept RED as answerers and then fail to
+    decode it, so the entry exists only while the server's own peer connection negotiates.
+    """
+
+    def __getitem__(self, kind: str) -> list[RTCRtpCodecParameters]:
+        codecs = super().__getitem__(kind)
+        if kind == "audio" and _red_offered.get():
+            return [red_codec(), *codecs]
+        return codecs
+
+
+@contextlib.contextmanager
+def offering_red() -> Iterator[None]:
+    """Inside: this task's createOffer / setRemoteDescription know ``red/48000/2`` (see `_CodecTable`)."""
+    token = _red_offered.set(True)
+    try:
+        yield
+    finally:
+        _red_offered.reset(token)
+
+
+def install_red_codec() -> None:
+    """Put `_CodecTable` in place of the codec table aiortc's peer connection module reads (idempotent)."""
+    import aiortc.codecs
+    import aiortc.rtcpeerconnection
+
+    table = aiortc.rtcpeerconnection.CODECS
+    if not isinstance(table, _CodecTable):
+        # the same lists as aiortc.codecs.CODECS (advertise_opus_fec's fmtp change is seen through them)
+        aiortc.rtcpeerconnection.CODECS = _CodecTable(aiortc.codecs.CODECS)  # type: ignore[attr-defined]
+
+
+def prefer_red_opus(transceiver: RTCRtpTransceiver) -> None:
+    """Offer ``red/48000/2`` first, then Opus, on this audio transceiver (aiortc's `setCodecPreferences`
+    refuses codecs outside `getCapabilities`, which has no RED: the preference list is set directly)."""
+    install_red_codec()
+    red = red_codec()
+    opus = _opus_codecs()[0]
+    transceiver._preferred_codecs = [  # type: ignore[attr-defined]
+        RTCRtpCodecCapability(
+            mimeType=c.mimeType, clockRate=c.clockRate, channels=c.channels, parameters=c.parameters
+        )
+        for c in (red, opus)
+    ]
+
+
+def reception_statistics(receiver: RTCRtpReceiver) -> dict[int, Any]:
+    """SSRC -> statistics that aiortc's receiver RTCP loop (`_run_rtcp`) turns into the report blocks of its
+    Receiver Reports (it reads `fraction_lost`, `packets_lost`, `max_seq`, `jitter`; LSR/DLSR are its own).
+
+    `intercept_rtp` replaces `_handle_rtp_packet`, which is where aiortc fills this dict: without feeding it
+    the server sends no RR for a published stream at all. The receiver's own dict (callers add entries).
+    """
+    streams: dict[int, Any] = receiver._RTCRtpReceiver__remote_streams  # type: ignore[attr-defined]
+    return streams
+
+
+def check_red_and_reports() -> None:
+    """Raise HookError if the internals the RED and receiver-report hooks use changed shape."""
+    import aiortc.rtcpeerconnection
+
+    problems: list[str] = []
+    if "CODECS[transceiver.kind][:]" not in _source(RTCPeerConnection, "createOffer"):
+        problems.append("RTCPeerConnection.createOffer no longer reads CODECS[transceiver.kind]")
+    if "find_common_codecs(CODECS[media.kind]" not in _source(RTCPeerConnection, "setRemoteDescription"):
+        problems.append("RTCPeerConnection.setRemoteDescription no longer negotiates from CODECS[media.kind]")
+    if not isinstance(getattr(aiortc.rtcpeerconnection, "CODECS", None), dict):
+        problems.append("aiortc.rtcpeerconnection.CODECS is missing")
+    if "self._preferred_codecs" not in _source(RTCRtpTransceiver, "__init__"):
+        problems.append("RTCRtpTransceiver no longer sets _preferred_codecs")
+    if "self.__remote_streams" not in _source(RTCRtpReceiver, "__init__"):
+        problems.append("RTCRtpReceiver no longer sets __remote_streams")
+    run_rtcp = _source(RTCRtpReceiver, "_run_rtcp")
+    for needle in (
+        "for ssrc, stream in self.__remote_streams.items()",
+        "fraction_lost=stream.fraction_lost",
+        "packets_lost=stream.packets_lost",
+        "highest_sequence=stream.max_seq",
+        "jitter=stream.jitter",
+    ):
+        if needle not in run_rtcp:
+            problems.append(f"RTCRtpReceiver._run_rtcp no longer does {needle!r}")
+    if problems:
+        raise HookError("aiortc internals changed: " + "; ".join(problems))
+
+
+check_red_and_reports()

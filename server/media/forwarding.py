@@ -75,6 +75,8 @@ class StreamForwarder:
         self.packets_sent = 0
         self.bytes_sent = 0
         self.retransmitted = 0
+        self.red_stripped = 0  # RED packets sent to this viewer as their primary Opus packet
+        self.red_malformed = 0  # RED packets dropped: no primary could be read for this non-RED viewer
         # RTCP SR counts (RFC 3550 §6.4.1): RTP packets and payload octets sent on this m-line's SSRC, kept
         # across the forwarders that reuse the m-line (continue_from; sr_packets adds packets_sent)
         self._sr_packets_before = 0
@@ -82,6 +84,11 @@ class StreamForwarder:
         self._video = kind == "video"
         self._payload_type = 0
         self._rtx_payload_type: int | None = None
+        # audio: the viewer's Opus and RED payload types (RED None: not negotiated, RED is stripped), and the
+        # incoming payload kind (red or not) the writer's payload type is set for now
+        self._opus_payload_type = 0
+        self._red_payload_type: int | None = None
+        self._writing_red = False
         self._ssrc = hooks.sender_ssrc(transceiver.sender)
         self._rtx_ssrc = hooks.sender_rtx_ssrc(transceiver.sender)
         self._rtx_seq = random.randrange(SEQ_MODULO)
@@ -120,6 +127,13 @@ class StreamForwarder:
             self.ready = False
             return
         self._payload_type = codecs[0].payloadType or 0
+        if not self._video:
+            opus = next((c.payloadType for c in codecs if c.mimeType.lower() == "audio/opus"), None)
+            red = next((c.payloadType for c in codecs if c.mimeType.lower() == hooks.RED_MIME_TYPE), None)
+            self._opus_payload_type = opus if opus is not None else self._payload_type
+            self._red_payload_type = red if opus is not None else None
+            self._payload_type = self._opus_payload_type
+            self._writing_red = False
         self._rtx_payload_type = next(
             (
                 c.payloadType
@@ -185,15 +199,25 @@ class StreamForwarder:
             if not packet.keyframe:
                 return False
             self._resync(packet)
+        payload = packet.payload
+        if packet.red != self._writing_red:
+            self._switch_payload_type(packet.red)
+        if packet.red and self._red_payload_type is None:
+            primary = packet.primary()
+            if primary is None:
+                self.red_malformed += 1
+                return False
+            payload = primary
+            self.red_stripped += 1
         seq = (packet.seq + self._seq_offset) & SEQ_MASK
         ts = (packet.ts + self._ts_offset) & TS_MASK
         size = -1
         sender = self._sender
         if sender is not None:
             tail = packet.tail if packet.tail_key == self._tail_key else self._writer.tail(packet)
-            size = sender.send(seq, ts, packet.marker, tail, packet.payload)
+            size = sender.send(seq, ts, packet.marker, tail, payload)
         if size < 0:  # no C sender, or it is not armed (see _arm)
-            data = self._writer.packet(seq, ts, packet)
+            data = self._writer.packet(seq, ts, packet, payload)
             size = len(data) if self._output(data) else 0
             if size and sender is not None and self.packets_sent >= self._next_arm:
                 self._arm(sender)
@@ -213,8 +237,19 @@ class StreamForwarder:
         self._last_wallclock_s = packet.wallclock_s
         self.packets_sent += 1
         self.bytes_sent += size
-        self.sr_octets += len(packet.payload)
+        self.sr_octets += len(payload)
         return True
+
+    def _switch_payload_type(self, red: bool) -> None:
+        """Write RED's payload type for RED packets when the viewer negotiated RED, Opus' otherwise (a RED
+        packet for a viewer without RED is stripped to its primary, an Opus packet)."""
+        self._writing_red = red
+        payload_type = self._red_payload_type if red and self._red_payload_type is not None else None
+        if payload_type is None:
+            payload_type = self._opus_payload_type
+        self._writer.set_payload_type(payload_type)
+        if self._sender is not None:
+            self._sender.payload_type = payload_type
 
     @property
     def packets_native(self) -> int:

@@ -51,6 +51,8 @@ class IncomingPacket:
         "tail_key",
         "tail",
         "payload_type",
+        "red",
+        "_primary",
     )
 
     def __init__(
@@ -79,6 +81,15 @@ class IncomingPacket:
         self.tail_key = -1
         self.tail = b""
         self.payload_type = payload_type
+        self.red = False  # the payload is RED (RFC 2198): set by the room from the publisher's negotiated PT
+        self._primary: bytes | None = None
+
+    def primary(self) -> bytes | None:
+        """The primary block of a RED payload (the packet's own Opus frame), computed once per incoming
+        packet for every viewer that did not negotiate RED; None when the payload is malformed."""
+        if self._primary is None:
+            self._primary = red_primary(self.payload) or b""
+        return self._primary or None
 
     @classmethod
     def from_rtp(cls, packet: RtpPacket, keyframe: bool, wallclock_s: float) -> IncomingPacket:
@@ -194,6 +205,135 @@ def _read_extensions(
             audio_level = data[pos : pos + length]
         pos += length
     return abs_send_time, audio_level
+
+
+RED_BLOCK_HEADER_BYTES = 4  # F=1, block PT (7 bits), timestamp offset (14), block length (10)
+RED_BLOCK_LENGTH_MASK = 0x3FF
+RED_MAX_BLOCKS = 8  # as recordings/red.py: Chromium sends at most 2 redundant blocks
+
+
+def red_primary(payload: bytes) -> bytes | None:
+    """The primary block of a RED payload (RFC 2198 §3): after the redundant blocks' 4-byte headers, the
+    primary's 1-byte header and the redundant blocks' data. None when the headers run past the payload,
+    there are more than RED_MAX_BLOCKS, or the primary is empty (nothing a non-RED viewer could decode)."""
+    size = len(payload)
+    pos = 0
+    data_bytes = 0
+    blocks = 0
+    while pos < size and payload[pos] & 0x80:
+        if blocks == RED_MAX_BLOCKS or pos + RED_BLOCK_HEADER_BYTES > size:
+            return None
+        data_bytes += ((payload[pos + 2] << 8) | payload[pos + 3]) & RED_BLOCK_LENGTH_MASK
+        pos += RED_BLOCK_HEADER_BYTES
+        blocks += 1
+    start = pos + 1 + data_bytes  # the primary's header, then the redundant data
+    if pos >= size or start >= size:
+        return None
+    return payload[start:]
+
+
+class ReceptionStats:
+    """Reception statistics of one publisher SSRC for the server's RTCP Receiver Reports (RFC 3550 A.3, A.8):
+    extended highest sequence number, packets expected and received, cumulative and interval loss, jitter.
+
+    The attributes aiortc's receiver RTCP loop reads (`aiortc_hooks.reception_statistics`): `fraction_lost`
+    (reading it closes the interval, as in aiortc), `packets_lost`, `max_seq` (the extended highest sequence
+    number) and `jitter` (timestamp units). Sequence numbers more than MAX_DROPOUT ahead or MAX_MISORDER
+    behind restart the count when two in a row agree (A.1, without the probation of a new source).
+    """
+
+    MAX_DROPOUT = 3000
+    MAX_MISORDER = 100
+    SEQ_MOD = 1 << 16
+
+    __slots__ = (
+        "_clock_rate_hz",
+        "base_seq",
+        "_max",
+        "_cycles",
+        "_bad_seq",
+        "received",
+        "_expected_prior",
+        "_received_prior",
+        "_jitter_q4",
+        "_transit",
+    )
+
+    def __init__(self, clock_rate_hz: int) -> None:
+        self._clock_rate_hz = clock_rate_hz
+        self.base_seq: int | None = None
+        self._max = 0
+        self._cycles = 0
+        self._bad_seq = -1
+        self.received = 0
+        self._expected_prior = 0
+        self._received_prior = 0
+        self._jitter_q4 = 0
+        self._transit: int | None = None
+
+    def add(self, seq: int, ts: int, arrival_s: float) -> None:
+        if self.base_seq is None:
+            self.base_seq = seq
+            self._max = seq
+        else:
+            delta = (seq - self._max) % self.SEQ_MOD
+            if delta < self.MAX_DROPOUT:
+                if seq < self._max:
+                    self._cycles += self.SEQ_MOD
+                self._max = seq
+            elif delta <= self.SEQ_MOD - self.MAX_MISORDER:
+                # a very large jump: restart when the next packet follows this one (the sender restarted)
+                if seq != self._bad_seq:
+                    self._bad_seq = (seq + 1) % self.SEQ_MOD
+                    return
+                self.base_seq = seq
+                self._max = seq
+                self._cycles = 0
+                self.received = 0
+                self._expected_prior = self._received_prior = 0
+                self._transit = None
+            # else: duplicate or reordered within MAX_MISORDER: counted as received
+        self.received += 1
+        # interarrival jitter (A.8), in timestamp units
+        transit = int(arrival_s * self._clock_rate_hz) - ts
+        if self._transit is not None:
+            d = abs(transit - self._transit)
+            if d < (1 << 31):
+                self._jitter_q4 += d - ((self._jitter_q4 + 8) >> 4)
+        self._transit = transit
+
+    @property
+    def max_seq(self) -> int:
+        """Extended highest sequence number received (cycles + highest)."""
+        return self._cycles + self._max
+
+    @property
+    def expected(self) -> int:
+        if self.base_seq is None:
+            return 0
+        return self.max_seq - self.base_seq + 1
+
+    @property
+    def packets_lost(self) -> int:
+        """Cumulative lost (expected - received; negative with duplicates), clamped to 24-bit signed."""
+        return max(-(1 << 23), min((1 << 23) - 1, self.expected - self.received))
+
+    @property
+    def fraction_lost(self) -> int:
+        """Lost in the interval since the last read, in 1/256 (0 when none or when duplicates outnumber)."""
+        expected = self.expected
+        expected_interval = expected - self._expected_prior
+        self._expected_prior = expected
+        received_interval = self.received - self._received_prior
+        self._received_prior = self.received
+        lost_interval = expected_interval - received_interval
+        if expected_interval <= 0 or lost_interval <= 0:
+            return 0
+        return (lost_interval << 8) // expected_interval
+
+    @property
+    def jitter(self) -> int:
+        return self._jitter_q4 >> 4
 
 
 def tail_key(abs_send_time_id: int, audio_level_id: int, two_byte: bool) -> int:

@@ -45,7 +45,7 @@ from server.media.events import (
     StreamLabel,
 )
 from server.media.forwarding import ABS_SEND_TIME_URI, AUDIO_LEVEL_URI, StreamForwarder
-from server.media.incoming import RTX_OSN_BYTES, IncomingPacket
+from server.media.incoming import RTX_OSN_BYTES, IncomingPacket, ReceptionStats
 from server.media.nack import NackTracker
 from server.media.participants import Participant, PublishedStream, SendSlot, StreamKey
 from server.media.sdp import declared_ssrcs, prefer_codecs
@@ -146,7 +146,8 @@ class MediaRoom:
         """Apply a participant's SDP answer. Malformed SDP closes that participant's connection only."""
         participant = self._get(participant_id)
         try:
-            await participant.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
+            with hooks.offering_red():
+                await participant.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
         except Exception as exc:
             logger.warning("room %s: bad answer from %s: %s", self.room_id, participant_id, exc)
             await self._close_pc(participant)
@@ -437,8 +438,9 @@ class MediaRoom:
                 slot.forwarder.enabled = key[0] in self._audible
             stream.forwarders[participant.participant_id] = slot.forwarder
 
-        offer = await pc.createOffer()
-        await pc.setLocalDescription(offer)
+        with hooks.offering_red():
+            offer = await pc.createOffer()
+            await pc.setLocalDescription(offer)
         participant.offer_pending = True
         labels: list[StreamLabel] = []
         for source, transceiver in participant.recv.items():
@@ -620,8 +622,12 @@ class MediaRoom:
                 self._spawn(hooks.send_nack(receiver, packet.ssrc, sorted(stream.nack.missing)), "NACK")
         else:
             stream.media_ssrc = packet.ssrc
+        if packet.ssrc not in rtx:
+            self._count_reception(receiver, stream, packet)
 
         if stream.kind == "audio":
+            codec = hooks.receiver_codec(receiver, packet.payload_type)
+            packet.red = codec is not None and codec.mimeType.lower() == hooks.RED_MIME_TYPE
             pid = stream.participant_id
             now = time.monotonic()
             loudness = self._tap(pid, packet, now)  # recorded whether forwarded or not
@@ -651,6 +657,18 @@ class MediaRoom:
             if target is not None:
                 self._spawn(hooks.send_pli(*target), "PLI")
         return True
+
+    def _count_reception(
+        self, receiver: RTCRtpReceiver, stream: PublishedStream, packet: IncomingPacket
+    ) -> None:
+        """RFC 3550 reception statistics of the publisher's media SSRC, which aiortc's receiver reports in its
+        RTCP RRs (loss and jitter: Chromium sizes its Opus FEC and bitrate from them)."""
+        reports = hooks.reception_statistics(receiver)
+        stats = reports.get(packet.ssrc)
+        if not isinstance(stats, ReceptionStats):
+            clock = AUDIO_CLOCK_RATE_HZ if stream.kind == "audio" else VIDEO_CLOCK_RATE_HZ
+            stats = reports[packet.ssrc] = ReceptionStats(clock)
+        stats.add(packet.seq, packet.ts, packet.wallclock_s)
 
     def _select_audio(
         self, now_s: float, sender: str | None = None, packet: IncomingPacket | None = None
@@ -700,18 +718,16 @@ class MediaRoom:
     def _tap(self, participant_id: str, packet: IncomingPacket, now: float) -> int:
         """Hand the packet to the recorder and the speaker tracker; its loudness (0 silent .. 127 loudest)."""
         level = packet.audio_level
-        loudness = (
-            loudness_from_extension(level[0] & 0x7F)
-            if level is not None
-            else loudness_from_opus_size(len(packet.payload))
-        )
+        if level is not None:
+            loudness = loudness_from_extension(level[0] & 0x7F)
+        else:  # without the audio-level extension: the size of the Opus frame (a RED packet's primary)
+            frame = packet.primary() if packet.red else packet.payload
+            loudness = loudness_from_opus_size(len(frame) if frame is not None else 0)
         self._speakers.update(participant_id, loudness, now)
         try:
-            stream = self._streams.get((participant_id, "microphone"))
-            receiver = stream.transceiver.receiver if stream is not None and stream.transceiver else None
-            codec = hooks.receiver_codecs(receiver).get(packet.payload_type) if receiver is not None else None
-            red = codec is not None and codec.mimeType.lower() == "audio/red"
-            self.listener.on_audio_packet(participant_id, packet.payload, packet.ts, packet.seq, red, now)
+            self.listener.on_audio_packet(
+                participant_id, packet.payload, packet.ts, packet.seq, packet.red, now
+            )
         except Exception:
             logger.exception("room %s: audio tap failed for %s", self.room_id, participant_id)
         return loudness

@@ -84,6 +84,11 @@ class RtpWriter:
             self._layouts.append(((used + padding) // WORD_BYTES, self._mid_element + b"\x00" * padding))
         self._tail_key = tail_key(abs_send_time_id, audio_level_id, self.two_byte)
 
+    def set_payload_type(self, payload_type: int) -> None:
+        """Write this payload type from now on (an audio m-line switches between RED and Opus)."""
+        self.payload_type = payload_type
+        self._second = (payload_type, payload_type | MARKER_BIT)
+
     def native_sender(self) -> RtpSender | None:
         """A C `RtpSender` with this template (write + SRTP-protect + sendto in one call), or None when the
         extension is not built. Its `packet()` gives the same bytes as `packet()` here."""
@@ -103,9 +108,12 @@ class RtpWriter:
             return source.tail
         return source.extension_tail(self.abs_send_time_id, self.audio_level_id, self.two_byte)
 
-    def packet(self, seq: int, ts: int, source: IncomingPacket) -> bytes:
+    def packet(self, seq: int, ts: int, source: IncomingPacket, payload: bytes | None = None) -> bytes:
         """`source` as this m-line's RTP packet with these sequence number and timestamp (the hot path: the
-        same steps as `_serialize`, written out to save a call per forwarded packet)."""
+        same steps as `_serialize`, written out to save a call per forwarded packet); `payload` in place of
+        the source's (a RED packet's primary block)."""
+        if payload is None:
+            payload = source.payload
         if source.tail_key == self._tail_key:
             tail = source.tail
         else:
@@ -113,11 +121,11 @@ class RtpWriter:
         words, trailer = self._layouts[len(tail)]
         second = self._second[source.marker]
         if not words:
-            return _HEADER.pack(RTP_VERSION_BITS, second, seq, ts, self.ssrc) + source.payload
+            return _HEADER.pack(RTP_VERSION_BITS, second, seq, ts, self.ssrc) + payload
         header = _EXTENDED_HEADER.pack(
             RTP_VERSION_BITS | EXTENSION_BIT, second, seq, ts, self.ssrc, self._profile, words
         )
-        return b"".join((header, tail, trailer, source.payload))
+        return b"".join((header, tail, trailer, payload))
 
     def rtx_packet(self, rtx_seq: int, original_seq: int, ts: int, source: IncomingPacket) -> bytes:
         """An RTX packet (RFC 4588) carrying `source` as first sent with `original_seq` and `ts`."""
