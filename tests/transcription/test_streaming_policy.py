@@ -38,7 +38,7 @@ class ScriptedDecoder:
         self.hypotheses = list(hypotheses)
         self.calls: list[tuple[float, float, str]] = []  # (buffer start, buffer end, prompt)
 
-    def decode(self, audio: np.ndarray, *, prompt: str) -> Hypothesis:
+    def decode(self, audio: np.ndarray, *, prompt: str, final: bool = False) -> Hypothesis:
         self.calls.append((float(audio[0]), float(audio[-1]), prompt))
         return Hypothesis(tuple(self.hypotheses.pop(0)))
 
@@ -57,7 +57,7 @@ class TimelineDecoder:
         self.segment_every = segment_every
         self.calls: list[tuple[float, float, str]] = []
 
-    def decode(self, audio: np.ndarray, *, prompt: str) -> Hypothesis:
+    def decode(self, audio: np.ndarray, *, prompt: str, final: bool = False) -> Hypothesis:
         start, end = float(audio[0]), float(audio[-1]) + 1 / SAMPLE_RATE_HZ
         self.calls.append((start, end, prompt))
         out: list[TimedWord] = []
@@ -211,7 +211,7 @@ def test_a_decoder_that_never_agrees_cannot_grow_the_buffer() -> None:
             self.count = 0
             self.lengths: list[float] = []
 
-        def decode(self, audio: np.ndarray, *, prompt: str) -> Hypothesis:
+        def decode(self, audio: np.ndarray, *, prompt: str, final: bool = False) -> Hypothesis:
             self.count += 1
             self.lengths.append(audio.size / SAMPLE_RATE_HZ)
             return Hypothesis((TimedWord(0.0, audio.size / SAMPLE_RATE_HZ - 0.1, f"ồn{self.count}"),))
