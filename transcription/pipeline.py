@@ -9,17 +9,22 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from recordings.manifest import TrackRecord
 from transcription.audio import SAMPLE_RATE_HZ, TimeMap, cut_intervals, probe_duration_s, stream_audio
 from transcription.engines.base import ProgressCallback, Transcriber
 from transcription.errors import AudioDecodeError
-from transcription.segment import Segment, Word
+from transcription.segment import Segment, Word, segment_confidence
 from transcription.windows import WINDOW_S, split_windows
 
 logger = logging.getLogger(__name__)
 
 MIN_UNCERTAIN_LOSS_S = 0.06  # an unrecovered loss at least this long makes the words said over it uncertain
+
+# Why a transcript segment is uncertain, the first that applies: audio lost in transit under it, the model
+# rating it as probably not speech, the model barely believing its words.
+UncertainReason = Literal["loss", "no_speech", "low_confidence"]
 
 
 def lost_spans(track: TrackRecord, *, min_s: float = MIN_UNCERTAIN_LOSS_S) -> tuple[tuple[float, float], ...]:
@@ -62,7 +67,10 @@ class TranscribedSegment:
     track_index: int
     words: tuple[Word, ...] = ()  # word times on the meeting clock
     avg_logprob: float | None = None
-    uncertain: bool = False  # a word of it (or, without word times, the segment) overlaps lost audio
+    # a word of it (or, without word times, the segment) overlaps lost audio, or the engine doubts it
+    uncertain: bool = False
+    uncertain_reason: UncertainReason | None = None  # set exactly when uncertain
+    confidence: float | None = None  # 0..1, Segment.confidence: the words' mean probability
 
 
 def _weights(durations: Sequence[float | None]) -> list[float]:
@@ -134,7 +142,10 @@ def _place(
             word_start = shift_s + to_original(w.start_s, side="start")
             word_end = shift_s + to_original(w.end_s, side="end")
             words.append(Word(word_start, word_end, w.text, w.probability, over_loss(word_start, word_end)))
-        uncertain = any(w.uncertain for w in words) if words else over_loss(shift_s + start, shift_s + end)
+        said_over_loss = (
+            any(w.uncertain for w in words) if words else over_loss(shift_s + start, shift_s + end)
+        )
+        reason: UncertainReason | None = "loss" if said_over_loss else segment.doubt
         placed.append(
             TranscribedSegment(
                 start_s=shift_s + start,
@@ -146,7 +157,9 @@ def _place(
                 track_index=index,
                 words=tuple(words),
                 avg_logprob=segment.avg_logprob,
-                uncertain=uncertain,
+                uncertain=reason is not None,
+                uncertain_reason=reason,
+                confidence=segment_confidence(segment.words, segment.avg_logprob),
             )
         )
     return placed

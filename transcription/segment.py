@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from typing import Literal
+
+# Why the engine doubts a segment it kept: the model rates it as probably not speech ("no_speech"), or it
+# barely believes its own words ("low_confidence"). The pipeline adds "loss" (audio lost in transit).
+Doubt = Literal["no_speech", "low_confidence"]
 
 
 @dataclass(frozen=True)
@@ -26,7 +32,25 @@ class Segment:
     words: tuple[Word, ...] = ()
     avg_logprob: float | None = None
     no_speech_prob: float | None = None
+    doubt: Doubt | None = None  # kept, but doubtful: the clerk checks it (engines.base.clean_segments)
 
     @property
     def duration_s(self) -> float:
         return self.end_s - self.start_s
+
+    @property
+    def confidence(self) -> float | None:
+        """How sure the engine is of the text, 0..1: the mean probability of its words; without word times
+        exp(avg_logprob) (the mean token probability, geometric); None when the engine gave neither."""
+        return segment_confidence(self.words, self.avg_logprob)
+
+
+def segment_confidence(words: tuple[Word, ...], avg_logprob: float | None) -> float | None:
+    """The words' mean probability, else exp(avg_logprob), clamped to 0..1 (see Segment.confidence)."""
+    if words:
+        value = sum(w.probability for w in words) / len(words)
+    elif avg_logprob is not None:
+        value = math.exp(avg_logprob)
+    else:
+        return None
+    return min(1.0, max(0.0, value))

@@ -6,7 +6,7 @@ import datetime as dt
 import enum
 from typing import Any
 
-from sqlalchemy import JSON, Enum, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Enum, ForeignKey, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.models.base import Base, utcnow
@@ -93,6 +93,13 @@ class TranscriptSegment(Base):
     asr_text: Mapped[str] = mapped_column(Text, default="")  # what the engine said, before any edit
     edited_at: Mapped[dt.datetime | None]
     edited_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # Added in 0008: the engine's doubt, for the clerk. uncertain until the clerk edits or confirms the line;
+    # uncertain_reason "loss" (audio lost in transit under a word), "no_speech" or "low_confidence" ("" when
+    # certain); confidence 0..1, the mean probability of the words the engine gave (asr_text's, kept after
+    # an edit), None when unknown.
+    uncertain: Mapped[bool] = mapped_column(default=False, server_default=false())
+    uncertain_reason: Mapped[str] = mapped_column(String(16), default="", server_default="")
+    confidence: Mapped[float | None]
 
 
 class SegmentEdit(Base):

@@ -33,6 +33,10 @@ _ADMIN_PREFIX = re.compile(
 )
 _COMMITTEE_PREFIX = re.compile(r"^\s*(UBND|Ủy ban nhân dân|Uỷ ban nhân dân)\s+", re.IGNORECASE)
 _MEETING_WORD = re.compile(r"^\s*(cuộc\s+)?họp\s+", re.IGNORECASE)
+# How the minutes' prefill shows a transcript line the engine doubts and the clerk has not yet settled: kept
+# (leaving it out would drop what may be real speech from the record without a trace) but bracketed, so it
+# never reads as settled text; the clerk corrects or confirms the line, or deletes it from the contribution.
+UNCERTAIN_MARK = "[không chắc chắn: {text}]"
 
 
 class DocKind(enum.StrEnum):
@@ -138,7 +142,7 @@ def _attendees(session: Session, meeting: Meeting) -> tuple[doc_model.Attendee, 
 def _agenda(session: Session, meeting: Meeting, contents: list[str]) -> tuple[doc_model.AgendaItem, ...]:
     """Agenda items with the speakers' contributions: consecutive segments of one speaker form one
     contribution; a segment belongs to the last item started before it (all to the first when no item has a
-    start time on the meeting clock)."""
+    start time on the meeting clock). A line still uncertain is bracketed (``UNCERTAIN_MARK``)."""
     names = dict(session.execute(select(Unit.id, Unit.name)).tuples().all())
     items = list(meeting.agenda)
     titles = [a.title for a in items] or [GENERAL_CONTENT_TITLE]
@@ -153,6 +157,7 @@ def _agenda(session: Session, meeting: Meeting, contents: list[str]) -> tuple[do
             TranscriptSegment.unit_id,
             TranscriptSegment.speaker,
             TranscriptSegment.text,
+            TranscriptSegment.uncertain,
         )
         .where(TranscriptSegment.meeting_id == meeting.id)
         .order_by(TranscriptSegment.seq)
@@ -181,7 +186,7 @@ def _agenda(session: Session, meeting: Meeting, contents: list[str]) -> tuple[do
         if key != current:
             flush()
             current, buffer, first_start = key, [], seg.start_s
-        buffer.append(seg.text)
+        buffer.append(UNCERTAIN_MARK.format(text=seg.text) if seg.uncertain else seg.text)
     flush()
     return tuple(
         doc_model.AgendaItem(

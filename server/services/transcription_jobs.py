@@ -28,7 +28,7 @@ from server.config import Settings
 from server.db import Database
 from server.models import JobStatus, Meeting, Recording, Transcript, utcnow
 from transcription.errors import AudioDecodeError, TranscriptionError
-from transcription.pipeline import TrackInput, TranscribedSegment, transcribe_tracks
+from transcription.pipeline import TrackInput, TranscribedSegment, lost_spans, transcribe_tracks
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,8 @@ def queue(session: Session, meeting_id: int) -> Transcript:
 
 
 def tracks_from_manifest(meeting_dir: Path, manifest: MeetingManifest) -> list[TrackInput]:
-    """Every track with its meeting-clock offset and its muted spans (relative to the track) to skip."""
+    """Every track with its meeting-clock offset, its muted spans (relative to the track) to skip, and its
+    unrecovered packet losses (the manifest's ``loss`` events): words said over them come out uncertain."""
     out = []
     for t in manifest.tracks:
         skip = tuple(
@@ -74,6 +75,7 @@ def tracks_from_manifest(meeting_dir: Path, manifest: MeetingManifest) -> list[T
                 unit_name=t.unit_name,
                 speaker=speaker,
                 skip=skip,
+                lost=lost_spans(t),
             )
         )
     return out

@@ -12,6 +12,12 @@ change, delete conclusions
 
 ``GET /api/meetings/{id}/transcript`` of a meeting that has no transcript row yet answers ``status: "none"``
 (progress 0, no segments) rather than 404: the meeting exists, its transcript does not yet.
+
+Segments the engine doubts are kept and marked, never dropped: ``uncertain`` with ``uncertain_reason``
+("loss": audio lost in transit under a word; "no_speech": the model rates it as probably not speech;
+"low_confidence": the model barely believes its words) and ``confidence`` (0..1, the mean probability of the
+engine's words). The clerk's edit of the text, or a patch ``{"uncertain": false}`` (heard, it is right),
+clears the mark; the engine's confidence stays, describing ``asr_text``.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import logging
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import delete, func, select
@@ -71,6 +77,12 @@ class SegmentLike(Protocol):
     def speaker(self) -> str: ...
     @property
     def unit_code(self) -> str | None: ...
+    @property
+    def uncertain(self) -> bool: ...
+    @property
+    def uncertain_reason(self) -> str | None: ...
+    @property
+    def confidence(self) -> float | None: ...
 
 
 @dataclass(frozen=True)
@@ -83,6 +95,12 @@ class SegmentInput:
     text: str
     unit_code: str | None = None
     speaker: str = ""
+    uncertain: bool = False
+    uncertain_reason: str | None = None  # "loss", "no_speech" or "low_confidence" when uncertain
+    confidence: float | None = None  # 0..1
+
+
+UNCERTAIN_REASONS = ("loss", "no_speech", "low_confidence")
 
 
 def store_segments(session: Session, meeting_id: int, segments: Sequence[SegmentLike]) -> list[int]:
@@ -115,6 +133,10 @@ def store_segments(session: Session, meeting_id: int, segments: Sequence[Segment
                 "Thời điểm của đoạn bản ghi không hợp lệ.", details={"start": seg.start_s, "end": seg.end_s}
             )
         unit_id = codes.get(seg.unit_code or "")
+        reason = (seg.uncertain_reason or "low_confidence") if seg.uncertain else ""
+        if reason and reason not in UNCERTAIN_REASONS:
+            raise InvalidInput("Lý do không chắc chắn không hợp lệ.", details={"uncertain_reason": reason})
+        confidence = None if seg.confidence is None else min(1.0, max(0.0, float(seg.confidence)))
         rows.append(
             TranscriptSegment(
                 meeting_id=meeting_id,
@@ -125,6 +147,9 @@ def store_segments(session: Session, meeting_id: int, segments: Sequence[Segment
                 speaker=_nfc(seg.speaker)[:MAX_SPEAKER_CHARS],
                 text=text,
                 asr_text=text,
+                uncertain=bool(seg.uncertain),
+                uncertain_reason=reason,
+                confidence=confidence,
             )
         )
     session.add_all(rows)
@@ -166,6 +191,9 @@ class SegmentView(BaseModel):
     speaker: str
     text: str
     edited: bool
+    uncertain: bool = False  # the engine doubts it and the clerk has not edited or confirmed it yet
+    uncertain_reason: str | None = None  # "loss" | "no_speech" | "low_confidence" when uncertain
+    confidence: float | None = None  # 0..1, the mean probability of the engine's words; None when unknown
 
 
 class TranscriptView(BaseModel):
@@ -197,6 +225,8 @@ class SegmentPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
     text: Annotated[str, Text(MAX_SEGMENT_CHARS, multiline=True)] | None = None
     speaker: Annotated[str, Text(MAX_SPEAKER_CHARS, required=False)] | None = None
+    # false: the clerk heard the line and it is right as it stands (an edit of the text clears it as well)
+    uncertain: Literal[False] | None = None
 
     @field_validator("text")
     @classmethod
@@ -228,6 +258,9 @@ def _segment_view(seg: TranscriptSegment, codes: dict[int, str]) -> SegmentView:
         speaker=seg.speaker,
         text=seg.text,
         edited=seg.edited_at is not None,
+        uncertain=seg.uncertain,
+        uncertain_reason=(seg.uncertain_reason or None) if seg.uncertain else None,
+        confidence=seg.confidence,
     )
 
 
@@ -273,7 +306,9 @@ def _managed_meeting(session: Session, actor: Actor, meeting_id: int) -> Meeting
 
 
 def edit_segment(session: Session, actor: Actor, segment_id: int, patch: SegmentPatch) -> SegmentView:
-    """The clerk corrects a segment's text and/or speaker; before/after go to its history, search follows."""
+    """The clerk corrects a segment's text and/or speaker; before/after go to its history, search follows.
+
+    A corrected text, or ``uncertain: false``, settles an uncertain segment (the history keeps the mark)."""
     seg = _segment(session, segment_id)
     _managed_meeting(session, actor, seg.meeting_id)
     before: dict[str, Any] = {}
@@ -282,9 +317,13 @@ def edit_segment(session: Session, actor: Actor, segment_id: int, patch: Segment
         before["text"], after["text"] = seg.text, _nfc(patch.text)
     if patch.speaker is not None and _nfc(patch.speaker) != seg.speaker:
         before["speaker"], after["speaker"] = seg.speaker, _nfc(patch.speaker)
+    if seg.uncertain and ("text" in after or patch.uncertain is False):
+        before["uncertain"], after["uncertain"] = True, False
     if after:
         seg.text = after.get("text", seg.text)
         seg.speaker = after.get("speaker", seg.speaker)
+        if "uncertain" in after:
+            seg.uncertain, seg.uncertain_reason = False, ""
         seg.edited_at, seg.edited_by_id = utcnow(), actor.id
         session.add(SegmentEdit(segment_id=seg.id, user_id=actor.id, before=before, after=after))
         session.flush()

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 
-from transcription.segment import Segment
+from transcription.segment import Doubt, Segment
 from transcription.wer import normalize_vi
 
 logger = logging.getLogger(__name__)
@@ -103,40 +103,59 @@ def echo_count(text: str, phrases: Sequence[str]) -> int | None:
     return count
 
 
-def looks_like_silence(segment: Segment) -> bool:
-    """A segment the model itself rates as probably not speech, or whose words it barely believes."""
+def doubt_of(segment: Segment) -> Doubt | None:
+    """Why the model doubts a segment: it rates it as probably not speech ("no_speech"), or it barely
+    believes its words ("low_confidence"); None when neither."""
     if (
         segment.no_speech_prob is not None
         and segment.avg_logprob is not None
         and segment.no_speech_prob >= SILENCE_NO_SPEECH_PROB
         and segment.avg_logprob < SILENCE_AVG_LOGPROB
     ):
-        return True
+        return "no_speech"
     if segment.words:
         mean = sum(w.probability for w in segment.words) / len(segment.words)
-        return mean < MIN_MEAN_WORD_PROBABILITY
-    return False
+        if mean < MIN_MEAN_WORD_PROBABILITY:
+            return "low_confidence"
+    return None
 
 
-def clean_segments(segments: Sequence[Segment], phrases: Sequence[str]) -> list[Segment]:
+def looks_like_silence(segment: Segment) -> bool:
+    """A segment the model itself rates as probably not speech, or whose words it barely believes."""
+    return doubt_of(segment) is not None
+
+
+def clean_segments(
+    segments: Sequence[Segment], phrases: Sequence[str], *, keep_doubtful: bool = False
+) -> list[Segment]:
     """Drop empty segments and those that only repeat the hotwords/prompt (a Whisper hallucination).
 
     A lone hotword is kept when the model is confident it is speech (a roll-call answer "Ia Tul" is real);
     it is dropped when repeated (``MIN_ECHO_REPEATS``) or when ``no_speech_prob`` says it is not speech.
+
+    Segments the model doubts (:func:`doubt_of`: "decoded from silence", words barely believed) are dropped
+    by default (live captions); with ``keep_doubtful`` (the meeting's transcript) they are kept with their
+    ``doubt`` set, and so is a lone hotword rated as not speech: real speech at a low level or over noise
+    looks like that too, and only the clerk, listening, can tell. A hotword run repeated is still dropped:
+    that is the model reciting its prompt, not anything said.
     """
     kept: list[Segment] = []
     for segment in segments:
         if not normalize_vi(segment.text):
             continue
-        if looks_like_silence(segment):
-            logger.info("dropped a segment decoded from silence: %r", segment.text)
-            continue
+        doubt = doubt_of(segment)
         repeats = echo_count(segment.text, phrases)
-        if repeats is not None and (
-            repeats >= MIN_ECHO_REPEATS
-            or (segment.no_speech_prob is not None and segment.no_speech_prob >= ECHO_NO_SPEECH_PROB)
-        ):
+        if repeats is not None and repeats >= MIN_ECHO_REPEATS:
             logger.info("dropped a segment that only repeats the prompt: %r", segment.text)
             continue
+        if repeats is not None and segment.no_speech_prob is not None:
+            if segment.no_speech_prob >= ECHO_NO_SPEECH_PROB:
+                doubt = "no_speech"
+        if doubt is not None:
+            if not keep_doubtful:
+                logger.info("dropped a doubtful segment (%s): %r", doubt, segment.text)
+                continue
+            logger.info("kept a doubtful segment (%s) for the clerk: %r", doubt, segment.text)
+            segment = replace(segment, doubt=doubt)
         kept.append(segment)
     return kept

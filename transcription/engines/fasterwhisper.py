@@ -195,4 +195,4 @@ class FasterWhisperEngine:
             if progress is not None:
                 progress(1.0)
         segments.sort(key=lambda s: (s.start_s, s.end_s))
-        return clean_segments(segments, words)
+        return clean_segments(segments, words, keep_doubtful=True)

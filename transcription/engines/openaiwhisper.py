@@ -168,4 +168,4 @@ class OpenAIWhisperEngine:
             )
             for raw in result["segments"]
         ]
-        return clean_segments(segments, words)
+        return clean_segments(segments, words, keep_doubtful=True)
