@@ -12,6 +12,7 @@ import socket
 import types
 import weakref
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pylibsrtp
@@ -21,7 +22,7 @@ from server.media import aiortc_hooks as hooks
 from server.media.client import ClientConfig
 from server.media.config import RTP_NATIVE_SEND_ENV, MediaConfig
 from server.media.rtp_writer import NATIVE_SEND_AVAILABLE, RtpWriter
-from tests.media.meeting import Meeting, wait_until
+from tests.media.meeting import LOOPBACK, Meeting, wait_until
 from tests.media.meeting import frames as frames_of_kind
 from tests.media.test_media_forwarding import incoming
 
@@ -248,7 +249,7 @@ def test_the_sender_keeps_its_session_alive_and_is_collected_in_a_cycle(
 
 @pytest.mark.asyncio
 async def test_in_a_meeting_the_c_sender_carries_the_forwarded_media_and_viewers_decode_it() -> None:
-    meeting = Meeting(MediaConfig(ice_addresses=("127.0.0.1",), rtp_native_send=True))
+    meeting = Meeting(replace(LOOPBACK, rtp_native_send=True))
     try:
         for pid in ("a", "b", "c"):
             await meeting.join(pid, SMALL_VIDEO)
@@ -268,7 +269,7 @@ async def test_in_a_meeting_the_c_sender_carries_the_forwarded_media_and_viewers
 @pytest.mark.asyncio
 async def test_a_reconnecting_viewer_gets_media_again_through_a_rearmed_sender() -> None:
     """The old connection's guards fail (its DTLS transport closes); the new one arms new senders."""
-    meeting = Meeting(MediaConfig(ice_addresses=("127.0.0.1",), rtp_native_send=True))
+    meeting = Meeting(replace(LOOPBACK, rtp_native_send=True))
     try:
         await meeting.join("a", SMALL_VIDEO)
         await meeting.join("b", SMALL_VIDEO)
@@ -294,7 +295,7 @@ async def test_without_the_c_sender_the_python_path_does_everything(
 
     if without == "the extension":
         monkeypatch.setattr(rtp_writer, "_rtpsend", None)
-    meeting = Meeting(MediaConfig(ice_addresses=("127.0.0.1",), rtp_native_send=without == "the extension"))
+    meeting = Meeting(replace(LOOPBACK, rtp_native_send=without == "the extension"))
     try:
         await meeting.join("a", SMALL_VIDEO)
         await meeting.join("b", SMALL_VIDEO)
