@@ -76,6 +76,30 @@ export async function render({ main, params, query, user }) {
     try {
       const updated = await api.patch(`/api/segments/${seg.id}`, { text });
       seg.text = (updated && updated.text) || text;
+      if (updated) Object.assign(seg, { uncertain: updated.uncertain, uncertain_reason: updated.uncertain_reason, edited: updated.edited });
+    } catch (err) {
+      alert(err.message);
+    }
+  }
+
+  // A line the engine doubts (audio lost, maybe not speech, words barely recognised) is kept, greyed, with why
+  // and how sure the engine was; the clerk's edit (or "Đúng") settles it.
+  function doubtNote(s) {
+    if (!s.uncertain) return null;
+    const why = t("record.uncertain." + (s.uncertain_reason || "low_confidence"));
+    const pct = s.confidence != null ? t("record.confidence", { pct: Math.round(s.confidence * 100) }) : null;
+    const confirm = editing && editor
+      ? h("button.btn.tiny", { type: "button", "aria-label": t("record.uncertain_confirm_at", { at: clock(s.start) }),
+        onclick: () => confirmSegment(s) }, t("record.uncertain_confirm"))
+      : null;
+    return h("span.seg-doubt", { "data-testid": "segment-doubt" }, pct ? `${why} · ${pct}` : why, confirm ? " " : null, confirm);
+  }
+
+  async function confirmSegment(seg) {
+    try {
+      const updated = await api.patch(`/api/segments/${seg.id}`, { uncertain: false });
+      Object.assign(seg, { uncertain: updated.uncertain, uncertain_reason: updated.uncertain_reason, edited: updated.edited });
+      drawSegments();
     } catch (err) {
       alert(err.message);
     }
@@ -89,8 +113,9 @@ export async function render({ main, params, query, user }) {
       const text = editing
         ? h("textarea.seg-edit", { rows: 2, "aria-label": t("record.edit_line", { at: clock(s.start) }), onchange: (e) => saveSegment(s, e.target.value) }, s.text)
         : h("span.seg-text", { onclick: () => seek(s.start, true) }, s.text);
-      return h("li", { "data-segment-id": s.id, "data-start": s.start, "data-end": s.end },
-        time, h("span.who", {}, unitName(s.unit), s.speaker ? ` · ${s.speaker}` : ""), text);
+      return h(s.uncertain ? "li.uncertain" : "li", { "data-segment-id": s.id, "data-start": s.start, "data-end": s.end,
+        "data-uncertain": s.uncertain ? s.uncertain_reason || "low_confidence" : null },
+        time, h("span.who", {}, unitName(s.unit), s.speaker ? ` · ${s.speaker}` : ""), text, doubtNote(s));
     }));
     currentId = null;
     follow();
