@@ -127,6 +127,24 @@ class EndMeeting(_Msg):
     type: Literal["end_meeting"]
 
 
+ROLL_CALL_DELTA = "roll_call_delta"
+KNOWN_FEATURES = frozenset({ROLL_CALL_DELTA})
+
+
+class Hello(_Msg):
+    """What the client understands. ``roll_call_delta``: roll-call changes come as ``roll_call_entry`` (one
+    changed unit each) instead of the full ``roll_call``. Unknown feature names are ignored."""
+
+    type: Literal["hello"]
+    features: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list, max_length=32)
+
+
+class GetRollCall(_Msg):
+    """Ask for the full roll-call (the server replies ``roll_call`` to the sender only)."""
+
+    type: Literal["get_roll_call"]
+
+
 ClientMessage = Annotated[
     Join
     | Answer
@@ -146,7 +164,9 @@ ClientMessage = Annotated[
     | LockMeeting
     | RollCall
     | FloorControl
-    | EndMeeting,
+    | EndMeeting
+    | Hello
+    | GetRollCall,
     Field(discriminator="type"),
 ]
 client_message_adapter: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
@@ -268,6 +288,14 @@ class RollCallUpdate(_Msg):
     entries: list[RollCallInfo]
 
 
+class RollCallEntryUpdate(_Msg):
+    """One changed roll-call entry (a unit joined, or was called), sent instead of the full ``roll_call`` to
+    the sockets that announced ``roll_call_delta``."""
+
+    type: Literal["roll_call_entry"] = "roll_call_entry"
+    entry: RollCallInfo
+
+
 class ChatOut(_Msg):
     type: Literal["chat"] = "chat"
     message: ChatInfo
@@ -325,6 +353,7 @@ ServerMessage = (
     | Floor
     | ActiveSpeaker
     | RollCallUpdate
+    | RollCallEntryUpdate
     | ChatOut
     | RecordingState
     | Locked

@@ -1,0 +1,87 @@
+"""A live meeting's life: started over HTTP (room, media, recorder opened), ended (sockets told and closed,
+media closed, recording finished in the background), and every room closed at shutdown."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from sqlalchemy.orm import Session
+
+from server.live.connections import LiveRoom
+from server.live.recording import RoomMediaListener, close_track, start_recorder, stop_recorder
+from server.live.rollcall import roll_call_infos
+from server.models import MeetingStatus
+from server.rooms import messages as m
+from server.rooms.room import Room
+from server.services import meetings
+from server.services.context import Actor
+from server.services.meetings import MeetingView
+
+if TYPE_CHECKING:
+    from server.live.meetings import LiveMeetings
+
+log = logging.getLogger(__name__)
+
+
+async def start_meeting(core: LiveMeetings, actor: Actor, meeting_id: int) -> MeetingView:
+    def start(session: Session) -> tuple[MeetingView, int, bool, bool]:
+        before = meetings.get_visible(session, actor, meeting_id).status
+        meeting = meetings.start(session, actor, meeting_id)
+        view = meetings.view(session, meeting)
+        return view, meeting.chair_unit_id, meeting.record, before is MeetingStatus.INTERRUPTED
+
+    async with core.lock:
+        view, chair_unit_id, record, resumed = await core._db(start)
+        media = core.room_factory(str(meeting_id), RoomMediaListener(core, meeting_id))
+        live = LiveRoom(
+            meeting_id, Room(meeting_id, view.title), media, chair_unit_id, batch_window_s=core.batch_window_s
+        )
+        live.roll_call = roll_call_infos(view)
+        core.rooms[meeting_id] = live
+        if record:
+            live.recorder = await start_recorder(core, meeting_id, resumed)
+        log.info("meeting %s started by %s (record=%s)", meeting_id, actor.username, record)
+        return view
+
+
+async def end_meeting(core: LiveMeetings, actor: Actor | None, meeting_id: int) -> MeetingView:
+    def end(session: Session) -> MeetingView:
+        return meetings.view(session, meetings.end(session, actor, meeting_id))
+
+    async with core.lock:
+        view = await core._db(end)
+        live = core.rooms.pop(meeting_id, None)
+    if live is not None:
+        await close_room(core, live)
+    log.info("meeting %s ended", meeting_id)
+    await core.run_hooks(core.on_meeting_ended, meeting_id)
+    return view
+
+
+async def close_room(core: LiveMeetings, live: LiveRoom) -> None:
+    await live.broadcast(m.MeetingEnded())
+    await live.stop_batching()
+    for conn in list(live.connections.values()):
+        conn.closed = True
+        try:
+            await conn.close(m.CLOSE_ENDED, "meeting ended")
+        except Exception:  # noqa: BLE001
+            pass
+    live.connections.clear()
+    await live.media.close()
+    stop_recorder(core, live)
+
+
+async def close(core: LiveMeetings) -> None:
+    """Shutdown: finish the recordings being finished, stop the background tasks, close every room's media
+    and tracks (the meetings stay live in the database: the next start marks them interrupted)."""
+    await core.wait_idle()
+    await core.cancel_tasks()
+    for live in list(core.rooms.values()):
+        await live.stop_batching()
+        await live.media.close()
+        if live.recorder is not None:
+            for pid in list(live.tracks):
+                close_track(live, pid)
+    core.rooms.clear()
