@@ -113,6 +113,7 @@ const SERVER_TYPES = [
   "floor",
   "active_speaker",
   "roll_call",
+  "roll_call_entry",
   "chat",
   "recording",
   "locked",
@@ -277,6 +278,21 @@ describe("every server message type", () => {
     const s = run(chairRoom(), { type: "roll_call", entries });
     assert.deepEqual(s.rollCall, entries);
     assert.deepEqual(rollCallCounts(rollCallRows(s)), { present_online: 0, present_in_person: 1, absent: 1, not_called: 0 });
+  });
+
+  test("roll_call_entry replaces one unit's entry, keeps the others, and settles its saved draft", () => {
+    const entries = [roll("CHUMO", "UBND xã Chư Mố", "not_called"), roll("IATUL", "UBND xã Ia Tul", "not_called")];
+    let s = run(chairRoom(), { type: "roll_call", entries });
+    s = run(s, { type: "ui:roll_draft", unit: "IATUL", status: "absent", reason: "Mất điện" });
+    s = run(s, { type: "ui:roll_saved", unit: "IATUL", status: "absent", reason: "Mất điện" });
+    const absent = roll("IATUL", "UBND xã Ia Tul", "absent", "Mất điện");
+    s = run(s, { type: "roll_call_entry", entry: absent });
+    assert.deepEqual(s.rollCall, [entries[0], absent]);
+    assert.equal(s.rollDrafts.IATUL, undefined);
+    const kimtan = roll("KIMTAN", "UBND xã Kim Tân", "present_online");
+    s = run(s, { type: "roll_call_entry", entry: kimtan });
+    assert.deepEqual(s.rollCall, [entries[0], absent, kimtan]);
+    assert.equal(run(s, { type: "roll_call_entry", entry: null }), s);
   });
 
   test("chat appends; unread counts only while the chat tab is closed", () => {

@@ -79,6 +79,8 @@ export class Signaling extends EventTarget {
         if (msg.type === "welcome" && !welcomed) {
           welcomed = true;
           this.attempt = 0;
+          // roll-call changes then come one entry at a time (roll_call_entry), not as the whole list
+          ws.send(JSON.stringify({ type: "hello", features: ["roll_call_delta"] }));
           this._startPing();
           resolve(msg);
         }

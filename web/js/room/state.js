@@ -313,6 +313,13 @@ export function apply(state, msg) {
       return { ...state, activeSpeaker: msg.participant_id };
     case "roll_call":
       return { ...state, rollCall: msg.entries, rollDrafts: draftsAfter(state.rollDrafts, msg.entries) };
+    case "roll_call_entry": {
+      const entry = msg.entry;
+      if (!entry || typeof entry.unit !== "string") return state;
+      const known = state.rollCall.some((e) => e.unit === entry.unit);
+      const rollCall = known ? state.rollCall.map((e) => (e.unit === entry.unit ? entry : e)) : [...state.rollCall, entry];
+      return { ...state, rollCall, rollDrafts: draftsAfter(state.rollDrafts, [entry]) };
+    }
     case "chat":
       return {
         ...state,

@@ -26,6 +26,7 @@ const STATE_MESSAGES = [
   "floor_control",
   "active_speaker",
   "roll_call",
+  "roll_call_entry",
   "chat",
   "recording",
   "locked",
