@@ -393,7 +393,6 @@ def build_parser() -> argparse.ArgumentParser:
     data_dir(pu)
     pu.set_defaults(func=cmd_user_unlock)
 
-
     p = sub.add_parser("worker", help="chạy các việc nền (gỡ băng) với cơ sở dữ liệu và hàng đợi đã cấu hình")
     data_dir(p)
     p.set_defaults(func=cmd_worker)
