@@ -286,6 +286,10 @@ def mark_notification_read(notification_id: int, session: SessionDep, actor: Act
 
 @router.websocket("/ws/notifications")
 async def notification_socket(ws: WebSocket) -> None:
+    # what is pushed: everything written after the client saw the socket open, so the mark is taken before
+    # accepting (taken after, a notification written meanwhile by the client's next request was never pushed)
+    raw_after = ws.query_params.get("after", "")
+    after = min(int(raw_after), MAX_DB_ID) if raw_after.isdigit() else await asyncio.to_thread(_latest_id, ws)
     await ws.accept()
     try:
         info = await socket_auth.authenticate(ws)
@@ -302,27 +306,26 @@ async def notification_socket(ws: WebSocket) -> None:
 
     watch = socket_auth.SessionWatch(ws, info, session_ended).start()
     try:
-        await _push_notifications(ws, actor)
+        await _push_notifications(ws, actor, after)
     except (WebSocketDisconnect, RuntimeError) as exc:  # closed under us (session ended)
         log.debug("notification socket of %s closed: %s", actor.username, exc)
     finally:
         await watch.stop()
 
 
-async def _push_notifications(ws: WebSocket, actor: Actor) -> None:
-    db = ws.app.state.db
+def _latest_id(ws: WebSocket) -> int:
+    with ws.app.state.db.session() as session:
+        return notifications.latest_id(session)
 
-    def latest() -> int:
-        with db.session() as session:
-            return notifications.latest_id(session, actor)
+
+async def _push_notifications(ws: WebSocket, actor: Actor, after: int) -> None:
+    """Push the actor's notifications with an id above ``after`` (an id past the database's range, which would
+    overflow PostgreSQL's bigint, was clamped by the caller), then each new one as it is written."""
+    db = ws.app.state.db
 
     def fetch(after_id: int) -> list[NotificationPush]:
         with db.session() as session:
             return [notifications.push_message(n) for n in notifications.newer_than(session, actor, after_id)]
-
-    raw_after = ws.query_params.get("after", "")
-    # an id past the database's range names no notification (and would overflow PostgreSQL's bigint)
-    after = min(int(raw_after), MAX_DB_ID) if raw_after.isdigit() else await asyncio.to_thread(latest)
 
     while True:
         for msg in await asyncio.to_thread(fetch, after):

@@ -307,6 +307,32 @@ def test_report_rules(world: World) -> None:
 
 
 @pytest.mark.timeout(60)
+def test_a_notification_written_right_after_the_socket_opens_is_pushed(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The socket is open for the client once accepted; a notification its next request writes must come,
+    however long the server then takes to authenticate (a loaded machine: the mark was taken after that)."""
+    import asyncio
+
+    from server.api import socket_auth
+
+    real = socket_auth.authenticate
+
+    async def slow(ws: Any) -> Any:
+        await asyncio.sleep(1.0)
+        return await real(ws)
+
+    monkeypatch.setattr(socket_auth, "authenticate", slow)
+    client, clerk = world.client, world.h("clerk")
+    set_today(client, day(DEC, 1))
+    token = world.h("iatul")["Authorization"].split()[1]
+    with client.websocket_connect(f"/ws/notifications?token={token}") as ws:
+        task = new_task(client, clerk, lead="IATUL", deadline=day(DEC, 21), title="Dọn kênh")
+        msg = ws.receive_json()
+        assert msg["kind"] == "task_assigned" and msg["data"]["task_id"] == task["id"]
+
+
+@pytest.mark.timeout(60)
 def test_notifications_list_mark_read_and_websocket_push(world: World) -> None:
     client = world.client
     clerk, chumo = world.h("clerk"), world.h("chumo")
