@@ -118,13 +118,6 @@ class LiveMeetings:
     ) -> RollCallEntry:
         return await set_roll_call(self, actor, meeting_id, unit, status, reason)
 
-    def on_audio_packet(
-        self, meeting_id: int, pid: str, payload: bytes, rtp_timestamp: int, sequence_number: int, red: bool
-    ) -> None:
-        recording.on_audio_packet(
-            self.rooms.get(meeting_id), pid, payload, rtp_timestamp, sequence_number, red
-        )
-
     # ---- signaling --------------------------------------------------------------------------------------
     async def connect(self, actor: Actor, meeting_id: int, send: Send, close: Close) -> Connection:
         """Admit a socket: raises Forbidden / NotFound / Conflict (not live) / RoomError (locked)."""
