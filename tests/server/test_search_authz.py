@@ -37,20 +37,13 @@ from server.services import accounts, meetings, minutes, search, tasks, transcri
 from server.services.context import Actor
 from server.services.minutes_content import DocKind, DocumentRequest
 from server.services.transcripts import SegmentInput
-from tests.conftest import TEST_PASSWORD, Account, login_headers, open_app
+from tests.conftest import ACCOUNTS, TEST_PASSWORD, Account, login_headers, open_app
 
 TODAY = dt.date(2026, 12, 1)
 UNITS = ("IAPA", "CHUMO", "CHURANG", "IATUL", "POTO", "KIMTAN")
 CHAIRS = ("IAPA", "CHUMO", "IATUL")
 USERS: tuple[Account, ...] = (
-    Account("admin", "admin", "IAPA"),
-    Account("chair", "chair", "IAPA"),
-    Account("clerk", "clerk", "IAPA"),
-    Account("viewer", "viewer", "IAPA"),
-    Account("chumo", "member", "CHUMO"),
-    Account("chumo-chair", "chair", "CHUMO"),
-    Account("iatul", "member", "IATUL"),
-    Account("iatul-clerk", "clerk", "IATUL"),
+    *ACCOUNTS,
     Account("poto", "member", "POTO"),
     Account("churang-viewer", "viewer", "CHURANG"),
 )
