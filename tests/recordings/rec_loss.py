@@ -1,44 +1,34 @@
 """Speech as Opus packets with in-band FEC, and what a recorded track decodes to, for the loss tests.
 
-The speech is synthesised here with espeak-ng's Vietnamese voice (nothing read from ../shared/eval, so a
-fresh clone passes); the packets come from libopus with FEC on, 20 ms each, as a browser sends them.
+The speech is two of tests/speech.py's sentences (espeak-ng's Vietnamese voice, made once per session;
+nothing read from ../shared/eval, so a fresh clone passes); the packets come from libopus with FEC on, 20 ms
+each, as a browser sends them.
 """
 
 from __future__ import annotations
 
-import io
-import subprocess
+import wave
 from pathlib import Path
 
-import av
 import numpy as np
 import numpy.typing as npt
 
 from recordings.mixing import decode_track_pcm
 from recordings.opuscodec import Encoder
+from tests.speech import joined, shippable_utterance
 
 SAMPLE_RATE_HZ = 48000
 FRAME_SAMPLES = 960
 BITRATE_BPS = 32000
-SENTENCES = (
-    "Xã Chư Mố báo cáo tình hình chống hạn trong tuần qua.",
-    "Đồng chí chủ tịch giao phòng nông nghiệp kiểm tra trước ngày mười lăm.",
-)
+SPEECH_KEYS = ("GB01", "GB07")  # tests/speech.py: about 8 s together
 
 
 def espeak_pcm() -> npt.NDArray[np.int16]:
     """About 8 s of Vietnamese speech at 48 kHz mono, int16."""
-    chunks = []
-    for text in SENTENCES:
-        wav = subprocess.run(
-            ["espeak-ng", "-v", "vi", "-s", "150", "-a", "80", "--stdout", text],
-            capture_output=True, check=True, timeout=60,
-        ).stdout
-        with av.open(io.BytesIO(wav)) as container:
-            resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE_HZ)
-            chunks += [f.to_ndarray().reshape(-1) for fr in container.decode(audio=0)
-                       for f in resampler.resample(fr)]
-    return np.concatenate(chunks).astype(np.int16)
+    wav = joined([shippable_utterance(key).path for key in SPEECH_KEYS], SAMPLE_RATE_HZ)
+    with wave.open(str(wav)) as w:
+        assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (SAMPLE_RATE_HZ, 1, 2)
+        return np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.int16)
 
 
 def encode_fec(pcm: npt.NDArray[np.int16], *, fec: bool = True, loss_percent: int = 10) -> list[bytes]:
