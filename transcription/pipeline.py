@@ -15,7 +15,7 @@ from recordings.manifest import TrackRecord
 from transcription.audio import SAMPLE_RATE_HZ, TimeMap, cut_intervals, probe_duration_s, stream_audio
 from transcription.engines.base import ProgressCallback, Transcriber
 from transcription.errors import AudioDecodeError
-from transcription.segment import Segment, Word, segment_confidence
+from transcription.segment import Segment, Word
 from transcription.windows import WINDOW_S, split_windows
 
 logger = logging.getLogger(__name__)
@@ -159,7 +159,7 @@ def _place(
                 avg_logprob=segment.avg_logprob,
                 uncertain=reason is not None,
                 uncertain_reason=reason,
-                confidence=segment_confidence(segment.words, segment.avg_logprob),
+                confidence=segment.confidence,
             )
         )
     return placed

@@ -42,15 +42,10 @@ class Segment:
     def confidence(self) -> float | None:
         """How sure the engine is of the text, 0..1: the mean probability of its words; without word times
         exp(avg_logprob) (the mean token probability, geometric); None when the engine gave neither."""
-        return segment_confidence(self.words, self.avg_logprob)
-
-
-def segment_confidence(words: tuple[Word, ...], avg_logprob: float | None) -> float | None:
-    """The words' mean probability, else exp(avg_logprob), clamped to 0..1 (see Segment.confidence)."""
-    if words:
-        value = sum(w.probability for w in words) / len(words)
-    elif avg_logprob is not None:
-        value = math.exp(avg_logprob)
-    else:
-        return None
-    return min(1.0, max(0.0, value))
+        if self.words:
+            value = sum(w.probability for w in self.words) / len(self.words)
+        elif self.avg_logprob is not None:
+            value = math.exp(self.avg_logprob)
+        else:
+            return None
+        return min(1.0, max(0.0, value))

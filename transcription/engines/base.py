@@ -120,11 +120,6 @@ def doubt_of(segment: Segment) -> Doubt | None:
     return None
 
 
-def looks_like_silence(segment: Segment) -> bool:
-    """A segment the model itself rates as probably not speech, or whose words it barely believes."""
-    return doubt_of(segment) is not None
-
-
 def clean_segments(
     segments: Sequence[Segment], phrases: Sequence[str], *, keep_doubtful: bool = False
 ) -> list[Segment]:
