@@ -9,22 +9,17 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from recordings.manifest import TrackRecord
 from transcription.audio import SAMPLE_RATE_HZ, TimeMap, cut_intervals, probe_duration_s, stream_audio
 from transcription.engines.base import ProgressCallback, Transcriber
 from transcription.errors import AudioDecodeError
-from transcription.segment import Segment, Word
+from transcription.segment import Segment, UncertainReason, Word
 from transcription.windows import WINDOW_S, split_windows
 
 logger = logging.getLogger(__name__)
 
 MIN_UNCERTAIN_LOSS_S = 0.06  # an unrecovered loss at least this long makes the words said over it uncertain
-
-# Why a transcript segment is uncertain, the first that applies: audio lost in transit under it, the model
-# rating it as probably not speech, the model barely believing its words.
-UncertainReason = Literal["loss", "no_speech", "low_confidence"]
 
 
 def lost_spans(track: TrackRecord, *, min_s: float = MIN_UNCERTAIN_LOSS_S) -> tuple[tuple[float, float], ...]:

@@ -10,6 +10,10 @@ from typing import Literal
 # barely believes its own words ("low_confidence"). The pipeline adds "loss" (audio lost in transit).
 Doubt = Literal["no_speech", "low_confidence"]
 
+# Why a transcript segment is uncertain, the first that applies: audio lost in transit under it, the model
+# rating it as probably not speech, the model barely believing its words.
+UncertainReason = Literal["loss", "no_speech", "low_confidence"]
+
 
 @dataclass(frozen=True)
 class Word:

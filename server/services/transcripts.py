@@ -27,7 +27,7 @@ import logging
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, Protocol
+from typing import Annotated, Any, Literal, Protocol, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import delete, func, select
@@ -48,6 +48,7 @@ from server.models import (
 from server.services import audit, meetings, policy, search, units
 from server.services.context import Actor
 from server.services.inputs import DbId, Text
+from transcription.segment import UncertainReason
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,7 @@ class SegmentInput:
     confidence: float | None = None  # 0..1
 
 
-UNCERTAIN_REASONS = ("loss", "no_speech", "low_confidence")
+UNCERTAIN_REASONS: tuple[str, ...] = get_args(UncertainReason)  # as the transcription pipeline gives them
 
 
 def store_segments(session: Session, meeting_id: int, segments: Sequence[SegmentLike]) -> list[int]:
