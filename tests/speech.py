@@ -124,6 +124,11 @@ def shippable_utterance(key: str) -> Utterance:
     return next(u for u in shippable() if u.key == key)
 
 
+def spoken(keys: Sequence[str], rate_hz: int = WAV_RATE_HZ) -> Path:
+    """The GIAO_BAN sentences ``keys`` one after another, as one mono 16-bit WAV at ``rate_hz``."""
+    return joined([shippable_utterance(key).path for key in keys], rate_hz)
+
+
 def vivos_present() -> bool:
     return (VIVOS_DIR / "transcripts.tsv").is_file()
 

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.media.test_media_loss_netns import SPEECH, lossy_netns  # noqa: F401  (fixture)
+from tests.media.test_media_loss_netns import SPEECH_KEYS, lossy_netns  # noqa: F401  (fixture)
+from tests.speech import spoken
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -24,8 +25,7 @@ def test_chromium_negotiates_red_and_fec_and_its_lost_packets_are_repaired(
     lossy_netns: str,  # noqa: F811
     tmp_path: Path,
 ) -> None:
-    wav = tmp_path / "speech.wav"
-    subprocess.run(["espeak-ng", "-v", "vi", "-s", "150", "-a", "80", "-w", str(wav), SPEECH], check=True)
+    wav = spoken(SPEECH_KEYS, 48000)
     done = subprocess.run(
         ["ip", "netns", "exec", lossy_netns, sys.executable, str(HERE / "red_child.py"), str(wav),
          str(tmp_path / "data"), "25"],

@@ -5,7 +5,6 @@ recovered."""
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import time
 from pathlib import Path
 
@@ -19,19 +18,13 @@ from recordings.storage import MeetingRecorder, ParticipantInfo, RecordingsLayou
 from server.media import aiortc_hooks as hooks
 from server.media.client import ClientConfig
 from tests.media.meeting import Meeting, RecordingListener
+from tests.speech import spoken
 
 DROP_EVERY = 20
 FRAME_SAMPLES = 960
 PRE_SKIP = 312
-SPEECH = ("Đồng chí chủ tịch giao phòng nông nghiệp kiểm tra trước ngày mười lăm. "
-          "Xã Chư Mố báo cáo tình hình chống hạn trong tuần qua.")
+SPEECH_KEYS = ("GB07", "GB01")  # tests/speech.py's sentences, synthesised once per session
 WIDEBAND_HZ = 8000  # what the transcriber hears (16 kHz audio) and what SILK's FEC carries
-
-
-def espeak_wav(path: Path) -> Path:
-    subprocess.run(["espeak-ng", "-v", "vi", "-s", "150", "-a", "80", "-w", str(path), SPEECH],
-                   check=True, timeout=60)
-    return path
 
 
 def wideband(pcm: np.ndarray) -> np.ndarray:
@@ -123,7 +116,7 @@ async def test_tap_records_a_lossy_track_with_the_lost_frames_recovered(tmp_path
     meeting = Meeting()
     meeting.listener = tap
     meeting.room.listener = tap
-    wav = espeak_wav(tmp_path / "speech.wav")
+    wav = spoken(SPEECH_KEYS, 48000)
     try:
         await meeting.join("a", ClientConfig(audio_file=str(wav), video=False))
         # both sides say they decode FEC: a browser publishing to this server turns its FEC on

@@ -15,7 +15,7 @@ import numpy.typing as npt
 
 from recordings.mixing import decode_track_pcm
 from recordings.opuscodec import Encoder
-from tests.speech import joined, shippable_utterance
+from tests.speech import spoken
 
 SAMPLE_RATE_HZ = 48000
 FRAME_SAMPLES = 960
@@ -25,7 +25,7 @@ SPEECH_KEYS = ("GB01", "GB07")  # tests/speech.py: about 8 s together
 
 def espeak_pcm() -> npt.NDArray[np.int16]:
     """About 8 s of Vietnamese speech at 48 kHz mono, int16."""
-    wav = joined([shippable_utterance(key).path for key in SPEECH_KEYS], SAMPLE_RATE_HZ)
+    wav = spoken(SPEECH_KEYS, SAMPLE_RATE_HZ)
     with wave.open(str(wav)) as w:
         assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (SAMPLE_RATE_HZ, 1, 2)
         return np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.int16)
