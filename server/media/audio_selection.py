@@ -32,15 +32,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-MAX_LOUDNESS = 127
+from server.media.speakers import MAX_LEVEL as MAX_LOUDNESS
+
 PACKET_S = 0.020  # Opus frame duration the browsers and aiortc send
 
 T = TypeVar("T")
-
-
-def loudness_of_dbov(level_dbov: int) -> int:
-    """-dBov (RFC 6464: 0 loudest .. 127 silence) to loudness (0 silence .. 127 loudest)."""
-    return MAX_LOUDNESS - max(0, min(MAX_LOUDNESS, level_dbov))
 
 
 @dataclass(frozen=True)

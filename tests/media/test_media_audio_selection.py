@@ -12,8 +12,8 @@ from server.media.audio_selection import (
     AudioSelector,
     NoiseFloor,
     PreRoll,
-    loudness_of_dbov,
 )
+from server.media.speakers import loudness_from_extension
 
 PACKET_S = 0.02
 SPEECH_DBOV = 22  # a talker close to the microphone
@@ -34,7 +34,7 @@ def send(selector: AudioSelector, clock: Clock, levels: dict[str, list[int] | in
         i = round((clock.now_s - START_S) / PACKET_S)
         for pid, level in levels.items():
             dbov = level[i % len(level)] if isinstance(level, list) else level
-            selector.observe(pid, loudness_of_dbov(dbov), clock.now_s)
+            selector.observe(pid, loudness_from_extension(dbov), clock.now_s)
         clock.now_s += PACKET_S
 
 
@@ -58,7 +58,7 @@ def test_steady_room_noise_is_the_floor_and_never_speech_even_above_an_absolute_
     send(selector, clock, {"noisy": noise(ROOM_NOISE_DBOV), "loud_fan": noise(35)}, 10.0)
     assert selector.select(["noisy", "loud_fan"], [], clock.now_s) == frozenset()
     floor = selector.floor("noisy")
-    assert floor is not None and abs(floor - loudness_of_dbov(ROOM_NOISE_DBOV + 2)) <= 1
+    assert floor is not None and abs(floor - loudness_from_extension(ROOM_NOISE_DBOV + 2)) <= 1
     # speech over that noise is heard: it exceeds the floor by more than the margin
     send(selector, clock, {"noisy": speech()}, 0.5)
     assert selector.select(["noisy", "loud_fan"], [], clock.now_s) == {"noisy"}
@@ -80,11 +80,11 @@ def test_speech_out_of_silence_is_detected_within_a_few_packets_but_one_click_is
     send(selector, clock, {"a": SILENCE_DBOV}, 2.0)
     assert selector.floor("a") is None  # digital silence does not feed the floor
     # one click: not speech
-    changed = selector.observe("a", loudness_of_dbov(10), clock.now_s)
+    changed = selector.observe("a", loudness_from_extension(10), clock.now_s)
     send(selector, clock, {"a": SILENCE_DBOV}, 1.0)
     assert not changed and selector.select(["a"], [], clock.now_s) == frozenset()
     # a talker starting out of silence: selected on its third loud packet (60 ms), before any floor exists
-    talk = loudness_of_dbov(SPEECH_DBOV)
+    talk = loudness_from_extension(SPEECH_DBOV)
     onset = [selector.observe("a", talk, clock.now_s + i * PACKET_S) for i in range(3)]
     assert onset == [False, False, True]
     assert selector.select(["a"], [], clock.now_s + 2 * PACKET_S) == {"a"}
