@@ -102,16 +102,18 @@ def _check(code: int, what: str) -> int:
 
 
 class Decoder:
-    """One libopus decoder (48 kHz). PCM comes back as int16 arrays of shape (samples, channels)."""
+    """One libopus decoder (48 kHz, or ``sample_rate_hz``: 8, 12, 16 or 24 kHz, decoded there without
+    resampling). PCM comes back as int16 arrays of shape (samples, channels)."""
 
-    def __init__(self, channels: int) -> None:
+    def __init__(self, channels: int, *, sample_rate_hz: int = SAMPLE_RATE_HZ) -> None:
         self.channels = channels
         self._lib = library()
         error = ctypes.c_int(0)
-        self._state = self._lib.opus_decoder_create(SAMPLE_RATE_HZ, channels, ctypes.byref(error))
+        self._state = self._lib.opus_decoder_create(sample_rate_hz, channels, ctypes.byref(error))
         if not self._state or error.value != OPUS_OK:
             raise OpusCodecError(f"opus_decoder_create failed ({error.value})")
-        self._pcm = (ctypes.c_int16 * (MAX_FRAME_SAMPLES * channels))()
+        self._max_frame_samples = MAX_FRAME_SAMPLES * sample_rate_hz // SAMPLE_RATE_HZ
+        self._pcm = (ctypes.c_int16 * (self._max_frame_samples * channels))()
 
     def _decode(self, data: bytes | None, frame_samples: int, fec: int) -> np.ndarray:
         length = len(data) if data is not None else 0
@@ -122,7 +124,7 @@ class Decoder:
         return out.reshape(samples, self.channels)
 
     def decode(self, packet: bytes) -> np.ndarray:
-        return self._decode(packet, MAX_FRAME_SAMPLES, 0)
+        return self._decode(packet, self._max_frame_samples, 0)
 
     def decode_fec(self, next_packet: bytes, frame_samples: int) -> np.ndarray:
         """The frame before ``next_packet``, from its in-band FEC data (concealment if it has none)."""

@@ -28,7 +28,6 @@ parent's writes never wait on a decode. One StreamingTranscriber per unit; units
 from __future__ import annotations
 
 import argparse
-import ctypes
 import json
 import logging
 import os
@@ -45,7 +44,7 @@ from typing import BinaryIO, TextIO
 
 import numpy as np
 
-from recordings.opuscodec import OPUS_OK, OpusCodecError, library
+from recordings.opuscodec import Decoder, OpusCodecError
 from transcription.audio import SAMPLE_RATE_HZ, Audio
 from transcription.engines.base import DEFAULT_BEAM_SIZE
 from transcription.engines.fasterwhisper import FasterWhisperOptions
@@ -68,7 +67,6 @@ KIND_CLOSE = b"C"
 KINDS = (KIND_OPUS, KIND_PCM, KIND_END_OF_SPEECH, KIND_CLOSE)
 MAX_PAYLOAD_BYTES = 1 << 20
 NICENESS = 10
-OPUS_MAX_FRAME_SAMPLES_16K = 1920  # 120 ms at 16 kHz
 IDLE_WAIT_S = 0.05
 
 
@@ -129,32 +127,21 @@ def read_frame(stream: BinaryIO) -> Frame | None:
 
 
 class OpusDecoder16k:
-    """libopus (recordings.opuscodec's binding) decoding straight to 16 kHz mono: no resampling."""
+    """libopus (``recordings.opuscodec.Decoder``) decoding straight to 16 kHz mono: no resampling."""
 
     def __init__(self) -> None:
-        self._lib = library()
-        error = ctypes.c_int(0)
-        self._state = self._lib.opus_decoder_create(SAMPLE_RATE_HZ, 1, ctypes.byref(error))
-        if not self._state or error.value != OPUS_OK:
-            raise OpusCodecError(f"opus_decoder_create failed ({error.value})")
-        self._pcm = (ctypes.c_int16 * OPUS_MAX_FRAME_SAMPLES_16K)()
+        self._decoder = Decoder(1, sample_rate_hz=SAMPLE_RATE_HZ)
 
     def decode(self, packet: bytes) -> Audio:
-        samples = self._lib.opus_decode(
-            self._state, packet, len(packet), self._pcm, OPUS_MAX_FRAME_SAMPLES_16K, 0
-        )
-        if samples < 0:  # a corrupt packet: the transcriber fills the hole with silence
+        try:
+            pcm = self._decoder.decode(packet)
+        except OpusCodecError:  # a corrupt packet: the transcriber fills the hole with silence
             return np.zeros(0, dtype=np.float32)
-        out: Audio = np.ctypeslib.as_array(self._pcm)[:samples].astype(np.float32) / 32768.0
+        out: Audio = pcm[:, 0].astype(np.float32) / 32768.0
         return out
 
     def close(self) -> None:
-        if self._state:
-            self._lib.opus_decoder_destroy(self._state)
-            self._state = None
-
-    def __del__(self) -> None:
-        self.close()
+        self._decoder.close()
 
 
 def caption_event(unit: str, caption: Caption) -> dict[str, object]:
