@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import stat
 import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 from playwright.sync_api import Browser, Playwright, sync_playwright
 
+from tests.netns import namespace
 from tests.speech import shippable
 
 REPO = Path(__file__).resolve().parents[2]
@@ -76,22 +75,12 @@ class RunningServer:
         return self.base_url + path
 
 
-def _run(*cmd: str) -> None:
-    subprocess.run(cmd, check=True, capture_output=True, text=True)
-
-
 @pytest.fixture(scope="session")
 def netns() -> Iterator[str]:
     """A fresh network namespace with only ``lo`` (127.0.0.1) up."""
-    if os.geteuid() != 0 or shutil.which("ip") is None:
-        raise RuntimeError("the e2e tests create a network namespace: run them as root, with iproute2")
-    name = f"gb-e2e-{uuid.uuid4().hex[:8]}"
-    _run("ip", "netns", "add", name)
-    try:
-        _run("ip", "netns", "exec", name, "ip", "link", "set", "lo", "up")
+    why = "the e2e tests create a network namespace: run them as root, with iproute2"
+    with namespace("gb-e2e", why=why) as name:
         yield name
-    finally:
-        subprocess.run(["ip", "netns", "del", name], check=False, capture_output=True)
 
 
 def _in_netns_url(database_url: str | None) -> str | None:

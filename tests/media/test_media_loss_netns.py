@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +15,7 @@ import numpy as np
 import pytest
 
 from tests.audio import pcm
+from tests.netns import namespace
 from tests.speech import spoken
 
 HERE = Path(__file__).resolve().parent
@@ -26,24 +25,14 @@ SPEECH_KEYS = ("GB01", "GB02", "GB07")  # tests/speech.py's sentences, synthesis
 FRAME_16K = 320  # 20 ms at 16 kHz
 
 
-def _run(*cmd: str) -> None:
-    subprocess.run(cmd, check=True, capture_output=True, text=True)
-
-
 @pytest.fixture
 def lossy_netns() -> Iterator[str]:
     """A network namespace with only ``lo`` up, dropping each UDP packet with probability LOSS."""
-    if os.geteuid() != 0 or shutil.which("ip") is None or shutil.which("iptables") is None:
-        raise RuntimeError("this test needs root, iproute2 and iptables (Debian: apt-get install iptables)")
-    name = f"gb-loss-{uuid.uuid4().hex[:8]}"
-    _run("ip", "netns", "add", name)
-    try:
-        _run("ip", "netns", "exec", name, "ip", "link", "set", "lo", "up")
-        _run("ip", "netns", "exec", name, "iptables", "-A", "OUTPUT", "-p", "udp", "-m", "statistic",
-             "--mode", "random", "--probability", str(LOSS), "-j", "DROP")
+    drop = ["iptables", "-A", "OUTPUT", "-p", "udp", "-m", "statistic", "--mode", "random", "--probability",
+            str(LOSS), "-j", "DROP"]
+    why = "this test needs root, iproute2 and iptables (Debian: apt-get install iptables)"
+    with namespace("gb-loss", [drop], why=why) as name:
         yield name
-    finally:
-        subprocess.run(["ip", "netns", "del", name], check=False, capture_output=True)
 
 
 def frame_correlations(recorded: np.ndarray, source: np.ndarray, spans: list[list[float]]) -> list[float]:
