@@ -114,20 +114,22 @@ def _first_frame(packet: bytes) -> bytes:
     if not vbr:
         size, rest = divmod(end - offset, count)
         return packet[offset : offset + size] if not rest and size <= MAX_FRAME_BYTES else b""
-    if offset >= end:
+    sizes: list[int] = []  # every frame's length but the last's, which is what remains (as libopus reads)
+    for _ in range(count - 1):
+        if offset >= end:
+            return b""
+        if packet[offset] < 252:
+            sizes.append(packet[offset])
+            offset += 1
+        elif offset + 1 < end:
+            sizes.append(packet[offset] + 4 * packet[offset + 1])
+            offset += 2
+        else:
+            return b""
+    last = end - offset - sum(sizes)
+    if last < 0 or last > MAX_FRAME_BYTES:
         return b""
-    if packet[offset] < 252:
-        size, offset = packet[offset], offset + 1
-    elif offset + 1 < end:
-        size, offset = packet[offset] + 4 * packet[offset + 1], offset + 2
-    else:
-        return b""
-    if count > 1:  # skip the other frames' lengths
-        for _ in range(count - 2):
-            if offset >= end:
-                return b""
-            offset += 1 if packet[offset] < 252 else 2
-    return packet[offset : offset + size] if offset + size <= end else b""
+    return packet[offset : offset + sizes[0]]
 
 
 def has_lbrr(packet: bytes) -> bool:
