@@ -5,6 +5,7 @@ import { t } from "../i18n.js";
 import { icon } from "../icons.js";
 import { participantActions, renderHandQueue, renderMeetingControls, RollCallView } from "./chair.js";
 import { handPosition, handQueue, isMuted, participant, rollCallRows, speakingNow } from "./state.js";
+import { handFlag } from "./tiles.js";
 
 const TABS = ["people", "chat", "roll"];
 
@@ -79,14 +80,7 @@ export function createPanels(actions) {
         h(
           "div.flags",
           {},
-          pos
-            ? h(
-                "span.flag.hand",
-                { title: t("room.hand_queue_pos", { n: pos }), "aria-label": t("room.hand_queue_pos", { n: pos }) },
-                icon("hand"),
-                ` ${pos}`,
-              )
-            : null,
+          pos ? handFlag(pos) : null,
           speaking === p.id ? h("span.flag.floor", {}, t("room.speaking_now")) : null,
           h(
             "span",

@@ -12,6 +12,12 @@ function attach(el, track) {
   el.play().catch(() => {});
 }
 
+/** The raised-hand flag of a tile or a row of the panel: the hand and its turn in the queue. */
+export function handFlag(position) {
+  const label = t("room.hand_queue_pos", { n: position });
+  return h("span.flag.hand", { title: label, "aria-label": label }, icon("hand"), ` ${position}`);
+}
+
 export class TileView {
   constructor(grid, stage) {
     this.grid = grid;
@@ -119,14 +125,7 @@ export class TileView {
       mount(
         tile.flags,
         speaking === pid ? h("span.flag.floor", {}, t("room.speaking_now")) : null,
-        pos
-          ? h(
-              "span.flag.hand",
-              { title: t("room.hand_queue_pos", { n: pos }), "aria-label": t("room.hand_queue_pos", { n: pos }) },
-              icon("hand"),
-              ` ${pos}`,
-            )
-          : null,
+        pos ? handFlag(pos) : null,
         isMuted(p) ? h("span.flag.muted", { title: t("room.muted"), "aria-label": t("room.muted") }, icon("micOff")) : null,
       );
     }
