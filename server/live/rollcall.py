@@ -21,23 +21,18 @@ if TYPE_CHECKING:
     from server.live.meetings import LiveMeetings
 
 
+def roll_call_info(e: RollCallEntry) -> m.RollCallInfo:
+    return m.RollCallInfo(
+        unit=e.unit, unit_name=e.unit_name, status=e.status.value, reason=e.reason, status_at=e.status_at
+    )
+
+
 def roll_call_infos(view: MeetingView) -> list[m.RollCallInfo]:
-    return [
-        m.RollCallInfo(
-            unit=e.unit, unit_name=e.unit_name, status=e.status.value, reason=e.reason, status_at=e.status_at
-        )
-        for e in view.roll_call
-    ]
+    return [roll_call_info(e) for e in view.roll_call]
 
 
 def invitation_info(inv: MeetingUnit) -> m.RollCallInfo:
-    return m.RollCallInfo(
-        unit=inv.unit.code,
-        unit_name=inv.unit.name,
-        status=inv.status.value,
-        reason=inv.reason,
-        status_at=inv.status_at,
-    )
+    return roll_call_info(meetings.roll_call_entry(inv))
 
 
 async def set_roll_call(
@@ -45,14 +40,8 @@ async def set_roll_call(
 ) -> RollCallEntry:
     def write(session: Session) -> tuple[RollCallEntry, m.RollCallInfo]:
         inv = meetings.set_roll_call(session, actor, meeting_id, unit, status, reason)
-        entry = RollCallEntry(
-            unit=inv.unit.code,
-            unit_name=inv.unit.name,
-            status=inv.status,
-            reason=inv.reason,
-            status_at=inv.status_at,
-        )
-        return entry, invitation_info(inv)
+        entry = meetings.roll_call_entry(inv)
+        return entry, roll_call_info(entry)
 
     entry, info = await core._db(write)
     live = core.rooms.get(meeting_id)

@@ -175,16 +175,18 @@ def view(session: Session, meeting: Meeting) -> MeetingView:
             )
             for a in meeting.agenda
         ],
-        roll_call=[
-            RollCallEntry(
-                unit=inv.unit.code,
-                unit_name=inv.unit.name,
-                status=inv.status,
-                reason=inv.reason,
-                status_at=inv.status_at,
-            )
-            for inv in meeting.invitations
-        ],
+        roll_call=[roll_call_entry(inv) for inv in meeting.invitations],
+    )
+
+
+def roll_call_entry(inv: MeetingUnit) -> RollCallEntry:
+    """One invited unit's roll-call entry (its unit loaded)."""
+    return RollCallEntry(
+        unit=inv.unit.code,
+        unit_name=inv.unit.name,
+        status=inv.status,
+        reason=inv.reason,
+        status_at=inv.status_at,
     )
 
 
