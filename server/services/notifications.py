@@ -122,12 +122,10 @@ def list_for(
     return list(session.scalars(stmt))
 
 
-def latest_id(session: Session, actor: Actor | None = None) -> int:
-    """The newest notification id (of the actor, or of anyone): a socket pushes only those after it."""
-    query = select(Notification.id).order_by(Notification.id.desc())
-    if actor is not None:
-        query = query.where(_mine(actor))
-    return int(session.scalar(query.limit(1)) or 0)
+def latest_id(session: Session) -> int:
+    """The newest notification id (of anyone: the mark is taken before the socket knows whose it is); a
+    socket pushes only those after it."""
+    return int(session.scalar(select(Notification.id).order_by(Notification.id.desc()).limit(1)) or 0)
 
 
 def newer_than(session: Session, actor: Actor, after_id: int) -> list[Notification]:
