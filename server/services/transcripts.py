@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Protocol, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
@@ -228,13 +228,6 @@ class SegmentPatch(BaseModel):
     speaker: Annotated[str, Text(MAX_SPEAKER_CHARS, required=False)] | None = None
     # false: the clerk heard the line and it is right as it stands (an edit of the text clears it as well)
     uncertain: Literal[False] | None = None
-
-    @field_validator("text")
-    @classmethod
-    def _not_blank(cls, value: str | None) -> str | None:
-        if value is not None and not value.strip():
-            raise ValueError("nội dung không được để trống")
-        return value
 
 
 class SegmentEditView(BaseModel):
