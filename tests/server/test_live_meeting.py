@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import av
@@ -24,15 +23,6 @@ SPEECH_2 = "GB05"
 def wav(key: str) -> Path:
     return shippable_utterance(key).path
 MEETING = 1  # the demo meeting: UBND huyện Ia Pa with its nine communes
-
-
-@pytest.fixture
-def live(tmp_path: Path, database_url: str | None) -> Iterator[LiveServer]:
-    server = LiveServer(tmp_path / "data", database_url).start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def start_with_open_floor(live: LiveServer) -> SocketClient:

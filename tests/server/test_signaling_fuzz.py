@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,15 +69,6 @@ CASES = (
     one("lone surrogate in chat", '{"type": "chat", "text": "\\ud800"}'),
     Case("flood of 300 pings", tuple('{"type": "ping"}' for _ in range(300)), 4429),
 )
-
-
-@pytest.fixture
-def live(tmp_path: Path, database_url: str | None) -> Iterator[LiveServer]:
-    server = LiveServer(tmp_path / "data", database_url).start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def ws_url(live: LiveServer, query: str = "") -> str:

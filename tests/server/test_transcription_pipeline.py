@@ -79,16 +79,6 @@ def check_transcript(body: dict[str, Any], corpus: Corpus) -> None:
     assert len(keys) == len(set(keys))
 
 
-@pytest.fixture
-def live(tmp_path: Path, database_url: str | None) -> Iterator[LiveServer]:
-    server = LiveServer(tmp_path / "data", database_url)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 def test_ending_a_recorded_meeting_transcribes_it_by_unit(live: LiveServer, speech_corpus: Corpus) -> None:
     hold_meeting(live, speech_corpus)
     check_transcript(wait_transcript(live, {"done", "failed"}), speech_corpus)
