@@ -79,16 +79,12 @@ def _get(session: Session, actor: Actor, group_id: int) -> InvitationGroup:
 
 
 def _members(session: Session, owner: Unit, codes: list[str]) -> list[InvitationGroupUnit]:
-    wanted = list(dict.fromkeys(codes))
-    found = {u.code: u for u in session.scalars(select(Unit).where(Unit.code.in_(wanted)))}
     members = []
-    for position, code in enumerate(wanted):
-        unit = found.get(code)
-        if unit is None:
-            raise NotFound(f"Không có đơn vị mã {code}.", details={"unit": code})
+    for position, unit in enumerate(units.each_by_code(session, codes)):
         if unit.id == owner.id:
             raise InvalidInput(
-                "Đơn vị chủ trì không cần nằm trong nhóm điểm cầu của chính mình.", details={"unit": code}
+                "Đơn vị chủ trì không cần nằm trong nhóm điểm cầu của chính mình.",
+                details={"unit": unit.code},
             )
         members.append(InvitationGroupUnit(unit_id=unit.id, position=position))
     return members
