@@ -27,6 +27,14 @@ def _grey(rgb: str) -> bool:
     return max(r, g, b) - min(r, g, b) < 30 and 100 <= r <= 190
 
 
+def _contrast_on_white(rgb: str) -> float:
+    """WCAG contrast ratio of a computed ``rgb(r, g, b)`` text colour on the record card's white."""
+    channels = (int(x) / 255 for x in rgb[rgb.index("(") + 1 : rgb.index(")")].split(",")[:3])
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    luminance = 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+    return 1.05 / (luminance + 0.05)
+
+
 def test_uncertain_lines_are_greyed_with_reason_and_confidence(
     server: RunningServer, chromium: Chromium, database_url: str | None, screenshots: Path
 ) -> None:
@@ -57,6 +65,7 @@ def test_uncertain_lines_are_greyed_with_reason_and_confidence(
     expect(settled.get_by_test_id("segment-doubt")).to_have_count(0)
     color = "(el) => getComputedStyle(el).color"
     assert _grey(lost.locator(".seg-text").evaluate(color))
+    assert _contrast_on_white(lost.locator(".seg-text").evaluate(color)) >= 4.5  # still readable (WCAG AA)
     assert not _grey(settled.locator(".seg-text").evaluate(color))
     shot(page, screenshots, "16-transcript-uncertain")
 
