@@ -241,10 +241,6 @@ def resolve_session(session: Session, token: str, ip: str = "") -> SessionInfo:
     return SessionInfo(actor=actor_of(row.user, ip), session_id=row.id, expires_at=row.expires_at)
 
 
-def resolve_token(session: Session, token: str, ip: str = "") -> Actor:
-    return resolve_session(session, token, ip).actor
-
-
 def session_expiry(session: Session, session_id: int) -> dt.datetime | None:
     """When a login session ends, or None when it already has (logged out, expired, account deactivated)."""
     row = session.get(AuthSession, session_id)

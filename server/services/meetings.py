@@ -130,11 +130,6 @@ def _load(session: Session, meeting_id: int) -> Meeting:
     return meeting
 
 
-def get_loaded(session: Session, meeting_id: int) -> Meeting:
-    """A meeting with its invitations and agenda loaded, without a permission check (system use)."""
-    return _load(session, meeting_id)
-
-
 def _invited_ids(meeting: Meeting) -> set[int]:
     return {inv.unit_id for inv in meeting.invitations}
 

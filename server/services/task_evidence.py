@@ -160,14 +160,6 @@ def find_evidence_file(session: Session, task_id: int, evidence_id: int, evidenc
 # ---- checking ------------------------------------------------------------------------------------------
 
 
-def sniff_evidence(data: bytes) -> str | None:
-    """The kind of an evidence file from its content (a key of EVIDENCE_TYPES), or None (refused too)."""
-    try:
-        return inspect_evidence(io.BytesIO(data))
-    except ContainerRefused:
-        return None
-
-
 def inspect_evidence(fh: BinaryIO) -> str | None:
     """The kind of an evidence file from its content (a key of EVIDENCE_TYPES), or None if it is none.
 
