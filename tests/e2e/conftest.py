@@ -25,7 +25,7 @@ import pytest
 from playwright.sync_api import Browser, Playwright, sync_playwright
 
 from tests.netns import namespace
-from tests.speech import shippable
+from tests.speech import joined, shippable
 
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
@@ -191,23 +191,18 @@ def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
          str(video)],
         check=True,
     )
-    clips = [u.path for u in shippable()[:SPEECH_CLIPS]]
+    voice = joined([u.path for u in shippable()[:SPEECH_CLIPS]], SPEECH_SAMPLE_RATE_HZ)
     speech = out / "speech-48k.wav"
     # a room's noise floor under the synthesised voice (pink noise, -34 dBFS, sox's repeatable seed): between
     # words espeak-ng's output is digital silence, which Chromium's noise suppression and gain control treat
     # unlike a microphone's; with it the listener's copy correlates 0.43–0.53 with the file (0.34 without;
     # VIVOS clips: 0.80)
-    joined = out / "speech-joined.wav"
-    subprocess.run(
-        ["sox", *map(str, clips), "-r", str(SPEECH_SAMPLE_RATE_HZ), "-c", "1", "-b", "16", str(joined)],
-        check=True,
-    )
     noise = out / "room.wav"
-    length_s = subprocess.run(["soxi", "-D", str(joined)], capture_output=True, text=True, check=True).stdout
+    length_s = subprocess.run(["soxi", "-D", str(voice)], capture_output=True, text=True, check=True).stdout
     length_s = length_s.strip()
     subprocess.run(["sox", "-R", "-n", "-r", str(SPEECH_SAMPLE_RATE_HZ), "-c", "1", "-b", "16", str(noise),
                     "synth", length_s, "pinknoise", "vol", "0.02"], check=True)
-    subprocess.run(["sox", "-m", "-v", "1", str(joined), "-v", "1", str(noise), "-b", "16", str(speech)],
+    subprocess.run(["sox", "-m", "-v", "1", str(voice), "-v", "1", str(noise), "-b", "16", str(speech)],
                    check=True)
     return out
 
