@@ -32,9 +32,6 @@ import numpy as np
 from transcription.audio import SAMPLE_RATE_HZ, Audio
 from transcription.engines.base import clean_segments, limit_hotwords
 from transcription.engines.fasterwhisper import (
-    COMPRESSION_RATIO_THRESHOLD,
-    LOG_PROB_THRESHOLD,
-    NO_SPEECH_THRESHOLD,
     FasterWhisperEngine,
     FasterWhisperOptions,
     _to_segment,
@@ -457,20 +454,12 @@ class WhisperStreamingDecoder(FasterWhisperEngine):
         o = self.options
         temperatures = list(o.temperatures) if final else list(o.temperatures[:1])
         with self._lock:
-            raw, _ = self._model.transcribe(
+            raw, _ = self._sequential(
                 audio,
-                language=o.language,
-                task="transcribe",
-                beam_size=o.beam_size,
-                best_of=o.beam_size,
-                temperature=temperatures,
-                compression_ratio_threshold=COMPRESSION_RATIO_THRESHOLD,
-                log_prob_threshold=LOG_PROB_THRESHOLD,
-                no_speech_threshold=NO_SPEECH_THRESHOLD,
-                condition_on_previous_text=False,
-                word_timestamps=True,
+                " ".join(self.hotwords) or None,
                 vad_filter=False,
-                hotwords=" ".join(self.hotwords) or None,
+                temperatures=temperatures,
+                word_timestamps=True,
                 initial_prompt=prompt or None,
             )
             segments = [_to_segment(r) for r in raw]

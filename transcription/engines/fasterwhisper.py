@@ -104,8 +104,17 @@ class FasterWhisperEngine:
         logger.info("loaded %s (%s, %d threads)", model.path, self.options.compute_type, self.options.threads)
 
     def _sequential(
-        self, audio: Audio, hotwords: str | None, *, vad_filter: bool
+        self,
+        audio: Audio,
+        hotwords: str | None,
+        *,
+        vad_filter: bool,
+        temperatures: Sequence[float] | None = None,
+        word_timestamps: bool | None = None,
+        initial_prompt: str | None = None,
     ) -> tuple[Iterable[Any], float]:
+        """One sequential decode with the engine's settings (``temperatures`` and ``word_timestamps``: the
+        options' unless given; the live captions' streaming decoder passes its own and a prompt)."""
         o = self.options
         raw, info = self._model.transcribe(
             audio,
@@ -113,14 +122,15 @@ class FasterWhisperEngine:
             task="transcribe",
             beam_size=o.beam_size,
             best_of=o.beam_size,
-            temperature=list(o.temperatures),
+            temperature=list(o.temperatures if temperatures is None else temperatures),
             compression_ratio_threshold=COMPRESSION_RATIO_THRESHOLD,
             log_prob_threshold=LOG_PROB_THRESHOLD,
             no_speech_threshold=NO_SPEECH_THRESHOLD,
             condition_on_previous_text=False,
-            word_timestamps=o.word_timestamps,
+            word_timestamps=o.word_timestamps if word_timestamps is None else word_timestamps,
             vad_filter=vad_filter,
             hotwords=hotwords,
+            initial_prompt=initial_prompt,
         )
         return raw, float(info.duration)
 
