@@ -219,14 +219,35 @@ def test_progress_is_pushed_as_server_sent_events(
     with db.session() as session:
         session.add(Transcript(meeting_id=mid, status=JobStatus.QUEUED, progress=0.0))
 
+    # the worker makes each change once the stream has read the state before it (however slow a loaded
+    # machine makes the stream to open or to poll), so that every state is there to be sent
+    seen: list[tuple[str, float]] = []
+    seen_changed = threading.Condition()
+    real_progress = transcripts.transcript_progress
+
+    def progress(*args: Any, **kwargs: Any) -> Any:
+        state = real_progress(*args, **kwargs)
+        with seen_changed:
+            seen.append((state.status, state.progress))
+            seen_changed.notify_all()
+        return state
+
+    monkeypatch.setattr(transcripts, "transcript_progress", progress)
+
+    def read_by_stream(status: str, share: float) -> None:
+        with seen_changed:
+            assert seen_changed.wait_for(lambda: (status, share) in seen, timeout=15), (status, share, seen)
+
     def worker() -> None:
+        read_by_stream("queued", 0.0)
         for status, share in ((JobStatus.RUNNING, 0.25), (JobStatus.RUNNING, 0.75)):
-            time.sleep(0.4)
+            time.sleep(0.1)
             with db.session() as session:
                 row = session.scalar(select(Transcript).where(Transcript.meeting_id == mid))
                 assert row is not None
                 row.status, row.progress, row.attempts = status, share, 1
-        time.sleep(0.4)
+            read_by_stream(status.value, share)
+        time.sleep(0.1)
         with db.session() as session:
             transcripts.store_segments(session, mid, list(SPEECH))
             row = session.scalar(select(Transcript).where(Transcript.meeting_id == mid))
