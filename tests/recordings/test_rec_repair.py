@@ -418,7 +418,7 @@ def test_has_lbrr_agrees_with_libopus_on_encoded_packets(
     assert [has_lbrr(p) for p in packets] == [reference(p) > 0 for p in packets]
 
 
-@settings(max_examples=2000, deadline=None)
+@settings(max_examples=2000, deadline=None, derandomize=True)  # CI sees the same 2000 every run
 @given(st.binary(min_size=1, max_size=16))
 def test_has_lbrr_agrees_with_libopus_on_any_bytes(packet: bytes) -> None:
     assert has_lbrr(packet) == (_LIBOPUS_HAS_LBRR(packet) > 0)
