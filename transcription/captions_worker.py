@@ -157,6 +157,16 @@ def caption_event(unit: str, caption: Caption) -> dict[str, object]:
 
 
 def max_rss_mb() -> float:
+    """This process's peak resident memory. Read from /proc (VmHWM, per address space, new at exec):
+    getrusage's ru_maxrss keeps the parent's peak across fork + exec, so a caption process started by a
+    2.7 GB parent reported 2.7 GB."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 

@@ -257,3 +257,18 @@ def test_a_long_gap_in_the_stream_ends_speech_and_a_short_one_is_silence() -> No
     later += feed(transcriber, 20.5, 1.0) + transcriber.finish()
     assert " ".join(c.text for c in finals(later)) == "w1 w2 w3 w4 v0 v1 v2"
     assert_monotone([*captions, *later])
+
+
+def test_the_caption_process_reports_its_own_peak_memory_not_its_parents() -> None:
+    """A child started by a big parent (the test run, 2.7 GB late in CI) reports its own peak: getrusage's
+    ru_maxrss carries the parent's across fork + exec (a 700 MB bound failed at 2 711 MB for that reason)."""
+    import subprocess
+    import sys
+
+    ballast = bytearray(400 * 1024 * 1024)
+    for i in range(0, len(ballast), 4096):
+        ballast[i] = 1
+    code = "from transcription.captions_worker import max_rss_mb; print(max_rss_mb())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert float(out) < 300, out
+    del ballast
