@@ -85,10 +85,16 @@ def test_faster_whisper_takes_samples_and_hotwords(faster_engine: FasterWhisperE
     key = FASTER["espeak"].clips[0]
     from_samples = _text(faster_engine.transcribe(clip_audio(key)))
     assert from_samples and from_samples == _text(faster_engine.transcribe(clip_path(key)))
-    # The hotwords help spelling; they must not be copied into the transcript of a sentence without them.
-    text = _text(faster_engine.transcribe(clip_audio(key), hotwords=["Chư Mố", "Ia Tul", "Pờ Tó"]))
+    # The hotwords help spelling; they must not be copied into the transcript of a sentence without them:
+    # not into the text it asserts; where the model echoes them anyway ("Chư Mố Ia Tul Pờ" at no_speech_prob
+    # 0.71), the segment is kept for the clerk only marked as doubted
+    segments = faster_engine.transcribe(clip_audio(key), hotwords=["Chư Mố", "Ia Tul", "Pờ Tó"])
+    text = _text([s for s in segments if s.doubt is None])
     assert text
     assert "chư mố" not in text and "pờ tó" not in text and "ia tul" not in text
+    for segment in segments:
+        if any(name in _text([segment]) for name in ("chư mố", "pờ tó", "ia tul")):
+            assert segment.doubt is not None, segment
 
 
 @pytest.mark.asr
