@@ -3,7 +3,7 @@
 Two things are done here once for every route rather than in each route module:
 
 - **Ids are bounded.** A plain ``int`` (or ``int | None``) path or query parameter becomes
-  ``1 <= value <= 2^63-1`` (:data:`server.services.inputs.MAX_DB_ID`), so an id the database cannot hold is
+  ``1 <= value <= 2^31-1`` (:data:`server.services.inputs.MAX_DB_ID`), so an id the database cannot hold is
   a 422 in the house error shape instead of an overflow deep in the driver. The endpoint keeps its code: only
   the signature FastAPI reads is rewritten (before ``app.include_router`` builds the routes from it).
 - **Error responses are documented.** Each route's OpenAPI lists, with the house error schema, the codes it

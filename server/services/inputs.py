@@ -23,8 +23,10 @@ from pydantic import Field, GetCoreSchemaHandler, GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import PydanticCustomError, core_schema
 
-# SQLite and PostgreSQL's BIGINT store signed 64-bit integers: an id outside 1..2^63-1 names no row.
-MAX_DB_ID = 2**63 - 1
+# The id columns are INTEGER: 32-bit on PostgreSQL (SQLite's hold 64 bits, but its ids are as many), so an id
+# outside 1..2^31-1 names no row — and PostgreSQL refuses to compare one with its column ("integer out of
+# range", a 500 that schemathesis found on the PostgreSQL run).
+MAX_DB_ID = 2**31 - 1
 DbId = Annotated[int, Field(ge=1, le=MAX_DB_ID)]
 
 _NONCHARACTERS = frozenset("\ufffe\uffff")

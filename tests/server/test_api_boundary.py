@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import update
 
 from server.models import Meeting
+from server.services.inputs import MAX_DB_ID
 from tests.conftest import World, open_world
 from tests.server.test_minutes_api import held_meeting
 
@@ -22,7 +23,7 @@ MEETING: dict[str, Any] = {
     "units": ["CHUMO"],
     "starts_at": "2026-12-04T08:00:00+07:00",
 }
-TOO_BIG = 2**63  # one past the largest id a database row can have
+TOO_BIG = MAX_DB_ID + 1  # one past the largest id a database row can have (INTEGER on PostgreSQL)
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +112,7 @@ def test_unit_names_of_a_seed_file_are_checked(tmp_path: Any) -> None:
     [
         "   ",  # blank: no summary line under "BIÊN BẢN"
         "Họp\x01\x0b kiểm tra \ufffe",  # characters XML cannot carry
-        "Họp giao ban " + "rất dài " * 60,  # past DOCX's 255-character core properties
+        ("Họp giao ban " + "rất dài " * 60)[:300],  # 300 (the column), past DOCX's 255
     ],
 )
 def test_documents_render_whatever_the_database_holds(world: World, stored_title: str) -> None:
@@ -162,8 +163,10 @@ def test_ids_in_bodies_beyond_the_database_range_are_refused(world: World) -> No
         "/api/tasks", json={"title": "Việc", "lead_unit": "CHUMO", "meeting_id": TOO_BIG}, headers=chair
     )
     assert r.status_code == 422, r.text
-    largest = client.get(f"/api/meetings/{2**63 - 1}", headers=chair)
+    largest = client.get(f"/api/meetings/{MAX_DB_ID}", headers=chair)
     assert largest.status_code == 404, largest.text
+    beyond_sqlite = client.get(f"/api/meetings/{2**63}", headers=chair)  # past any 64-bit integer too
+    assert beyond_sqlite.status_code == 422, beyond_sqlite.text
 
 
 @pytest.mark.parametrize(
@@ -207,7 +210,7 @@ def test_openapi_documents_every_error_with_the_house_shape(world: World) -> Non
                 if parameter["schema"].get("type") == "integer" or "anyOf" in parameter["schema"]:
                     bounded = [parameter["schema"], *parameter["schema"].get("anyOf", [])]
                     ints = [s for s in bounded if s.get("type") == "integer"]
-                    assert all(s.get("maximum", 0) <= 2**63 - 1 for s in ints), (method, path, parameter)
+                    assert all(s.get("maximum", 0) <= MAX_DB_ID for s in ints), (method, path, parameter)
                     assert all("maximum" in s for s in ints), (method, path, parameter)
     title = spec["components"]["schemas"]["MeetingCreate"]["properties"]["title"]
     assert (title["minLength"], title["maxLength"]) == (1, 300)
