@@ -73,9 +73,13 @@ def check_transcript(body: dict[str, Any], corpus: Corpus) -> None:
         # (e.g. names it echoes in the silence after speech, "Chư Mố xã Ia"), and measured apart
         text = " ".join(s["text"] for s in segs if s["unit"] == unit and not s["uncertain"])
         everything = " ".join(s["text"] for s in segs if s["unit"] == unit)
-        assert text.strip(), unit
-        wer = word_error_rate(reference, text)
         bound = MAX_WER[corpus.name]
+        # every unit's speech reaches the transcript; on the synthesised voice the base model may doubt all of it
+        # (a CI run on a fresh clone saw Pờ Tó's GB04 kept only as doubted segments), so the asserted text must be
+        # non-empty only where the words are bounded (real speech)
+        assert everything.strip(), unit
+        assert bound is None or text.strip(), unit
+        wer = word_error_rate(reference, text)
         print(f"{corpus.name} {unit}: WER {wer:.2f} (bound {bound}); with the doubted segments "
               f"{word_error_rate(reference, everything):.2f}")
         assert bound is None or wer < bound, (unit, text, wer)
