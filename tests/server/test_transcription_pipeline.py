@@ -74,9 +74,9 @@ def check_transcript(body: dict[str, Any], corpus: Corpus) -> None:
         text = " ".join(s["text"] for s in segs if s["unit"] == unit and not s["uncertain"])
         everything = " ".join(s["text"] for s in segs if s["unit"] == unit)
         bound = MAX_WER[corpus.name]
-        # every unit's speech reaches the transcript; on the synthesised voice the base model may doubt all of it
-        # (a CI run on a fresh clone saw Pờ Tó's GB04 kept only as doubted segments), so the asserted text must be
-        # non-empty only where the words are bounded (real speech)
+        # every unit's speech reaches the transcript; on the synthesised voice the base model may doubt
+        # all of it (a CI run on a fresh clone saw Pờ Tó's GB04 kept only as doubted segments), so the
+        # asserted text must be non-empty only where the words are bounded (real speech)
         assert everything.strip(), unit
         assert bound is None or text.strip(), unit
         wer = word_error_rate(reference, text)
