@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 import server
+from server.media.aiortc_hooks import disabled_accelerations
 
 router = APIRouter(tags=["health"])
 
@@ -27,6 +28,8 @@ def health(request: Request) -> JSONResponse:
     checks["queue"] = jobs.health() if jobs is not None else {"status": "disabled"}
     model = getattr(state, "model_status", None)
     checks["model"] = model() if callable(model) else {"status": "unknown"}
+    # the SFU's accelerations switched off at start because aiortc's internals changed (server.media docs)
+    checks["media"] = {"accelerations_off": disabled_accelerations()}
     ok = checks["database"]["status"] == "ok"
     body = {"status": "ok" if ok else "degraded", "version": server.__version__, **checks}
     return JSONResponse(body, status_code=200 if ok else 503)

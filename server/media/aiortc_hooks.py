@@ -330,6 +330,8 @@ def rtp_output(transport: RTCDtlsTransport) -> RtpOutput:
     check. False while DTLS is not connected, ICE has no nominated pair or SRTP refuses the packet. The DTLS
     transport's own tx counters (transport stats) no longer include forwarded RTP; the forwarders count it.
     """
+    if not accelerated("direct_send"):
+        return _plain_output(transport)
     ice: RTCIceTransport = transport.transport
     nominated = ice._connection._nominated
     connected = DtlsState.CONNECTED
@@ -368,6 +370,22 @@ def rtp_output(transport: RTCDtlsTransport) -> RtpOutput:
     return send
 
 
+def _plain_output(transport: RTCDtlsTransport) -> RtpOutput:
+    """`rtp_output` the plain way, when its internals changed: each packet goes through aiortc's own
+    `_send_rtp` coroutine (a task per packet, in order: slower, nothing lost)."""
+    pending: set[asyncio.Task[bool]] = set()
+
+    def send(data: bytes) -> bool:
+        if transport.state != "connected":  # the public state
+            return False
+        task = asyncio.ensure_future(send_rtp(transport, data))
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+        return True
+
+    return send
+
+
 def arm_rtp_sender(sender: RtpSender, transport: RTCDtlsTransport) -> bool:
     """Point a C `RtpSender` (server/media/_rtpsend.c) at this DTLS transport: what `rtp_output`'s `send`
     does, with the objects it looks at turned into guards that the sender checks before every packet.
@@ -381,6 +399,8 @@ def arm_rtp_sender(sender: RtpSender, transport: RTCDtlsTransport) -> bool:
     from server.media import _rtpsend  # built, since there is a sender
 
     sender.disarm()
+    if not accelerated("c_sender"):
+        return False
     if transport._state is not DtlsState.CONNECTED or transport._tx_srtp is None:
         return False
     session = transport._tx_srtp
@@ -524,7 +544,10 @@ class RtpFastPath:
 
     def attach(self) -> None:
         """Shadow `datagram_received` on each protocol of the ICE connection not shadowed yet (idempotent:
-        call it again after gathering or when connected)."""
+        call it again after gathering or when connected). Nothing when the `fast_path` acceleration is off:
+        every datagram then takes aiortc's way."""
+        if not accelerated("fast_path"):
+            return
         for protocol in self._connection._protocols:
             if "datagram_received" not in vars(protocol):
                 # asyncio hands datagram protocols bytes (aioice's annotation also allows str)
@@ -612,6 +635,8 @@ def report_every(sender: RTCRtpSender, interval_s: float) -> None:
     before it runs replaces the loop: the same steps as aiortc's (the started/exited events `stop()` waits
     for, the last-SR fields its RTT estimate reads, SDES cname, BYE on stop) with this interval.
     """
+    if not accelerated("report_interval"):
+        return  # aiortc's own loop reports every ~1 s
     started: asyncio.Event = sender._RTCRtpSender__rtcp_started  # type: ignore[attr-defined]
     exited: asyncio.Event = sender._RTCRtpSender__rtcp_exited  # type: ignore[attr-defined]
 
@@ -672,14 +697,41 @@ def _srtp_protect_type() -> str:
         return ""
 
 
-def self_check() -> None:
-    """Raise HookError if any internal used above is missing or has changed shape."""
-    problems: list[str] = []
-    for dist, expected in EXPECTED_VERSIONS.items():
-        installed = _installed_version(dist)
-        if installed != expected:
-            problems.append(f"{dist} {installed} installed, hooks written for {expected}")
+# What only accelerates: each name below is a faster way to do what aiortc does; when its internals changed,
+# the feature is switched off with a warning and the plain aiortc path does the work (the SFU is slower, not
+# broken). Everything else self_check() verifies is required: without it the SFU cannot forward at all.
+ACCELERATIONS = ("direct_send", "c_sender", "fast_path", "report_interval")
+_disabled: dict[str, list[str]] = {}
 
+
+def accelerated(name: str) -> bool:
+    """True while the acceleration `name` (one of ACCELERATIONS) is usable on the installed internals."""
+    return name not in _disabled
+
+
+def disabled_accelerations() -> dict[str, list[str]]:
+    """The accelerations switched off at import, each with the internals that changed (for /api/health)."""
+    return {name: list(problems) for name, problems in _disabled.items()}
+
+
+def self_check() -> None:
+    """Raise HookError if an internal the SFU requires is missing or has changed shape; switch off (with a
+    warning) each acceleration whose internals changed (`accelerated`, `disabled_accelerations`)."""
+    required = _required_problems()
+    if required:
+        raise HookError("aiortc internals changed: " + "; ".join(required))
+    _disabled.clear()
+    for name, problems in _acceleration_problems().items():
+        if problems:
+            _disabled[name] = problems
+            logger.warning(
+                "aiortc internals changed: %s switched off, the plain aiortc path is used (%s)",
+                name,
+                "; ".join(problems),
+            )
+
+
+def _has_params(problems: list[str]) -> Callable[[object, str, list[str]], None]:
     def has_params(obj: object, name: str, params: list[str]) -> None:
         func = getattr(obj, name, None)
         if func is None:
@@ -689,6 +741,17 @@ def self_check() -> None:
         if found[: len(params)] != params:
             problems.append(f"{getattr(obj, '__name__', obj)}.{name}{tuple(found)} expected {tuple(params)}")
 
+    return has_params
+
+
+def _required_problems() -> list[str]:
+    """The internals every hook the SFU cannot do without relies on."""
+    problems: list[str] = []
+    for dist, expected in EXPECTED_VERSIONS.items():
+        installed = _installed_version(dist)
+        if installed != expected:
+            problems.append(f"{dist} {installed} installed, hooks written for {expected}")
+    has_params = _has_params(problems)
     has_params(aioice.ice, "get_host_addresses", ["use_ipv4", "use_ipv6"])
     if not isinstance(getattr(aioice.turn, "UDP_SOCKET_BUFFER_SIZE", None), int):
         problems.append("aioice.turn.UDP_SOCKET_BUFFER_SIZE is missing")
@@ -700,59 +763,12 @@ def self_check() -> None:
     has_params(RTCRtpSender, "_handle_rtcp_packet", ["self", "packet"])
     has_params(RTCDtlsTransport, "_send_rtp", ["self", "data"])
     has_params(RTCRtpSender, "_send_rtcp", ["self", "packets"])
-    protect_src = inspect.getsource(pylibsrtp.Session)
-    for needle in ("self._cdata = ffi.new(", "self._buffer = ffi.buffer(", "self._srtp = ffi.gc("):
-        if needle not in protect_src:
-            problems.append(f"pylibsrtp Session no longer sets {needle!r}")
-    if not hasattr(_srtp_lib, "srtp_protect"):
-        problems.append("pylibsrtp._binding.lib.srtp_protect is missing")
-    elif _srtp_protect_type() != "srtp_err_status_t(*)(struct srtp_ctx_t_ *, void *, int *)":
-        # the C RtpSender calls it as int (*)(void *ctx, void *rtp, int *len): the enum is an int
-        problems.append("pylibsrtp srtp_protect is no longer srtp_err_status_t (*)(srtp_t, void *, int *)")
     if "self._send_rtcp(packets)" not in inspect.getsource(RTCRtpSender._run_rtcp) or "RtcpSrPacket(" not in (
         inspect.getsource(RTCRtpSender._run_rtcp)
     ):
         problems.append("RTCRtpSender._run_rtcp no longer hands its SR to _send_rtcp")
-    run_rtcp_src = inspect.getsource(RTCRtpSender._run_rtcp)
-    for needle in (
-        "self.__rtcp_started.set()",
-        "self.__rtcp_exited.set()",
-        "self.__lsr = ((self.__ntp_timestamp) >> 16) & 0xFFFFFFFF",
-        "self.__lsr_time = time.time()",
-        "rtp_timestamp=self.__rtp_timestamp",
-        "packet_count=self.__packet_count & 0xFFFFFFFF",
-        "octet_count=self.__octet_count & 0xFFFFFFFF",
-        "items=[(1, self.__cname.encode(\"utf8\"))]",
-        "RtcpByePacket(sources=[self._ssrc])",
-    ):
-        if needle not in run_rtcp_src:  # report_every does what _run_rtcp does, with another interval
-            problems.append(f"RTCRtpSender._run_rtcp no longer does {needle!r}")
-    starts_rtcp = "self.__rtcp_task = asyncio.ensure_future(self._run_rtcp())"
-    if starts_rtcp not in inspect.getsource(RTCRtpSender.send):
-        problems.append("RTCRtpSender.send no longer starts self._run_rtcp() (report_every shadows it)")
     if "sender_info" not in inspect.signature(RtcpSrPacket).parameters:
         problems.append("RtcpSrPacket.sender_info is missing")
-    send_rtp_src = inspect.getsource(RTCDtlsTransport._send_rtp)
-    needles = ("self._state != State.CONNECTED", "self._tx_srtp.protect(data)", "self.transport._send(data)")
-    for needle in needles:
-        if needle not in send_rtp_src:
-            problems.append(f"RTCDtlsTransport._send_rtp no longer does {needle!r}")
-    if "self._send = self._connection.send" not in inspect.getsource(RTCIceTransport.__init__):
-        problems.append("RTCIceTransport no longer sends through its aioice connection (_connection)")
-    if "self._nominated" not in inspect.getsource(aioice.ice.Connection.__init__) or (
-        "active_pair.protocol.send_data(data, active_pair.remote_addr)"
-        not in inspect.getsource(aioice.ice.Connection.sendto)
-    ):
-        problems.append("aioice Connection.sendto no longer sends on _nominated[component]")
-    if "self.transport.sendto(data, addr)" not in inspect.getsource(aioice.ice.StunProtocol.send_data):
-        problems.append("aioice StunProtocol.send_data no longer writes to its datagram transport")
-    asyncio_sendto = inspect.getsource(_SelectorDatagramTransport.sendto)
-    if "if not self._buffer:" not in asyncio_sendto or "self._sock.sendto(data, addr)" not in asyncio_sendto:
-        problems.append("asyncio's datagram transport no longer sends at once on _sock when _buffer is empty")
-    transport_src = inspect.getsource(asyncio.selector_events._SelectorTransport)  # type: ignore[attr-defined]
-    if "self._closing = True" not in transport_src or "self._closing = False" not in transport_src:
-        problems.append("asyncio's selector transport no longer flags _closing before closing its socket")
-    has_params(RTCDtlsTransport, "_handle_rtp_data", ["self", "data", "arrival_time_ms"])
     init_src = inspect.getsource(RTCRtpReceiver.__init__)
     for attr in ("self.__rtx_ssrc", "self.__codecs", "self.__rtcp_ssrc", "self.__decoder_error"):
         if attr not in init_src:
@@ -784,16 +800,74 @@ def self_check() -> None:
         problems.append("aioice Connection.gather_candidates no longer calls get_host_addresses")
     if "turn.UDP_SOCKET_BUFFER_SIZE" not in inspect.getsource(aioice.ice.Connection.get_component_candidates):
         problems.append("aioice no longer reads turn.UDP_SOCKET_BUFFER_SIZE when binding")
-    _check_fast_path(problems, has_params)
-    if problems:
-        raise HookError("aiortc internals changed: " + "; ".join(problems))
+    return problems
+
+
+def _acceleration_problems() -> dict[str, list[str]]:
+    """For each of ACCELERATIONS, the internals it relies on that changed (empty: usable)."""
+    session: list[str] = []  # pylibsrtp's session buffer, used by srtp_protector / srtp_unprotector
+    protect_src = inspect.getsource(pylibsrtp.Session)
+    for needle in ("self._cdata = ffi.new(", "self._buffer = ffi.buffer(", "self._srtp = ffi.gc("):
+        if needle not in protect_src:
+            session.append(f"pylibsrtp Session no longer sets {needle!r}")
+    direct = list(session)  # rtp_output: what RTCDtlsTransport._send_rtp and aioice do, synchronously
+    send_rtp_src = inspect.getsource(RTCDtlsTransport._send_rtp)
+    needles = ("self._state != State.CONNECTED", "self._tx_srtp.protect(data)", "self.transport._send(data)")
+    for needle in needles:
+        if needle not in send_rtp_src:
+            direct.append(f"RTCDtlsTransport._send_rtp no longer does {needle!r}")
+    if "self._send = self._connection.send" not in inspect.getsource(RTCIceTransport.__init__):
+        direct.append("RTCIceTransport no longer sends through its aioice connection (_connection)")
+    if "self._nominated" not in inspect.getsource(aioice.ice.Connection.__init__) or (
+        "active_pair.protocol.send_data(data, active_pair.remote_addr)"
+        not in inspect.getsource(aioice.ice.Connection.sendto)
+    ):
+        direct.append("aioice Connection.sendto no longer sends on _nominated[component]")
+    if "self.transport.sendto(data, addr)" not in inspect.getsource(aioice.ice.StunProtocol.send_data):
+        direct.append("aioice StunProtocol.send_data no longer writes to its datagram transport")
+    asyncio_sendto = inspect.getsource(_SelectorDatagramTransport.sendto)
+    if "if not self._buffer:" not in asyncio_sendto or "self._sock.sendto(data, addr)" not in asyncio_sendto:
+        direct.append("asyncio's datagram transport no longer sends at once on _sock when _buffer is empty")
+    if not hasattr(_srtp_lib, "srtp_protect"):
+        direct.append("pylibsrtp._binding.lib.srtp_protect is missing")
+    c_sender = list(direct)  # the C RtpSender does what rtp_output does, guarded
+    if hasattr(_srtp_lib, "srtp_protect") and (
+        _srtp_protect_type() != "srtp_err_status_t(*)(struct srtp_ctx_t_ *, void *, int *)"
+    ):
+        # the C RtpSender calls it as int (*)(void *ctx, void *rtp, int *len): the enum is an int
+        c_sender.append("pylibsrtp srtp_protect is no longer srtp_err_status_t (*)(srtp_t, void *, int *)")
+    transport_src = inspect.getsource(asyncio.selector_events._SelectorTransport)  # type: ignore[attr-defined]
+    if "self._closing = True" not in transport_src or "self._closing = False" not in transport_src:
+        c_sender.append("asyncio's selector transport no longer flags _closing before closing its socket")
+    fast_path = list(session)
+    _check_fast_path(fast_path, _has_params(fast_path))
+    report: list[str] = []
+    run_rtcp_src = inspect.getsource(RTCRtpSender._run_rtcp)
+    for needle in (
+        "self.__rtcp_started.set()",
+        "self.__rtcp_exited.set()",
+        "self.__lsr = ((self.__ntp_timestamp) >> 16) & 0xFFFFFFFF",
+        "self.__lsr_time = time.time()",
+        "rtp_timestamp=self.__rtp_timestamp",
+        "packet_count=self.__packet_count & 0xFFFFFFFF",
+        "octet_count=self.__octet_count & 0xFFFFFFFF",
+        "items=[(1, self.__cname.encode(\"utf8\"))]",
+        "RtcpByePacket(sources=[self._ssrc])",
+    ):
+        if needle not in run_rtcp_src:  # report_every does what _run_rtcp does, with another interval
+            report.append(f"RTCRtpSender._run_rtcp no longer does {needle!r}")
+    starts_rtcp = "self.__rtcp_task = asyncio.ensure_future(self._run_rtcp())"
+    if starts_rtcp not in inspect.getsource(RTCRtpSender.send):
+        report.append("RTCRtpSender.send no longer starts self._run_rtcp() (report_every shadows it)")
+    return {"direct_send": direct, "c_sender": c_sender, "fast_path": fast_path, "report_interval": report}
 
 
 def _check_fast_path(problems: list[str], has_params: Callable[[object, str, list[str]], None]) -> None:
-    """The internals RtpFastPath and srtp_unprotector rely on (part of self_check)."""
+    """The internals RtpFastPath and srtp_unprotector rely on (the `fast_path` acceleration)."""
     from aiortc.rtp import is_rtcp
 
     stun_protocol = aioice.ice.StunProtocol
+    has_params(RTCDtlsTransport, "_handle_rtp_data", ["self", "data", "arrival_time_ms"])
     has_params(stun_protocol, "datagram_received", ["self", "data", "addr"])
     if not stun_protocol.__dictoffset__:
         problems.append(

@@ -394,7 +394,7 @@ async def _eventually(predicate, timeout_s: float = 3.0) -> bool:  # type: ignor
         ("aiortc.rtcdtlstransport.RTCDtlsTransport", "_recv_next", "_recv_next"),
     ],
 )
-def test_self_check_fails_when_the_receive_path_changes(
+def test_a_changed_receive_path_switches_the_fast_path_off_not_the_sfu(
     monkeypatch: pytest.MonkeyPatch, owner: object, name: str, match: str
 ) -> None:
     if isinstance(owner, str):
@@ -405,16 +405,74 @@ def test_self_check_fails_when_the_receive_path_changes(
         return None
 
     monkeypatch.setattr(owner, name, replaced)
-    with pytest.raises(hooks.HookError, match=match):
+    try:
+        hooks.self_check()  # required internals intact: no HookError
+        assert not hooks.accelerated("fast_path")
+        assert any(match in problem for problem in hooks.disabled_accelerations()["fast_path"])
+        assert hooks.accelerated("direct_send") and hooks.accelerated("report_interval")
+    finally:
+        monkeypatch.undo()
         hooks.self_check()
+    assert hooks.accelerated("fast_path")
 
 
-def test_self_check_fails_without_srtp_unprotect(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_srtp_unprotect_the_fast_path_is_off(monkeypatch: pytest.MonkeyPatch) -> None:
     import types
 
     monkeypatch.setattr(hooks, "_srtp_lib", types.SimpleNamespace(srtp_protect=hooks._srtp_lib.srtp_protect))
-    with pytest.raises(hooks.HookError, match="srtp_unprotect"):
+    try:
         hooks.self_check()
+        assert "srtp_unprotect" in " ".join(hooks.disabled_accelerations()["fast_path"])
+    finally:
+        monkeypatch.undo()
+        hooks.self_check()
+
+
+def test_a_changed_srtp_protect_switches_the_c_sender_off_and_warns(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(hooks, "_srtp_protect_type", lambda: "int(*)(void *)")
+    try:
+        with caplog.at_level("WARNING", logger=hooks.__name__):
+            hooks.self_check()
+        assert list(hooks.disabled_accelerations()) == ["c_sender"]
+        assert "c_sender switched off" in caplog.text
+        sender = types_rtp_sender()
+        assert not hooks.arm_rtp_sender(sender, None)  # type: ignore[arg-type]
+    finally:
+        monkeypatch.undo()
+        hooks.self_check()
+    assert hooks.disabled_accelerations() == {}
+
+
+def test_a_changed_report_loop_keeps_aiortcs_reports(monkeypatch: pytest.MonkeyPatch) -> None:
+    import types
+
+    original = RTCRtpSender.send
+
+    async def send(self, parameters):  # type: ignore[no-untyped-def]  # no longer starts _run_rtcp
+        return await original(self, parameters)
+
+    monkeypatch.setattr(RTCRtpSender, "send", send)
+    try:
+        hooks.self_check()
+        assert list(hooks.disabled_accelerations()) == ["report_interval"]
+        sender = types.SimpleNamespace()
+        hooks.report_every(sender, 5.0)  # type: ignore[arg-type]
+        assert vars(sender) == {}  # aiortc's own loop stays
+    finally:
+        monkeypatch.undo()
+        hooks.self_check()
+
+
+def types_rtp_sender():  # type: ignore[no-untyped-def]
+    """A C RtpSender (server/media/_rtpsend.c) that is never armed."""
+    from server.media.rtp_writer import NATIVE_SEND_AVAILABLE, RtpWriter
+
+    assert NATIVE_SEND_AVAILABLE
+    sender = RtpWriter(96, 0x1234, "1", 1, 0, 0).native_sender()
+    assert sender is not None
+    return sender
 
 
 def test_srtp_closures_keep_their_session_alive() -> None:

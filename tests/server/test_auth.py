@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -82,6 +83,23 @@ def test_health_reports_database(client: TestClient) -> None:
     assert r.status_code == 200
     body = r.json()
     assert body["status"] == "ok" and body["version"] and body["database"]["status"] == "ok"
+    assert body["media"] == {"accelerations_off": {}}  # the pinned aiortc: every acceleration in use
+
+
+def test_health_names_an_acceleration_switched_off(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from server.media import aiortc_hooks as hooks
+
+    monkeypatch.setattr(hooks, "_srtp_protect_type", lambda: "int(*)(void *)")
+    try:
+        hooks.self_check()
+        r = client.get("/api/health")
+        assert r.status_code == 200  # slower, not broken
+        assert list(r.json()["media"]["accelerations_off"]) == ["c_sender"]
+    finally:
+        monkeypatch.undo()
+        hooks.self_check()
 
 
 def test_openapi_is_served(client: TestClient) -> None:
