@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from server.live.connections import Connection, LiveRoom, quiet
+from server.live.quality import start_reporting
 from server.live.recording import sync_audio
 from server.live.rollcall import set_roll_call
 from server.models import RollCallStatus
@@ -68,6 +69,7 @@ async def on_join(core: LiveMeetings, live: LiveRoom, conn: Connection, msg: m.J
         conn.offer_outstanding = True
         sync_audio(live, p)
         await conn.send(core.offer_message(live, offer))
+    start_reporting(live)  # link_quality every 2 s (server/live/quality.py)
 
 
 async def on_answer(core: LiveMeetings, live: LiveRoom, conn: Connection, msg: m.Answer) -> None:

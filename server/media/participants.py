@@ -15,6 +15,7 @@ from server.media.events import Kind, Source
 from server.media.forwarding import StreamForwarder
 from server.media.incoming import IncomingPacket
 from server.media.nack import NackTracker
+from server.media.quality import ReportTimes
 
 StreamKey = tuple[str, Source]
 
@@ -60,11 +61,15 @@ class SendSlot:
     stream: StreamKey | None
     forwarder: StreamForwarder | None = None
     previous: StreamForwarder | None = None
+    reports: ReportTimes = field(default_factory=ReportTimes)  # round trip and loss from the viewer's RRs
 
     def sender_info(self) -> RtcpSenderInfo | None:
-        """What this m-line's RTCP Sender Report says (see StreamForwarder.sender_info)."""
+        """What this m-line's RTCP Sender Report says (StreamForwarder.sender_info), asked as it is sent."""
         forwarder = self.forwarder or self.previous
-        return forwarder.sender_info() if forwarder is not None else None
+        info = forwarder.sender_info() if forwarder is not None else None
+        if info is not None:
+            self.reports.sent(info.ntp_timestamp)
+        return info
 
 
 @dataclass

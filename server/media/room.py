@@ -23,7 +23,9 @@ from aiortc.rtp import (
     RTCP_RTPFB_NACK,
     AnyRtcpPacket,
     RtcpPsfbPacket,
+    RtcpRrPacket,
     RtcpRtpfbPacket,
+    RtcpSrPacket,
     RtpPacket,
 )
 from aiortc.sdp import candidate_from_sdp
@@ -42,12 +44,14 @@ from server.media.events import (
     Offer,
     RenegotiationNeeded,
     Source,
+    StreamEnded,
     StreamLabel,
 )
 from server.media.forwarding import ABS_SEND_TIME_URI, AUDIO_LEVEL_URI, StreamForwarder
 from server.media.incoming import RTX_OSN_BYTES, IncomingPacket, ReceptionStats
 from server.media.nack import NackTracker
 from server.media.participants import Participant, PublishedStream, SendSlot, StreamKey
+from server.media.quality import LinkMeter, LinkSample
 from server.media.sdp import declared_ssrcs, prefer_codecs
 from server.media.speakers import SpeakerTracker, loudness_from_extension, loudness_from_opus_size
 from server.media.stats import ForwardedStreamStats, ParticipantStats, RoomStats
@@ -295,9 +299,25 @@ class MediaRoom:
     def participant_ids(self) -> list[str]:
         return list(self._participants)
 
+    def request_keyframe(self, participant_id: str, source: Source) -> None:
+        """Ask a publisher for a key frame of its camera or screen (a PLI, within the PLI rate limit): the
+        recorder starts a track, or lost frames it could not repair."""
+        stream = self._streams.get((participant_id, source))
+        if stream is None or stream.kind != "video":
+            return
+        target = self._keyframe_target(stream)
+        if target is not None:
+            self._spawn(hooks.send_pli(*target), "PLI")
+
     def audible(self) -> frozenset[str]:
         """Participants whose microphone every viewer receives now (pinned, then recent speakers)."""
         return self._audible
+
+    async def link_samples(self, meter: LinkMeter) -> list[LinkSample]:
+        """Round trip, loss each way and received bitrate of every participant since ``meter``'s last call
+        (server/media/quality.py)."""
+        participants, streams = list(self._participants.values()), list(self._streams.values())
+        return await meter.sample(participants, streams, time.monotonic())
 
     def stats(self) -> RoomStats:
         participants = []
@@ -479,6 +499,8 @@ class MediaRoom:
     def _drop_stream(self, key: StreamKey) -> None:
         stream = self._streams.pop(key, None)
         if stream is not None:
+            if stream.kind == "video":
+                self._emit(StreamEnded(self.room_id, *key))
             stream.forwarders.clear()
             for fast_path, ssrc in stream.fast_routes:
                 fast_path.unroute(ssrc)
@@ -646,6 +668,13 @@ class MediaRoom:
             return True
 
         packet.keyframe = is_keyframe_start(packet.payload)
+        try:
+            self.listener.on_video_packet(
+                stream.participant_id, stream.source, packet.payload, packet.ts, packet.seq,
+                bool(packet.marker), packet.ssrc,
+            )
+        except Exception:
+            logger.exception("room %s: video tap failed for %s/%s", self.room_id, *stream.key)
         waiting = False
         for forwarder in list(stream.forwarders.values()):
             if forwarder.enabled and forwarder.ready:
@@ -785,6 +814,11 @@ class MediaRoom:
                         await self._request_keyframe(stream)
                 elif isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
                     pass  # viewers' REMB: the publisher cap is configured, not negotiated per viewer
+                elif isinstance(packet, RtcpRrPacket | RtcpSrPacket):
+                    ssrc = hooks.sender_ssrc(transceiver.sender)
+                    for report in packet.reports:
+                        if report.ssrc == ssrc:
+                            slot.reports.received(report)  # round trip and loss (server/media/quality.py)
             except Exception:
                 logger.exception("room %s: RTCP from %s failed", self.room_id, viewer_id)
 

@@ -344,6 +344,25 @@ class ErrorOut(_Msg):
     message: str
 
 
+class LinkInfo(_Msg):
+    """One connection point's link, measured by the server over the last interval (media/quality.py)."""
+
+    participant_id: str
+    unit: str
+    rating: Literal["good", "fair", "poor", "unknown"]
+    rtt_ms: int | None  # round trip server <-> participant
+    loss_up_pct: float | None  # of the participant's packets, those the server did not receive
+    loss_down_pct: float | None  # of what the server sent it, what the participant reported lost
+    recv_kbps: int | None  # what the server sent it
+
+
+class LinkQuality(_Msg):
+    """Every 2 s: every connection point's link to the chair and clerk, its own to everyone else."""
+
+    type: Literal["link_quality"] = "link_quality"
+    links: list[LinkInfo]
+
+
 ServerMessage = (
     Welcome
     | Offer
@@ -363,6 +382,7 @@ ServerMessage = (
     | MeetingEnded
     | Notification
     | ErrorOut
+    | LinkQuality
 )
 
 # WebSocket close codes
