@@ -24,6 +24,7 @@ from server.documents.pool import RenderPool
 from server.live import LiveMeetings
 from server.reminders import ReminderScheduler
 from server.services import meetings, recordings
+from server.site import SiteNode
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +42,19 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         db = Database(settings)
         app.state.db = db
         live = LiveMeetings(settings, db)
-        with db.session() as session:
-            interrupted = meetings.mark_interrupted_on_startup(session)
-            recordings.mark_interrupted(session, interrupted)
-        if interrupted:
-            log.warning("meetings marked interrupted after a restart: %s", interrupted)
-            live.recover_after_restart(interrupted)
+        site: SiteNode | None = None
+        if settings.redis_url:  # one node of a site: a live meeting may be held by another process
+            site = SiteNode(settings, load=live.load, tick=live.close_ended_elsewhere)
+            live.site = site
+            await site.start()
+        else:
+            with db.session() as session:
+                interrupted = meetings.mark_interrupted_on_startup(session)
+                recordings.mark_interrupted(session, interrupted)
+            if interrupted:
+                log.warning("meetings marked interrupted after a restart: %s", interrupted)
+                live.recover_after_restart(interrupted)
+        app.state.site = site
         background = Background(settings, db)
         live.on_recording_finished.append(background.queue_transcription)
         if settings.worker_in_process:
@@ -63,6 +71,8 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         finally:
             stop_reminders.set()
             await reminders
+            if site is not None:
+                await site.stop()
             await live.close()
             background.stop()
             app.state.render_pool.shutdown()

@@ -1,7 +1,10 @@
 """``giaoban bot``: a real WebRTC participant that joins a meeting, plays a file and counts what it gets.
 
 It is the connection-point test a technician runs before a meeting, and the load generator. What it receives
-is counted per other participant after decoding (``--stats-json``, shape in the contract).
+is counted per other participant after decoding (``--stats-json``, shape in the contract; its ``sessions``
+lists each connection apart). On a site of several processes it follows the ``redirect`` to the meeting's
+node, and when that connection is lost (the node died) it reconnects through ``--server`` until its duration
+ends: the meeting is placed on a healthy node and the bot joins it there.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import websockets
 
 from server.config import Settings
 from server.media import ClientConfig, ClientStats, MediaClient, Offer, StreamLabel
+from server.media.stats import RemoteParticipantStats
 from server.media_settings import media_config
 
 log = logging.getLogger(__name__)
@@ -77,7 +81,54 @@ def _offer(pid: str, msg: dict[str, Any]) -> Offer:
     return Offer(participant_id=pid, sdp=msg["sdp"], streams=streams)
 
 
+class _Refused(Exception):
+    """The server answered the socket with an error and a close code that may clear up (1013: try again)."""
+
+
+FINAL_CLOSE_CODES = frozenset({1000, 4000, 4001, 4400, 4401, 4403, 4404, 4409, 4410, 4429})
+CLOSE_REDIRECT = 4307
+MAX_REDIRECTS = 3
+RETRY_FIRST_S = 0.3  # reconnect backoff after a lost node: 0.3, 0.6, 1.2, 2, 2, ... seconds
+RETRY_MAX_S = 2.0
+
+
+def _merge(parts: list[ClientStats]) -> ClientStats:
+    """What each other participant sent, over every connection of this bot (a reconnect starts a new peer)."""
+    merged: dict[str, dict[str, Any]] = {}
+    for stats in parts:
+        for p in stats.participants:
+            e = merged.setdefault(p.username, {**p.__dict__, "audio_frames": 0, "video_frames": 0,
+                                               "packets_lost": 0, "decode_errors": 0, "video_streams": 0})
+            for k in ("audio_frames", "video_frames", "packets_lost", "decode_errors", "video_streams"):
+                e[k] += getattr(p, k)
+            for k in ("first_audio_ms", "first_video_ms"):
+                e[k] = e[k] if e[k] is not None else getattr(p, k)
+    return ClientStats(tuple(RemoteParticipantStats(**e) for e in merged.values()))
+
+
+async def _open(entry_url: str, headers: dict[str, str]) -> tuple[Any, dict[str, Any], str]:
+    """A socket welcomed into the meeting, following the site's redirects (``redirect`` + 4307)."""
+    url = entry_url
+    for _ in range(MAX_REDIRECTS + 1):
+        ws = await websockets.connect(url, additional_headers=headers, max_size=MAX_MESSAGE_BYTES)
+        first = json.loads(await ws.recv())
+        if first["type"] == "welcome":
+            return ws, first, url
+        await ws.wait_closed()
+        if first["type"] == "redirect":
+            log.info("redirected to %s", first["url"])
+            url = first["url"]
+            continue
+        message = first.get("message", "không vào được cuộc họp")
+        if ws.close_code in FINAL_CLOSE_CODES:
+            raise BotError(message)
+        raise _Refused(message)
+    raise BotError("Chuyển hướng quá nhiều lần.")
+
+
 async def run_bot(opts: BotOptions, settings: Settings) -> ClientStats:
+    """Join, play, count until the duration ends or the meeting does. A connection lost (its node died, a
+    network cut) is retried from ``opts.server``, which sends the bot to the meeting's node again."""
     token = await login(opts.server, opts.username, opts.password)
     duration = opts.duration_s
     if duration is None:
@@ -85,52 +136,94 @@ async def run_bot(opts: BotOptions, settings: Settings) -> ClientStats:
     # the token goes in a header, never in the URL (a URL reaches access logs and proxies)
     ws_url = opts.server.replace("http", "ws", 1).rstrip("/") + f"/ws/meetings/{opts.meeting_id}"
     headers = {"Authorization": f"Bearer {token}"}
-    async with websockets.connect(ws_url, additional_headers=headers, max_size=MAX_MESSAGE_BYTES) as ws:
-        welcome = json.loads(await ws.recv())
-        if welcome["type"] != "welcome":
-            raise BotError(welcome.get("message", "không vào được cuộc họp"))
-        pid = welcome["participant_id"]
-        client = MediaClient(
-            pid,
-            ClientConfig(
-                media=media_config(settings),
-                audio_file=str(opts.play) if opts.play else None,
-                video=opts.video,
-            ),
-        )
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + duration
+    sessions: list[tuple[str, ClientStats]] = []
+    wait_s = RETRY_FIRST_S
+    while loop.time() < deadline:
         try:
-            await ws.send(json.dumps({"type": "join", "audio_only": False, "publish_video": opts.video}))
-            if opts.speak:
-                await ws.send(json.dumps({"type": "mute", "audio": False, "video": not opts.video}))
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + duration
-            while (left := deadline - loop.time()) > 0:
-                try:
-                    raw = await asyncio.wait_for(ws.recv(), timeout=left)
-                except TimeoutError:
-                    break
-                msg = json.loads(raw)
-                kind = msg["type"]
-                if kind == "offer":
-                    answer = await client.accept_offer(_offer(pid, msg))
-                    await ws.send(json.dumps({"type": "answer", "sdp": answer}))
-                elif kind == "error":
-                    log.info("bot %s: %s (%s)", opts.username, msg["message"], msg["code"])
-                    if msg["code"] == "floor_required":
-                        await ws.send(json.dumps({"type": "raise_hand", "raised": True}))
-                elif kind == "participant_updated" and msg["participant"]["id"] == pid and opts.speak:
-                    me = msg["participant"]
-                    if me["audio_muted"] and not me["server_muted"]:
-                        await ws.send(json.dumps({"type": "mute", "audio": False}))
-                elif kind == "meeting_ended":
-                    break
-            stats = client.stats()
+            ws, welcome, url = await _open(ws_url, headers)
+        except (OSError, websockets.InvalidHandshake, websockets.ConnectionClosed, _Refused) as exc:
+            if not sessions and not isinstance(exc, _Refused):
+                raise  # never reached the meeting: as before, the caller sees why
+            log.info("bot %s: reconnecting in %.1f s (%s)", opts.username, wait_s, exc)
+            await asyncio.sleep(min(wait_s, max(0.0, deadline - loop.time())))
+            wait_s = min(wait_s * 2, RETRY_MAX_S)
+            continue
+        if sessions:
+            print(f"bot {opts.username}: đã kết nối lại ({url})", flush=True)
+        wait_s = RETRY_FIRST_S
+        stats, go_on = await _session(opts, settings, ws, welcome, deadline)
+        sessions.append((url, stats))
+        if not go_on:
+            break
+    if not sessions:
+        raise BotError("Không vào được cuộc họp trong thời gian chạy.")
+    stats = _merge([s for _, s in sessions])
+    if opts.stats_json is not None:
+        out = stats.to_dict()
+        out["sessions"] = [{"url": url, **s.to_dict()} for url, s in sessions]  # type: ignore[dict-item]
+        opts.stats_json.write_text(json.dumps(out, ensure_ascii=False), encoding="utf-8")
+    return stats
+
+
+async def _session(
+    opts: BotOptions, settings: Settings, ws: Any, welcome: dict[str, Any], deadline: float
+) -> tuple[ClientStats, bool]:
+    """One welcomed socket until the deadline, the meeting's end or the connection's loss; the stats and
+    whether to reconnect (the connection was lost, not closed for good)."""
+    pid = welcome["participant_id"]
+    client = MediaClient(
+        pid,
+        ClientConfig(
+            media=media_config(settings),
+            audio_file=str(opts.play) if opts.play else None,
+            video=opts.video,
+        ),
+    )
+    go_on = False
+    try:
+        try:
+            await _converse(opts, ws, client, pid, deadline)
+        except websockets.ConnectionClosed:
+            go_on = ws.close_code not in FINAL_CLOSE_CODES
+            log.info("bot %s: connection closed (%s)", opts.username, ws.close_code)
+        stats = client.stats()
+        if not go_on:
             try:
                 await ws.send(json.dumps({"type": "leave"}))
             except websockets.ConnectionClosed:
                 pass
-        finally:
-            await client.close()
-    if opts.stats_json is not None:
-        opts.stats_json.write_text(stats.to_json(), encoding="utf-8")
-    return stats
+            await ws.close()
+    finally:
+        await client.close()
+    return stats, go_on
+
+
+async def _converse(opts: BotOptions, ws: Any, client: MediaClient, pid: str, deadline: float) -> None:
+    """Join, answer offers, ask for the floor, until the deadline or the meeting's end (a lost connection
+    raises ``ConnectionClosed``)."""
+    loop = asyncio.get_running_loop()
+    await ws.send(json.dumps({"type": "join", "audio_only": False, "publish_video": opts.video}))
+    if opts.speak:
+        await ws.send(json.dumps({"type": "mute", "audio": False, "video": not opts.video}))
+    while (left := deadline - loop.time()) > 0:
+        try:
+            raw = await asyncio.wait_for(ws.recv(), timeout=left)
+        except TimeoutError:
+            return
+        msg = json.loads(raw)
+        kind = msg["type"]
+        if kind == "offer":
+            answer = await client.accept_offer(_offer(pid, msg))
+            await ws.send(json.dumps({"type": "answer", "sdp": answer}))
+        elif kind == "error":
+            log.info("bot %s: %s (%s)", opts.username, msg["message"], msg["code"])
+            if msg["code"] == "floor_required":
+                await ws.send(json.dumps({"type": "raise_hand", "raised": True}))
+        elif kind == "participant_updated" and msg["participant"]["id"] == pid and opts.speak:
+            me = msg["participant"]
+            if me["audio_muted"] and not me["server_muted"]:
+                await ws.send(json.dumps({"type": "mute", "audio": False}))
+        elif kind == "meeting_ended":
+            return

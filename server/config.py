@@ -40,6 +40,20 @@ class Settings(BaseSettings):
         description="Redis URL for the job queue and the event bus when several processes serve one site; "
         "unset means in-process (embedded) queue and bus.",
     )
+    node_url: str | None = Field(
+        None,
+        description="Base URL other processes of the site send signaling sockets to for the meetings this "
+        "process hosts (with GIAOBAN_REDIS_URL); unset means http://<host>:<port> as served.",
+    )
+    node_heartbeat_s: float = Field(
+        2.0, gt=0, description="How often a site's media node renews its entry in Redis (seconds)."
+    )
+    node_ttl_s: float = Field(
+        5.0,
+        gt=0,
+        description="A media node whose last heartbeat is older than this is dead: it is given no new "
+        "meeting and its meetings move to a healthy node on their next join (seconds).",
+    )
     host: str = Field("127.0.0.1", description="Address the HTTP server listens on.")
     port: int = Field(8000, description="TCP port the HTTP server listens on.")
     secret_key: str | None = Field(

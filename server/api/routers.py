@@ -56,6 +56,7 @@ SESSION_CODES = (401, 403, 404, 409)
 EXTRA_RESPONSES: dict[str, tuple[int, ...]] = {
     "login": (401, 429),  # wrong credentials; login throttling (server.services.accounts)
     "add_report": (415,),  # evidence files of a type not accepted (server.services.task_evidence)
+    "start_meeting": (503,),  # a site's Redis unreachable: no node to place it on (server.site)
     # the render pool is busy (server.documents.pool.RenderBusy)
     **{f"{kind}.{fmt}": (503,) for kind in ("minutes", "notice") for fmt in ("docx", "pdf")},
 }

@@ -6,7 +6,9 @@ it).
 Close codes: 4401 no valid session, or the session ended while the socket was open (logout, expiry), 4403 not
 invited / locked / removed (4410), 4404 unknown meeting, 4409 meeting not live, 4400 a malformed, unknown,
 too deeply nested or oversized message, 1009 a frame over 4x the message limit, 4429 a flood. One peer's bad
-input closes that peer only, always with one of these codes.
+input closes that peer only, always with one of these codes. On a site of several processes, a socket for a
+meeting held by another node gets ``redirect`` (that node's socket URL) and 4307; Redis unreachable for a
+meeting not held here: ``error`` ``site_unavailable`` and 1013 (try again later).
 """
 
 from __future__ import annotations
@@ -21,10 +23,11 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 
 from server.api.socket_auth import SESSION_ENDED_CODE, SESSION_ENDED_MESSAGE, SessionWatch, authenticate
-from server.errors import Conflict, Forbidden, NotFound, Unauthenticated
+from server.errors import Conflict, Forbidden, GiaobanError, NotFound, Unauthenticated
 from server.live import LiveMeetings
 from server.media import MediaError
 from server.rooms import messages as m
+from server.site.node import socket_url
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -73,6 +76,15 @@ async def meeting_socket(ws: WebSocket, meeting_id: int) -> None:
     async def close(code: int, reason: str) -> None:
         await ws.close(code=code, reason=reason)
 
+    try:  # on a site, the meeting may be held by another node: the client goes there
+        node_url = await live.route(meeting_id)
+    except GiaobanError as exc:  # Redis down and the meeting not held here: try again later
+        await _refuse(ws, m.CLOSE_TRY_AGAIN, exc.code, exc.message)
+        return
+    if node_url is not None:
+        await ws.send_text(m.Redirect(url=socket_url(node_url, meeting_id)).model_dump_json())
+        await ws.close(code=m.CLOSE_REDIRECT, reason="redirect")
+        return
     try:
         conn = await live.connect(actor, meeting_id, send, close)
     except NotFound as exc:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
+from server.errors import GiaobanError
 from server.live.connections import LiveRoom
 from server.live.recording import RoomMediaListener, close_track, start_recorder, stop_recorder
 from server.live.rollcall import roll_call_infos
@@ -31,8 +32,13 @@ async def start_meeting(core: LiveMeetings, actor: Actor, meeting_id: int) -> Me
         view = meetings.view(session, meeting)
         return view, meeting.chair_unit_id, meeting.record, before is MeetingStatus.INTERRUPTED
 
+    if core.site is not None:
+        await core.site.check()  # Redis down or no node alive: refused (503) before anything changes
     async with core.lock:
         view, chair_unit_id, record, resumed = await core._db(start)
+        if core.site is not None and not await _placed_here(core, meeting_id):
+            log.info("meeting %s started by %s, held by another node", meeting_id, actor.username)
+            return view
         media = core.room_factory(str(meeting_id), RoomMediaListener(core, meeting_id))
         live = LiveRoom(
             meeting_id, Room(meeting_id, view.title), media, chair_unit_id, batch_window_s=core.batch_window_s
@@ -54,9 +60,32 @@ async def end_meeting(core: LiveMeetings, actor: Actor | None, meeting_id: int) 
         live = core.rooms.pop(meeting_id, None)
     if live is not None:
         await close_room(core, live)
+    elif not await _held_elsewhere(core, meeting_id):
+        from server.live.takeover import finish_unheld
+
+        core.spawn(finish_unheld(core, meeting_id), must_finish=True)
+    if core.site is not None:
+        await core.site.release(meeting_id)
     log.info("meeting %s ended", meeting_id)
     await core.run_hooks(core.on_meeting_ended, meeting_id)
     return view
+
+
+async def _placed_here(core: LiveMeetings, meeting_id: int) -> bool:
+    """Place a just-started meeting (least-loaded node); True when this node holds it. Redis failing
+    between the check and here leaves it unplaced: its first socket places it."""
+    assert core.site is not None
+    try:
+        return core.site.is_self(await core.site.locate(meeting_id))
+    except GiaobanError as exc:
+        log.warning("meeting %s started, not placed yet (%s): its first join places it", meeting_id, exc)
+        return False
+
+
+async def _held_elsewhere(core: LiveMeetings, meeting_id: int) -> bool:
+    """Whether another healthy node holds the meeting's room (it then closes it and finishes the
+    recording itself, within a heartbeat)."""
+    return core.site is not None and await core.site.held_elsewhere(meeting_id)
 
 
 async def close_room(core: LiveMeetings, live: LiveRoom) -> None:

@@ -21,14 +21,15 @@ from recordings.storage import RecordingsLayout
 from server.config import Settings
 from server.db import Database
 from server.errors import Conflict, Forbidden, GiaobanError
-from server.live import lifecycle, recording
+from server.live import lifecycle, recording, takeover
 from server.live.connections import BATCH_WINDOW_S, Close, Connection, LiveRoom, MediaPort, Send, quiet
 from server.live.dispatch import dispatch, pin
 from server.live.offloop import in_thread
 from server.live.rollcall import invitation_info, set_roll_call
+from server.live.site_port import SitePort
 from server.media import MediaError, MediaListener, MediaRoom, Offer, OfferPendingError
 from server.media_settings import media_config
-from server.models import MeetingStatus, RollCallStatus
+from server.models import Meeting, MeetingStatus, RollCallStatus
 from server.rooms import messages as m
 from server.rooms.room import Participant, RoomError
 from server.services import meetings, policy
@@ -64,6 +65,7 @@ class LiveMeetings:
         )
         self._finishing: set[asyncio.Task[None]] = set()  # awaited at close (recordings' final state)
         self._tasks: set[asyncio.Task[None]] = set()  # cancelled at close (renegotiations, speaker changes)
+        self.site: SitePort | None = None  # several processes, one site (server.site); None: this one alone
 
     # ---- off the loop, and no task left behind --------------------------------------------------------
     async def _db(self, fn: Callable[[Session], T]) -> T:
@@ -118,11 +120,37 @@ class LiveMeetings:
     ) -> RollCallEntry:
         return await set_roll_call(self, actor, meeting_id, unit, status, reason)
 
+    # ---- the site ---------------------------------------------------------------------------------------
+    def load(self) -> tuple[list[int], int]:
+        """The meetings whose room is here and the sockets in them (the node's heartbeat)."""
+        return list(self.rooms), sum(len(live.connections) for live in self.rooms.values())
+
+    async def route(self, meeting_id: int) -> str | None:
+        """Where a socket for ``meeting_id`` belongs: None here, else the base URL of the node holding it
+        (placing the meeting if its node is gone). Raises ``SiteUnavailable`` when Redis is down and the
+        meeting is not held here."""
+        if self.site is None or meeting_id in self.rooms:
+            return None
+
+        def status(session: Session) -> MeetingStatus | None:
+            meeting = session.get(Meeting, meeting_id)
+            return meeting.status if meeting is not None else None
+
+        if await self._db(status) is not MeetingStatus.LIVE:
+            return None  # refused here, as on one process (not live, unknown)
+        node = await self.site.locate(meeting_id)
+        return None if self.site.is_self(node) else node.url
+
+    async def close_ended_elsewhere(self) -> None:
+        await takeover.close_ended_elsewhere(self)
+
     # ---- signaling --------------------------------------------------------------------------------------
     async def connect(self, actor: Actor, meeting_id: int, send: Send, close: Close) -> Connection:
         """Admit a socket: raises Forbidden / NotFound / Conflict (not live) / RoomError (locked)."""
         pid = f"u{actor.id}"
         live = self.rooms.get(meeting_id)
+        if live is None and self.site is not None:  # placed here: started elsewhere, or its node died
+            live = await takeover.adopt(self, meeting_id)
         locked_out = live is not None and live.room.locked and pid not in live.room.participants
 
         def admit(session: Session) -> tuple[int, bool, m.RollCallInfo | None]:

@@ -344,6 +344,13 @@ class ErrorOut(_Msg):
     message: str
 
 
+class Redirect(_Msg):
+    """The meeting is held on another node of the site: reconnect to ``url`` (the socket then closes 4307)."""
+
+    type: Literal["redirect"] = "redirect"
+    url: str
+
+
 class LinkInfo(_Msg):
     """One connection point's link, measured by the server over the last interval (media/quality.py)."""
 
@@ -382,6 +389,7 @@ ServerMessage = (
     | MeetingEnded
     | Notification
     | ErrorOut
+    | Redirect
     | LinkQuality
 )
 
@@ -395,3 +403,5 @@ CLOSE_REMOVED = 4410
 CLOSE_TOO_MANY = 4429
 CLOSE_REPLACED = 4001  # the same account connected again (reconnect): the old socket is closed
 CLOSE_ENDED = 4000
+CLOSE_REDIRECT = 4307  # the meeting is held on another node: follow the `redirect` message
+CLOSE_TRY_AGAIN = 1013  # the site cannot place the meeting now (Redis down): retry later
