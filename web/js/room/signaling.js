@@ -1,4 +1,7 @@
 // The signaling WebSocket /ws/meetings/{id}: typed JSON messages, ping RTT, reconnect with backoff.
+// On a site of several processes the server may answer `redirect` (the meeting's node) and close with 4307:
+// the socket is opened again there with a fresh ticket. A reconnect after a drop starts from this page's
+// server again, which sends the client to the meeting's node (a new one if the old node died).
 // Each connection opens with a one-use ticket (POST /api/auth/ws-ticket, valid 30 s): the session token never
 // appears in a URL. The server closes with 4401 when the login session ends (logout elsewhere, expiry).
 import { api } from "../api.js";
@@ -13,6 +16,8 @@ export const CLOSE = {
   NOT_LIVE: 4409,
   REMOVED: 4410,
   TOO_MANY: 4429,
+  REDIRECT: 4307,
+  TRY_AGAIN: 1013,
 };
 
 // Close codes after which reconnecting would be refused again (or is unwanted).
@@ -24,10 +29,13 @@ const FINAL_CODES = new Set([
 const BACKOFF_START_MS = 500;
 const BACKOFF_MAX_MS = 8000;
 const PING_INTERVAL_MS = 5000;
+const MAX_REDIRECTS = 3;
 
-export function socketUrl(meetingId, ticket) {
+/** The socket URL with its ticket: on this page's server, or on the node a `redirect` named. */
+export function socketUrl(meetingId, ticket, nodeUrl = null) {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-  return `${scheme}//${location.host}/ws/meetings/${meetingId}?ticket=${encodeURIComponent(ticket)}`;
+  const base = nodeUrl || `${scheme}//${location.host}/ws/meetings/${meetingId}`;
+  return `${base}?ticket=${encodeURIComponent(ticket)}`;
 }
 
 /** A one-use socket ticket; a refusal rejects like a socket close (401 → 4401, final; a network error retries). */
@@ -57,13 +65,14 @@ export class Signaling extends EventTarget {
   }
 
   /** Open the socket; resolves on `welcome`, rejects on an error/close before it. */
-  async connect() {
+  async connect(nodeUrl = null, redirects = 0) {
     this.closedByUs = false;
     const ticket = await socketTicket();
     return new Promise((resolve, reject) => {
-      const ws = new WebSocket(socketUrl(this.meetingId, ticket));
+      const ws = new WebSocket(socketUrl(this.meetingId, ticket, nodeUrl));
       this.ws = ws;
       let welcomed = false;
+      let redirectTo = null;
       ws.onmessage = (event) => {
         let msg;
         try {
@@ -76,6 +85,10 @@ export class Signaling extends EventTarget {
           this._pingSentAt = null;
         }
         if (msg.type === "error") this.lastError = msg;
+        if (msg.type === "redirect" && !welcomed) {
+          redirectTo = msg.url;
+          return;
+        }
         if (msg.type === "welcome" && !welcomed) {
           welcomed = true;
           this.attempt = 0;
@@ -90,6 +103,10 @@ export class Signaling extends EventTarget {
       ws.onclose = (event) => {
         this._stopPing();
         if (this.ws !== ws) return;
+        if (!welcomed && redirectTo && event.code === CLOSE.REDIRECT && redirects < MAX_REDIRECTS && !this.closedByUs) {
+          this.connect(redirectTo, redirects + 1).then(resolve, reject); // the meeting's node
+          return;
+        }
         this.dispatchEvent(new CustomEvent("close", { detail: { code: event.code, reason: event.reason, error: this.lastError } }));
         if (!welcomed) {
           reject(Object.assign(new Error((this.lastError && this.lastError.message) || event.reason || "closed"), { code: event.code, error: this.lastError }));
