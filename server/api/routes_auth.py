@@ -58,6 +58,7 @@ class UserIn(BaseModel):
     role: Role
     unit: str
     full_name: Annotated[str, Text(200, required=False)] = ""  # printed under signatures in the minutes
+    position: Annotated[str, Text(200, required=False)] = ""  # printed with the name in the minutes
 
 
 class TicketOut(BaseModel):
@@ -147,6 +148,7 @@ def create_user(body: UserIn, session: SessionDep, actor: ActorDep) -> MeOut:
         unit_code=body.unit,
         full_name=body.full_name,
         actor=actor,
+        position=body.position,
     )
     return _me(accounts.actor_of(user))
 

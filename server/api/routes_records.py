@@ -18,7 +18,7 @@ from server.db import Database
 from server.documents.pool import RenderBusy, RenderPool
 from server.services import minutes, transcripts
 from server.services.context import Actor
-from server.services.minutes import FileFormat, VerifyResult, VersionView
+from server.services.minutes import ApproveRequest, DraftEdit, FileFormat, VerifyResult, VersionView
 from server.services.minutes_content import DocKind, DocumentRequest
 from server.services.transcripts import (
     ConclusionCreate,
@@ -180,9 +180,14 @@ def _document_routes(kind: DocKind) -> None:
         return minutes.get(session, actor, settings, meeting_id, kind, version)
 
     def approve(
-        meeting_id: int, version: int, session: SessionDep, actor: ActorDep, settings: SettingsDep
+        meeting_id: int,
+        version: int,
+        session: SessionDep,
+        actor: ActorDep,
+        settings: SettingsDep,
+        body: ApproveRequest | None = None,
     ) -> VersionView:
-        return minutes.approve(session, actor, settings, meeting_id, kind, version)
+        return minutes.approve(session, actor, settings, meeting_id, kind, version, body)
 
     def verify(meeting_id: int, version: int, session: SessionDep, actor: ActorDep) -> VerifyResult:
         return minutes.verify(session, actor, meeting_id, kind, version)
@@ -241,6 +246,14 @@ def _document_routes(kind: DocKind) -> None:
             response_class=FileResponse,
             name=f"{tag}.{fmt.value}",
         )
+
+
+@router.post("/api/meetings/{meeting_id}/minutes/drafts", response_model=VersionView, status_code=201)
+def save_minutes_draft(
+    meeting_id: int, body: DraftEdit, session: SessionDep, actor: ActorDep, settings: SettingsDep
+) -> VersionView:
+    """The clerk's editor saved: a new draft version (the version history keeps every save)."""
+    return minutes.save_draft(session, actor, settings, meeting_id, body)
 
 
 for _kind in DocKind:

@@ -216,9 +216,10 @@ def _heading(document: DocxDocument, heading: lo.Heading) -> None:
     number = number_cell.paragraphs[0]
     number.paragraph_format.space_before = Pt(6)
     _centered(number, heading.number_line, lo.NUMBER_SIZE_PT)
-    place_date = date_cell.paragraphs[0]
-    place_date.paragraph_format.space_before = Pt(6)
-    _centered(place_date, heading.place_date_line, lo.PLACE_DATE_SIZE_PT, italic=True)
+    if heading.place_date_line:  # form 1.9 has none
+        place_date = date_cell.paragraphs[0]
+        place_date.paragraph_format.space_before = Pt(6)
+        _centered(place_date, heading.place_date_line, lo.PLACE_DATE_SIZE_PT, italic=True)
 
 
 def _title(document: DocxDocument, title: lo.Title) -> None:

@@ -31,6 +31,9 @@ TITLE_WIDTH_MM = TEXT_WIDTH_MM - 10.0  # summary lines stay a little inside the 
 NATIONAL_NAME = "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM"
 MOTTO = "Độc lập - Tự do - Hạnh phúc"
 RECIPIENTS_LABEL = "Nơi nhận:"
+DRAFT_MARK = "DỰ THẢO"
+BLANK_LINE = "\u00a0"  # a line with nothing printed on it (fills a signature column's height)
+LIST_MARKERS = "-*+•"
 
 NATIONAL_NAME_SIZE_PT = 12.0
 MOTTO_SIZE_PT = 13.0
@@ -206,12 +209,61 @@ def _title(kind: str, summary: str) -> Title:
 
 
 def _heading(doc: MinutesDoc | NoticeDoc) -> Heading:
+    """Form 1.9 has no place-and-date line under the national motto (its times are in the body and in the
+    closing line); form 1.4 has one."""
+    place_date = "" if isinstance(doc, MinutesDoc) else wording.place_date(doc.place_name, doc.issued_on)
     return Heading(
         parent_lines=upper_lines(doc.issuing_body.parent),
         body_lines=upper_lines(doc.issuing_body.name),
         number_line=nfc(doc.number.text()),
-        place_date_line=nfc(wording.place_date(doc.place_name, doc.issued_on)),
+        place_date_line=nfc(place_date),
     )
+
+
+def _draft_mark(doc: MinutesDoc | NoticeDoc) -> list[Block]:
+    """ "DỰ THẢO" above the title of a document not yet numbered (not approved and sealed)."""
+    if doc.number.number is not None:
+        return []
+    mark = Paragraph(
+        (Run(DRAFT_MARK, bold=True),),
+        align=Align.CENTER,
+        first_line_indent_mm=0.0,
+        size_pt=KIND_SIZE_PT,
+        space_before_pt=6.0,
+        space_after_pt=0.0,
+        keep_with_next=True,
+    )
+    return [mark]
+
+
+def _aligned(left: SignatureBlock, right: SignatureBlock) -> tuple[SignatureBlock, SignatureBlock]:
+    """Both columns with as many lines above the signing space, so the two names sit on one line: the
+    shorter column's titles padded with blank lines (a note counts as one line)."""
+
+    def height(block: SignatureBlock) -> int:
+        return len(block.title_lines) + (1 if block.note else 0)
+
+    tallest = max(height(left), height(right))
+
+    def pad(block: SignatureBlock) -> SignatureBlock:
+        missing = tallest - height(block)
+        return SignatureBlock(block.title_lines + (BLANK_LINE,) * missing, block.name, block.note)
+
+    return pad(left), pad(right)
+
+
+def content_paragraphs(text: str) -> list[Paragraph]:
+    """The clerk's text of an agenda item: one paragraph a line (blank lines ignored); a line starting with
+    "-", "*", "+" or "•" is a list item, printed "- …"; each ends with its punctuation or a full stop."""
+    paragraphs: list[Paragraph] = []
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line:
+            continue
+        if line[0] in LIST_MARKERS:
+            line = "- " + line[1:].strip()
+        paragraphs.append(_p(Run(wording.sentence(line))))
+    return paragraphs
 
 
 def _conclusion_paragraphs(doc: MinutesDoc | NoticeDoc) -> list[Paragraph]:
@@ -227,7 +279,7 @@ def _conclusion_paragraphs(doc: MinutesDoc | NoticeDoc) -> list[Paragraph]:
 
 def minutes_layout(doc: MinutesDoc) -> Layout:
     """The blocks of form 1.9, in order."""
-    blocks: list[Block] = [_heading(doc), _title("BIÊN BẢN", doc.title)]
+    blocks: list[Block] = [_heading(doc), *_draft_mark(doc), _title("BIÊN BẢN", doc.title)]
     blocks.append(_label("Thời gian bắt đầu:", wording.time_and_date(doc.started_at)))
     place = doc.location
     if doc.online and doc.connection_points:
@@ -263,8 +315,7 @@ def minutes_layout(doc: MinutesDoc) -> Layout:
     blocks.append(_section("Nội dung (theo diễn biến cuộc họp):"))
     for index, item in enumerate(doc.agenda, start=1):
         blocks.append(_p(Run(f"{index}. {wording.sentence(item.title)}", bold=True), keep_with_next=True))
-        if item.content:
-            blocks.append(_p(Run(wording.sentence(item.content))))
+        blocks.extend(content_paragraphs(item.content))
         for contribution in item.contributions:
             who = contribution.unit_name
             if contribution.speaker is not None:
@@ -285,7 +336,7 @@ def minutes_layout(doc: MinutesDoc) -> Layout:
     ended = f"Cuộc họp kết thúc vào {wording.time_and_date(doc.ended_at)}./."
     blocks.append(_p(Run(ended), keep_with_next=True))
     clerk, chair = doc.signature_blocks()
-    blocks.append(SignatureRow(_signature(clerk), _signature(chair)))
+    blocks.append(SignatureRow(*_aligned(_signature(clerk), _signature(chair))))
     blocks.append(
         Recipients(tuple(nfc(x) for x in wording.recipient_lines(doc.recipients, "Lưu: VT, hồ sơ.")))
     )
@@ -294,7 +345,7 @@ def minutes_layout(doc: MinutesDoc) -> Layout:
 
 def notice_layout(doc: NoticeDoc) -> Layout:
     """The blocks of form 1.4, in order."""
-    blocks: list[Block] = [_heading(doc), _title("THÔNG BÁO", doc.summary)]
+    blocks: list[Block] = [_heading(doc), *_draft_mark(doc), _title("THÔNG BÁO", doc.summary)]
     blocks.extend(_p(Run(paragraph)) for paragraph in doc.body if paragraph.strip())
     blocks.extend(_conclusion_paragraphs(doc))
     if doc.closing:

@@ -51,10 +51,11 @@ class DocumentNumber:
     number: int | None = None
 
     def text(self) -> str:
-        """The line as printed: "Số: 12/BB-UBND", or "Số:      /BB-UBND" before numbering."""
+        """The line as printed: "Số: 12/BB-UBND", "Số: 01/BB-UBND" (numbers below 10 take a leading zero,
+        Decree 30/2020, Appendix I), or "Số:      /BB-UBND" before numbering."""
         if self.number is None:
             return f"Số:\u2002\u2002\u2002\u2002\u2002/{self.code}"
-        return f"Số: {self.number}/{self.code}"
+        return f"Số: {self.number:02d}/{self.code}"
 
 
 @dataclass(frozen=True)

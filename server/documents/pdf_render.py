@@ -180,7 +180,7 @@ def _heading(pdf: FPDF, heading: lo.Heading) -> None:
         right_x,
         y + shift,
         lo.HEADING_RIGHT_WIDTH_MM,
-        (heading.place_date_line,),
+        (heading.place_date_line,) if heading.place_date_line else (),
         lo.PLACE_DATE_SIZE_PT,
         italic=True,
     )

@@ -51,6 +51,7 @@ class RecordingTrack(Base):
     sha256: Mapped[str] = mapped_column(String(64), default="")
     bytes: Mapped[int] = mapped_column(default=0)
     previous_track_key: Mapped[str] = mapped_column(String(100), default="")
+    kind: Mapped[str] = mapped_column(String(16), default="audio", server_default="audio")  # camera, screen
 
 
 class JobStatus(enum.StrEnum):
@@ -173,3 +174,6 @@ class MinutesVersion(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     sealed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     sealed_at: Mapped[dt.datetime | None]
+    # Added in 0011: the SHA-256 of the transcript and conclusions a draft was prefilled from (a clerk's edit
+    # keeps its parent's basis): a draft whose basis differs from the current data is stale.
+    basis_sha256: Mapped[str] = mapped_column(String(64), default="", server_default="")

@@ -55,6 +55,7 @@ def create_user(
     unit_code: str,
     full_name: str = "",
     actor: Actor | None = None,
+    position: str = "",
 ) -> User:
     if actor is not None and not actor.is_admin:
         raise Forbidden("Chỉ quản trị viên được tạo tài khoản.")
@@ -78,6 +79,7 @@ def create_user(
     user = User(
         username=username,
         full_name=full_name or username,
+        position=position.strip(),
         password_hash=hash_password(password),
         role=role,
         unit=unit,

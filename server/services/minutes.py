@@ -31,16 +31,16 @@ import datetime as dt
 import enum
 import hashlib
 import logging
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.config import Settings
 from server.documents import model as doc_model
 from server.documents import seal as doc_seal
-from server.documents.canonical import Document, canonical_bytes, document_from_canonical
+from server.documents.canonical import DOCUMENT_KEY, Document, canonical_bytes, document_from_canonical
 from server.documents.pool import RenderFormat, RenderJob
 from server.errors import Conflict, InvalidInput, NotFound
 from server.models import (
@@ -54,14 +54,31 @@ from server.models import (
 )
 from server.services import audit, meetings, policy, search
 from server.services.context import Actor
-from server.services.minutes_content import DocKind, DocumentRequest, build_document, document_content
-from server.services.search import local_day
+from server.services.inputs import MAX_DB_ID, Text
+from server.services.minutes_content import (
+    DocKind,
+    DocumentRequest,
+    build_document,
+    document_content,
+    editable_text,
+    source_basis,
+)
+from server.services.search import LOCAL_TZ, local_day
 from server.services.signing_keys import server_secret as server_secret  # re-export: tests import it here
 from server.services.signing_keys import signing_key_for, trusted_public_key_b64
 
 log = logging.getLogger(__name__)
 
 DIGITAL_SIGNATURE_NOTE = "(Đã ký số)"
+MAX_ITEM_CHARS = 20_000  # one agenda item's text in the clerk's editor
+
+
+def local_time_text(value: dt.datetime) -> str:
+    """ "14:05 ngày 05/12/2026" in the meeting's time zone."""
+    local = value.astimezone(LOCAL_TZ)
+    return f"{local:%H:%M} ngày {local:%d/%m/%Y}"
+
+
 # ---- versions ---------------------------------------------------------------------------------------------
 
 
@@ -80,7 +97,32 @@ class VersionView(BaseModel):
     public_key_b64: str
     due_on: dt.date | None  # notices: 5 working days after the meeting
     overdue: bool  # notices: not sealed by the due date (or sealed after it)
+    # a draft prefilled from a transcript or conclusions that have changed since: not sealed unless confirmed
+    stale: bool = False
+    changed_at: dt.datetime | None = None  # when the transcript or the conclusions last changed
+    editable: list[EditableItem] = []  # minutes: each agenda item's content as the clerk edits it
     document: dict[str, Any]
+
+
+class EditableItem(BaseModel):
+    title: str
+    text: str
+
+
+class DraftEdit(BaseModel):
+    """A save of the clerk's editor: the text of each agenda item (paragraphs one a line, list items starting
+    "- "), made from version ``based_on`` (None: from the preview, when no version exists yet)."""
+
+    model_config = ConfigDict(extra="forbid")
+    based_on: Annotated[int, Field(ge=1, le=MAX_DB_ID)] | None = None
+    items: list[Annotated[str, Text(MAX_ITEM_CHARS, multiline=True, required=False)]] = Field(max_length=100)
+    closing_note: Annotated[str, Text(2000, multiline=True, required=False)] = ""
+
+
+class ApproveRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    # the chair saw that the draft predates the latest transcript or conclusion edits and seals it as it is
+    confirm_stale: bool = False
 
 
 class VerifyResult(BaseModel):
@@ -110,9 +152,19 @@ def _overdue(
     return due, issued > due
 
 
+def _editable(content: dict[str, Any]) -> list[EditableItem]:
+    if content.get(DOCUMENT_KEY) != "MinutesDoc":
+        return []
+    doc = document_from_canonical(content)
+    assert isinstance(doc, doc_model.MinutesDoc)
+    return [EditableItem(title=item.title, text=editable_text(item)) for item in doc.agenda]
+
+
 def _view(session: Session, row: MinutesVersion) -> VersionView:
     kind = DocKind(row.kind)
     due, overdue = _overdue(kind, row.content, row.sealed_at)
+    basis, changed_at = source_basis(session, row.meeting_id)
+    stale = row.status is MinutesStatus.DRAFT and bool(row.basis_sha256) and row.basis_sha256 != basis
     return VersionView(
         meeting_id=row.meeting_id,
         kind=kind,
@@ -128,6 +180,9 @@ def _view(session: Session, row: MinutesVersion) -> VersionView:
         public_key_b64=row.public_key_b64,
         due_on=due,
         overdue=overdue,
+        stale=stale,
+        changed_at=changed_at,
+        editable=_editable(row.content),
         document=row.content,
     )
 
@@ -150,6 +205,8 @@ def _preview(session: Session, meeting: Meeting, kind: DocKind, settings: Settin
         public_key_b64="",
         due_on=due,
         overdue=overdue,
+        changed_at=source_basis(session, meeting.id)[1],
+        editable=_editable(content),
         document=content,
     )
 
@@ -200,12 +257,76 @@ def generate(
         status=MinutesStatus.DRAFT,
         content=document_content(doc),
         created_by_id=actor.id,
+        basis_sha256=source_basis(session, meeting_id)[0],
     )
     session.add(row)
     session.flush()
     if kind is DocKind.MINUTES:
         search.index_minutes(session, meeting_id, row.content)
     audit.record(session, actor, f"{kind.value}.generate", "meeting", meeting_id, {"version": row.version})
+    return _view(session, row)
+
+
+def save_draft(
+    session: Session, actor: Actor, settings: Settings, meeting_id: int, edit: DraftEdit
+) -> VersionView:
+    """The clerk's editor saved: a new draft version of the minutes whose agenda items hold the edited text.
+
+    It is made from version ``edit.based_on`` (which must still be the latest: two editors never overwrite
+    each other silently) or, with no version yet, from the preview; it keeps what its parent was prefilled
+    from (``basis_sha256``), so an edited draft of stale data stays stale."""
+    meeting = meetings.get_visible(session, actor, meeting_id)
+    policy.require(
+        policy.can_manage(actor, meeting.chair_unit_id),
+        "Chỉ chủ trì hoặc thư ký của đơn vị chủ trì được soạn biên bản.",
+    )
+    kind = DocKind.MINUTES
+    existing = _versions(session, meeting_id, kind)
+    latest = existing[-1] if existing else None
+    if (latest.version if latest else None) != edit.based_on:
+        raise Conflict(
+            f"Biên bản đã có phiên bản mới hơn ({latest.version if latest else 'chưa có'}); "
+            "hãy tải lại trang trước khi sửa tiếp.",
+            code="draft_outdated",
+            details={"latest": latest.version if latest else None, "based_on": edit.based_on},
+        )
+    if latest is None:
+        parent = build_document(session, meeting, kind, DocumentRequest(), settings)
+        basis = source_basis(session, meeting_id)[0]
+    else:
+        parent = document_from_canonical(latest.content)
+        basis = latest.basis_sha256
+    assert isinstance(parent, doc_model.MinutesDoc)
+    if len(edit.items) != len(parent.agenda):
+        raise InvalidInput(
+            f"Biên bản có {len(parent.agenda)} mục nội dung, nhận được {len(edit.items)}.",
+            details={"field": "items", "expected": len(parent.agenda)},
+        )
+    agenda = tuple(
+        doc_model.AgendaItem(title=item.title, content=text.strip(), contributions=())
+        for item, text in zip(parent.agenda, edit.items, strict=True)
+    )
+    doc = dataclasses.replace(
+        parent,
+        number=doc_model.DocumentNumber(parent.number.code),  # a new draft: no number, no signature yet
+        chair_signature_note="",
+        clerk_signature_note="",
+        agenda=agenda,
+        closing_note=edit.closing_note.strip(),
+    )
+    row = MinutesVersion(
+        meeting_id=meeting_id,
+        kind=kind.value,
+        version=(latest.version if latest else 0) + 1,
+        status=MinutesStatus.DRAFT,
+        content=document_content(doc),
+        created_by_id=actor.id,
+        basis_sha256=basis,
+    )
+    session.add(row)
+    session.flush()
+    search.index_minutes(session, meeting_id, row.content)
+    audit.record(session, actor, "minutes.edit", "meeting", meeting_id, {"version": row.version})
     return _view(session, row)
 
 
@@ -249,9 +370,16 @@ def _next_number(session: Session, unit_id: int, year: int, kind: DocKind) -> in
 
 
 def approve(
-    session: Session, actor: Actor, settings: Settings, meeting_id: int, kind: DocKind, version: int
+    session: Session,
+    actor: Actor,
+    settings: Settings,
+    meeting_id: int,
+    kind: DocKind,
+    version: int,
+    request: ApproveRequest | None = None,
 ) -> VersionView:
-    """The chair approves the latest draft: it gets its number and is sealed with the chair's key."""
+    """The chair approves the latest draft: it gets its number and is sealed with the chair's key. A stale
+    draft (its transcript or conclusions changed since it was prefilled) needs ``confirm_stale``."""
     meeting = meetings.get_visible(session, actor, meeting_id)
     policy.require(
         actor.role is Role.CHAIR and actor.unit_id == meeting.chair_unit_id,
@@ -264,6 +392,15 @@ def approve(
     if latest.version != row.version:
         raise Conflict(
             f"Chỉ phê duyệt được phiên bản mới nhất ({latest.version}).", details={"latest": latest.version}
+        )
+    basis, changed_at = source_basis(session, meeting_id)
+    if row.basis_sha256 and row.basis_sha256 != basis and not (request and request.confirm_stale):
+        when = f" (lúc {local_time_text(changed_at)})" if changed_at is not None else ""
+        raise Conflict(
+            f"Bản nháp phiên bản {row.version} được lập trước lần sửa gỡ băng hoặc kết luận gần nhất{when}. "
+            "Hãy lập lại bản nháp từ dữ liệu mới, hoặc xác nhận ký phiên bản này như đang hiển thị.",
+            code="stale_draft",
+            details={"version": row.version, "changed_at": changed_at.isoformat() if changed_at else None},
         )
     doc = document_from_canonical(row.content)
     now = utcnow()

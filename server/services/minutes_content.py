@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import hashlib
 import json
 import re
 from collections.abc import Collection
@@ -20,7 +21,17 @@ from sqlalchemy.orm import Session
 from server.config import Settings
 from server.documents import model as doc_model
 from server.documents.canonical import Document, canonical_bytes
-from server.models import Conclusion, Meeting, Participation, Role, TranscriptSegment, Unit, User, utcnow
+from server.models import (
+    Conclusion,
+    Meeting,
+    Participation,
+    Role,
+    Transcript,
+    TranscriptSegment,
+    Unit,
+    User,
+    utcnow,
+)
 from server.services.inputs import Text
 from server.services.notice_deadline import holidays_of, notice_due
 from server.services.search import LOCAL_TZ, local_day
@@ -81,7 +92,7 @@ def _code(unit: Unit, kind: DocKind) -> str:
 def _person(user: User | None, position: str) -> doc_model.Person:
     if user is None:
         return doc_model.Person(name="", position=position)
-    return doc_model.Person(name=user.full_name or user.username, position=position)
+    return doc_model.Person(name=user.full_name or user.username, position=position or user.position)
 
 
 def _chair_and_clerk(session: Session, meeting: Meeting) -> tuple[User | None, User | None]:
@@ -117,22 +128,22 @@ def _times(session: Session, meeting: Meeting) -> tuple[dt.datetime, dt.datetime
 
 
 def _attendees(session: Session, meeting: Meeting) -> tuple[doc_model.Attendee, ...]:
-    people: dict[int, list[str]] = {}
+    people: dict[int, list[doc_model.Person]] = {}
     rows = session.execute(
-        select(Participation.unit_id, User.full_name, User.username)
+        select(Participation.unit_id, User.full_name, User.username, User.position)
         .join(User, User.id == Participation.user_id)
         .where(Participation.meeting_id == meeting.id)
         .order_by(Participation.joined_at)
     ).tuples()
-    for unit_id, full_name, username in rows:
-        name = full_name or username
-        if name not in people.setdefault(unit_id, []):
-            people[unit_id].append(name)
+    for unit_id, full_name, username, position in rows:
+        person = doc_model.Person(name=full_name or username, position=position or "")
+        if person not in people.setdefault(unit_id, []):
+            people[unit_id].append(person)
     return tuple(
         doc_model.Attendee(
             unit_name=inv.unit.name,
             status=doc_model.AttendanceStatus(inv.status.value),
-            representatives=tuple(doc_model.Person(name=n) for n in people.get(inv.unit_id, [])),
+            representatives=tuple(people.get(inv.unit_id, [])),
             absence_reason=inv.reason,
         )
         for inv in meeting.invitations
@@ -281,3 +292,67 @@ def build_document(
 def document_content(doc: Document) -> dict[str, Any]:
     parsed: dict[str, Any] = json.loads(canonical_bytes(doc))
     return parsed
+
+
+# ---- what a draft was made from ---------------------------------------------------------------------------
+
+
+def source_basis(session: Session, meeting_id: int) -> tuple[str, dt.datetime | None]:
+    """The SHA-256 of what a draft is prefilled from (every transcript line as corrected, with its doubt mark,
+    and every conclusion), and when that data last changed (None when nothing is known)."""
+    segments = session.execute(
+        select(
+            TranscriptSegment.id,
+            TranscriptSegment.unit_id,
+            TranscriptSegment.speaker,
+            TranscriptSegment.text,
+            TranscriptSegment.uncertain,
+        )
+        .where(TranscriptSegment.meeting_id == meeting_id)
+        .order_by(TranscriptSegment.seq)
+    ).tuples()
+    conclusions = session.execute(
+        select(Conclusion.number, Conclusion.text, Conclusion.assignee_unit_id, Conclusion.deadline)
+        .where(Conclusion.meeting_id == meeting_id)
+        .order_by(Conclusion.number)
+    ).tuples()
+    data = {
+        "segments": [list(row) for row in segments],
+        "conclusions": [
+            [n, text, unit, deadline.isoformat() if deadline else None]
+            for n, text, unit, deadline in conclusions
+        ],
+    }
+    digest = hashlib.sha256(json.dumps(data, ensure_ascii=False, sort_keys=True).encode("utf-8")).hexdigest()
+    stamps = [
+        session.scalar(
+            select(func.max(TranscriptSegment.edited_at)).where(TranscriptSegment.meeting_id == meeting_id)
+        ),
+        session.scalar(select(Transcript.finished_at).where(Transcript.meeting_id == meeting_id)),
+        session.scalar(select(func.max(Conclusion.created_at)).where(Conclusion.meeting_id == meeting_id)),
+        session.scalar(select(func.max(Conclusion.updated_at)).where(Conclusion.meeting_id == meeting_id)),
+    ]
+    known = [_aware(s) for s in stamps if s is not None]
+    return digest, max(known) if known else None
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
+# ---- the clerk's text -------------------------------------------------------------------------------------
+
+
+def contribution_line(contribution: doc_model.Contribution) -> str:
+    who = contribution.unit_name
+    if contribution.speaker is not None and contribution.speaker.name:
+        who = f"{contribution.speaker.name} ({contribution.unit_name})"
+    return f"- {who}: {contribution.text}"
+
+
+def editable_text(item: doc_model.AgendaItem) -> str:
+    """An agenda item's content as the clerk edits it: paragraphs one a line, list items starting "- ".
+    The prefill is the item's summary followed by each contribution from the corrected transcript."""
+    parts = [item.content.strip()] if item.content.strip() else []
+    parts.extend(contribution_line(c) for c in item.contributions)
+    return "\n".join(parts)

@@ -53,7 +53,6 @@ def test_minutes_docx_holds_the_form_fields(minutes: MinutesDoc) -> None:
         "Độc lập - Tự do - Hạnh phúc",
         "ỦY BAN NHÂN DÂN HUYỆN IA PA",
         "Số: 12/BB-UBND",
-        "Ia Pa, ngày 16 tháng 3 năm 2026",
         "BIÊN BẢN",
         "Cuộc họp trực tuyến về công tác phòng, chống hạn hán vụ Đông Xuân 2025 - 2026",
         "Thời gian bắt đầu: 08 giờ 00 phút, ngày 16 tháng 3 năm 2026.",
@@ -69,6 +68,8 @@ def test_minutes_docx_holds_the_form_fields(minutes: MinutesDoc) -> None:
         "- Lưu: VT, hồ sơ.",
     ):
         assert expected in text, expected
+    # form 1.9: no place-and-date line (the times are in the body and the closing line); numbered: no mark
+    assert "Ia Pa, ngày" not in text and "DỰ THẢO" not in text
     for conclusion in minutes.conclusions:
         assert f"{conclusion.number}. {conclusion.text}." in text
     assert "Đơn vị thực hiện: UBND xã Ia Broăi; thời hạn hoàn thành: trước ngày 05/4/2026." in text
@@ -111,8 +112,7 @@ def test_minutes_docx_page_and_typography_follow_decree_30(minutes: MinutesDoc) 
     left, right = heading.rows[0].cells
     assert " ".join(left.text.split()) == "ỦY BAN NHÂN DÂN HUYỆN IA PA"
     assert right.text.split("\n")[:2] == ["CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", "Độc lập - Tự do - Hạnh phúc"]
-    assert [c.text for c in heading.rows[1].cells] == ["Số: 12/BB-UBND", "Ia Pa, ngày 16 tháng 3 năm 2026"]
-    assert all(run.font.italic for run in heading.rows[1].cells[1].paragraphs[0].runs)
+    assert [c.text for c in heading.rows[1].cells] == ["Số: 12/BB-UBND", ""]  # form 1.9: no place-date
     title = _paragraph_with(document, "BIÊN BẢN")
     assert title.alignment == 1 and all(run.font.bold for run in title.runs)  # 1 = centred
     signatures = document.tables[-1]
@@ -147,6 +147,10 @@ def test_notice_docx_holds_form_1_4(notice: NoticeDoc) -> None:
     assert recipients.paragraphs[0].text == "Nơi nhận:"
     assert recipients.paragraphs[-1].text == "- Lưu: VT."
     assert [p.text for p in signer.paragraphs[:2]] == ["TL. CHỦ TỊCH", "CHÁNH VĂN PHÒNG"]
+    place_date = document.tables[0].rows[1].cells[1].paragraphs[0]
+    assert place_date.text == "Ia Pa, ngày 18 tháng 3 năm 2026" and all(
+        r.font.italic for r in place_date.runs
+    )
 
 
 def test_unnumbered_draft_and_nfd_input_render_as_nfc(minutes: MinutesDoc) -> None:
@@ -158,6 +162,17 @@ def test_unnumbered_draft_and_nfd_input_render_as_nfc(minutes: MinutesDoc) -> No
     )
     text = _text(_open(render_minutes_docx(nfd)))
     assert "Số:" in text and "/BB-UBND" in text and "12/BB-UBND" not in text
+    assert "DỰ THẢO BIÊN BẢN" in text  # a draft carries the mark above the title
     assert "phòng, chống hạn hán vụ Đông Xuân" in text
     assert "Nguyễn Văn Hùng" in text
     assert not any(unicodedata.combining(ch) for ch in text)
+
+
+def test_minutes_docx_signature_names_share_a_line(minutes: MinutesDoc) -> None:
+    """Sealed, only the chair's column has "(Đã ký số)": both names stand after as many lines, centred."""
+    sealed = dataclasses.replace(minutes, chair_signature_note="(Đã ký số)")
+    clerk, chair = _open(render_minutes_docx(sealed)).tables[-1].rows[0].cells
+    assert len(clerk.paragraphs) == len(chair.paragraphs)
+    assert [clerk.paragraphs[-1].text, chair.paragraphs[-1].text] == [minutes.clerk.name, minutes.chair.name]
+    assert chair.paragraphs[1].text == "(Đã ký số)"
+    assert clerk.paragraphs[-1].alignment == chair.paragraphs[-1].alignment == 1  # centred

@@ -162,14 +162,14 @@ def test_seal_verify_tamper(client: TestClient, seeded: dict[str, Account], sett
     sealed = client.post(f"/api/meetings/{mid}/minutes/1/approve", headers=chair)
     assert sealed.status_code == 200, sealed.text
     s = sealed.json()
-    assert (s["status"], s["number"], s["sealed_by"]) == ("sealed", "1/BB-UBND", "chair")
+    assert (s["status"], s["number"], s["sealed_by"]) == ("sealed", "01/BB-UBND", "chair")
     assert len(s["sha256"]) == 64 and s["signature_b64"] and s["public_key_b64"]
     assert s["document"]["number"]["number"] == 1 and s["document"]["chair_signature_note"] == "(Đã ký số)"
     assert client.post(f"/api/meetings/{mid}/minutes/1/approve", headers=chair).status_code == 409
     ok = client.get(f"/api/meetings/{mid}/minutes/1/verify", headers=login_headers(client, "chumo")).json()
     assert ok["valid"] is True and ok["reason"] == "ok" and ok["sha256_actual"] == s["sha256"]
     sealed_docx = _docx_text(client.get(f"/api/meetings/{mid}/minutes.docx?version=1", headers=chair).content)
-    assert "Số: 1/BB-UBND" in sealed_docx and "(Đã ký số)" in sealed_docx
+    assert "Số: 01/BB-UBND" in sealed_docx and "(Đã ký số)" in sealed_docx
     assert minutes.verify_cli(settings, mid, None) == 0
 
     # any later change is a new version, which keeps the meeting's number when approved
@@ -177,7 +177,7 @@ def test_seal_verify_tamper(client: TestClient, seeded: dict[str, Account], sett
     v2 = client.post(f"/api/meetings/{mid}/minutes", json={}, headers=clerk).json()
     assert v2["version"] == 2 and v2["status"] == "draft" and len(v2["document"]["conclusions"]) == 3
     assert (
-        client.post(f"/api/meetings/{mid}/minutes/2/approve", headers=chair).json()["number"] == "1/BB-UBND"
+        client.post(f"/api/meetings/{mid}/minutes/2/approve", headers=chair).json()["number"] == "01/BB-UBND"
     )
     v3 = client.post(f"/api/meetings/{mid}/minutes", json={}, headers=clerk).json()["version"]
     assert client.post(f"/api/meetings/{mid}/minutes/2/approve", headers=chair).status_code == 409
@@ -232,7 +232,7 @@ def test_register_numbers_meetings_in_turn(client: TestClient, seeded: dict[str,
         numbers.append(client.post(f"/api/meetings/{mid}/minutes/1/approve", headers=chair).json()["number"])
         client.post(f"/api/meetings/{mid}/notice", json={}, headers=clerk)
         numbers.append(client.post(f"/api/meetings/{mid}/notice/1/approve", headers=chair).json()["number"])
-    assert numbers == ["1/BB-UBND", "1/TB-UBND", "2/BB-UBND", "2/TB-UBND"]
+    assert numbers == ["01/BB-UBND", "01/TB-UBND", "02/BB-UBND", "02/TB-UBND"]
 
 
 def _app_with(settings: Settings) -> TestClient:
@@ -300,14 +300,14 @@ def test_notice_document_and_overdue_flag(
         and draft.json()["overdue"] is True
     )
     sealed = client.post(f"/api/meetings/{past}/notice/1/approve", headers=chair).json()
-    assert sealed["overdue"] is True and sealed["number"] == "1/TB-UBND"  # issued after its due date
+    assert sealed["overdue"] is True and sealed["number"] == "01/TB-UBND"  # issued after its due date
     assert client.get(f"/api/meetings/{past}/notice/1/verify", headers=chair).json()["valid"] is True
     text = _docx_text(client.get(f"/api/meetings/{past}/notice.docx", headers=chair).content)
     pdf = _pdf_text(client.get(f"/api/meetings/{past}/notice.pdf", headers=chair).content, tmp_path)
     for field in (
         "THÔNG BÁO",
         "Kết luận của Chủ tịch UBND huyện Nguyễn Văn Hùng tại cuộc họp giao ban tháng 12 về phòng, chống hạn",
-        "Số: 1/TB-UBND",
+        "Số: 01/TB-UBND",
         "Ia Pa, ngày",
         "1. Giao UBND xã Chư Mố rà soát diện tích lúa bị hạn.",
         "Nơi nhận:",
