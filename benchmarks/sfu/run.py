@@ -64,6 +64,7 @@ class SfuOptions:
     audio_report_interval_s: float = MediaConfig.audio_report_interval_s  # RTCP SRs of forwarded audio
     profile_path: str = ""  # write cProfile stats of the measuring window here (slows the server ~2x)
     audio_speakers: int = MediaConfig.audio_speakers  # MediaConfig.audio_speakers (0: all hear all)
+    last_n: int = MediaConfig.last_n  # camera videos per viewer (pinned first, then speakers; 0: all)
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,10 @@ async def _server(conn: Connection, mode: str, options: SfuOptions) -> None:
             conn.send(("offer", await backend.join(message[1], message[2])))
         elif message[0] == "answer":
             await backend.answer(message[1], message[2])
+            conn.send(("ok",))
+        elif message[0] == "pin":  # the chairing hall: its audio and video reach every viewer
+            if isinstance(backend, _SfuBackend):
+                backend.room.set_pinned(message[1])
             conn.send(("ok",))
         elif message[0] == "pending":
             conn.send(("pending", backend.pending()))
@@ -182,6 +187,7 @@ class _SfuBackend:
             rtp_native_send=options.native_send,
             audio_report_interval_s=options.audio_report_interval_s,
             audio_speakers=options.audio_speakers,
+            last_n=options.last_n,
         )
         self.room = MediaRoom("bench", config, Listener())
         timings = self.timings
