@@ -2,7 +2,8 @@
 chosen, a node whose heartbeat went stale never is, concurrent placements agree, and with Redis unreachable
 a start is refused with 503 ``site_unavailable`` (the live meeting held here goes on) until Redis returns.
 
-Marked ``pg``: it runs in the PostgreSQL pass, where CI starts the machine's Redis (tests/server/site_harness)."""
+Marked ``pg``: it runs in the PostgreSQL pass, where CI starts the machine's Redis
+(tests/server/site_harness.py)."""
 
 from __future__ import annotations
 
@@ -136,7 +137,8 @@ def test_redis_down_refuses_new_placements_and_they_resume(tmp_path: Path, datab
             assert client.post(f"/api/meetings/{ids[1]}/start", headers=chair).status_code == 200
             assert direct.hget(MEETINGS_KEY, str(ids[1])) == b"other"
             with client.websocket_connect(f"/ws/meetings/{ids[1]}", headers=chair) as ws:
-                assert ws.receive_json() == {"type": "redirect", "url": f"ws://127.0.0.1:9/ws/meetings/{ids[1]}"}
+                expected = {"type": "redirect", "url": f"ws://127.0.0.1:9/ws/meetings/{ids[1]}"}
+                assert ws.receive_json() == expected
                 with pytest.raises(WebSocketDisconnect) as closed:
                     ws.receive_json()
                 assert closed.value.code == m.CLOSE_REDIRECT
