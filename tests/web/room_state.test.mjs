@@ -11,6 +11,7 @@ import {
   handPosition,
   handQueue,
   initialState,
+  linkOf,
   rollCallCounts,
   rollCallRows,
   screenSharer,
@@ -123,6 +124,7 @@ const SERVER_TYPES = [
   "meeting_ended",
   "notification",
   "error",
+  "link_quality",
 ];
 
 describe("every server message type", () => {
@@ -568,5 +570,42 @@ describe("screen share on the stage", () => {
     assert.equal(screenSharer(s), null);
     s = run(s, { type: "ui:audio_only", enabled: false }, updated(CHUMO, { may_share_screen: false, screen_sharing: false }));
     assert.equal(screenSharer(s), null);
+  });
+});
+
+describe("link quality", () => {
+  const line = (pid, rating, extra = {}) => ({
+    participant_id: pid,
+    unit: "X",
+    rating,
+    rtt_ms: 40,
+    loss_up_pct: 0,
+    loss_down_pct: 0,
+    recv_kbps: 600,
+    ...extra,
+  });
+
+  test("the chair keeps every connection point's latest line; a commune its own", () => {
+    let s = run(chairRoom(), { type: "link_quality", links: [line("u1", "good"), line(CHUMO.id, "fair", { rtt_ms: 180 })] });
+    assert.equal(linkOf(s, CHUMO.id).rating, "fair");
+    assert.equal(linkOf(s, CHUMO.id).rtt_ms, 180);
+    assert.equal(linkOf(s, "u1").rating, "good");
+    assert.equal(linkOf(s, CHURANG.id), null);
+    s = run(s, { type: "link_quality", links: [line(CHUMO.id, "poor", { loss_up_pct: 9.5 })] });
+    assert.equal(linkOf(s, CHUMO.id).rating, "poor");
+    assert.equal(linkOf(s, CHUMO.id).loss_up_pct, 9.5);
+    assert.equal(linkOf(s, "u1").rating, "good"); // not in this message: kept
+    const commune = run(communeRoom(), { type: "link_quality", links: [line(CHUMO.id, "good")] });
+    assert.equal(linkOf(commune, CHUMO.id).rating, "good");
+  });
+
+  test("lines of someone not in the room are ignored, and a leaver's line goes", () => {
+    let s = run(chairRoom(), { type: "link_quality", links: [line("u99", "poor"), line(CHURANG.id, "fair")] });
+    assert.equal(linkOf(s, "u99"), null);
+    assert.equal(linkOf(s, CHURANG.id).rating, "fair");
+    s = run(s, { type: "participant_left", participant_id: CHURANG.id, reason: "left" });
+    assert.equal(linkOf(s, CHURANG.id), null);
+    const same = chairRoom();
+    assert.equal(apply(same, { type: "link_quality", links: "nonsense" }), same);
   });
 });

@@ -34,6 +34,7 @@ export function initialState({ role = "", camOn = true, audioOnly = false, start
     handUp: false,
     audioOnly,
     screenOn: false,
+    links: {}, // participant id → its link as the server measures it (link_quality: rating, rtt_ms, loss…)
     notice: null, // {seq, kind: "error" | "info", key?, params?, text?}: the latest thing to tell the user
     ended: null, // {key, params?} or {text}: the room is over for this page
   };
@@ -53,6 +54,11 @@ export function isMuted(p) {
 export function speakingNow(state) {
   const p = participant(state, state.floor);
   return p && !isMuted(p) ? p.id : null;
+}
+
+/** A participant's link as the server last measured it (`link_quality`), or null. */
+export function linkOf(state, pid) {
+  return (state.links && state.links[pid]) || null;
 }
 
 /** Raised hands in the order they were raised: [{id, position, unit_name, display_name}]. */
@@ -233,6 +239,10 @@ function participantLeft(state, { participant_id: pid, reason }) {
     activeSpeaker: state.activeSpeaker === pid ? null : state.activeSpeaker,
     floor: state.floor === pid && reason === "removed" ? null : state.floor,
   };
+  if (state.links && pid in state.links) {
+    next.links = { ...state.links };
+    delete next.links[pid];
+  }
   if (p && reason === "removed") next = withNotice(next, { key: "room.removed_other", params: { name: p.unit_name } });
   return next;
 }
@@ -246,6 +256,18 @@ function mutedByChair(state) {
     participants: me ? upsert(state.participants, { ...me, audio_muted: true, server_muted: true }) : state.participants,
   };
   return withNotice(next, { key: "room.muted_by_chair" });
+}
+
+/** The server's link measures (every 2 s): each line replaces that participant's; lines of people not in the
+ * room are ignored. The chair receives every connection point, a commune only its own. */
+function linkQuality(state, msg) {
+  if (!Array.isArray(msg.links)) return state;
+  const present = new Set(state.participants.map((p) => p.id));
+  const links = { ...state.links };
+  for (const line of msg.links) {
+    if (line && typeof line.participant_id === "string" && present.has(line.participant_id)) links[line.participant_id] = line;
+  }
+  return { ...state, links };
 }
 
 /** Local actions: what this page's user did (the socket message, if any, is sent by room.js). */
@@ -342,6 +364,8 @@ export function apply(state, msg) {
       return withNotice(state, { kind: "error", text: msg.message });
     case "pong":
       return state;
+    case "link_quality":
+      return linkQuality(state, msg);
     default:
       return msg.type.startsWith("ui:") ? local(state, msg) : state;
   }

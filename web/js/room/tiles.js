@@ -3,7 +3,8 @@
 import { h, mount } from "../dom.js";
 import { t } from "../i18n.js";
 import { icon } from "../icons.js";
-import { handPosition, isMuted, participant, screenSharer, shortUnitName, speakingNow, tileIds, unitNameOf } from "./state.js";
+import { ensureLinkStyle, linkFlag, showOwnLink } from "./links.js";
+import { handPosition, isMuted, linkOf, participant, screenSharer, shortUnitName, speakingNow, tileIds, unitNameOf } from "./state.js";
 
 function attach(el, track) {
   const cur = el.srcObject && el.srcObject.getTracks()[0];
@@ -24,6 +25,8 @@ export class TileView {
     this.stage = stage;
     this.tiles = new Map(); // participant id → {el, video, audio, name, flags, avatar, screenEl, screenVideo}
     this.remote = [];
+    // this page's own connection point as the server measures it (link_quality), above the grid
+    this.own = h("p.own-link", { "data-testid": "own-link", role: "status", hidden: true });
   }
 
   _tile(state, pid) {
@@ -122,15 +125,25 @@ export class TileView {
       tile.el.classList.toggle("floor", state.floor === pid);
       tile.el.dataset.unit = p.unit;
       const pos = handPosition(state, pid);
+      const link = linkOf(state, pid);
       mount(
         tile.flags,
+        link ? linkFlag(link, p.unit_name) : null,
         speaking === pid ? h("span.flag.floor", {}, t("room.speaking_now")) : null,
         pos ? handFlag(pos) : null,
         isMuted(p) ? h("span.flag.muted", { title: t("room.muted"), "aria-label": t("room.muted") }, icon("micOff")) : null,
       );
     }
     this.grid.dataset.count = String(this.tiles.size);
+    this._ownLink(state);
     this._stage(state);
+  }
+
+  _ownLink(state) {
+    const line = linkOf(state, state.me);
+    if (line) ensureLinkStyle();
+    if (line && !this.own.isConnected && this.grid.parentNode) this.grid.parentNode.insertBefore(this.own, this.grid);
+    showOwnLink(this.own, line);
   }
 
   _stage(state) {

@@ -34,6 +34,7 @@ const STATE_MESSAGES = [
   "error",
   "notification",
   "meeting_ended",
+  "link_quality",
 ];
 const FINAL_CLOSES = [CLOSE.FORBIDDEN, CLOSE.NOT_LIVE, CLOSE.NOT_FOUND, CLOSE.UNAUTHENTICATED, CLOSE.BAD_MESSAGE, CLOSE.TOO_MANY];
 
