@@ -28,6 +28,7 @@ from server.api import (
     routes_auth,
     routes_health,
     routes_invitation_groups,
+    routes_media_check,
     routes_meetings,
     routes_recordings,
     routes_records,
@@ -57,6 +58,7 @@ EXTRA_RESPONSES: dict[str, tuple[int, ...]] = {
     "login": (401, 429),  # wrong credentials; login throttling (server.services.accounts)
     "add_report": (415,),  # evidence files of a type not accepted (server.services.task_evidence)
     "start_meeting": (503,),  # a site's Redis unreachable: no node to place it on (server.site)
+    "media_check": (503,),  # more pre-join checks at once than server/media/echo.py runs
     # the render pool is busy (server.documents.pool.RenderBusy)
     **{f"{kind}.{fmt}": (503,) for kind in ("minutes", "notice") for fmt in ("docx", "pdf")},
 }
@@ -135,5 +137,6 @@ ALL: list[APIRouter] = [
     prepared(routes_tasks.router),
     prepared(routes_records.router),
     prepared(routes_search.router),
+    prepared(routes_media_check.router),
     prepared(signaling.router),
 ]

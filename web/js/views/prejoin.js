@@ -1,9 +1,13 @@
-// "Kiểm tra điểm cầu": camera and microphone preview with a level meter, and a connection test to the server.
+// "Kiểm tra điểm cầu": camera and microphone preview with a level meter, and a connection test to the server:
+// round trips (HTTP, signaling) and the media path itself (room/pathcheck.js: a short peer connection through
+// ICE, loss, round trip and bitrate over a few seconds), ending with a verdict in plain Vietnamese.
 import { api } from "../api.js";
 import { h, mount } from "../dom.js";
 import { formatDateTime, t } from "../i18n.js";
 import { levelBar, watchLevel } from "../media/levels.js";
 import { loadChoice, openLocalMedia, saveChoice } from "../media/devices.js";
+import { ensureLinkStyle } from "../room/links.js";
+import { measureMediaPath, pathVerdict } from "../room/pathcheck.js";
 import { Signaling } from "../room/signaling.js";
 
 const RTT_SAMPLES = 5;
@@ -29,6 +33,7 @@ export async function render({ main, params, navigate }) {
   const mediaStatus = h("p.small", { "data-testid": "media-status", role: "status" }, t("common.loading"));
   const results = h("dl.results", { "data-testid": "net-results" });
   const netStatus = h("p.small", { role: "status" });
+  const verdict = h("p.own-link", { "data-testid": "net-verdict", role: "status", "aria-live": "polite", hidden: true });
   const testBtn = h("button.btn", { type: "button", "aria-label": t("check.run_net"), onclick: runNetTest }, t("check.run_net"));
 
   function rememberChoice() {
@@ -90,6 +95,21 @@ export async function render({ main, params, navigate }) {
       } else {
         row(t("check.ws_rtt"), t("check.ws_not_live"), true);
       }
+      netStatus.textContent = t("path.testing");
+      const path = await measureMediaPath();
+      const v = pathVerdict(path);
+      row(t("path.label"), v.figures, path.ok && v.rating !== "poor");
+      if (path.ok) {
+        Object.assign(results.dataset, {
+          pathRttMs: path.rttMs === null ? "" : path.rttMs.toFixed(1),
+          pathLossPct: path.lossPct.toFixed(1),
+          pathKbps: path.kbps.toFixed(0),
+        });
+      }
+      ensureLinkStyle();
+      verdict.hidden = false;
+      verdict.dataset.quality = v.rating;
+      verdict.replaceChildren(h("span.q", {}, t(`room.q_${v.rating}`)), " ", v.text);
       netStatus.textContent = t("check.done");
       results.dataset.done = "1";
     } catch (err) {
@@ -126,7 +146,7 @@ export async function render({ main, params, navigate }) {
       h("section.card", { "aria-labelledby": "chk-net" },
         h("h2#chk-net", {}, t("check.network")),
         h("p.small.muted", {}, t("check.network_hint")),
-        testBtn, netStatus, results,
+        testBtn, netStatus, results, verdict,
         h("hr"),
         h("p", {}, meeting.status === "live" ? t("check.ready") : t("check.not_live")),
         joinBtn)));
