@@ -125,6 +125,7 @@ const SERVER_TYPES = [
   "notification",
   "error",
   "link_quality",
+  "redirect", // to the socket (web/js/room/signaling.js follows it), not the room state
 ];
 
 describe("every server message type", () => {
