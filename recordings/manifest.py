@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from recordings.errors import ManifestError
+from recordings.ivf import read_ivf_info
 from recordings.oggopus import read_ogg_opus_info
 
 logger = logging.getLogger(__name__)
@@ -23,6 +24,8 @@ logger = logging.getLogger(__name__)
 MANIFEST_FILENAME = "manifest.jsonl"
 GAP_REASON_RTP = "rtp_gap"
 GAP_REASON_INTERRUPTED = "interrupted"
+GAP_REASON_VIDEO_LOSS = "video_loss"  # frames lost and not repaired: nothing until the next key frame
+KIND_AUDIO = "audio"
 LOSS_MERGE_S = 0.001  # loss spans closer than this are one span (adjacent lost packets)
 
 
@@ -59,6 +62,7 @@ class TrackOpened(ManifestEvent):
     segment: int  # 0 for the first track of a participant, +1 per reconnect
     previous_track_id: str | None = None
     channels: int = 1
+    media: str = KIND_AUDIO  # "audio" (Ogg Opus), "camera" or "screen" (VP8 in IVF)
 
 
 @dataclass(frozen=True)
@@ -120,6 +124,30 @@ class TrackRepaired(ManifestEvent):
 
 
 @dataclass(frozen=True)
+class VideoStats(ManifestEvent):
+    """A video track's counts, written when it closes (recovered from the file after a crash)."""
+
+    kind: ClassVar[str] = "video_stats"
+    track_id: str
+    frames: int  # written to the file
+    keyframes: int
+    dropped_frames: int = 0  # received but not decodable (after a loss, before the next key frame)
+    losses: int = 0  # gaps logged (reason video_loss)
+    width: int = 0
+    height: int = 0
+
+
+@dataclass(frozen=True)
+class VideoFailed(ManifestEvent):
+    """Video recording stopped (a disk error); audio recording goes on."""
+
+    kind: ClassVar[str] = "video_failed"
+    t_s: float
+    track_id: str | None
+    message: str
+
+
+@dataclass(frozen=True)
 class TrackClosed(ManifestEvent):
     kind: ClassVar[str] = "track_closed"
     track_id: str
@@ -162,7 +190,7 @@ EVENT_TYPES: dict[str, type[ManifestEvent]] = {
     cls.kind: cls
     for cls in (
         MeetingStarted, TrackOpened, Muted, Unmuted, GapEvent, LossEvent, TrackRepaired, TrackClosed,
-        RecordingFailed, MeetingInterrupted, MeetingResumed, MeetingEnded,
+        RecordingFailed, MeetingInterrupted, MeetingResumed, MeetingEnded, VideoStats, VideoFailed,
     )
 }
 
@@ -308,10 +336,16 @@ class TrackRecord:
     channels: int = 1
     losses: tuple[Interval, ...] = ()  # unrecovered packet loss (silence in the file), adjacent spans merged
     repair: TrackRepaired | None = None  # the recovered / concealed counts, once the track closed
+    kind: str = KIND_AUDIO  # "audio", "camera", "screen"
+    video: VideoStats | None = None  # frame and key-frame counts of a closed video track
 
     @property
     def duration_s(self) -> float | None:
         return None if self.end_s is None else self.end_s - self.start_s
+
+    @property
+    def is_audio(self) -> bool:
+        return self.kind == KIND_AUDIO
 
 
 @dataclass(frozen=True)
@@ -326,6 +360,15 @@ class MeetingManifest:
     interruptions: tuple[Interval, ...]  # interrupted -> resumed (end = start when never resumed)
     tracks: tuple[TrackRecord, ...]
     failures: tuple[RecordingFailed, ...]
+    video_failures: tuple[VideoFailed, ...] = ()
+
+    @property
+    def audio_tracks(self) -> tuple[TrackRecord, ...]:
+        return tuple(t for t in self.tracks if t.is_audio)
+
+    @property
+    def video_tracks(self) -> tuple[TrackRecord, ...]:
+        return tuple(t for t in self.tracks if not t.is_audio)
 
     @property
     def length_s(self) -> float:
@@ -355,8 +398,10 @@ def merge_intervals(spans: list[Interval], *, tolerance_s: float = LOSS_MERGE_S)
 
 
 def decodable_end_s(meeting_dir: Path, opened: TrackOpened) -> float | None:
-    """The meeting-clock end of a track that was never closed, from its file's last valid page."""
+    """The meeting-clock end of a track that was never closed, from its file's last valid page (frame)."""
     try:
+        if opened.media != KIND_AUDIO:
+            return opened.start_s + read_ivf_info(meeting_dir / opened.file).duration_s
         info = read_ogg_opus_info(meeting_dir / opened.file)
     except (OSError, ValueError) as exc:
         logger.warning("%s: track %s has no readable file: %s", meeting_dir.name, opened.track_id, exc)
@@ -383,6 +428,8 @@ def build_manifest(meeting_dir: Path, events: list[ManifestEvent]) -> MeetingMan
     gaps: dict[str, list[Gap]] = {}
     losses: dict[str, list[Interval]] = {}
     repairs: dict[str, TrackRepaired] = {}
+    video_stats: dict[str, VideoStats] = {}
+    video_failures: list[VideoFailed] = []
     interruptions: list[list[float | None]] = []
     failures: list[RecordingFailed] = []
     for event in events:
@@ -408,6 +455,10 @@ def build_manifest(meeting_dir: Path, events: list[ManifestEvent]) -> MeetingMan
             )
         elif isinstance(event, TrackRepaired):
             repairs[event.track_id] = event
+        elif isinstance(event, VideoStats):
+            video_stats[event.track_id] = event
+        elif isinstance(event, VideoFailed):
+            video_failures.append(event)
         elif isinstance(event, TrackClosed):
             closed[event.track_id] = event
         elif isinstance(event, RecordingFailed):
@@ -446,6 +497,8 @@ def build_manifest(meeting_dir: Path, events: list[ManifestEvent]) -> MeetingMan
                 channels=op.channels,
                 losses=merge_intervals(losses.get(track_id, [])),
                 repair=repairs.get(track_id),
+                kind=op.media,
+                video=video_stats.get(track_id),
             )
         )
     return MeetingManifest(
@@ -459,6 +512,7 @@ def build_manifest(meeting_dir: Path, events: list[ManifestEvent]) -> MeetingMan
         ),
         tracks=tuple(tracks),
         failures=tuple(failures),
+        video_failures=tuple(video_failures),
     )
 
 

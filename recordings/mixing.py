@@ -171,7 +171,7 @@ def mix_meeting(
     target = Path(output) if output is not None else folder / MIX_FILENAME
     total = _mix_length_samples(manifest)
     placed: list[_PlacedTrack] = []
-    for track in manifest.tracks:
+    for track in manifest.audio_tracks:
         try:
             if ogg_opus_duration_s(folder / track.path) <= 0.0:
                 continue  # opened, but no audio ever arrived

@@ -4,6 +4,7 @@ Layout under the data dir::
 
     <data>/recordings/<meeting_id>/manifest.jsonl
     <data>/recordings/<meeting_id>/tracks/<track_id>.ogg
+    <data>/recordings/<meeting_id>/tracks/<track_id>.ivf     (camera and screen video, VP8 as received)
     <data>/recordings/<meeting_id>/mix.ogg
 
 Ids are restricted to ``[A-Za-z0-9_-]`` (1-64 characters) so no id can leave this layout.
@@ -22,10 +23,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from recordings import videotracks
 from recordings.errors import InvalidIdError, MeetingExistsError
 from recordings.integrity import sha256_file
+from recordings.ivf import IvfWriter
 from recordings.manifest import (
     GAP_REASON_RTP,
+    KIND_AUDIO,
     MANIFEST_FILENAME,
     GapEvent,
     LossEvent,
@@ -53,6 +57,7 @@ from recordings.oggopus import (
 )
 from recordings.opuspacket import OPUS_CLOCK_HZ
 from recordings.repair import TrackRepairer
+from recordings.videotracks import VideoTrackHandle
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +65,7 @@ RECORDINGS_DIRNAME = "recordings"
 TRACKS_DIRNAME = "tracks"
 MIX_FILENAME = "mix.ogg"
 TRACK_SUFFIX = ".ogg"
+VIDEO_TRACK_SUFFIX = ".ivf"
 MAX_ID_LENGTH = 64
 DEFAULT_MIN_GAP_EVENT_S = 1.0  # shorter RTP gaps (DTX, a short pause) are filled but not logged
 LOSS_BATCH_S = 5.0  # unrecovered loss spans are written to the manifest in one line per this much track time
@@ -116,9 +122,9 @@ class RecordingsLayout:
         )
 
 
-def track_relative_path(track_id: str) -> str:
+def track_relative_path(track_id: str, suffix: str = TRACK_SUFFIX) -> str:
     """The path of a track file relative to its meeting folder."""
-    return f"{TRACKS_DIRNAME}/{validate_id(track_id, kind='track id')}{TRACK_SUFFIX}"
+    return f"{TRACKS_DIRNAME}/{validate_id(track_id, kind='track id')}{suffix}"
 
 
 @dataclass(frozen=True)
@@ -327,8 +333,11 @@ class MeetingRecorder:
         self.page_duration_s = page_duration_s
         self.min_gap_event_s = min_gap_event_s
         self.on_error = on_error
+        self.on_video_error: ErrorCallback | None = None
         self.failure: RecordingFailure | None = None
+        self.video_failure: RecordingFailure | None = None  # video stopped (audio may go on)
         self.ended = False
+        self._open_video: dict[int, VideoTrackHandle] = {}
         self._log = log
         self._open: dict[str, TrackHandle] = {}
         self._track_ids: set[str] = set()
@@ -398,9 +407,10 @@ class MeetingRecorder:
             if isinstance(event, MeetingInterrupted | MeetingResumed):
                 recorder._interruption_open = isinstance(event, MeetingInterrupted)
         for track in manifest.tracks:
+            who = _series_key(track.participant_id, track.kind)
             recorder._track_ids.add(track.track_id)
-            recorder._last_track_of[track.participant_id] = track.track_id
-            recorder._segments_of[track.participant_id] = track.segment + 1
+            recorder._last_track_of[who] = track.track_id
+            recorder._segments_of[who] = track.segment + 1
         return recorder
 
     # -- state --------------------------------------------------------------------------------
@@ -482,8 +492,22 @@ class MeetingRecorder:
                     participant.participant_id)
         return handle
 
+    def open_video_track(self, participant: ParticipantInfo, kind: str) -> VideoTrackHandle:
+        """A camera or screen track of ``participant`` (kind "camera" / "screen"); its file and track_opened
+        come with the first key frame. While the recorder is failed or ended, the handle records nothing."""
+        handle = VideoTrackHandle(self, participant, kind)
+        if self.video_failure is None and self.failure is None and not self.ended:
+            self._open_video[id(handle)] = handle
+        return handle
+
+    @property
+    def open_video_tracks(self) -> tuple[VideoTrackHandle, ...]:
+        return tuple(self._open_video.values())
+
     def end(self, now_s: float) -> None:
         """Close every open track and write meeting_ended."""
+        for video in list(self._open_video.values()):
+            video.close(now_s, reason="meeting_ended")
         for handle in list(self._open.values()):
             self._close_track(handle, now_s, reason="meeting_ended")
         if not self.ended:
@@ -510,10 +534,13 @@ class MeetingRecorder:
             path = self.meeting_dir / track.path
             end_s = track.start_s
             try:
-                info = read_ogg_opus_info(path)
-                if info.valid_bytes < info.file_bytes:
-                    os.truncate(path, info.valid_bytes)
-                end_s = track.start_s + info.duration_s
+                if not track.is_audio:
+                    end_s = self._recover_video(track.track_id, track.start_s, path)
+                else:
+                    info = read_ogg_opus_info(path)
+                    if info.valid_bytes < info.file_bytes:
+                        os.truncate(path, info.valid_bytes)
+                    end_s = track.start_s + info.duration_s
                 digest, size = _hash_and_size(path)
             except (OSError, ValueError) as exc:
                 logger.warning("meeting %s: track %s unreadable: %s", self.meeting_id, track.track_id, exc)
@@ -538,6 +565,18 @@ class MeetingRecorder:
         self._interruption_open = False
 
     # -- internals ----------------------------------------------------------------------------
+
+    def _recover_video(self, track_id: str, start_s: float, path: Path) -> float:
+        return videotracks.recover_file(self, track_id, start_s, path)
+
+    def _open_video_file(self, handle: VideoTrackHandle) -> IvfWriter | None:
+        return videotracks.open_file(self, handle)
+
+    def _forget_video(self, handle: VideoTrackHandle) -> None:
+        self._open_video.pop(id(handle), None)
+
+    def _fail_video(self, exc: OSError, track_id: str | None) -> None:
+        videotracks.fail(self, exc, track_id)
 
     def _close_track(self, handle: TrackHandle, t_s: float, *, reason: str) -> None:
         writer = handle._writer
@@ -577,6 +616,9 @@ class MeetingRecorder:
         self.failure = RecordingFailure(message=message, errno=exc.errno, track_id=track_id,
                                         t_s=round(t_s, 6))
         logger.error("meeting %s: recording stopped on track %s: %s", self.meeting_id, track_id, exc)
+        for video in list(self._open_video.values()):  # the disk refuses: video stops without writing more
+            self._open_video.pop(id(video), None)
+            video._abandon()
         closed: list[TrackClosed] = []
         for handle in list(self._open.values()):
             writer = handle._writer
@@ -604,6 +646,11 @@ class MeetingRecorder:
                 self.on_error(self.failure)
             except Exception:
                 logger.exception("meeting %s: on_error callback failed", self.meeting_id)
+
+
+def _series_key(participant_id: str, kind: str) -> str:
+    """Tracks of one participant and kind form a series (segments after reconnects)."""
+    return participant_id if kind == KIND_AUDIO else f"{participant_id}/{kind}"
 
 
 def _hash_and_size(path: Path) -> tuple[str, int]:

@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from recordings.storage import MeetingRecorder, TrackHandle
+from recordings.videotracks import VideoTrackHandle
 from server.media import Offer
+from server.media.events import Source
 from server.rooms import messages as m
 from server.rooms.room import Room
 from server.services.context import Actor
@@ -69,6 +71,8 @@ class MediaPort(Protocol):
 
     def participant_ids(self) -> list[str]: ...
 
+    def request_keyframe(self, participant_id: str, source: Source) -> None: ...
+
 
 @dataclass
 class Connection:
@@ -97,6 +101,8 @@ class LiveRoom:
     chair_unit_id: int
     recorder: MeetingRecorder | None = None
     tracks: dict[str, TrackHandle] = field(default_factory=dict)
+    video_mode: str = "none"  # the meeting's record_video: none, all, hall_and_floor
+    video_tracks: dict[tuple[str, str], VideoTrackHandle] = field(default_factory=dict)  # (pid, source)
     connections: dict[str, Connection] = field(default_factory=dict)
     roll_call: list[m.RollCallInfo] = field(default_factory=list)
     batch_window_s: float = BATCH_WINDOW_S

@@ -1,7 +1,10 @@
-"""Recording of a live meeting: the recorder's start and finish, and the media tap that feeds it.
+"""Recording of a live meeting: the recorder's start and finish, and the media taps that feed it.
 
 A recorded meeting keeps one Ogg Opus track per participant (``recordings``); the media room calls
-:meth:`RoomMediaListener.on_audio_packet` for every audio packet it forwards. At the end the tracks are mixed
+:meth:`RoomMediaListener.on_audio_packet` for every audio packet it forwards. A meeting that records video
+(``record_video``: all, or hall_and_floor) also keeps every camera and screen share it forwards, VP8 frames as
+received in IVF (:meth:`RoomMediaListener.on_video_packet`), each track starting at a key frame the tap asks
+the publisher for. At the end the audio tracks are mixed
 and hashed in a thread and the recording's row is marked finished off the event loop, retried while the
 database is locked, so its final state is never lost to a lock held by another writer.
 """
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +22,7 @@ from sqlalchemy.orm import Session
 from recordings.integrity import sha256_file
 from recordings.manifest import read_manifest
 from recordings.mixing import mix_meeting
-from recordings.storage import MeetingRecorder, ParticipantInfo
+from recordings.storage import MeetingRecorder, ParticipantInfo, RecordingFailure
 from server.live.connections import LiveRoom
 from server.live.offloop import write_retrying
 from server.media import (
@@ -27,7 +31,9 @@ from server.media import (
     MediaEvent,
     MediaListener,
     RenegotiationNeeded,
+    StreamEnded,
 )
+from server.media.events import Source
 from server.rooms import messages as m
 from server.rooms.room import Participant
 from server.services import recordings as recording_rows
@@ -37,6 +43,8 @@ if TYPE_CHECKING:
     from server.live.meetings import LiveMeetings
 
 log = logging.getLogger(__name__)
+
+KEYFRAME_RETRY_S = 1.0  # a video track waiting for a key frame asks again this often
 
 
 async def start_recorder(core: LiveMeetings, meeting_id: int, resumed: bool) -> MeetingRecorder | None:
@@ -61,16 +69,30 @@ async def start_recorder(core: LiveMeetings, meeting_id: int, resumed: bool) -> 
 
         await core._db(failed)
         return None
-    await core._db(lambda session: recording_rows.begin(session, meeting_id, folder))
+    def begin(session: Session) -> str:
+        recording_rows.begin(session, meeting_id, folder)
+        return recording_rows.video_mode(session, meeting_id)
+
+    mode = await core._db(begin)
+    live = core.rooms.get(meeting_id)
+    if live is not None:
+        live.video_mode = mode
+
+    def on_video_error(failure: RecordingFailure) -> None:
+        core.spawn(recording_failed(core, meeting_id, failure.message, video_only=True), must_finish=True)
+
+    recorder.on_video_error = on_video_error
     return recorder
 
 
-async def recording_failed(core: LiveMeetings, meeting_id: int, message: str) -> None:
+async def recording_failed(
+    core: LiveMeetings, meeting_id: int, message: str, *, video_only: bool = False
+) -> None:
     await write_retrying(
         core.db, lambda session: recording_rows.fail(session, meeting_id, message), f"meeting {meeting_id}"
     )
     live = core.rooms.get(meeting_id)
-    if live is not None:
+    if live is not None and not video_only:  # video stopped, audio goes on: the error is on the recording
         await live.broadcast(m.RecordingState(on=False, error=message))
 
 
@@ -93,6 +115,50 @@ def on_audio_packet(
     handle.write_rtp(payload, rtp_timestamp, sequence_number, red=red)
 
 
+def records_video(live: LiveRoom, p: Participant, source: str) -> bool:
+    """Whether this camera or screen is recorded now: every one ("all"), or screen shares, the chairing
+    unit's hall and the floor holder ("hall_and_floor")."""
+    mode = live.video_mode
+    if mode == "all":
+        return True
+    return mode == "hall_and_floor" and (source == "screen" or p.is_chair_unit or live.room.floor == p.id)
+
+
+def on_video_packet(
+    live: LiveRoom | None, pid: str, source: Source, payload: bytes, rtp_timestamp: int,
+    sequence_number: int, marker: bool, ssrc: int,
+) -> None:
+    """The video tap: camera and screen packets as received, depacketized into frames (never raises)."""
+    if live is None or live.recorder is None or live.video_mode == "none":
+        return
+    key = (pid, source)
+    handle = live.video_tracks.get(key)
+    if handle is None or live.video_mode != "all":
+        p = live.room.participants.get(pid)
+        if p is None or not records_video(live, p, source):
+            if handle is not None:  # the floor moved on: this camera's track ends here
+                del live.video_tracks[key]
+                handle.close(live.recorder.clock_s())
+            return
+        if handle is None:
+            info = ParticipantInfo(pid, p.username, p.display_name, p.unit_code, p.unit_name)
+            handle = live.video_tracks[key] = live.recorder.open_video_track(info, source)
+    handle.write_rtp(payload, rtp_timestamp, sequence_number, marker, ssrc)
+    if handle.wants_keyframe:
+        now = time.monotonic()
+        if now - handle.last_keyframe_request_s >= KEYFRAME_RETRY_S:
+            handle.last_keyframe_request_s = now
+            live.media.request_keyframe(pid, source)
+
+
+def close_video(live: LiveRoom, pid: str, source: str | None = None) -> None:
+    """End the video tracks of a participant (one source, or all)."""
+    for key in [k for k in live.video_tracks if k[0] == pid and (source is None or k[1] == source)]:
+        handle = live.video_tracks.pop(key)
+        if live.recorder is not None:
+            handle.close(live.recorder.clock_s())
+
+
 def sync_audio(live: LiveRoom, p: Participant) -> None:
     """Apply a participant's forwarding state to the media and the recording (a participant on the socket
     without media yet, e.g. before its ``join``, gets it applied when it joins)."""
@@ -108,6 +174,7 @@ def sync_audio(live: LiveRoom, p: Participant) -> None:
 
 
 def close_track(live: LiveRoom, pid: str) -> None:
+    close_video(live, pid)
     handle = live.tracks.pop(pid, None)
     if handle is not None and live.recorder is not None:
         handle.close(live.recorder.clock_s())
@@ -120,6 +187,8 @@ def stop_recorder(core: LiveMeetings, live: LiveRoom) -> None:
     now = live.recorder.clock_s()
     for pid in list(live.tracks):
         close_track(live, pid)
+    for pid, _source in list(live.video_tracks):
+        close_video(live, pid)
     live.recorder.end(now)
     core.spawn(finish_recording(core, live.meeting_id), must_finish=True)
 
@@ -157,10 +226,11 @@ def finish_files(folder: Path) -> tuple[list[FinishedTrack], str, str, int, str]
             sha256=t.sha256 or (sha256_file(folder / t.path) if (folder / t.path).is_file() else ""),
             size_bytes=t.size_bytes or 0,
             previous_track_key=t.previous_track_id or "",
+            kind=t.kind,
         )
         for t in manifest.tracks
     ]
-    error = "; ".join(f.message for f in manifest.failures)
+    error = "; ".join([f.message for f in manifest.failures] + [f.message for f in manifest.video_failures])
     mix = mix_meeting(folder)
     return tracks, mix.name, sha256_file(mix), mix.stat().st_size, error
 
@@ -197,8 +267,27 @@ class RoomMediaListener(MediaListener):
             self.core.rooms.get(self.meeting_id), participant_id, payload, rtp_timestamp, sequence_number, red
         )
 
+    def on_video_packet(
+        self,
+        participant_id: str,
+        source: Source,
+        payload: bytes,
+        rtp_timestamp: int,
+        sequence_number: int,
+        marker: bool,
+        ssrc: int,
+    ) -> None:
+        on_video_packet(
+            self.core.rooms.get(self.meeting_id), participant_id, source, payload, rtp_timestamp,
+            sequence_number, marker, ssrc,
+        )
+
     def on_event(self, event: MediaEvent) -> None:
         match event:
+            case StreamEnded():
+                live = self.core.rooms.get(self.meeting_id)
+                if live is not None:
+                    close_video(live, event.participant_id, event.source)
             case RenegotiationNeeded():
                 self.core.spawn(self.core.renegotiate(self.meeting_id, event.participant_id))
             case ActiveSpeakerChanged():

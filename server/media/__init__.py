@@ -49,8 +49,12 @@ Public API
 - `MediaListener` (events.py): `on_audio_packet(pid, payload, rtp_timestamp, sequence_number, red,
   arrival_monotonic_s)` for every received audio packet (the recording tap, also while server-muted; by
   default it calls `on_audio_payload(pid, payload, rtp_timestamp, arrival_monotonic_s)` for Opus), and
+  `on_video_packet(pid, source, payload, rtp_timestamp, sequence_number, marker, ssrc)` for every received
+  camera / screen packet (the video recording tap), and
   `on_event(event)` with `AudioLevels`, `ActiveSpeakerChanged`, `ConnectionStateChanged`,
-  `RenegotiationNeeded`. Exceptions in callbacks are logged, never raised into the media path.
+  `RenegotiationNeeded`, `StreamEnded` (a camera or screen stream is gone). Exceptions in callbacks are
+  logged, never raised into the media path. `request_keyframe(pid, source)` sends a publisher a PLI
+  (rate-limited), for the recorder.
 - Errors (errors.py): `MediaError` > `MalformedSdpError` (that peer is closed, others undisturbed),
   `UnknownParticipantError`, `OfferPendingError`, `RoomClosedError`.
 - `MediaClient(participant_id, ClientConfig)` (client.py): a real aiortc participant for `giaoban bot`, tests
@@ -76,6 +80,7 @@ from server.media.events import (
     MediaListener,
     Offer,
     RenegotiationNeeded,
+    StreamEnded,
     StreamLabel,
 )
 from server.media.room import MediaRoom
@@ -101,6 +106,7 @@ __all__ = [
     "RenegotiationNeeded",
     "RoomClosedError",
     "RoomStats",
+    "StreamEnded",
     "StreamLabel",
     "UnknownParticipantError",
 ]

@@ -66,7 +66,17 @@ class RenegotiationNeeded:
     participant_id: str
 
 
-MediaEvent = AudioLevels | ActiveSpeakerChanged | ConnectionStateChanged | RenegotiationNeeded
+@dataclass(frozen=True)
+class StreamEnded:
+    """A published stream is gone (screen share stopped, camera dropped, participant left): its recording
+    ends here."""
+
+    room_id: str
+    participant_id: str
+    source: Source
+
+
+MediaEvent = AudioLevels | ActiveSpeakerChanged | ConnectionStateChanged | RenegotiationNeeded | StreamEnded
 
 
 class MediaListener:
@@ -96,5 +106,18 @@ class MediaListener:
         if not red:
             self.on_audio_payload(participant_id, payload, rtp_timestamp, arrival_monotonic_s)
 
+    def on_video_packet(
+        self,
+        participant_id: str,
+        source: Source,
+        payload: bytes,
+        rtp_timestamp: int,
+        sequence_number: int,
+        marker: bool,
+        ssrc: int,
+    ) -> None:
+        """Every received video RTP payload (camera or screen; VP8) of the media SSRC, retransmissions
+        unwrapped, in arrival order: the video recording tap. Does nothing by default."""
+
     def on_event(self, event: MediaEvent) -> None:
-        """Audio levels, active speaker and connection state changes, renegotiation needed."""
+        """Audio levels, active speaker and connection state changes, renegotiation needed, stream ended."""

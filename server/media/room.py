@@ -44,6 +44,7 @@ from server.media.events import (
     Offer,
     RenegotiationNeeded,
     Source,
+    StreamEnded,
     StreamLabel,
 )
 from server.media.forwarding import ABS_SEND_TIME_URI, AUDIO_LEVEL_URI, StreamForwarder
@@ -298,6 +299,16 @@ class MediaRoom:
     def participant_ids(self) -> list[str]:
         return list(self._participants)
 
+    def request_keyframe(self, participant_id: str, source: Source) -> None:
+        """Ask a publisher for a key frame of its camera or screen (a PLI, within the PLI rate limit): the
+        recorder starts a track, or lost frames it could not repair."""
+        stream = self._streams.get((participant_id, source))
+        if stream is None or stream.kind != "video":
+            return
+        target = self._keyframe_target(stream)
+        if target is not None:
+            self._spawn(hooks.send_pli(*target), "PLI")
+
     def audible(self) -> frozenset[str]:
         """Participants whose microphone every viewer receives now (pinned, then recent speakers)."""
         return self._audible
@@ -488,6 +499,8 @@ class MediaRoom:
     def _drop_stream(self, key: StreamKey) -> None:
         stream = self._streams.pop(key, None)
         if stream is not None:
+            if stream.kind == "video":
+                self._emit(StreamEnded(self.room_id, *key))
             stream.forwarders.clear()
             for fast_path, ssrc in stream.fast_routes:
                 fast_path.unroute(ssrc)
@@ -655,6 +668,13 @@ class MediaRoom:
             return True
 
         packet.keyframe = is_keyframe_start(packet.payload)
+        try:
+            self.listener.on_video_packet(
+                stream.participant_id, stream.source, packet.payload, packet.ts, packet.seq,
+                bool(packet.marker), packet.ssrc,
+            )
+        except Exception:
+            logger.exception("room %s: video tap failed for %s/%s", self.room_id, *stream.key)
         waiting = False
         for forwarder in list(stream.forwarders.values()):
             if forwarder.enabled and forwarder.ready:

@@ -36,6 +36,9 @@ class Meeting(Base):
     place: Mapped[str] = mapped_column(String(300), default="")
     starts_at: Mapped[dt.datetime] = mapped_column(index=True)
     record: Mapped[bool] = mapped_column(default=True)
+    # video recording: "none", "all" (every camera and screen), "hall_and_floor" (the chairing unit's cameras,
+    # the floor holder's while it holds the floor, and every screen share); only with ``record``
+    record_video: Mapped[str] = mapped_column(String(16), default="none", server_default="none")
     status: Mapped[MeetingStatus] = mapped_column(
         Enum(MeetingStatus, native_enum=False, length=16), default=MeetingStatus.SCHEDULED, index=True
     )

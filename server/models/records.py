@@ -51,6 +51,7 @@ class RecordingTrack(Base):
     sha256: Mapped[str] = mapped_column(String(64), default="")
     bytes: Mapped[int] = mapped_column(default=0)
     previous_track_key: Mapped[str] = mapped_column(String(100), default="")
+    kind: Mapped[str] = mapped_column(String(16), default="audio", server_default="audio")  # camera, screen
 
 
 class JobStatus(enum.StrEnum):

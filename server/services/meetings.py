@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import or_, select
@@ -33,6 +33,9 @@ MAX_TITLE_CHARS = 300
 MAX_AGENDA_TITLE_CHARS = 500
 MAX_PLACE_CHARS = 300
 MAX_UNITS = 200
+#: video recording (contract): none, every camera and screen, or the chairing unit's hall, the floor
+#: holder and screen shares
+VideoMode = Literal["none", "all", "hall_and_floor"]
 
 
 class AgendaInput(BaseModel):
@@ -54,6 +57,7 @@ class MeetingCreate(BaseModel):
     units: list[str] = Field(default_factory=list, max_length=MAX_UNITS)
     starts_at: dt.datetime
     record: bool = True
+    record_video: VideoMode = "none"
     agenda: list[AgendaInput] = Field(default_factory=list, max_length=100)
     place: Annotated[str, Text(MAX_PLACE_CHARS, required=False)] = ""
 
@@ -75,6 +79,7 @@ class MeetingUpdate(BaseModel):
     title: Annotated[str, Text(MAX_TITLE_CHARS)] | None = None
     starts_at: dt.datetime | None = None
     record: bool | None = None
+    record_video: VideoMode | None = None
     place: Annotated[str, Text(MAX_PLACE_CHARS, required=False)] | None = None
     agenda: list[AgendaInput] | None = Field(None, max_length=100)
 
@@ -107,6 +112,7 @@ class MeetingView(BaseModel):
     place: str
     starts_at: dt.datetime | None
     record: bool
+    record_video: str
     status: MeetingStatus
     locked: bool
     started_at: dt.datetime | None
@@ -128,6 +134,13 @@ def _load(session: Session, meeting_id: int) -> Meeting:
     if meeting is None:
         raise NotFound(f"Không tìm thấy cuộc họp {meeting_id}.", details={"meeting": meeting_id})
     return meeting
+
+
+def _check_video(record: bool, record_video: str) -> None:
+    if record_video != "none" and not record:
+        raise InvalidInput(
+            "Muốn ghi hình thì cuộc họp cần được ghi âm.", details={"field": "record_video"}
+        )
 
 
 def _invited_ids(meeting: Meeting) -> set[int]:
@@ -158,6 +171,7 @@ def view(session: Session, meeting: Meeting) -> MeetingView:
         place=meeting.place,
         starts_at=_utc(meeting.starts_at),
         record=meeting.record,
+        record_video=meeting.record_video,
         status=meeting.status,
         locked=meeting.locked,
         started_at=_utc(meeting.started_at),
@@ -217,12 +231,14 @@ def create(session: Session, actor: Actor, data: MeetingCreate) -> Meeting:
         actor.is_admin or (actor.role in policy.MANAGER_ROLES and actor.unit_id == chair_unit.id),
         "Chỉ chủ trì hoặc thư ký của đơn vị chủ trì được lên lịch cuộc họp.",
     )
+    _check_video(data.record, data.record_video)
     meeting = Meeting(
         title=data.title.strip(),
         chair_unit_id=chair_unit.id,
         place=data.place,
         starts_at=data.starts_at,
         record=data.record,
+        record_video=data.record_video,
         created_by_id=actor.id,
         chair_user_id=actor.id if actor.role is Role.CHAIR else None,
         clerk_user_id=actor.id if actor.role is Role.CLERK else None,
@@ -283,6 +299,11 @@ def update(session: Session, actor: Actor, meeting_id: int, data: MeetingUpdate)
         if meeting.status is MeetingStatus.LIVE:
             raise Conflict("Không đổi chế độ ghi âm khi cuộc họp đang diễn ra.")
         meeting.record = data.record
+    if data.record_video is not None:
+        if meeting.status is MeetingStatus.LIVE and data.record_video != meeting.record_video:
+            raise Conflict("Không đổi chế độ ghi hình khi cuộc họp đang diễn ra.")
+        meeting.record_video = data.record_video
+    _check_video(meeting.record, meeting.record_video)
     if data.place is not None:
         meeting.place = data.place
     if data.agenda is not None:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from server.config import Settings
 from server.errors import Conflict, NotFound
 from server.models import MeetingStatus, Recording, RecordingStatus, RecordingTrack, Unit, User, utcnow
+from server.models.meetings import Meeting
 from server.services import audit, meetings
 from server.services.context import Actor
 
@@ -27,6 +28,7 @@ class FinishedTrack:
     sha256: str
     size_bytes: int
     previous_track_key: str
+    kind: str = "audio"  # "audio" (Ogg Opus), "camera" or "screen" (VP8 in IVF)
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,7 @@ def finish(
         row.user_id, row.unit_id = users.get(t.username), units.get(t.unit_code)
         row.start_s, row.end_s, row.sha256, row.bytes = t.start_s, t.end_s, t.sha256, t.size_bytes
         row.previous_track_key = t.previous_track_key
+        row.kind = t.kind
         session.add(row)
     rec.status = RecordingStatus.FAILED if (error and not mix_file) else RecordingStatus.FINISHED
     rec.ended_at = utcnow()
@@ -103,6 +106,12 @@ def mark_interrupted(session: Session, meeting_ids: list[int]) -> list[Recording
             rec.status = RecordingStatus.INTERRUPTED
             out.append(rec)
     return out
+
+
+def video_mode(session: Session, meeting_id: int) -> str:
+    """The meeting's video recording choice: "none", "all" or "hall_and_floor"."""
+    meeting = session.get(Meeting, meeting_id)
+    return meeting.record_video if meeting is not None else "none"
 
 
 def get(session: Session, meeting_id: int) -> Recording | None:
@@ -150,6 +159,8 @@ def track_file(session: Session, actor: Actor, meeting_id: int, track_key: str) 
     path = Path(rec.directory) / row.file
     if not path.is_file():
         raise NotFound("Không tìm thấy tệp ghi âm.")
+    if row.kind != "audio":
+        return RecordingFile(path, "video/x-ivf", f"cuoc-hop-{meeting_id}-{track_key}.ivf")
     return RecordingFile(path, "audio/ogg", f"cuoc-hop-{meeting_id}-{track_key}.ogg")
 
 
@@ -171,6 +182,7 @@ def list_tracks(session: Session, actor: Actor, meeting_id: int) -> list[Finishe
             t.sha256,
             t.bytes,
             t.previous_track_key,
+            t.kind,
         )
         for t in session.scalars(
             select(RecordingTrack)

@@ -60,7 +60,7 @@ def tracks_from_manifest(meeting_dir: Path, manifest: MeetingManifest) -> list[T
     """Every track with its meeting-clock offset, its muted spans (relative to the track) to skip, and its
     unrecovered packet losses (the manifest's ``loss`` events): words said over them come out uncertain."""
     out = []
-    for t in manifest.tracks:
+    for t in manifest.audio_tracks:
         skip = tuple(
             (max(0.0, iv.start_s - t.start_s), max(0.0, iv.end_s - t.start_s))
             for iv in t.muted
