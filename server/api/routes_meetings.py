@@ -11,7 +11,14 @@ from server.api.deps import ActorDep, SessionDep
 from server.models import MeetingStatus, RollCallStatus
 from server.services import meetings, search, task_agenda, units
 from server.services.inputs import Text
-from server.services.meetings import AttendanceEntry, MeetingCreate, MeetingUpdate, MeetingView, RollCallEntry
+from server.services.meetings import (
+    AttendanceEntry,
+    CancelInput,
+    MeetingCreate,
+    MeetingUpdate,
+    MeetingView,
+    RollCallEntry,
+)
 
 router = APIRouter(tags=["meetings"])
 
@@ -35,6 +42,7 @@ def unit_tree(session: SessionDep, actor: ActorDep) -> dict[str, Any]:
 
 @router.post("/api/meetings", response_model=MeetingView, status_code=201)
 def create_meeting(body: MeetingCreate, session: SessionDep, actor: ActorDep) -> MeetingView:
+    meetings.require_units(body.units)
     meeting = meetings.create(session, actor, body)
     # the open tasks of this chairing unit's earlier meetings come back on the agenda (kiểm điểm kỳ trước)
     task_agenda.open_tasks_agenda(session, meeting.id)
@@ -55,7 +63,18 @@ def get_meeting(meeting_id: int, session: SessionDep, actor: ActorDep) -> Meetin
 
 @router.patch("/api/meetings/{meeting_id}", response_model=MeetingView)
 def update_meeting(meeting_id: int, body: MeetingUpdate, session: SessionDep, actor: ActorDep) -> MeetingView:
-    return meetings.view(session, meetings.update(session, actor, meeting_id, body))
+    meeting = meetings.update(session, actor, meeting_id, body)
+    search.reindex_meeting(session, meeting_id)  # its title, date or invited units may have changed
+    return meetings.view(session, meeting)
+
+
+@router.post("/api/meetings/{meeting_id}/cancel", response_model=MeetingView)
+def cancel_meeting(
+    meeting_id: int, session: SessionDep, actor: ActorDep, body: CancelInput | None = None
+) -> MeetingView:
+    meeting = meetings.cancel(session, actor, meeting_id, body or CancelInput())
+    search.reindex_meeting(session, meeting_id)
+    return meetings.view(session, meeting)
 
 
 @router.post("/api/meetings/{meeting_id}/units", response_model=MeetingView)

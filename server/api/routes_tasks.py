@@ -22,6 +22,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse, Response
 from openpyxl import Workbook
+from openpyxl.styles import Alignment, Font
+from openpyxl.utils import get_column_letter
 
 from server.api import socket_auth
 from server.api.deps import ActorDep, DatabaseDep, SessionDep, SettingsDep
@@ -33,7 +35,7 @@ from server.services.inputs import MAX_DB_ID, Text
 from server.services.notifications import NotificationPush, NotificationView
 from server.services.suggestions import Suggestion, SuggestionConfirm
 from server.services.task_agenda import OpenTasksAgenda
-from server.services.task_evidence import EvidenceUpload
+from server.services.task_evidence import EvidenceUpload, size_label
 from server.services.task_extensions import ExtensionCreate, ExtensionDecision
 from server.services.task_status import TaskStatus
 from server.services.task_unit_report import UnitReport, unit_report
@@ -108,7 +110,7 @@ def _read_upload(up: UploadFile, max_bytes: int) -> EvidenceUpload:
     if size > max_bytes:
         name = up.filename or ""
         raise PayloadTooLarge(
-            f"Tệp {name} vượt quá giới hạn {max_bytes} byte.",
+            f"Tệp {name} vượt quá giới hạn {size_label(max_bytes)}.",
             details={"file": name, "max_bytes": max_bytes},
         )
     up.file.seek(0)
@@ -152,12 +154,28 @@ def add_report(
     )
 
 
+#: evidence a browser may show inside the page (``?inline=1``: the review dialog); others always download
+INLINE_EVIDENCE_TYPES = frozenset({"application/pdf", "image/png", "image/jpeg"})
+
+
 @router.get("/api/tasks/{task_id}/evidence/{evidence_id}")
 def download_evidence(
-    task_id: int, evidence_id: int, session: SessionDep, settings: SettingsDep, actor: ActorDep
+    task_id: int,
+    evidence_id: int,
+    session: SessionDep,
+    settings: SettingsDep,
+    actor: ActorDep,
+    inline: bool = False,
 ) -> FileResponse:
     ev = tasks.evidence_file(session, actor, task_id, evidence_id, settings.evidence_dir)
-    return FileResponse(ev.path, media_type=ev.content_type, filename=ev.filename)
+    shown = inline and ev.content_type in INLINE_EVIDENCE_TYPES
+    return FileResponse(
+        ev.path,
+        media_type=ev.content_type,
+        filename=ev.filename,
+        content_disposition_type="inline" if shown else "attachment",
+        headers={"X-Content-Type-Options": "nosniff"},
+    )
 
 
 @router.post("/api/tasks/{task_id}/review", response_model=TaskView)
@@ -223,23 +241,62 @@ def _report_rows(report: UnitReport) -> list[tuple[str, str, int, int, int, int,
     ]  # fmt: skip
 
 
+def vn_decimal(value: float) -> str:
+    """28.6 → "28,6": the decimal comma of Vietnamese (and of Excel set to Vietnamese)."""
+    return f"{value:.1f}".replace(".", ",")
+
+
+def report_period(report: UnitReport) -> str:
+    return (
+        f"Kỳ báo cáo: từ ngày {tasks.vn_date(report.from_date)} đến ngày {tasks.vn_date(report.to_date)}"
+        f" (số liệu tính đến ngày {tasks.vn_date(report.as_of)})"
+    )
+
+
 def unit_report_csv(report: UnitReport) -> bytes:
-    """UTF-8 with a byte-order mark (Excel opens Vietnamese text right), one header row, a total row last."""
+    """UTF-8 with a byte-order mark and ";" between fields, decimals with a comma: what Excel set to
+    Vietnamese (list separator ";") opens in columns, accents right. One header row, a total row last."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
+    writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
     writer.writerow(REPORT_HEADERS)
-    writer.writerows(_report_rows(report))
+    writer.writerows([*row[:-1], vn_decimal(row[-1])] for row in _report_rows(report))
     return out.getvalue().encode("utf-8-sig")
 
 
+XLSX_TITLE = "BÁO CÁO TÌNH HÌNH THỰC HIỆN NHIỆM VỤ THEO ĐƠN VỊ"
+XLSX_COLUMN_WIDTHS = (12, 34, 11, 14, 14, 16, 10, 13)
+XLSX_HEADER_ROW = 4
+
+
 def unit_report_xlsx(report: UnitReport) -> bytes:
+    """A title row, the period, then the table (headers wrapped, a bold total row); widths fit the names."""
     wb = Workbook()
     ws = wb.active
     assert ws is not None
     ws.title = XLSX_SHEET_TITLE
+    last = get_column_letter(len(REPORT_HEADERS))
+    ws.append([XLSX_TITLE])
+    ws.append([report_period(report)])
+    ws.append([])
+    ws.merge_cells(f"A1:{last}1")
+    ws.merge_cells(f"A2:{last}2")
+    ws["A1"].font = Font(bold=True, size=14)
+    ws["A1"].alignment = Alignment(horizontal="center")
+    ws["A2"].font = Font(italic=True)
+    ws["A2"].alignment = Alignment(horizontal="center")
     ws.append(list(REPORT_HEADERS))
-    for row in _report_rows(report):
+    for cell in ws[XLSX_HEADER_ROW]:
+        cell.font = Font(bold=True)
+        cell.alignment = Alignment(wrap_text=True, vertical="center", horizontal="center")
+    rows = _report_rows(report)
+    for row in rows:
         ws.append(list(row))
+        ws.cell(row=ws.max_row, column=len(REPORT_HEADERS)).number_format = "0.0"
+    for cell in ws[ws.max_row]:
+        cell.font = Font(bold=True)
+    for i, width in enumerate(XLSX_COLUMN_WIDTHS, start=1):
+        ws.column_dimensions[get_column_letter(i)].width = width
+    ws.freeze_panes = f"A{XLSX_HEADER_ROW + 1}"
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()

@@ -23,7 +23,7 @@ from server.models import (
     User,
     utcnow,
 )
-from server.services import audit, policy, units
+from server.services import audit, notifications, policy, search, units
 from server.services.context import Actor
 from server.services.inputs import Text
 
@@ -36,6 +36,9 @@ MAX_UNITS = 200
 #: video recording (contract): none, every camera and screen, or the chairing unit's hall, the floor
 #: holder and screen shares
 VideoMode = Literal["none", "all", "hall_and_floor"]
+#: Vietnam's time zone (UTC+7): the times written in notifications.
+LOCAL_TZ = dt.timezone(dt.timedelta(hours=7), "ICT")
+NO_UNITS_MESSAGE = "Cần mời ít nhất một điểm cầu dự họp."
 
 
 class AgendaInput(BaseModel):
@@ -82,11 +85,18 @@ class MeetingUpdate(BaseModel):
     record_video: VideoMode | None = None
     place: Annotated[str, Text(MAX_PLACE_CHARS, required=False)] | None = None
     agenda: list[AgendaInput] | None = Field(None, max_length=100)
+    #: the invited units, replacing the old list (units may be dropped only before the meeting starts)
+    units: list[str] | None = Field(None, max_length=MAX_UNITS)
 
     @field_validator("agenda", mode="before")
     @classmethod
     def _agenda_strings(cls, value: Any) -> Any:
         return [_agenda_item(v) for v in value] if isinstance(value, list) else value
+
+
+class CancelInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: Annotated[str, Text(500, required=False)] = ""
 
 
 class RollCallEntry(BaseModel):
@@ -225,6 +235,40 @@ def _invite(session: Session, meeting: Meeting, codes: list[str]) -> list[str]:
     return added
 
 
+def local_when(value: dt.datetime | None) -> str:
+    """The time as people write it, "08:00 ngày 01/12/2026" (Vietnam, 24-hour clock)."""
+    if value is None:
+        return "chưa định giờ"
+    local = (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).astimezone(LOCAL_TZ)
+    return local.strftime("%H:%M ngày %d/%m/%Y")
+
+
+def _notify_units(
+    session: Session, meeting: Meeting, unit_ids: set[int], kind: str, text: str, event: str
+) -> None:
+    """One notification per unit for one event of the meeting (``event`` makes the key unique)."""
+    for unit_id in sorted(unit_ids):
+        notifications.notify(
+            session,
+            dedupe_key=f"meeting:{meeting.id}:{event}:unit:{unit_id}",
+            kind=kind,
+            text=text,
+            data={"meeting_id": meeting.id},
+            unit_id=unit_id,
+        )
+
+
+def _event_mark() -> str:
+    return utcnow().strftime("%Y%m%dT%H%M%S%f")
+
+
+def require_units(codes: list[str]) -> None:
+    """A meeting is scheduled with at least one invited unit (the API's rule, issue 18; meetings made
+    before it, or by the services directly, may have none)."""
+    if not codes:
+        raise InvalidInput(NO_UNITS_MESSAGE, details={"field": "units"})
+
+
 def create(session: Session, actor: Actor, data: MeetingCreate) -> Meeting:
     chair_unit = units.get_by_code(session, data.chair_unit)
     policy.require(
@@ -251,6 +295,7 @@ def create(session: Session, actor: Actor, data: MeetingCreate) -> Meeting:
     audit.record(
         session, actor, "meeting.create", "meeting", meeting.id, {"title": meeting.title, "units": data.units}
     )
+    search.index_meeting(session, meeting.id)
     return _load(session, meeting.id)
 
 
@@ -308,10 +353,66 @@ def update(session: Session, actor: Actor, meeting_id: int, data: MeetingUpdate)
         meeting.place = data.place
     if data.agenda is not None:
         _set_agenda(session, meeting, data.agenda)
+    before = _invited_ids(meeting)
+    if data.units is not None:
+        _replace_units(session, meeting, data.units)
     audit.record(
         session, actor, "meeting.update", "meeting", meeting.id, {k: str(v) for k, v in changes.items()}
     )
     session.flush()
+    after = _invited_ids(meeting)
+    mark = _event_mark()
+    when = local_when(meeting.starts_at)
+    _notify_units(
+        session, meeting, after & before, "meeting_updated",
+        f"Cuộc họp «{meeting.title}» đã được điều chỉnh: {when}"
+        + (f", tại {meeting.place}" if meeting.place else "") + ".",
+        f"update:{mark}",
+    )  # fmt: skip
+    _notify_units(
+        session, meeting, after - before, "meeting_invited",
+        f"Đơn vị được mời dự cuộc họp «{meeting.title}» lúc {when}.", f"invite:{mark}",
+    )  # fmt: skip
+    _notify_units(
+        session, meeting, before - after, "meeting_uninvited",
+        f"Đơn vị không còn được mời dự cuộc họp «{meeting.title}» lúc {when}.", f"uninvite:{mark}",
+    )  # fmt: skip
+    return _load(session, meeting.id)
+
+
+def _replace_units(session: Session, meeting: Meeting, codes: list[str]) -> None:
+    """The invited units become ``codes``: at least one; units are dropped only before the meeting starts."""
+    require_units(codes)
+    wanted = {u.id for u in units.each_by_code(session, codes)}
+    dropped = [inv for inv in meeting.invitations if inv.unit_id not in wanted]
+    if dropped and meeting.status is not MeetingStatus.SCHEDULED:
+        raise Conflict(
+            "Cuộc họp đã khai mạc: chỉ được mời thêm điểm cầu, không bỏ bớt.",
+            details={"units": [inv.unit.code for inv in dropped]},
+        )
+    for inv in dropped:
+        meeting.invitations.remove(inv)
+    session.flush()
+    _invite(session, meeting, codes)
+    for i, inv in enumerate(meeting.invitations):
+        inv.position = i
+
+
+def cancel(session: Session, actor: Actor, meeting_id: int, data: CancelInput) -> Meeting:
+    """Cancel a meeting that has not started; every invited unit is told (with the reason when given)."""
+    meeting = _managed(session, actor, meeting_id)
+    if meeting.status is not MeetingStatus.SCHEDULED:
+        raise Conflict("Chỉ hủy được cuộc họp chưa khai mạc.", details={"status": meeting.status.value})
+    meeting.status = MeetingStatus.CANCELLED
+    reason = data.reason.strip()
+    audit.record(session, actor, "meeting.cancel", "meeting", meeting.id, {"reason": reason})
+    session.flush()
+    _notify_units(
+        session, meeting, _invited_ids(meeting), "meeting_cancelled",
+        f"Cuộc họp «{meeting.title}» lúc {local_when(meeting.starts_at)} đã bị hủy"
+        + (f". Lý do: {reason}" if reason else "") + ".",
+        "cancel",
+    )  # fmt: skip
     return _load(session, meeting.id)
 
 

@@ -53,6 +53,7 @@ class SearchKind(enum.StrEnum):
     SEGMENT = "segment"
     MINUTES = "minutes"
     TASK = "task"
+    MEETING = "meeting"
 
 
 def local_day(value: dt.datetime) -> dt.date:
@@ -157,10 +158,47 @@ def index_task(session: Session, task_id: int) -> None:
     backend_for(session).upsert(session, [doc])
 
 
+def meeting_search_text(session: Session, meeting: Meeting) -> str:
+    """What a user types to find a meeting itself: its title, place, chairing and invited units (their names
+    as the attendance lists them, "UBND xã Ia Tul"), the roll-call reasons and the agenda."""
+    chair = session.get(Unit, meeting.chair_unit_id)
+    rows = session.execute(
+        select(Unit.name, MeetingUnit.reason)
+        .join(MeetingUnit, MeetingUnit.unit_id == Unit.id)
+        .where(MeetingUnit.meeting_id == meeting.id)
+        .order_by(MeetingUnit.position)
+    ).all()
+    parts = [meeting.title, meeting.place, chair.name if chair else ""]
+    parts.append(", ".join(name for name, _ in rows))
+    parts.extend(f"{name}: {reason}" for name, reason in rows if reason)
+    parts.extend(item.title for item in meeting.agenda)
+    return "\n".join(p for p in parts if p)
+
+
+def index_meeting(session: Session, meeting_id: int) -> None:
+    """(Re)index a meeting's own metadata (one row per meeting), found by whoever may see the meeting."""
+    meeting = session.get(Meeting, meeting_id)
+    if meeting is None:
+        delete_docs(session, SearchKind.MEETING.value, [meeting_id])
+        return
+    scope, day = _meeting_scope(session, meeting_id)
+    doc = SearchDoc(
+        kind=SearchKind.MEETING.value,
+        ref_id=meeting_id,
+        text=meeting_search_text(session, meeting),
+        meeting_id=meeting_id,
+        day=day,
+        scope_unit_ids=scope,
+    )
+    backend_for(session).upsert(session, [doc])
+
+
 def reindex_meeting(session: Session, meeting_id: int) -> None:
-    """Refresh every row of a meeting (segments, minutes, tasks): after its invited units or date change."""
+    """Refresh every row of a meeting (itself, segments, minutes, tasks): after its invited units, title or
+    date change."""
     from server.models import MinutesVersion
 
+    index_meeting(session, meeting_id)
     index_segments(session, meeting_id)
     latest = session.scalar(
         select(MinutesVersion)
@@ -322,7 +360,8 @@ def visible_condition(session: Session, unit_id: int) -> str:
 
     meetings = sql(policy.meetings_seen_by(int(unit_id)))
     tasks = sql(policy.tasks_seen_by(int(unit_id)))
-    on_meeting = f"'{SearchKind.SEGMENT.value}', '{SearchKind.MINUTES.value}'"
+    of_meeting = (SearchKind.SEGMENT, SearchKind.MINUTES, SearchKind.MEETING)
+    on_meeting = ", ".join(f"'{k.value}'" for k in of_meeting)
     return (
         f"(d.kind IN ({on_meeting}) AND d.meeting_id IN ({meetings}))"
         f" OR (d.kind = '{SearchKind.TASK.value}' AND d.ref_id IN ({tasks}))"

@@ -301,6 +301,16 @@ def _zip_mimetype(fh: BinaryIO, entry: _ZipEntry) -> str | None:
     return text.strip().decode("ascii", errors="replace")
 
 
+def size_label(n_bytes: int) -> str:
+    """A size as people read it: 20971520 → "20 MB", 1572864 → "1,5 MB", 512000 → "500 KB"."""
+    for unit, size in (("MB", 1024 * 1024), ("KB", 1024)):
+        if n_bytes >= size:
+            value = n_bytes / size
+            text = f"{value:.0f}" if value == int(value) else f"{value:.1f}".replace(".", ",")
+            return f"{text} {unit}"
+    return f"{n_bytes} byte"
+
+
 def check_uploads(uploads: Sequence[EvidenceUpload], max_bytes: int) -> list[CheckedUpload]:
     if len(uploads) > MAX_EVIDENCE_FILES:
         raise InvalidInput(
@@ -313,7 +323,7 @@ def check_uploads(uploads: Sequence[EvidenceUpload], max_bytes: int) -> list[Che
         size = _size(up.file)
         if size > max_bytes:
             raise PayloadTooLarge(
-                f"Tệp {name} vượt quá giới hạn {max_bytes} byte.",
+                f"Tệp {name} vượt quá giới hạn {size_label(max_bytes)}.",
                 details={"file": name, "max_bytes": max_bytes},
             )
         try:

@@ -1,5 +1,10 @@
 """The per-unit report of follow-up tasks: for each lead unit, the tasks assigned in a period counted by
-status (completed on time or late, in progress, overdue) as of a day, with a total row."""
+status (completed on time or late, in progress, overdue) as of a day, with a total row.
+
+Every unit under the reader's own unit is listed, with zeros when it was given no task in the period (a
+commune with nothing assigned is a fact the report shows, not a missing line); the reader's unit itself is
+listed when it leads a task or has no unit below it.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from server.errors import InvalidInput
 from server.models import Task
-from server.services import tasks
+from server.services import tasks, units
 from server.services.context import Actor
 from server.services.task_status import StatusCounts, compute_status
 
@@ -69,13 +74,15 @@ def unit_report(
         counts[task.lead_unit_id] = counts.get(task.lead_unit_id, StatusCounts()).add(status)
         total = total.add(status)
     by_id = tasks.units_by_id(session)
+    below = units.descendant_ids(session, actor.unit_id)
+    listed = set(counts) | (below - {actor.unit_id} if len(below) > 1 else below)
     order = sorted(
-        counts, key=lambda uid: (by_id[uid].parent_id is not None, by_id[uid].position, by_id[uid].code)
+        listed, key=lambda uid: (by_id[uid].parent_id is not None, by_id[uid].position, by_id[uid].code)
     )
     return UnitReport(
         from_date=start,
         to_date=end,
         as_of=today,
-        rows=[_row(by_id[uid].code, by_id[uid].name, counts[uid]) for uid in order],
+        rows=[_row(by_id[uid].code, by_id[uid].name, counts.get(uid, StatusCounts())) for uid in order],
         total=_row("", "Tổng cộng", total),
     )

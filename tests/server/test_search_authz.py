@@ -32,7 +32,7 @@ from sqlalchemy import select
 
 from server.clock import FixedClock
 from server.domain.vntext import fold
-from server.models import MinutesVersion, User
+from server.models import Meeting, MinutesVersion, User
 from server.services import accounts, meetings, minutes, search, tasks, transcripts
 from server.services.context import Actor
 from server.services.minutes_content import DocKind, DocumentRequest
@@ -136,6 +136,8 @@ class Thing:
             return f"/api/segments/{self.id}/history"
         if self.kind == "minutes":
             return f"/api/meetings/{self.id}/minutes"
+        if self.kind == "meeting":
+            return f"/api/meetings/{self.id}"
         return f"/api/tasks/{self.id}"
 
 
@@ -243,6 +245,11 @@ def build(w: World, scenario: Scenario, marker: str) -> list[Thing]:
                 f"/api/meetings/{mid}/units", json={"units": [plan.late_invite]}, headers=w.headers["admin"]
             )
             assert r.status_code == 200, r.text
+    with db.session() as session:  # each meeting's own row (title, units, agenda), after the late invites
+        for mid in meeting_ids:
+            meeting = session.get(Meeting, mid)
+            assert meeting is not None
+            things.append(Thing("meeting", mid, mid, search.meeting_search_text(session, meeting)))
     return things
 
 

@@ -230,6 +230,17 @@ def test_evidence_upload_and_download(world: World) -> None:
         got = client.get(ev["url"], headers=world.h("clerk"))
         assert got.status_code == 200 and got.content == content
         assert got.headers["content-type"].startswith(ev["content_type"])
+        assert got.headers["content-disposition"].startswith("attachment;")
+        # ?inline=1 (the review dialog shows it in the page): PDF and images only; the others still download
+        shown = client.get(ev["url"] + "?inline=1", headers=world.h("clerk"))
+        assert shown.status_code == 200 and shown.content == content
+        disposition = (
+            "inline;"
+            if ev["content_type"] in ("application/pdf", "image/png", "image/jpeg")
+            else "attachment;"
+        )
+        assert shown.headers["content-disposition"].startswith(disposition), ev["filename"]
+        assert shown.headers["x-content-type-options"] == "nosniff"
     # the lead unit's own members and the assigning unit read it; an uninvolved unit does not
     assert client.get(evidence[0]["url"], headers=world.h("iatul")).status_code == 403
     assert client.get(f"/api/tasks/{tid}/evidence/99999", headers=clerk).status_code == 404
@@ -259,8 +270,20 @@ def test_refused_evidence_saves_nothing(world: World, monkeypatch: pytest.Monkey
         )
         assert r.status_code == status, (name, r.text)
         assert r.json()["error"]["code"] == code
+        if status == 413:  # the limit as people read it, not a count of bytes
+            assert r.json()["error"]["message"] == "Tệp lon.pdf vượt quá giới hạn 4 KB."
         assert _saved(client) == before
     assert task_json(client, clerk, tid)["state"] == "assigned"
+
+
+@pytest.mark.parametrize(
+    ("n_bytes", "label"),
+    [(20 * 1024 * 1024, "20 MB"), (1536 * 1024, "1,5 MB"), (500 * 1024, "500 KB"), (900, "900 byte")],
+)
+def test_upload_limits_read_in_megabytes(n_bytes: int, label: str) -> None:
+    from server.services.task_evidence import size_label
+
+    assert size_label(n_bytes) == label
 
 
 def test_a_failed_transaction_removes_the_stored_files(world: World, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -284,9 +284,16 @@ def _scenario(world: World) -> None:
     set_today(client, nov(25))
 
 
+# every commune of the district is listed, those given no task with zeros (issue 18 item 4)
 EXPECTED_ROWS = [
     ["CHUMO", "UBND xã Chư Mố", 4, 1, 1, 2, 0, 0.0],
+    ["CHURANG", "UBND xã Chư Răng", 0, 0, 0, 0, 0, 0.0],
+    ["IABROAI", "UBND xã Ia Broăi", 0, 0, 0, 0, 0, 0.0],
+    ["IAKDAM", "UBND xã Ia Kdăm", 0, 0, 0, 0, 0, 0.0],
+    ["IAMRON", "UBND xã Ia Mrơn", 0, 0, 0, 0, 0, 0.0],
+    ["IATROK", "UBND xã Ia Trốk", 0, 0, 0, 0, 0, 0.0],
     ["IATUL", "UBND xã Ia Tul", 2, 0, 0, 1, 1, 50.0],
+    ["KIMTAN", "UBND xã Kim Tân", 0, 0, 0, 0, 0, 0.0],
     ["POTO", "UBND xã Pờ Tó", 1, 0, 0, 0, 1, 100.0],
     ["", "Tổng cộng", 7, 1, 1, 3, 2, 28.6],
 ]
@@ -312,7 +319,7 @@ def test_scoreboard_counts_csv_and_xlsx(world: World) -> None:
 
     # a longer period takes in H (assigned in October, overdue)
     wider = client.get("/api/reports/units?from=2025-10-01&to=2025-11-30", headers=clerk).json()
-    assert _rows(wider)[1] == ["IATUL", "UBND xã Ia Tul", 3, 0, 0, 1, 2, 66.7]
+    assert _rows(wider)[6] == ["IATUL", "UBND xã Ia Tul", 3, 0, 0, 1, 2, 66.7]
     # a commune sees only the tasks involving it
     own = client.get(f"/api/reports/units{PERIOD}", headers=world.h("chumo")).json()
     assert _rows(own) == [EXPECTED_ROWS[0], ["", "Tổng cộng", 4, 1, 1, 2, 0, 0.0]]
@@ -320,10 +327,15 @@ def test_scoreboard_counts_csv_and_xlsx(world: World) -> None:
     csv_r = client.get(f"/api/reports/units{PERIOD}&format=csv", headers=clerk)
     assert csv_r.status_code == 200 and csv_r.headers["content-type"].startswith("text/csv")
     assert 'filename="bao-cao-nhiem-vu_2025-11-01_2025-11-30.csv"' in csv_r.headers["content-disposition"]
+    # Vietnamese Excel: a byte-order mark, ";" between fields, decimal commas
     assert csv_r.content.startswith(b"\xef\xbb\xbf")
-    parsed = list(csv.reader(io.StringIO(csv_r.content.decode("utf-8-sig"))))
+    text = csv_r.content.decode("utf-8-sig")
+    assert text.splitlines()[0] == ";".join(HEADERS_VI)
+    parsed = list(csv.reader(io.StringIO(text), delimiter=";"))
     assert parsed[0] == HEADERS_VI
-    assert parsed[1:] == [[str(v) for v in row] for row in EXPECTED_ROWS]
+    decimal_comma = [[*map(str, row[:-1]), f"{row[-1]:.1f}".replace(".", ",")] for row in EXPECTED_ROWS]
+    assert parsed[1:] == decimal_comma
+    assert parsed[-1][-1] == "28,6"
 
     xlsx_r = client.get(f"/api/reports/units{PERIOD}&format=xlsx", headers=clerk)
     assert xlsx_r.status_code == 200
@@ -333,8 +345,15 @@ def test_scoreboard_counts_csv_and_xlsx(world: World) -> None:
     sheet = load_workbook(io.BytesIO(xlsx_r.content)).active
     assert sheet is not None and sheet.title == "Nhiệm vụ theo đơn vị"
     values = [list(row) for row in sheet.iter_rows(values_only=True)]
-    assert values[0] == HEADERS_VI
-    assert [[v if v is not None else "" for v in row] for row in values[1:]] == EXPECTED_ROWS
+    assert values[0][0] == "BÁO CÁO TÌNH HÌNH THỰC HIỆN NHIỆM VỤ THEO ĐƠN VỊ"
+    assert values[1][0] == (
+        "Kỳ báo cáo: từ ngày 01/11/2025 đến ngày 30/11/2025 (số liệu tính đến ngày 25/11/2025)"
+    )
+    assert values[3] == HEADERS_VI
+    assert [[v if v is not None else "" for v in row] for row in values[4:]] == EXPECTED_ROWS
+    assert sheet.column_dimensions["B"].width >= max(len(r[1]) for r in EXPECTED_ROWS)
+    assert sheet["H5"].number_format == "0.0"
+    assert sheet["B14"].font.bold and not sheet["B5"].font.bold
 
     bad = client.get("/api/reports/units?from=2025-12-01&to=2025-11-01", headers=clerk)
     assert bad.status_code == 422 and bad.json()["error"]["details"] == {"field": "from"}
