@@ -70,11 +70,12 @@ def local_port(client: MediaClient) -> int:
 
 
 def cap_port(port: int, kbps: int) -> None:
-    """Drop UDP packets to ``port`` above ``kbps`` kilobits per second (hashlimit counts bytes)."""
-    rate = f"{kbps * 1000 // 8 // 1000}kb/s"
+    """Drop UDP packets to ``port`` above ``kbps`` kilobits per second (hashlimit counts bytes; its burst may
+    not be under one second's worth)."""
+    rate = kbps * 1000 // 8
     subprocess.run(
         ["iptables", "-I", "OUTPUT", "1", "-p", "udp", "--dport", str(port), "-m", "hashlimit",
-         "--hashlimit-name", f"cap{port}", "--hashlimit-above", rate, "--hashlimit-burst", "64kb",
+         "--hashlimit-name", f"cap{port}", "--hashlimit-above", f"{rate}b/s", "--hashlimit-burst", f"{rate}b",
          "-j", "DROP"],
         check=True, capture_output=True,
     )
