@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -205,6 +206,7 @@ class TranscriptView(BaseModel):
     progress: float
     error: str = ""  # why a failed transcription failed (readable, Vietnamese or the engine's words)
     attempts: int = 0
+    eta_s: int | None = None  # seconds left while running (TranscriptProgress.eta_s)
     segments: list[SegmentView]
 
 
@@ -216,6 +218,9 @@ class TranscriptProgress(BaseModel):
     progress: float
     error: str = ""
     attempts: int = 0
+    # seconds left while running: the time taken so far scaled by the share left (None until it means
+    # something), rounded to ETA_STEP_S so the progress stream does not send a change every second
+    eta_s: int | None = None
 
     @property
     def finished(self) -> bool:
@@ -269,7 +274,26 @@ def transcript_progress(session: Session, actor: Actor, meeting_id: int) -> Tran
         progress=transcript.progress,
         error=transcript.error,
         attempts=transcript.attempts,
+        eta_s=_eta_s(transcript),
     )
+
+
+ETA_STEP_S = 5
+ETA_MIN_PROGRESS = 0.02  # below this share done, the pace is not known well enough to say
+
+
+def _eta_s(transcript: Transcript) -> int | None:
+    if transcript.status is not JobStatus.RUNNING or transcript.started_at is None:
+        return None
+    done = transcript.progress
+    if not ETA_MIN_PROGRESS <= done < 1.0:
+        return None
+    started = transcript.started_at
+    if started.tzinfo is None:
+        started = started.replace(tzinfo=dt.UTC)
+    elapsed = max(0.0, (utcnow() - started).total_seconds())
+    left = elapsed * (1.0 - done) / done
+    return int(math.ceil(left / ETA_STEP_S) * ETA_STEP_S)
 
 
 def get_transcript(session: Session, actor: Actor, meeting_id: int) -> TranscriptView:

@@ -65,6 +65,7 @@ def test_transcript_status_none_then_done(client: TestClient, seeded: dict[str, 
         "progress": 0.0,
         "error": "",
         "attempts": 0,
+        "eta_s": None,
         "segments": [],
     }
     with client.app.state.db.session() as session:  # type: ignore[attr-defined]
@@ -270,7 +271,14 @@ def test_progress_is_pushed_as_server_sent_events(
         ("running", 0.75),
         ("done", 1.0),
     ]
-    assert events[-1] == {"meeting_id": mid, "status": "done", "progress": 1.0, "error": "", "attempts": 1}
+    assert events[-1] == {
+        "meeting_id": mid,
+        "status": "done",
+        "progress": 1.0,
+        "error": "",
+        "attempts": 1,
+        "eta_s": None,
+    }
 
 
 def test_progress_stream_refuses_before_streaming(client: TestClient, seeded: dict[str, Account]) -> None:
