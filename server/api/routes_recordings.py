@@ -3,15 +3,37 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any
+from typing import Literal
 
 from fastapi import APIRouter
 from fastapi.responses import FileResponse
+from pydantic import BaseModel, Field
 
 from server.api.deps import ActorDep, SessionDep
 from server.services import recordings
 
 router = APIRouter(tags=["recordings"])
+
+
+class TrackView(BaseModel):
+    """A recorded track: a connection point's microphone (Ogg Opus) or camera / screen share (VP8, IVF)."""
+
+    track_key: str = Field(description="download it at /api/meetings/{id}/recording/tracks/{track_key}")
+    file: str
+    username: str
+    unit_code: str
+    start_s: float = Field(description="start on the meeting clock (seconds)")
+    end_s: float | None
+    sha256: str
+    size_bytes: int
+    previous_track_key: str = Field(description="the same participant's and kind's track before a reconnect")
+    kind: Literal["audio", "camera", "screen"]
+
+
+class TracksView(BaseModel):
+    status: str | None = Field(description="recording, finished, failed, interrupted, purged; null: none")
+    error: str
+    tracks: list[TrackView]
 
 
 @router.get("/api/meetings/{meeting_id}/recording")
@@ -22,15 +44,15 @@ def playback(meeting_id: int, session: SessionDep, actor: ActorDep) -> FileRespo
     )
 
 
-@router.get("/api/meetings/{meeting_id}/recording/tracks")
-def tracks(meeting_id: int, session: SessionDep, actor: ActorDep) -> dict[str, Any]:
+@router.get("/api/meetings/{meeting_id}/recording/tracks", response_model=TracksView)
+def tracks(meeting_id: int, session: SessionDep, actor: ActorDep) -> TracksView:
     rec = recordings.get(session, meeting_id)
     items = recordings.list_tracks(session, actor, meeting_id)
-    return {
-        "status": rec.status.value if rec else None,
-        "error": rec.error if rec else "",
-        "tracks": [asdict(t) for t in items],
-    }
+    return TracksView(
+        status=rec.status.value if rec else None,
+        error=rec.error if rec else "",
+        tracks=[TrackView.model_validate(asdict(t)) for t in items],
+    )
 
 
 @router.get("/api/meetings/{meeting_id}/recording/tracks/{track_key}")
