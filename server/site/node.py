@@ -116,14 +116,23 @@ class SiteNode:
         self._pool.shutdown(wait=False)
 
     # ---- placement ----------------------------------------------------------------------------------
-    async def check(self) -> None:
-        """Raise :class:`SiteUnavailable` unless Redis answers and some node is healthy (before a start)."""
+    async def _registered(self) -> dict[str, NodeInfo]:
+        """The healthy nodes, this one included: its entry missing (Redis back after an outage longer than
+        the TTL, or flushed) is written now rather than at the next beat. Raises :class:`SiteUnavailable`."""
         nodes = await self._off_loop(self.registry.healthy)
-        if not nodes:
-            raise SiteUnavailable("Không có máy chủ media nào đang hoạt động để tổ chức cuộc họp.")
+        if self.id not in nodes:
+            await self._off_loop(self.registry.heartbeat, self.info())
+            self.redis_ok = True
+            nodes = await self._off_loop(self.registry.healthy)
+        return nodes
+
+    async def check(self) -> None:
+        """Raise :class:`SiteUnavailable` unless Redis answers (before a start: nothing changes then)."""
+        await self._registered()
 
     async def locate(self, meeting_id: int) -> NodeInfo:
         """The node hosting ``meeting_id``, placing (or re-placing) it when needed."""
+        await self._registered()
         return await self._off_loop(self.placement.locate, meeting_id)
 
     def is_self(self, node: PlacedNode) -> bool:
