@@ -8,6 +8,7 @@ const ROUTES = [
   { pattern: /^\/login$/, view: () => import("./views/login.js"), public: true, shell: false },
   { pattern: /^\/meetings$/, view: () => import("./views/meetings.js"), nav: "meetings" },
   { pattern: /^\/meetings\/new$/, view: () => import("./views/schedule.js"), nav: "meetings" },
+  { pattern: /^\/meetings\/(\d+)\/edit$/, view: () => import("./views/schedule.js"), nav: "meetings" },
   { pattern: /^\/meetings\/(\d+)\/check$/, view: () => import("./views/prejoin.js"), nav: "meetings" },
   { pattern: /^\/meetings\/(\d+)\/room$/, view: () => import("./views/room.js"), nav: "meetings", shell: false },
   { pattern: /^\/meetings\/(\d+)$/, view: () => import("./views/record.js"), nav: "meetings" },
@@ -37,12 +38,24 @@ function parseHash() {
 }
 
 function shell(user, active) {
+  // on a phone the navigation and the account's controls fold behind one menu button (CSS: .menu-toggle)
+  const menuId = "site-menu";
+  const toggle = h("button.btn.ghost.menu-toggle", {
+    type: "button", "aria-expanded": "false", "aria-controls": menuId, "aria-label": t("nav.menu_open"),
+    onclick: () => {
+      const open = toggle.getAttribute("aria-expanded") !== "true";
+      toggle.setAttribute("aria-expanded", String(open));
+      document.getElementById("app").classList.toggle("menu-open", open);
+    },
+  }, h("span", { "aria-hidden": "true" }, "☰"), " ", t("nav.menu"));
+  document.getElementById("app").classList.remove("menu-open");
   const header = h(
     "header.topbar",
     { role: "banner" },
     h("div.brand", {}, h("span.emblem", { "aria-hidden": "true" }, "★"),
       h("div", {}, h("div.brand-unit", {}, user ? user.unit_name : t("app.name")),
         h("div.brand-sub", {}, t("app.tagline")))),
+    toggle,
     h("div.topbar-right", {},
       langSwitch(),
       user ? h("span.user", { "data-testid": "current-user" }, `${user.full_name || user.username} · ${t("role." + user.role)}`) : null,
@@ -50,7 +63,7 @@ function shell(user, active) {
   );
   const nav = h(
     "nav.sidenav",
-    { "aria-label": t("nav.label") },
+    { "aria-label": t("nav.label"), id: menuId },
     h("ul", {}, NAV.map((item) =>
       h("li", {}, h("a", {
         href: item.href,

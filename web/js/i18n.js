@@ -1,4 +1,5 @@
-// Interface text: Vietnamese first, English fallback. Chosen by ?lang=, the saved switch, or navigator.language.
+// Interface text: Vietnamese first, English fallback. Chosen by ?lang= or the saved switch; never by the browser's
+// own language (an official's laptop set to English still gets Vietnamese until English is chosen).
 import { STRINGS } from "./strings.js";
 
 const STORAGE_KEY = "giaoban.lang";
@@ -9,8 +10,7 @@ function initialLanguage() {
   if (LANGUAGES.includes(fromUrl)) return fromUrl;
   const saved = localStorage.getItem(STORAGE_KEY);
   if (LANGUAGES.includes(saved)) return saved;
-  const nav = (navigator.language || "vi").toLowerCase();
-  return nav.startsWith("vi") ? "vi" : nav.startsWith("en") ? "en" : "vi";
+  return "vi";
 }
 
 let current = initialLanguage();
@@ -32,20 +32,29 @@ export function t(key, params = {}) {
   return text.replace(/\{(\w+)\}/g, (_, name) => (name in params ? String(params[name]) : `{${name}}`));
 }
 
-/** A date-time shown in the interface language, in the browser's time zone. */
+const pad2 = (n) => String(n).padStart(2, "0");
+
+/** "01/12/2026": day/month/four-digit year, whatever the browser's locale. */
+function dmy(d) {
+  return `${pad2(d.getDate())}/${pad2(d.getMonth() + 1)}/${d.getFullYear()}`;
+}
+
+/** "08:00 01/12/2026" (24-hour clock, day/month/year), in the browser's time zone. */
 export function formatDateTime(iso) {
   if (!iso) return "—";
   const d = new Date(iso);
-  return d.toLocaleString(current === "vi" ? "vi-VN" : "en-GB", {
-    dateStyle: "short",
-    timeStyle: "short",
-  });
+  return `${pad2(d.getHours())}:${pad2(d.getMinutes())} ${dmy(d)}`;
 }
 
 export function formatDate(iso) {
   if (!iso) return "—";
-  const d = new Date(iso.length === 10 ? iso + "T00:00:00" : iso);
-  return d.toLocaleDateString(current === "vi" ? "vi-VN" : "en-GB");
+  return dmy(new Date(iso.length === 10 ? iso + "T00:00:00" : iso));
+}
+
+/** 28.6 → "28,6 %" in Vietnamese (decimal comma, a space before the sign); "28.6 %" in English. */
+export function formatPercent(value) {
+  const text = Number(value || 0).toFixed(1);
+  return `${current === "vi" ? text.replace(".", ",") : text} %`;
 }
 
 document.documentElement.lang = current;

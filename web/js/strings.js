@@ -1,4 +1,5 @@
 // Interface strings: Vietnamese (vi, the reference) and English (en, the fallback). Keys are dotted ids.
+import { EXTRA_EN, EXTRA_VI } from "./strings_extra.js";
 
 const vi = {
   "app.name": "Họp trực tuyến giaoban",
@@ -625,5 +626,8 @@ const en = {
   "score.in_progress": "In progress, within deadline",
   "score.overdue": "Overdue",
 };
+
+Object.assign(vi, EXTRA_VI);
+Object.assign(en, EXTRA_EN);
 
 export const STRINGS = { vi, en };

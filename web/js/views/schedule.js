@@ -1,8 +1,10 @@
-// Scheduling form for the chair/clerk: POST /api/meetings with units picked from the GET /api/units tree.
+// Scheduling form for the chair/clerk: POST /api/meetings with units picked from the GET /api/units tree; the same
+// form edits a scheduled meeting (#/meetings/{id}/edit → PATCH, the invited units are notified by the server).
 import { api, ApiError } from "../api.js";
 import { h, mount } from "../dom.js";
-import { t } from "../i18n.js";
+import { formatDateTime, t } from "../i18n.js";
 import { canSchedule } from "../session.js";
+import { dateInput, parseDmy, parseHm, timeInput } from "../vnforms.js";
 
 function flatten(nodes, depth = 0, out = []) {
   for (const n of nodes) {
@@ -43,6 +45,13 @@ export function localToIso(value) {
   return `${value.length === 16 ? value + ":00" : value}${sign}${hh}:${mm}`;
 }
 
+const pad2 = (n) => String(n).padStart(2, "0");
+
+/** "2026-12-01T08:00" in the browser's time: the value the date and time fields are filled from. */
+function localValue(d) {
+  return `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())}T${pad2(d.getHours())}:${pad2(d.getMinutes())}`;
+}
+
 function defaultStart() {
   const d = new Date(Date.now() + 60 * 60 * 1000);
   d.setMinutes(0, 0, 0);
@@ -50,21 +59,26 @@ function defaultStart() {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
 }
 
-export async function render({ main, user, navigate }) {
+export async function render({ main, params = [], user, navigate }) {
   if (!canSchedule(user)) {
     mount(main, h("div.alert.error", { role: "alert" }, t("schedule.forbidden")));
     return;
   }
+  const editing = params[0] ? await api.get(`/api/meetings/${params[0]}`) : null;
   const tree = (await api.get("/api/units")).units;
   const all = flatten(tree);
-  const error = h("div.alert.error", { role: "alert", hidden: true });
+  const error = h("div.alert.error", { role: "alert", hidden: true, "data-testid": "schedule-error" });
 
-  const title = h("input#m-title", { required: true, maxlength: 300, "aria-label": t("meeting.title") });
-  const startsAt = h("input#m-start", { type: "datetime-local", required: true, value: defaultStart(), "aria-label": t("meeting.when") });
-  const place = h("input#m-place", { maxlength: 300, "aria-label": t("meeting.place"), placeholder: t("meeting.place_hint") });
-  const record = h("input#m-record", { type: "checkbox", checked: true, "aria-label": t("meeting.record") });
-  const chair = h("select#m-chair", { "aria-label": t("meeting.chair_unit"), disabled: user.role !== "admin" },
-    all.map((u) => h("option", { value: u.code, selected: u.code === user.unit }, "\u00a0".repeat(u.depth * 3) + u.name)));
+  const start = (editing && editing.starts_at ? localValue(new Date(editing.starts_at)) : defaultStart()).split("T");
+  const title = h("input#m-title", { required: true, maxlength: 300, "aria-label": t("meeting.title"), value: editing ? editing.title : "" });
+  const day = dateInput("m-date", start[0], t("schedule.date"), { required: true });
+  const time = timeInput("m-time", start[1], t("schedule.time"), { required: true });
+  const place = h("input#m-place", { maxlength: 300, "aria-label": t("meeting.place"), placeholder: t("meeting.place_hint"), value: editing ? editing.place : "" });
+  const record = h("input#m-record", { type: "checkbox", checked: editing ? editing.record : true, "aria-label": t("meeting.record") });
+  const chairCode = editing ? editing.chair_unit : user.unit;
+  const chair = h("select#m-chair", { "aria-label": t("meeting.chair_unit"), disabled: user.role !== "admin" || !!editing },
+    all.map((u) => h("option", { value: u.code, selected: u.code === chairCode }, "\u00a0".repeat(u.depth * 3) + u.name)));
+  const invited = editing ? new Set(editing.units) : null;
 
   const unitBox = h("fieldset.unit-picker", {});
   let groups = [];
@@ -151,7 +165,7 @@ export async function render({ main, user, navigate }) {
         groupStatus),
       filter,
       h("div.unit-grid", { onchange: countSelected }, others.map((u) => h("label.check", {},
-        h("input", { type: "checkbox", name: "unit", value: u.code, checked: true, "aria-label": u.name }),
+        h("input", { type: "checkbox", name: "unit", value: u.code, checked: invited ? invited.has(u.code) : true, "aria-label": u.name }),
         " ", u.name))));
     countSelected();
   }
@@ -194,37 +208,62 @@ export async function render({ main, user, navigate }) {
     agendaList.append(row);
     return input;
   }
-  addAgenda("");
+  if (editing && editing.agenda.length) for (const item of editing.agenda) addAgenda(item.title);
+  else addAgenda("");
+
+  function refuse(message, field) {
+    error.textContent = message;
+    error.hidden = false;
+    if (field) {
+      field.setAttribute("aria-invalid", "true");
+      field.focus();
+    }
+  }
 
   async function onSubmit(event) {
     event.preventDefault();
     error.hidden = true;
+    for (const el of main.querySelectorAll("[aria-invalid]")) el.removeAttribute("aria-invalid");
+    if (!title.value.trim()) return refuse(t("schedule.no_title"), title);
+    const isoDay = parseDmy(day.value);
+    if (!isoDay) return refuse(t("date.invalid"), day);
+    const hm = parseHm(time.value);
+    if (!hm) return refuse(t("time.invalid"), time);
+    const units = [...unitBox.querySelectorAll("input[name=unit]:checked")].map((b) => b.value);
+    if (!units.length) return refuse(t("schedule.no_units"), unitBox.querySelector("input[name=unit]"));
     const body = {
       title: title.value.trim(),
-      chair_unit: chair.value,
-      units: [...unitBox.querySelectorAll("input[name=unit]:checked")].map((b) => b.value),
-      starts_at: localToIso(startsAt.value),
+      units,
+      starts_at: localToIso(`${isoDay}T${hm}`),
       record: record.checked,
       place: place.value.trim(),
       agenda: [...agendaList.querySelectorAll("input[name=agenda]")].map((i) => i.value.trim()).filter(Boolean).map((v) => ({ title: v })),
     };
     try {
-      const created = await api.post("/api/meetings", body);
-      navigate(`/meetings?created=${created.id}`);
+      if (editing) {
+        const saved = await api.patch(`/api/meetings/${editing.id}`, body);
+        navigate(`/meetings?updated=${saved.id}`);
+      } else {
+        const created = await api.post("/api/meetings", { ...body, chair_unit: chair.value });
+        navigate(`/meetings?created=${created.id}`);
+      }
     } catch (err) {
-      error.textContent = err.message;
-      error.hidden = false;
+      refuse(err.message, err.details && err.details.field === "units" ? unitBox.querySelector("input[name=unit]") : null);
     }
   }
 
   mount(main,
-    h("div.page-head", {}, h("h1", {}, t("schedule.title")),
+    h("div.page-head", {}, h("h1", {}, editing ? t("schedule.edit_title") : t("schedule.title")),
       h("a.btn.ghost", { href: "#/meetings", "aria-label": t("common.back") }, "← ", t("common.back"))),
-    h("form.card.form", { onsubmit: onSubmit, "aria-label": t("schedule.title") },
+    h("form.card.form", { onsubmit: onSubmit, novalidate: true, "aria-label": editing ? t("schedule.edit_title") : t("schedule.title") },
       error,
       h("div.form-grid", {},
         h("div.field.wide", {}, h("label", { for: "m-title" }, t("meeting.title")), title),
-        h("div.field", {}, h("label", { for: "m-start" }, t("meeting.when")), startsAt),
+        h("div.field", {}, h("span.label", { id: "m-when" }, t("meeting.when")),
+          h("div.when-fields", { role: "group", "aria-labelledby": "m-when" },
+            h("label.sr-only", { for: "m-date" }, t("schedule.date")), day,
+            h("label.sr-only", { for: "m-time" }, t("schedule.time")), time),
+          h("span.small.muted", {}, editing && editing.starts_at ? formatDateTime(editing.starts_at) : t("date.hint") + " · " + t("time.hint"))),
         h("div.field", {}, h("label", { for: "m-chair" }, t("meeting.chair_unit")), chair),
         h("div.field.wide", {}, h("label", { for: "m-place" }, t("meeting.place")), place),
         h("div.field.wide", {}, h("label.check", {}, record, " ", t("meeting.record")),
@@ -232,6 +271,7 @@ export async function render({ main, user, navigate }) {
       unitBox,
       h("fieldset", {}, h("legend", {}, t("schedule.agenda")), agendaList,
         h("button.btn.small", { type: "button", "aria-label": t("schedule.agenda_add"), onclick: () => addAgenda("").focus() }, "+ ", t("schedule.agenda_add"))),
-      h("div.form-actions", {}, h("button.btn.primary", { type: "submit", "aria-label": t("schedule.submit") }, t("schedule.submit")))));
+      h("div.form-actions", {}, h("button.btn.primary", { type: "submit", "aria-label": editing ? t("schedule.save") : t("schedule.submit") },
+        editing ? t("schedule.save") : t("schedule.submit")))));
   title.focus();
 }

@@ -1,7 +1,9 @@
-// The per-unit task scoreboard (GET /api/reports/units) as a stacked bar chart in inline SVG, and a table.
+// The per-unit task scoreboard (GET /api/reports/units) as a stacked bar chart in inline SVG, and a table of every
+// unit (those with no task too), for a period; downloadable as XLSX or CSV (the server writes both files).
 import { api, isMissingRoute } from "../api.js";
 import { h, mount } from "../dom.js";
-import { t } from "../i18n.js";
+import { formatDate, formatPercent, t } from "../i18n.js";
+import { dateInput, parseDmy } from "../vnforms.js";
 
 // The four counts government reports use, in the order they are stacked (field name → colour class).
 export const SERIES = [
@@ -52,31 +54,78 @@ export function chart(rows) {
   return root;
 }
 
-export async function render({ main }) {
+export async function render({ main, query, navigate }) {
   const body = h("div", {}, h("p.muted", {}, t("common.loading")));
-  mount(main, h("div.page-head", {}, h("h1", {}, t("nav.reports"))), body);
+  const error = h("div.alert.error", { role: "alert", hidden: true });
+  const from = dateInput("sc-from", query.get("from") || "", t("score.from"));
+  const to = dateInput("sc-to", query.get("to") || "", t("score.to"));
+  const params = new URLSearchParams();
+  for (const key of ["from", "to"]) if (query.get(key)) params.set(key, query.get(key));
+  const link = (format) => `/api/reports/units?${new URLSearchParams([...params, ["format", format]])}`;
+
+  function onPeriod(event) {
+    event.preventDefault();
+    error.hidden = true;
+    const next = new URLSearchParams();
+    for (const [key, input] of [["from", from], ["to", to]]) {
+      if (!input.value.trim()) continue;
+      const iso = parseDmy(input.value);
+      if (!iso) {
+        error.textContent = t("date.invalid");
+        error.hidden = false;
+        input.setAttribute("aria-invalid", "true");
+        input.focus();
+        return;
+      }
+      next.set(key, iso);
+    }
+    navigate("/reports" + (next.toString() ? "?" + next : ""));
+  }
+
+  mount(main,
+    h("div.page-head", {}, h("h1", {}, t("nav.reports")),
+      h("div.actions", { role: "group", "aria-label": t("common.actions") },
+        h("a.btn.small", { href: link("xlsx"), download: "", "data-testid": "export-xlsx", "aria-label": t("score.export_xlsx_aria") }, "⤓ ", t("score.export_xlsx")),
+        h("a.btn.small", { href: link("csv"), download: "", "data-testid": "export-csv", "aria-label": t("score.export_csv_aria") }, "⤓ ", t("score.export_csv")))),
+    h("form.card.period-form", { onsubmit: onPeriod, "aria-label": t("score.apply") },
+      error,
+      h("div.period-fields", {},
+        h("div.field", {}, h("label", { for: "sc-from" }, t("score.from")), from),
+        h("div.field", {}, h("label", { for: "sc-to" }, t("score.to")), to),
+        h("button.btn.primary", { type: "submit" }, t("score.apply")))),
+    body);
   let data;
   try {
-    data = await api.get("/api/reports/units");
+    data = await api.get("/api/reports/units" + (params.toString() ? "?" + params : ""));
   } catch (err) {
     mount(body, h("div.alert.error", { role: "alert" }, isMissingRoute(err) ? t("score.unavailable") : err.message));
     return;
   }
   const rows = data.rows || [];
+  if (!from.value) from.value = formatDate(data.from_date);
+  if (!to.value) to.value = formatDate(data.to_date);
+  const withTasks = rows.filter((r) => SERIES.some((s) => count(r, s.key)));
+  const totalRow = data.total;
   mount(body,
+    h("p.small.muted", { "data-testid": "score-period" },
+      t("score.period", { from: formatDate(data.from_date), to: formatDate(data.to_date), as_of: formatDate(data.as_of) })),
     h("section.card", { "aria-labelledby": "sc-h" },
       h("h2#sc-h", {}, t("score.chart")),
       h("div.legend", {}, SERIES.map((s) => h("span.legend-item", {}, h(`span.swatch.${s.cls}`, { "aria-hidden": "true" }), t("score." + s.key)))),
-      rows.length ? chart(rows) : h("p.empty", {}, t("score.none"))),
+      withTasks.length ? h("div.chart-scroll", {}, chart(withTasks)) : h("p.empty", {}, t("score.none"))),
     h("section.card", { "aria-labelledby": "sc-t" },
       h("h2#sc-t", {}, t("score.table")),
-      h("table.table", {},
-        h("thead", {}, h("tr", {}, h("th", { scope: "col" }, t("roll.unit")), SERIES.map((s) => h("th.num", { scope: "col" }, t("score." + s.key))),
+      h("div.table-scroll", {}, h("table.table.score-table", {},
+        h("thead", {}, h("tr", {}, h("th", { scope: "col" }, t("roll.unit")), h("th.num", { scope: "col" }, t("score.assigned")),
+          SERIES.map((s) => h("th.num", { scope: "col" }, t("score." + s.key))),
           h("th.num", { scope: "col" }, t("score.overdue_share")))),
-        h("tbody", {}, rows.map((r) => {
-          const total = SERIES.reduce((sum, s) => sum + count(r, s.key), 0);
-          const pct = r.overdue_pct ?? (total ? (100 * count(r, "overdue")) / total : 0);
-          return h("tr", { "data-unit": r.unit }, h("td", {}, r.unit_name || r.unit), SERIES.map((s) => h("td.num", {}, count(r, s.key))),
-            h("td.num", {}, `${Number(pct).toFixed(1)}%`));
-        })))));
+        h("tbody", {}, rows.map((r) => scoreRow(r, r.unit))),
+        totalRow ? h("tfoot", {}, scoreRow({ ...totalRow, unit_name: t("score.total") }, "total")) : null))));
+}
+
+function scoreRow(r, key) {
+  const total = Number(r.assigned ?? SERIES.reduce((sum, s) => sum + count(r, s.key), 0));
+  const pct = r.overdue_pct ?? (total ? (100 * count(r, "overdue")) / total : 0);
+  return h("tr", { "data-unit": key }, h("th", { scope: "row" }, r.unit_name || r.unit), h("td.num", {}, total),
+    SERIES.map((s) => h("td.num", {}, count(r, s.key))), h("td.num", {}, formatPercent(pct)));
 }

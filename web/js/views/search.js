@@ -1,7 +1,10 @@
 // Search across transcripts, minutes and tasks: filters, highlighted snippets, play from the second found.
 import { api, isMissingRoute } from "../api.js";
 import { clock, h, marked, mount } from "../dom.js";
-import { formatDate, t } from "../i18n.js";
+import { formatDate, formatDateTime, t } from "../i18n.js";
+import { dateInput, parseDmy } from "../vnforms.js";
+
+const KINDS = ["meeting", "segment", "minutes", "task"];
 
 function flatten(nodes, out = []) {
   for (const n of nodes) {
@@ -15,20 +18,37 @@ export async function render({ main, query, navigate }) {
   const units = flatten((await api.get("/api/units")).units);
   const meetings = await api.get("/api/meetings").catch(() => []);
   const q = h("input#q", { type: "search", value: query.get("q") || "", required: true, "aria-label": t("search.query"), placeholder: t("search.placeholder") });
-  const from = h("input#from", { type: "date", value: query.get("from") || "", "aria-label": t("search.from") });
-  const to = h("input#to", { type: "date", value: query.get("to") || "", "aria-label": t("search.to") });
+  const from = dateInput("from", query.get("from") || "", t("search.from"));
+  const to = dateInput("to", query.get("to") || "", t("search.to"));
+  const kind = h("select#kind", { "aria-label": t("search.kind") }, h("option", { value: "" }, t("search.all_kinds")),
+    KINDS.map((k) => h("option", { value: k, selected: k === query.get("kind") }, t("search.kind." + k))));
+  const error = h("div.alert.error", { role: "alert", hidden: true });
   const unit = h("select#unit", { "aria-label": t("search.unit") }, h("option", { value: "" }, t("search.all_units")),
     units.map((u) => h("option", { value: u.code, selected: u.code === query.get("unit") }, u.name)));
   const meeting = h("select#meeting", { "aria-label": t("search.meeting") }, h("option", { value: "" }, t("search.all_meetings")),
-    meetings.map((m) => h("option", { value: String(m.id), selected: String(m.id) === query.get("meeting") }, m.title)));
+    meetings.map((m) => h("option", { value: String(m.id), selected: String(m.id) === query.get("meeting") },
+      `${m.title} · ${formatDateTime(m.started_at || m.starts_at)}`)));
   const results = h("div.search-results", { "data-testid": "search-results", "aria-live": "polite" });
   const titles = new Map(meetings.map((m) => [m.id, m.title]));
   const unitNames = new Map(units.map((u) => [u.code, u.name]));
 
   function onSubmit(event) {
     event.preventDefault();
+    error.hidden = true;
     const p = new URLSearchParams();
-    for (const [key, el] of [["q", q], ["from", from], ["to", to], ["unit", unit], ["meeting", meeting]]) if (el.value) p.set(key, el.value.trim());
+    for (const [key, el] of [["q", q], ["unit", unit], ["meeting", meeting], ["kind", kind]]) if (el.value.trim()) p.set(key, el.value.trim());
+    for (const [key, el] of [["from", from], ["to", to]]) {
+      if (!el.value.trim()) continue;
+      const iso = parseDmy(el.value);
+      if (!iso) {
+        error.textContent = t("date.invalid");
+        error.hidden = false;
+        el.setAttribute("aria-invalid", "true");
+        el.focus();
+        return;
+      }
+      p.set(key, iso);
+    }
     navigate("/search?" + p.toString());
   }
 
@@ -36,7 +56,7 @@ export async function render({ main, query, navigate }) {
     const title = hit.meeting_title || titles.get(hit.meeting_id) || t("search.meeting_n", { id: hit.meeting_id });
     const isSegment = hit.kind === "segment" && hit.start !== undefined && hit.start !== null;
     const href = isSegment ? `#/meetings/${hit.meeting_id}?t=${Number(hit.start).toFixed(2)}`
-      : hit.kind === "task" ? "#/tasks" : `#/meetings/${hit.meeting_id}`;
+      : hit.kind === "task" ? "#/tasks" : hit.kind === "meeting" ? "#/meetings" : `#/meetings/${hit.meeting_id}`;
     return h("li.hit", { "data-kind": hit.kind },
       h("div.hit-head", {},
         h("span.badge.kind", {}, t("search.kind." + hit.kind)),
@@ -51,13 +71,15 @@ export async function render({ main, query, navigate }) {
 
   mount(main,
     h("div.page-head", {}, h("h1", {}, t("nav.search"))),
-    h("form.card.search-form", { onsubmit: onSubmit, role: "search", "aria-label": t("nav.search") },
-      h("div.form-grid.five", {},
-        h("div.field.wide", {}, h("label", { for: "q" }, t("search.query")), q),
+    h("form.card.search-form", { onsubmit: onSubmit, role: "search", "aria-label": t("nav.search"), novalidate: true },
+      error,
+      h("div.search-query", {}, h("div.field", {}, h("label", { for: "q" }, t("search.query")), q)),
+      h("div.search-filters", { role: "group", "aria-label": t("search.filters") },
         h("div.field", {}, h("label", { for: "from" }, t("search.from")), from),
         h("div.field", {}, h("label", { for: "to" }, t("search.to")), to),
         h("div.field", {}, h("label", { for: "unit" }, t("search.unit")), unit),
-        h("div.field", {}, h("label", { for: "meeting" }, t("search.meeting")), meeting)),
+        h("div.field", {}, h("label", { for: "meeting" }, t("search.meeting")), meeting),
+        h("div.field", {}, h("label", { for: "kind" }, t("search.kind")), kind)),
       h("div.form-actions", {}, h("button.btn.primary", { type: "submit", "aria-label": t("search.submit") }, t("search.submit")))),
     results);
   q.focus();
