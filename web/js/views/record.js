@@ -3,11 +3,12 @@
 import { api, isMissingRoute } from "../api.js";
 import { clock, h, mount } from "../dom.js";
 import { formatDate, formatDateTime, t } from "../i18n.js";
-import { minutesPreview } from "./minutes_preview.js";
+import { minutesCard } from "./minutes_editor.js";
 import { canManage } from "../session.js";
 import { statusBadge } from "./meetings.js";
 
 const POLL_MS = 3000;
+const AUDIO_RETRY_MS = 5000;
 
 export async function render({ main, params, query, user }) {
   const meetingId = Number(params[0]);
@@ -29,11 +30,28 @@ export async function render({ main, params, query, user }) {
   const speakers = h("ul.speakers", { "aria-label": t("record.speakers") });
   const unitFilter = h("select#unit-filter", { "aria-label": t("record.filter_unit"), onchange: drawSegments });
   const editBtn = editor ? h("button.btn.small", { type: "button", "aria-pressed": "false", "aria-label": t("record.edit"), onclick: toggleEdit }, t("record.edit")) : null;
-  const minutesBox = h("section.card", { "aria-labelledby": "min-h" });
+  const minutesBox = h("section.card.minutes-card", { "aria-labelledby": "min-h", "data-testid": "minutes-card" });
   const tasksBox = h("section.card", { "aria-labelledby": "tasks-h" });
 
-  audio.addEventListener("error", () => { audioNote.textContent = t("record.no_audio"); });
+  // Right after the end the mixed file is still being made (409 "đang xử lý"): say so and try again.
+  let audioRetry = null;
+  audio.addEventListener("error", async () => {
+    audioNote.textContent = t("record.no_audio");
+    audioNote.dataset.state = "none";
+    let res;
+    try {
+      res = await fetch(`/api/meetings/${meetingId}/recording`, { headers: { Range: "bytes=0-0" }, credentials: "same-origin" });
+    } catch {
+      return;
+    }
+    if (res.status !== 409) return;
+    audioNote.textContent = t("record.audio_processing");
+    audioNote.dataset.state = "processing";
+    clearTimeout(audioRetry);
+    audioRetry = setTimeout(() => { audio.src = `/api/meetings/${meetingId}/recording?retry=${Date.now()}`; audio.load(); }, AUDIO_RETRY_MS);
+  });
   audio.addEventListener("loadedmetadata", () => {
+    audioNote.dataset.state = "ready";
     audioNote.textContent = t("record.duration", { d: clock(audio.duration) });
     if (Number.isFinite(startAt)) seek(startAt, true);
   });
@@ -77,6 +95,7 @@ export async function render({ main, params, query, user }) {
       const updated = await api.patch(`/api/segments/${seg.id}`, { text });
       seg.text = (updated && updated.text) || text;
       if (updated) Object.assign(seg, { uncertain: updated.uncertain, uncertain_reason: updated.uncertain_reason, edited: updated.edited });
+      minutes.refreshFlags(); // a draft made before this correction is now stale
     } catch (err) {
       alert(err.message);
     }
@@ -100,6 +119,7 @@ export async function render({ main, params, query, user }) {
       const updated = await api.patch(`/api/segments/${seg.id}`, { uncertain: false });
       Object.assign(seg, { uncertain: updated.uncertain, uncertain_reason: updated.uncertain_reason, edited: updated.edited });
       drawSegments();
+      minutes.refreshFlags();
     } catch (err) {
       alert(err.message);
     }
@@ -151,7 +171,20 @@ export async function render({ main, params, query, user }) {
     drawSpeakers();
     if (!editing) drawSegments();
     clearTimeout(pollTimer);
-    if (["queued", "running"].includes(data.status)) followProgress();
+    if (awaited(data.status)) followProgress();
+  }
+
+  // A transcript still to come: queued or running, or none yet for a recorded meeting that is running or
+  // has just ended (the page then updates by itself when the worker starts and finishes).
+  function awaited(status) {
+    if (["queued", "running"].includes(status)) return true;
+    return status === "none" && meeting.record && ["live", "ended"].includes(meeting.status);
+  }
+
+  function eta(seconds) {
+    if (seconds == null) return "";
+    const text = seconds >= 60 ? t("record.eta_min", { n: Math.ceil(seconds / 60) }) : t("record.eta_s", { n: seconds });
+    return " · " + t("record.eta", { t: text });
   }
 
   function showProgress(data) {
@@ -165,7 +198,7 @@ export async function render({ main, params, query, user }) {
       mount(progress, h("div", {}, t("record.transcript_status." + data.status, { pct })));
     } else {
       progress.hidden = false;
-      mount(progress, h("div", {}, t("record.transcript_status." + data.status, { pct })),
+      mount(progress, h("div", {}, t("record.transcript_status." + data.status, { pct }), h("span.eta", { "data-testid": "transcript-eta" }, eta(data.eta_s))),
         h("div.progress-bar", { role: "progressbar", "aria-valuemin": "0", "aria-valuemax": "100", "aria-valuenow": String(pct), "aria-label": t("record.progress") },
           h("div.progress-fill", { style: { width: pct + "%" } })));
     }
@@ -177,11 +210,11 @@ export async function render({ main, params, query, user }) {
     events = new EventSource(`/api/meetings/${meetingId}/transcript/events`);
     events.addEventListener("progress", (ev) => {
       const data = JSON.parse(ev.data);
-      if (["queued", "running"].includes(data.status)) {
+      if (awaited(data.status)) {
         showProgress(data);
       } else {
         stopFollowing();
-        loadTranscript();
+        loadTranscript().then(() => minutes.refreshFlags());
       }
     });
     events.onerror = () => {
@@ -195,42 +228,15 @@ export async function render({ main, params, query, user }) {
     events = null;
   }
 
-  // The minutes card sits above the conclusions: both are fetched first and drawn together, so a button in
-  // the conclusions never moves under the pointer because the minutes above it grew a moment later.
-  // A reload that finishes after a newer one draws nothing (its answers may be older).
+  // The conclusions are redrawn after each change there; the minutes card then refreshes its flags (a draft
+  // made before the change is stale) without touching what the clerk is typing.
   let sideGeneration = 0;
   async function reloadSide() {
     const generation = ++sideGeneration;
-    const draw = await Promise.all([minutesView(), conclusionsView()]);
+    const draw = await conclusionsView();
     if (generation !== sideGeneration) return;
-    for (const show of draw) show();
-  }
-
-  async function minutesView() {
-    let doc;
-    try {
-      doc = await api.get(`/api/meetings/${meetingId}/minutes`);
-    } catch (err) {
-      return () => mount(minutesBox, h("h2#min-h", {}, t("minutes.title")), h("p.muted", {}, isMissingRoute(err) ? t("minutes.unavailable") : err.message));
-    }
-    const save = editor && doc.status === "preview"
-      ? h("button.btn.small", { type: "button", "aria-label": t("minutes.save_draft"), onclick: () => act(() => api.post(`/api/meetings/${meetingId}/minutes`, {})) }, t("minutes.save_draft"))
-      : null;
-    const approve = editor && doc.status === "draft" && doc.version !== null
-      ? h("button.btn.success.small", { type: "button", "aria-label": t("minutes.approve"),
-        onclick: () => act(() => api.post(`/api/meetings/${meetingId}/minutes/${doc.version}/approve`)) }, t("minutes.approve"))
-      : null;
-    const version = doc.version !== null ? `?version=${doc.version}` : "";
-    return () => mount(minutesBox,
-      h("div.card-head", {}, h("h2#min-h", {}, t("minutes.title")),
-        h("span.badge", { "data-status": doc.status, "data-testid": "minutes-status" }, t("minutes.status." + doc.status),
-          doc.version !== null ? ` · v${doc.version}` : "")),
-      h("div.actions", {},
-        h("a.btn.small", { href: `/api/meetings/${meetingId}/minutes.docx${version}`, download: "", "aria-label": t("minutes.docx") }, "DOCX"),
-        h("a.btn.small", { href: `/api/meetings/${meetingId}/minutes.pdf${version}`, download: "", "aria-label": t("minutes.pdf") }, "PDF"),
-        save, approve),
-      doc.sealed_at ? h("p.small.ok-text", {}, t("minutes.sealed", { at: formatDateTime(doc.sealed_at), by: doc.sealed_by || "" })) : null,
-      minutesPreview(doc.document || {}));
+    draw();
+    await minutes.refreshFlags();
   }
 
   async function act(call) {
@@ -310,7 +316,8 @@ export async function render({ main, params, query, user }) {
       h("div.record-side", {},
         h("section.card", { "aria-labelledby": "sp-h" }, h("h2#sp-h", {}, t("record.speakers")), speakers),
         minutesBox, tasksBox)));
-  await Promise.all([loadTranscript(), reloadSide()]);
+  const minutes = minutesCard({ box: minutesBox, meetingId, meeting, user, editor });
+  await Promise.all([loadTranscript(), minutes.reload(), conclusionsView().then((draw) => draw())]);
   if (Number.isFinite(startAt) && audio.readyState >= 1) seek(startAt, true);
-  return () => { clearTimeout(pollTimer); stopFollowing(); audio.pause(); };
+  return () => { clearTimeout(pollTimer); clearTimeout(audioRetry); stopFollowing(); audio.pause(); };
 }
