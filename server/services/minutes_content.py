@@ -256,7 +256,8 @@ def build_notice(
     chair, _clerk = _chair_and_clerk(session, meeting)
     unit = meeting.chair_unit
     chair_name = chair.full_name or chair.username if chair is not None else ""
-    conclusion_by = f"{request.chair_position or 'chủ tọa'} {chair_name}".strip()
+    position = request.chair_position or (chair.position if chair is not None else "")
+    conclusion_by = f"{position or 'chủ tọa'} {chair_name}".strip()
     subject = _MEETING_WORD.sub("", request.title or meeting.title).strip()
     day = local_day(meeting.started_at or meeting.starts_at)
     points = [inv.unit.name for inv in meeting.invitations]
@@ -274,7 +275,7 @@ def build_notice(
         meeting_subject=subject,
         body=body,
         conclusions=_conclusions(session, meeting.id),
-        signer=doc_model.SignatureBlock(((request.chair_position or "Chủ tọa").upper(),), chair_name),
+        signer=doc_model.SignatureBlock(((position or "Chủ tọa").upper(),), chair_name),
         due_on=notice_due(meeting, holidays),
         closing=f"{unit.name} thông báo để các cơ quan, đơn vị biết, thực hiện./.",
         recipients=tuple(request.recipients or points),

@@ -234,3 +234,38 @@ def test_recording_answers_409_while_the_mix_is_made(
         recordings.finish(session, mid, [], "mix.ogg", "0" * 64, 64)
     played = client.get(f"/api/meetings/{mid}/recording", headers=chair)
     assert played.status_code == 200 and played.content.startswith(b"OggS")
+
+
+def test_notice_follows_form_1_4(client: TestClient, seeded: dict[str, Account], tmp_path: Path) -> None:
+    """Form 1.4 read back from the DOCX and the PDF: number with its code (two digits once sealed), the
+    place-and-date line (1.4 has one, unlike 1.9), "DỰ THẢO" on the draft only, the summary naming who
+    concluded with their position, the signer's title in capitals over the name, "Nơi nhận" ending with
+    "Lưu: VT."."""
+    mid = settled_meeting(client)
+    with client.app.state.db.session() as session:  # type: ignore[attr-defined]
+        chair_user = session.scalar(select(User).where(User.username == "chair"))
+        assert chair_user is not None
+        chair_user.position = "Chủ tịch UBND huyện"
+    clerk, chair = login_headers(client, "clerk"), login_headers(client, "chair")
+    assert client.post(f"/api/meetings/{mid}/notice", json={}, headers=clerk).status_code == 201
+    draft_docx = _docx_text(client.get(f"/api/meetings/{mid}/notice.docx", headers=clerk).content)
+    draft_pdf = _pdf_text(client.get(f"/api/meetings/{mid}/notice.pdf", headers=clerk).content, tmp_path)
+    for text in (draft_docx, draft_pdf):
+        for expected in (
+            "ỦY BAN NHÂN DÂN",
+            "/TB-UBND",
+            "Ia Pa, ngày",
+            "DỰ THẢO THÔNG BÁO",
+            "Kết luận của Chủ tịch UBND huyện Nguyễn Văn Hùng tại cuộc họp",
+            "CHỦ TỊCH UBND HUYỆN",
+            "Nơi nhận:",
+            "- Lưu: VT.",
+        ):
+            assert expected in text, expected
+        assert "Số: 0" not in text  # not numbered before sealing
+    assert client.post(f"/api/meetings/{mid}/notice/1/approve", headers=chair).status_code == 200
+    sealed_docx = _docx_text(client.get(f"/api/meetings/{mid}/notice.docx", headers=chair).content)
+    sealed_pdf = _pdf_text(client.get(f"/api/meetings/{mid}/notice.pdf", headers=chair).content, tmp_path)
+    for text in (sealed_docx, sealed_pdf):
+        assert "Số: 01/TB-UBND" in text and "(Đã ký số)" in text and "DỰ THẢO" not in text
+        assert "Ia Pa, ngày" in text
