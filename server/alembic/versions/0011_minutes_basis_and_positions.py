@@ -6,7 +6,7 @@ not sealed without the chair's confirmation ("" for versions stored before this 
 ``users.position``: the person's position, printed with the name in the minutes ("Người dự", chair, clerk).
 
 Revision ID: 0011
-Revises: 0008
+Revises: 0009
 """
 from collections.abc import Sequence
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0011"
-down_revision: str | None = "0008"
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
