@@ -95,3 +95,36 @@ class RedisRelay:
                     s.shutdown(socket.SHUT_RDWR)
                 except OSError:
                     pass
+
+
+class UnixRedisRelay:
+    """Forwards a Unix socket to Redis over TCP: processes in a network namespace (the browser tests') reach
+    the machine's Redis through it as ``unix://<path>?db=13``, as they reach PostgreSQL through its socket."""
+
+    def __init__(self, path: str, target_url: str) -> None:
+        parts = urlsplit(target_url)
+        self.path = path
+        self.target = (parts.hostname or "127.0.0.1", parts.port or 6379)
+        self.db = parts.path.lstrip("/") or "0"
+        self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._listener.bind(path)
+        os.chmod(path, 0o777)
+        self._listener.listen(64)
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.path}?db={self.db}"
+
+    def close(self) -> None:
+        self._listener.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target)
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=RedisRelay._pipe, args=(a, b), daemon=True).start()
