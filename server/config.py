@@ -119,6 +119,13 @@ class Settings(BaseSettings):
         "participant hears; microphones carrying only room noise or silence are recorded but not forwarded. "
         "0 forwards every microphone to everyone.",
     )
+    bounded_from: int = Field(
+        20,
+        description="From this many participants on, each participant's connection carries only what it "
+        "receives (the audible microphones on a few reused audio slots, its last-N cameras) instead of one "
+        "stream per other participant: a join then costs one renegotiation, not one per participant "
+        "(a province meeting of 136). 0 keeps one stream per participant whatever the size.",
+    )
     rtp_fast_path: bool = Field(
         True,
         description="Take publishers' RTP off the ICE socket synchronously instead of through aiortc's "

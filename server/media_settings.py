@@ -35,6 +35,7 @@ def media_config(settings: Settings) -> MediaConfig:
         video_bitrate_cap_bps=settings.video_bitrate_cap_bps,
         last_n=settings.last_n,
         audio_speakers=settings.audio_speakers,
+        bounded_from=settings.bounded_from,
         rtp_fast_path=settings.rtp_fast_path,
         rtp_native_send=settings.rtp_native_send,
     )

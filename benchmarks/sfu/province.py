@@ -1,15 +1,19 @@
 """Province meeting benchmark (issue 15): one chairing hall and N communes in one SFU process.
 
     python benchmarks/sfu/province.py [--sizes 35,70,135] [--window 10] [--baseline-size 20] [--last-n 2]
+                                      [--bounded-from 2]
 
 The hall publishes pre-encoded VP8 640x360@30 (~490 kb/s) and Opus; every commune publishes a pre-encoded
 320x180@15 thumbnail (~150 kb/s) and Opus silence (an open microphone in a quiet room). The hall is pinned
 (`MediaRoom.set_pinned`): its audio and video reach every commune. Audio selection forwards no one else's
-silence; `last_n` camera videos per viewer (pinned first, then recent speakers). Clients count at the RTP
-level (no decoding), several per process: the hall in one process, the communes in two.
+silence; `last_n` camera videos per viewer (pinned first, then recent speakers); bounded negotiation
+(`MediaConfig.bounded_from`): each viewer has m-lines only for what it receives, so a join costs one offer.
+Clients count at the RTP level (no decoding), several per process: the hall in one process, the communes in
+two.
 
 Baseline, in the same run: the SFU before the province work — every microphone and every camera to every
-viewer (`audio_speakers=0`, `last_n=0`) — at `--baseline-size` communes, beside the province configuration
+viewer, each on an m-line negotiated with every viewer (`audio_speakers=0`, `last_n=0`,
+`bounded_from=0`) — at `--baseline-size` communes, beside the province configuration
 at the same size; the ratio of server CPU and of packets forwarded is printed. Then the province
 configuration at each of `--sizes`, as far as the 2 cores can host the clients (the client processes' CPU
 is printed: when they and the server fill the machine, the machine is the limit, not the server).
@@ -194,6 +198,9 @@ async def main() -> None:
     )
     parser.add_argument("--last-n", type=int, default=2, help="camera videos per viewer (pinned hall first)")
     parser.add_argument("--audio-speakers", type=int, default=3)
+    parser.add_argument(
+        "--bounded-from", type=int, default=2, help="bounded negotiation from this many participants (0: off)"
+    )
     args = parser.parse_args()
     hall_frames = encode_test_pattern(
         640, 360, HALL_FPS, frames=300, bitrate_bps=500_000, keyframe_interval=60
@@ -206,14 +213,16 @@ async def main() -> None:
         print(
             f"{label} video: {len(frames)} pre-encoded VP8 frames at {fps} fps, {kbps:.0f} kb/s", flush=True
         )
-    selected = SfuOptions(audio_speakers=args.audio_speakers, last_n=args.last_n)
+    selected = SfuOptions(
+        audio_speakers=args.audio_speakers, last_n=args.last_n, bounded_from=args.bounded_from
+    )
     if args.baseline_size:
         before = await province(
             args.baseline_size, args.window, hall_frames, thumb_frames, SfuOptions(audio_speakers=0, last_n=0)
         )
         show("baseline (every microphone and camera to every viewer)", before)
         after = await province(args.baseline_size, args.window, hall_frames, thumb_frames, selected)
-        show(f"province (audio selection, last_n {args.last_n})", after)
+        show(f"province (audio selection, last_n {args.last_n}, bounded from {args.bounded_from})", after)
         print(
             f"at {args.baseline_size} communes: baseline / province server CPU "
             f"{before.server.cpu_percent_of_core / max(after.server.cpu_percent_of_core, 0.01):.1f}x, "
@@ -226,7 +235,7 @@ async def main() -> None:
         except JoinFailed as exc:
             print(f"province of {size} communes: not held: {exc}", flush=True)
             break
-        show(f"province (audio selection, last_n {args.last_n})", figures)
+        show(f"province (audio selection, last_n {args.last_n}, bounded from {args.bounded_from})", figures)
 
 
 if __name__ == "__main__":

@@ -65,6 +65,7 @@ class SfuOptions:
     profile_path: str = ""  # write cProfile stats of the measuring window here (slows the server ~2x)
     audio_speakers: int = MediaConfig.audio_speakers  # MediaConfig.audio_speakers (0: all hear all)
     last_n: int = MediaConfig.last_n  # camera videos per viewer (pinned first, then speakers; 0: all)
+    bounded_from: int = MediaConfig.bounded_from  # m-lines only for what a viewer receives (0: never)
 
 
 @dataclass(frozen=True)
@@ -188,6 +189,7 @@ class _SfuBackend:
             audio_report_interval_s=options.audio_report_interval_s,
             audio_speakers=options.audio_speakers,
             last_n=options.last_n,
+            bounded_from=options.bounded_from,
         )
         self.room = MediaRoom("bench", config, Listener())
         timings = self.timings

@@ -179,7 +179,10 @@ class MediaClient:
         for transceiver in self.pc.getTransceivers():
             label = offer.label(transceiver.mid or "")
             if label is None:
-                transceiver.direction = "inactive"
+                # an unlabelled audio m-line is a server's spare slot (a bounded meeting): received, so that
+                # a speaker put on it is heard before the offer that names it; anything else goes inactive
+                audio = transceiver.receiver.track is not None and transceiver.receiver.track.kind == "audio"
+                transceiver.direction = "recvonly" if audio else "inactive"
                 self._retire(transceiver.mid or "")
                 continue
             if label.participant_id == self.participant_id:

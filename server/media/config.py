@@ -66,6 +66,9 @@ class MediaConfig:
         0 forwards every microphone to every viewer.
     audio_hold_s: a speaker stays audible this long after its last speech (pauses between sentences).
     audio_preroll_s: audio kept per unforwarded microphone and sent first when it becomes audible.
+    bounded_from: from this many participants on (0: never), each viewer has m-lines only for the streams
+        forwarded to it (the audible microphones, its last-N cameras, screens), reused as speakers change,
+        instead of one per stream of every other participant: a join costs one offer, not one per participant.
     """
 
     ice_addresses: tuple[str, ...] = ("127.0.0.1",)
@@ -86,6 +89,7 @@ class MediaConfig:
     audio_speakers: int = 3
     audio_hold_s: float = 2.0
     audio_preroll_s: float = 0.24
+    bounded_from: int = 0
 
     def audio_selection(self) -> AudioSelectionConfig:
         return AudioSelectionConfig(

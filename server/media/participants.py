@@ -61,6 +61,7 @@ class SendSlot:
     stream: StreamKey | None
     forwarder: StreamForwarder | None = None
     previous: StreamForwarder | None = None
+    idle: StreamKey | None = None  # the stream it last carried (bounded meetings label idle audio with it)
     reports: ReportTimes = field(default_factory=ReportTimes)  # round trip and loss from the viewer's RRs
 
     def sender_info(self) -> RtcpSenderInfo | None:

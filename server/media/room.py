@@ -404,59 +404,21 @@ class MediaRoom:
         if not participant.screen_sharing and "screen" in participant.recv:
             participant.recv["screen"].direction = "inactive"
 
-        # an audio-only participant gets no video m-lines at all (set_audio_only renegotiates)
-        wanted = [
-            k
-            for k, s in self._streams.items()
-            if s.participant_id != participant.participant_id
-            and (s.kind == "audio" or not participant.audio_only)
-        ]
+        wanted = self._wanted(participant)
         for slot in participant.slots:
             if slot.stream is not None and slot.stream not in wanted:
-                slot.stream = None
-                slot.previous = slot.forwarder or slot.previous
-                slot.forwarder = None
-                slot.transceiver.direction = "inactive"
+                self._free(participant, slot)
         assigned = {slot.stream for slot in participant.slots if slot.stream is not None}
         for key in wanted:
             if key in assigned:
                 continue
             stream = self._streams[key]
             free = next((s for s in participant.slots if s.stream is None and s.kind == stream.kind), None)
-            if free is not None:
-                slot = free
-            else:
-                transceiver = pc.addTransceiver(stream.kind, direction="sendonly")
-                prefer_codecs(transceiver, stream.kind)
-                transceiver.sender.replaceTrack(hooks.IdleTrack(stream.kind))
-                hooks.intercept_rtcp(
-                    transceiver.sender, self._rtcp_handler(participant.participant_id, transceiver)
-                )
-                slot = SendSlot(transceiver, stream.kind, None)
-                hooks.intercept_sender_reports(transceiver.sender, slot.sender_info)
-                hooks.report_every(
-                    transceiver.sender,
-                    self.config.audio_report_interval_s
-                    if stream.kind == "audio"
-                    else self.config.video_report_interval_s,
-                )
-                participant.slots.append(slot)
-            slot.transceiver.direction = "sendonly"
-            slot.stream = key
-            clock = AUDIO_CLOCK_RATE_HZ if stream.kind == "audio" else VIDEO_CLOCK_RATE_HZ
-            slot.forwarder = StreamForwarder(
-                slot.transceiver,
-                stream.kind,
-                clock,
-                self.config.history_packets,
-                native_send=self.config.rtp_native_send,
-            )
-            if slot.previous is not None:
-                slot.forwarder.continue_from(slot.previous)
-                slot.previous = None
-            if stream.kind == "audio":
-                slot.forwarder.enabled = key[0] in self._audible
-            stream.forwarders[participant.participant_id] = slot.forwarder
+            self._assign(participant, free or self._new_slot(participant, stream.kind), key)
+        if self._bounded():
+            # spare audio m-lines, negotiated before anyone needs them: a new speaker is put on one at once
+            for _ in range(self._missing_audio_slots(participant)):
+                self._new_slot(participant, "audio")
 
         with hooks.offering_red():
             offer = await pc.createOffer()
@@ -476,25 +438,167 @@ class MediaRoom:
                     )
                 )
         for slot in participant.slots:
-            if slot.stream is None or slot.transceiver.mid is None:
+            # an idle audio slot of a bounded meeting keeps the label of the last one it carried while that
+            # participant is here: the viewer's player stays attached, so a new speaker put on it is heard
+            # at once, and named by the next offer
+            shown: StreamKey | None = slot.stream
+            if shown is None and slot.kind == "audio" and slot.idle and slot.idle[0] in self._participants:
+                shown = slot.idle if self._bounded() else None
+            if shown is None or slot.transceiver.mid is None:
                 continue
-            publisher = self._participants.get(slot.stream[0])
+            publisher = self._participants.get(shown[0])
             labels.append(
                 StreamLabel(
                     slot.transceiver.mid,
-                    slot.stream[0],
-                    publisher.username if publisher else slot.stream[0],
+                    shown[0],
+                    publisher.username if publisher else shown[0],
                     publisher.unit if publisher else "",
                     slot.kind,
-                    slot.stream[1],
+                    shown[1],
                 )
             )
         return Offer(participant.participant_id, pc.localDescription.sdp, tuple(labels))
 
     def _notify_others(self, participant_id: str) -> None:
-        for other in self._participants:
-            if other != participant_id:
-                self._emit(RenegotiationNeeded(self.room_id, other))
+        """A participant's published streams changed: every other viewer gets a new offer — in a bounded
+        meeting only those whose forwarded streams changed (`_rebalance`)."""
+        bounded = self._bounded()
+        for other_id, other in self._participants.items():
+            if other_id == participant_id:
+                continue
+            if bounded:
+                self._rebalance(other)
+            else:
+                self._emit(RenegotiationNeeded(self.room_id, other_id))
+
+    # --- which streams a viewer has m-lines for ------------------------------------------------------
+
+    def _bounded(self) -> bool:
+        """Bounded negotiation (MediaConfig.bounded_from): viewers get m-lines only for what they receive."""
+        return 0 < self.config.bounded_from <= len(self._participants)
+
+    def _wanted(self, participant: Participant) -> list[StreamKey]:
+        """The streams this viewer has a send m-line for. Every other participant's stream — cameras and
+        screens not for an audio-only viewer — or, in a bounded meeting, only those forwarded to it now: the
+        audible microphones (audio selection), its last-N cameras, screens. A meeting of 136 then costs each
+        join one offer, not 135, and each viewer's offer a handful of m-lines, not 270."""
+        me = participant.participant_id
+        if not self._bounded():
+            return [
+                k
+                for k, s in self._streams.items()
+                if s.participant_id != me and (s.kind == "audio" or not participant.audio_only)
+            ]
+        cameras = [k[0] for k, s in self._streams.items() if s.source == "camera" and k[0] != me]
+        allowed = self._speakers.last_n(cameras, self._pinned, self.config.last_n, time.monotonic())
+        return [
+            k
+            for k, s in self._streams.items()
+            if s.participant_id != me
+            and (
+                (s.kind == "audio" and k[0] in self._audible)
+                or (
+                    s.kind == "video"
+                    and not participant.audio_only
+                    and (s.source == "screen" or k[0] in allowed)
+                )
+            )
+        ]
+
+    def _new_slot(self, participant: Participant, kind: Kind) -> SendSlot:
+        """A new send m-line for this viewer (sendonly, carrying nothing until a stream is assigned)."""
+        transceiver = participant.pc.addTransceiver(kind, direction="sendonly")
+        prefer_codecs(transceiver, kind)
+        transceiver.sender.replaceTrack(hooks.IdleTrack(kind))
+        hooks.intercept_rtcp(transceiver.sender, self._rtcp_handler(participant.participant_id, transceiver))
+        slot = SendSlot(transceiver, kind, None)
+        hooks.intercept_sender_reports(transceiver.sender, slot.sender_info)
+        hooks.report_every(
+            transceiver.sender,
+            self.config.audio_report_interval_s if kind == "audio" else self.config.video_report_interval_s,
+        )
+        participant.slots.append(slot)
+        return slot
+
+    def _missing_audio_slots(self, participant: Participant) -> int:
+        """In a bounded meeting, how many audio m-lines this viewer lacks: one per pinned participant and per
+        recent speaker (`audio_speakers`), whether or not anyone is speaking now."""
+        have = sum(1 for slot in participant.slots if slot.kind == "audio")
+        return max(0, len(self._pinned) + self.config.audio_speakers - have)
+
+    def _free(self, participant: Participant, slot: SendSlot) -> None:
+        """Take the slot's stream off it; the m-line stays for reuse (its forwarder's numbering continues)."""
+        if slot.stream is None:
+            return
+        stream = self._streams.get(slot.stream)
+        if stream is not None and stream.forwarders.get(participant.participant_id) is slot.forwarder:
+            del stream.forwarders[participant.participant_id]
+        slot.idle = slot.stream
+        slot.stream = None
+        slot.previous = slot.forwarder or slot.previous
+        slot.forwarder = None
+        # an idle audio m-line of a bounded meeting stays sendonly: a speaker put on it is heard before the
+        # viewer has the new offer; otherwise (and for video, which waits for a key frame) it goes inactive
+        if not (self._bounded() and slot.kind == "audio"):
+            slot.transceiver.direction = "inactive"
+
+    def _assign(self, participant: Participant, slot: SendSlot, key: StreamKey) -> None:
+        """Put stream `key` on the viewer's m-line `slot`, continuing the m-line's numbering."""
+        stream = self._streams[key]
+        slot.transceiver.direction = "sendonly"
+        slot.stream = key
+        slot.idle = None
+        clock = AUDIO_CLOCK_RATE_HZ if stream.kind == "audio" else VIDEO_CLOCK_RATE_HZ
+        slot.forwarder = StreamForwarder(
+            slot.transceiver,
+            stream.kind,
+            clock,
+            self.config.history_packets,
+            native_send=self.config.rtp_native_send,
+        )
+        if slot.previous is not None:
+            slot.forwarder.continue_from(slot.previous)
+            slot.previous = None
+        if stream.kind == "audio":
+            slot.forwarder.enabled = key[0] in self._audible
+        stream.forwarders[participant.participant_id] = slot.forwarder
+
+    def _rebalance(self, participant: Participant) -> None:
+        """Bounded meetings, synchronously: free the viewer's slots whose stream is no longer forwarded to it,
+        put newly forwarded streams on free negotiated slots at once (packets flow before the next offer,
+        which relabels them), and ask for an offer when anything changed or an m-line is missing."""
+        wanted = self._wanted(participant)
+        changed = self._missing_audio_slots(participant) > 0  # e.g. joined before the meeting was bounded
+        for slot in participant.slots:
+            if slot.stream is not None and slot.stream not in wanted:
+                self._free(participant, slot)
+                changed = True
+        assigned = {slot.stream for slot in participant.slots if slot.stream is not None}
+        for key in wanted:
+            if key in assigned:
+                continue
+            changed = True
+            stream = self._streams[key]
+            free = next(
+                (
+                    s
+                    for s in participant.slots
+                    if s.stream is None
+                    and s.kind == stream.kind
+                    and s.transceiver.currentDirection in ("sendonly", "sendrecv")
+                ),
+                None,
+            )
+            if free is None:
+                continue  # the offer adds an m-line
+            self._assign(participant, free, key)
+            if free.forwarder is not None:
+                free.forwarder.configure()
+                if stream.kind == "video":
+                    free.forwarder.restart()
+                    self._spawn(self._request_keyframe(stream), "PLI")
+        if changed:
+            self._emit(RenegotiationNeeded(self.room_id, participant.participant_id))
 
     def _drop_stream(self, key: StreamKey) -> None:
         stream = self._streams.pop(key, None)
@@ -716,6 +820,9 @@ class MediaRoom:
         audible = self._audio.select(publishers, self._pinned, now_s)
         previous = self._audible
         self._audible = audible
+        if audible != previous and self._bounded():
+            for viewer in self._participants.values():
+                self._rebalance(viewer)
         if sender is not None and packet is not None and sender not in audible:
             stream = self._streams.get((sender, "microphone"))
             if stream is not None and stream.preroll is not None:
@@ -825,6 +932,9 @@ class MediaRoom:
         return handle
 
     def _apply_last_n(self) -> None:
+        if self._bounded():
+            for viewer in self._participants.values():
+                self._rebalance(viewer)
         now = time.monotonic()
         camera_publishers = [k[0] for k, s in self._streams.items() if s.source == "camera"]
         pinned = self._pinned
