@@ -105,6 +105,7 @@ def cmd_user_add(args: argparse.Namespace) -> int:
             role=args.role,
             unit_code=args.unit,
             full_name=args.full_name or "",
+            position=args.position or "",
         )
         print(f"Đã tạo tài khoản {user.username} ({user.role.value}, {args.unit}).")
     return 0
@@ -384,6 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
     pa.add_argument("--role", required=True, choices=["admin", "chair", "clerk", "member", "viewer"])
     pa.add_argument("--unit", required=True)
     pa.add_argument("--full-name")
+    pa.add_argument("--position", help="chức vụ, in cùng tên trong biên bản (ví dụ: Chủ tịch UBND xã)")
     pa.add_argument("--password-stdin", action="store_true")
     data_dir(pa)
     pa.set_defaults(func=cmd_user_add)

@@ -14,6 +14,8 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from server.config import Settings
+from server.db import Database
 from server.models import Meeting, MeetingStatus, Unit, User
 from server.services import recordings, transcripts
 from tests.conftest import Account, login_headers
@@ -269,3 +271,19 @@ def test_notice_follows_form_1_4(client: TestClient, seeded: dict[str, Account],
     for text in (sealed_docx, sealed_pdf):
         assert "Số: 01/TB-UBND" in text and "(Đã ký số)" in text and "DỰ THẢO" not in text
         assert "Ia Pa, ngày" in text
+
+
+def test_cli_user_add_takes_a_position(settings: Settings) -> None:
+    from tests.server.test_cli import giaoban
+
+    giaoban(settings, "init")
+    giaoban(settings, "seed", "ia-pa")
+    args = ["user", "add", "ctchumo", "--role", "member", "--unit", "CHUMO", "--full-name", "Ksor Y Hiếu"]
+    giaoban(settings, *args, "--position", "Chủ tịch UBND xã", "--password-stdin", stdin="mot-mat-khau-dai\n")
+    db = Database(settings)
+    try:
+        with db.session() as session:
+            user = session.scalar(select(User).where(User.username == "ctchumo"))
+            assert user is not None and (user.full_name, user.position) == ("Ksor Y Hiếu", "Chủ tịch UBND xã")
+    finally:
+        db.dispose()
