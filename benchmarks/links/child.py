@@ -108,7 +108,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             if args.cap_kbps:
                 cap_port(local_port(viewer), args.cap_kbps)
         started = time.monotonic()
-        await join(PUBLISHER, ClientConfig(media=CONFIG, audio_file=args.wav, video=args.video))
+        publisher = await join(PUBLISHER, ClientConfig(media=CONFIG, audio_file=args.wav, video=args.video))
+        await publisher.wait_connected(30.0)  # the call's time counts from here: the WAV plays once connected
+        connected_s = time.monotonic() - started
         await asyncio.sleep(args.seconds)
         if args.viewer:
             elapsed = time.monotonic() - started
@@ -130,6 +132,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     repair = track.repair
     assert repair is not None
     return {
+        "connect_s": connected_s,
         "packets": tap.packets,
         "holes": repair.holes,
         "recovered_red": repair.recovered_red,
