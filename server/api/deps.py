@@ -69,7 +69,9 @@ def get_actor(info: Annotated[accounts.SessionInfo, Depends(get_session_info)]) 
 
 
 DatabaseDep = Annotated[Database, Depends(get_database)]
-SessionDep = Annotated[Session, Depends(get_session)]
+# "function" scope: the transaction is committed (or rolled back) before the response is sent, so a client
+# that reads right after a write sees it, and a failed commit is an error response, not a lost write
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 ActorDep = Annotated[Actor, Depends(get_actor)]
 SessionInfoDep = Annotated[accounts.SessionInfo, Depends(get_session_info)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]

@@ -300,6 +300,26 @@ def test_scheduling_refuses_no_units_edits_and_cancels(
         if n["data"].get("meeting_id") == first_id
     ]
     assert any("15:00 ngày 05/01/2027" in text for text in texts), texts
+    # ... and sees it in the header: unread count, the list, read once opened
+    bell = commune.get_by_role("button", name=re.compile("^Thông báo"))
+    expect(bell).to_have_accessible_name(re.compile(r"^Thông báo: \d+ chưa đọc$"))
+    unread = int(re.sub(r"\D", "", bell.get_attribute("aria-label") or ""))
+    bell.click()
+    panel = commune.get_by_test_id("notice-panel")
+    notice = panel.locator("li", has_text="15:00 ngày 05/01/2027")
+    expect(notice).to_contain_text(f"Cuộc họp «{title}» đã được điều chỉnh: 15:00 ngày 05/01/2027")
+    no_horizontal_scroll(commune, "notifications")
+    shot(commune, screenshots, f"18-{size}-notifications")
+    notice.get_by_role("link").click()
+    expect(notice).not_to_have_class("unread")
+    expected = f"Thông báo: {unread - 1} chưa đọc" if unread > 1 else "Thông báo"
+    expect(bell).to_have_accessible_name(expected)
+    iatul = open_page(browser, server.base_url, VIEWPORTS[size])
+    log_in(iatul, "iatul", server.accounts["iatul"].password)
+    iatul.get_by_role("button", name=re.compile("^Thông báo")).click()
+    expect(iatul.get_by_test_id("notice-panel")).to_contain_text(
+        f"Đơn vị không còn được mời dự cuộc họp «{title}» lúc 15:00 ngày 05/01/2027."
+    )
 
     # cancel the second, with a reason; it moves to the past meetings as cancelled
     second.get_by_role("button", name=f"Hủy cuộc họp: {title} (Số {second_id}").click()

@@ -2,6 +2,7 @@
 import { api } from "./api.js";
 import { h, mount } from "./dom.js";
 import { LANGUAGES, lang, setLang, t } from "./i18n.js";
+import { noticeButton } from "./notices.js";
 import { clearMe, currentUser, loadMe } from "./session.js";
 
 const ROUTES = [
@@ -58,6 +59,7 @@ function shell(user, active) {
     toggle,
     h("div.topbar-right", {},
       langSwitch(),
+      user ? noticeButton() : null,
       user ? h("span.user", { "data-testid": "current-user" }, `${user.full_name || user.username} · ${t("role." + user.role)}`) : null,
       user ? h("button.btn.ghost", { type: "button", "aria-label": t("auth.logout"), onclick: logout }, t("auth.logout")) : null),
   );

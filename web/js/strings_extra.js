@@ -63,6 +63,9 @@ export const EXTRA_VI = {
   "search.kind": "Loại kết quả",
   "search.all_kinds": "Tất cả",
   "search.filters": "Bộ lọc",
+  "notice.title": "Thông báo",
+  "notice.unread": "Thông báo: {n} chưa đọc",
+  "notice.none": "Chưa có thông báo.",
 };
 
 export const EXTRA_EN = {
@@ -125,4 +128,7 @@ export const EXTRA_EN = {
   "search.kind": "Result type",
   "search.all_kinds": "All",
   "search.filters": "Filters",
+  "notice.title": "Notifications",
+  "notice.unread": "Notifications: {n} unread",
+  "notice.none": "No notifications.",
 };
