@@ -108,9 +108,6 @@ def login(
 def ws_ticket(session: SessionDep, info: SessionInfoDep, settings: SettingsDep) -> TicketOut:
     """A one-use ticket for opening one socket (``?ticket=``) within ``expires_in`` seconds."""
     ticket = accounts.issue_ws_ticket(session, settings, info.session_id)
-    # committed before the answer: the request's own commit runs after the response is sent, and a client
-    # opening its socket at once (a reconnect, on another process of the site) found no such ticket (4401)
-    session.commit()
     return TicketOut(ticket=ticket, expires_in=settings.ws_ticket_ttl_s)
 
 
