@@ -160,10 +160,13 @@ def _editable(content: dict[str, Any]) -> list[EditableItem]:
     return [EditableItem(title=item.title, text=editable_text(item)) for item in doc.agenda]
 
 
-def _view(session: Session, row: MinutesVersion) -> VersionView:
+def _view(
+    session: Session, row: MinutesVersion, current: tuple[str, dt.datetime | None] | None = None
+) -> VersionView:
+    """``current``: the meeting's ``source_basis`` when the caller already has it (a list of versions)."""
     kind = DocKind(row.kind)
     due, overdue = _overdue(kind, row.content, row.sealed_at)
-    basis, changed_at = source_basis(session, row.meeting_id)
+    basis, changed_at = current or source_basis(session, row.meeting_id)
     stale = row.status is MinutesStatus.DRAFT and bool(row.basis_sha256) and row.basis_sha256 != basis
     return VersionView(
         meeting_id=row.meeting_id,
@@ -332,7 +335,8 @@ def save_draft(
 
 def list_versions(session: Session, actor: Actor, meeting_id: int, kind: DocKind) -> list[VersionView]:
     meetings.get_visible(session, actor, meeting_id)
-    return [_view(session, row) for row in _versions(session, meeting_id, kind)]
+    current = source_basis(session, meeting_id)
+    return [_view(session, row, current) for row in _versions(session, meeting_id, kind)]
 
 
 def get(
