@@ -27,6 +27,7 @@ def test_progress_carries_a_time_estimate(client: TestClient, seeded: dict[str, 
                 session.add(row)
             row.status, row.progress = JobStatus.RUNNING, progress
             row.started_at = utcnow() - dt.timedelta(seconds=elapsed_s)
+            row.worker, row.heartbeat_at = "test-worker", utcnow()  # a live lease: the sweeper leaves it be
         eta: int | None = client.get(f"/api/meetings/{mid}/transcript", headers=chair).json()["eta_s"]
         return eta
 
