@@ -44,7 +44,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         live = LiveMeetings(settings, db)
         site: SiteNode | None = None
         if settings.redis_url:  # one node of a site: a live meeting may be held by another process
-            site = SiteNode(settings, load=live.load, tick=live.close_ended_elsewhere)
+            site = SiteNode(settings, load=live.load, tick=live.site_tick)
             live.site = site
             await site.start()
         else:

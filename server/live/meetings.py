@@ -141,8 +141,11 @@ class LiveMeetings:
         node = await self.site.locate(meeting_id)
         return None if self.site.is_self(node) else node.url
 
-    async def close_ended_elsewhere(self) -> None:
+    async def site_tick(self) -> None:
+        """Each heartbeat: close the rooms of meetings ended through another process, hand over those
+        placed on another node meanwhile."""
         await takeover.close_ended_elsewhere(self)
+        await takeover.hand_over_moved(self)
 
     # ---- signaling --------------------------------------------------------------------------------------
     async def connect(self, actor: Actor, meeting_id: int, send: Send, close: Close) -> Connection:

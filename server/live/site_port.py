@@ -28,5 +28,9 @@ class SitePort(Protocol):
     async def held_elsewhere(self, meeting_id: int) -> bool:
         """Whether another healthy node reports holding the meeting's room (False when Redis is down)."""
 
+    async def moved_elsewhere(self, meeting_ids: list[int]) -> dict[int, str]:
+        """Of ``meeting_ids`` (held here), those now placed on another healthy node — re-placed while this
+        node was cut off from Redis — with the signaling URL their sockets should go to."""
+
     async def release(self, meeting_id: int) -> None:
         """The meeting ended: forget its placement (never raises)."""

@@ -5,7 +5,8 @@ placed with a meeting it does not hold yet — started through another process, 
 heartbeating — adopts it at its first socket (:func:`adopt`): the room is built from the database (title,
 roll-call, lock), and a recorded meeting records on in new files on the same meeting clock (the recorder
 reopens the manifest, closes the dead node's tracks at their last page and writes ``meeting_resumed``). A
-meeting ended through another process is closed here within a heartbeat (:func:`close_ended_elsewhere`).
+meeting ended through another process is closed here within a heartbeat (:func:`close_ended_elsewhere`);
+one placed on another node while this one was cut off from Redis is handed over (:func:`hand_over_moved`).
 A recorded meeting ended while no node held it (interrupted and never resumed) still gets its tracks closed,
 its mixed file and its transcription (:func:`finish_unheld`).
 """
@@ -14,17 +15,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from functools import partial
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from recordings.storage import MeetingRecorder
-from server.live.connections import LiveRoom
+from server.live.connections import LiveRoom, quiet
 from server.live.lifecycle import close_room
-from server.live.recording import RoomMediaListener, finish_recording, start_recorder
+from server.live.recording import RoomMediaListener, close_track, finish_recording, start_recorder
 from server.live.rollcall import roll_call_infos
 from server.models import Meeting, MeetingStatus, Participation, Recording, RecordingStatus, utcnow
+from server.rooms import messages as m
 from server.rooms.room import Room
 from server.services import meetings
 
@@ -92,6 +95,38 @@ async def close_ended_elsewhere(core: LiveMeetings) -> None:
         if live is not None:
             log.info("meeting %s ended through another process: closing its room here", meeting_id)
             await close_room(core, live)
+
+
+async def hand_over_moved(core: LiveMeetings) -> None:
+    """Give up the rooms of meetings placed on another node while this one was cut off from Redis (the
+    other node resumed them): each socket is sent ``redirect`` to that node and closed 4307, the media
+    closed, the tracks closed where they stand (the recording goes on there; nothing is ended here)."""
+    if core.site is None:
+        return
+    moved = await core.site.moved_elsewhere(list(core.rooms))
+    for meeting_id, url in moved.items():
+        async with core.lock:
+            live = core.rooms.pop(meeting_id, None)
+        if live is None:
+            continue
+        log.warning("meeting %s is held by another node now: its sockets go to %s", meeting_id, url)
+        await live.stop_batching()
+        conns = list(live.connections.values())
+        live.connections.clear()
+        for conn in conns:
+            conn.closed = True
+            await quiet(conn.send(m.Redirect(url=url)))
+            await quiet(conn.close(m.CLOSE_REDIRECT, "redirect"))
+        await live.media.close()
+        if live.recorder is not None:
+            for pid in list(live.tracks):
+                close_track(live, pid)
+        await core._db(partial(_left, [c.participation_id for c in conns], "moved"))
+
+
+def _left(participation_ids: list[int], reason: str, session: Session) -> None:
+    for participation_id in participation_ids:
+        meetings.record_leave(session, participation_id, reason)
 
 
 async def finish_unheld(core: LiveMeetings, meeting_id: int) -> None:

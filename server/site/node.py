@@ -145,6 +145,24 @@ class SiteNode:
             return False
         return any(meeting_id in n.rooms for n in nodes.values() if n.id != self.id)
 
+    async def moved_elsewhere(self, meeting_ids: list[int]) -> dict[int, str]:
+        if not meeting_ids:
+            return {}
+
+        def look() -> dict[int, str]:
+            nodes = self.registry.healthy()
+            owners = [self.placement.owner(m) for m in meeting_ids]
+            return {
+                m: socket_url(nodes[o].url, m)
+                for m, o in zip(meeting_ids, owners, strict=True)
+                if o is not None and o != self.id and o in nodes
+            }
+
+        try:
+            return await self._off_loop(look)
+        except SiteUnavailable:
+            return {}  # Redis down: the meetings go on here
+
     async def release(self, meeting_id: int) -> None:
         try:
             await self._off_loop(self.placement.release, meeting_id)

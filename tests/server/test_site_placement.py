@@ -1,6 +1,7 @@
 """Placement on a site's media nodes (server.site) against a real Redis: the least-loaded healthy node is
-chosen, a node whose heartbeat went stale never is, concurrent placements agree, and with Redis unreachable
-a start is refused with 503 ``site_unavailable`` (the live meeting held here goes on) until Redis returns.
+chosen, a node whose heartbeat went stale never is, concurrent placements agree, with Redis unreachable a
+start is refused with 503 ``site_unavailable`` (the live meeting held here goes on) until Redis returns, and
+a meeting re-placed elsewhere meanwhile is handed over (its sockets redirected).
 
 Marked ``pg``: it runs in the PostgreSQL pass, where CI starts the machine's Redis
 (tests/server/site_harness.py)."""
@@ -173,6 +174,22 @@ def test_redis_down_refuses_new_placements_and_they_resume(tmp_path: Path, datab
             ended = client.post(f"/api/meetings/{ids[0]}/end", headers=chair)
             assert ended.status_code == 200
             assert direct.hget(MEETINGS_KEY, str(ids[0])) is None  # no longer counts on its node
+
+            # a meeting held here but placed on another node meanwhile (this node was cut off from Redis
+            # longer than its TTL, the other resumed it): the next heartbeat sends its sockets there
+            other.heartbeat(NodeInfo("other", "http://127.0.0.1:9"))
+            assert direct.hget(MEETINGS_KEY, str(fourth)) == site.id.encode()
+            with client.websocket_connect(f"/ws/meetings/{fourth}", headers=chair) as ws:
+                assert ws.receive_json()["type"] == "welcome"
+                direct.hset(MEETINGS_KEY, str(fourth), "other")
+                got = ws.receive_json()
+                while got["type"] != "redirect":
+                    got = ws.receive_json()
+                assert got["url"] == f"ws://127.0.0.1:9/ws/meetings/{fourth}"
+                with pytest.raises(WebSocketDisconnect) as closed:
+                    ws.receive_json()
+                assert closed.value.code == m.CLOSE_REDIRECT
+            assert fourth not in client.app.state.live.rooms  # type: ignore[attr-defined]
     finally:
         relay.cut()
         flush_site_redis()
