@@ -6,11 +6,11 @@ from dataclasses import asdict
 from typing import Literal
 
 from fastapi import APIRouter
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, Field
 
 from server.api.deps import ActorDep, SessionDep
-from server.services import recordings
+from server.services import recordings, subtitles
 
 router = APIRouter(tags=["recordings"])
 
@@ -59,3 +59,13 @@ def tracks(meeting_id: int, session: SessionDep, actor: ActorDep) -> TracksView:
 def track(meeting_id: int, track_key: str, session: SessionDep, actor: ActorDep) -> FileResponse:
     f = recordings.track_file(session, actor, meeting_id, track_key)
     return FileResponse(f.path, media_type=f.media_type, filename=f.filename)
+
+
+@router.get("/api/meetings/{meeting_id}/subtitles.vtt", response_class=Response)
+def subtitles_vtt(meeting_id: int, session: SessionDep, actor: ActorDep) -> Response:
+    """WebVTT subtitles from the corrected transcript: 409 while it is being made, 404 before."""
+    return Response(
+        subtitles.webvtt(session, actor, meeting_id),
+        media_type="text/vtt; charset=utf-8",
+        headers={"Content-Disposition": f'inline; filename="cuoc-hop-{meeting_id}.vtt"'},
+    )
