@@ -9,11 +9,14 @@ it at close would change bytes the SHA-256, computed as the file is written, alr
 Writes never happen on the caller's thread: frames are appended to an in-memory batch and each batch
 (at most ``batch_s`` of video or ``batch_bytes``) is written, and fdatasync'ed every ``fsync_interval_s``,
 by one shared writer thread. A disk error is reported by the next call (``write_frame`` / ``close`` raise
-it as :class:`OSError`); what was written before stays a playable file.
+it as :class:`OSError`); what was written before stays a playable file. With ``min_free_bytes`` the thread
+also refuses to write (ENOSPC) once the file system's free space falls below it (checked every
+``FREE_SPACE_CHECK_S``): video stops while the room left is kept for the audio tracks.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import struct
@@ -32,6 +35,7 @@ DEFAULT_BATCH_S = 0.5
 DEFAULT_BATCH_BYTES = 256 * 1024
 DEFAULT_FSYNC_INTERVAL_S = 1.0
 MAX_FRAME_BYTES = 16 * 1024 * 1024  # larger sizes in a frame header mean a torn or foreign file
+FREE_SPACE_CHECK_S = 2.0
 
 _FILE_HEADER = struct.Struct("<4sHH4sHHIII")
 _FRAME_HEADER = struct.Struct("<IQ")
@@ -90,8 +94,11 @@ class IvfWriter:
         batch_s: float = DEFAULT_BATCH_S,
         batch_bytes: int = DEFAULT_BATCH_BYTES,
         fsync_interval_s: float | None = DEFAULT_FSYNC_INTERVAL_S,
+        min_free_bytes: int = 0,
     ) -> None:
         self.path = Path(path)
+        self._min_free_bytes = min_free_bytes
+        self._free_checked = -1e9  # monotonic time of the last free-space check (writer thread)
         self.fourcc = fourcc
         self._batch_ticks = int(batch_s * VIDEO_CLOCK_HZ)
         self._batch_bytes = batch_bytes
@@ -200,6 +207,20 @@ class IvfWriter:
     def _write(self, data: bytes, sync: bool) -> None:
         if self._error is not None:
             return
+        if self._min_free_bytes and data and time.monotonic() - self._free_checked >= FREE_SPACE_CHECK_S:
+            self._free_checked = time.monotonic()
+            try:
+                stat = os.statvfs(self.path)
+            except OSError as exc:
+                self._error = exc
+                return
+            free = stat.f_bavail * stat.f_frsize
+            if free < self._min_free_bytes:
+                self._error = OSError(
+                    errno.ENOSPC, f"{free // 2**20} MB free, under the {self._min_free_bytes // 2**20} MB "
+                    "kept for audio"
+                )
+                return
         view = memoryview(data)
         try:
             while view:

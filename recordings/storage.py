@@ -66,6 +66,7 @@ TRACKS_DIRNAME = "tracks"
 MIX_FILENAME = "mix.ogg"
 TRACK_SUFFIX = ".ogg"
 VIDEO_TRACK_SUFFIX = ".ivf"
+DEFAULT_VIDEO_MIN_FREE_BYTES = 256 * 2**20
 MAX_ID_LENGTH = 64
 DEFAULT_MIN_GAP_EVENT_S = 1.0  # shorter RTP gaps (DTX, a short pause) are filled but not logged
 LOSS_BATCH_S = 5.0  # unrecovered loss spans are written to the manifest in one line per this much track time
@@ -336,6 +337,9 @@ class MeetingRecorder:
         self.on_video_error: ErrorCallback | None = None
         self.failure: RecordingFailure | None = None
         self.video_failure: RecordingFailure | None = None  # video stopped (audio may go on)
+        # video stops (a warning to the chair) when the disk's free space falls under this: the rest is left
+        # for the audio tracks, which need ~14 MB an hour each
+        self.video_min_free_bytes = DEFAULT_VIDEO_MIN_FREE_BYTES
         self.ended = False
         self._open_video: dict[int, VideoTrackHandle] = {}
         self._log = log

@@ -104,15 +104,16 @@ class VideoTrackHandle:
         except OSError as exc:
             self._recorder._fail_video(exc, self.track_id)
         self._done = True
-        self._recorder._forget_video(self)
         writer = self._writer
         if writer is None or writer.closed:
+            self._recorder._forget_video(self)
             return
         try:
             stats = writer.close()
-        except OSError as exc:
+        except OSError as exc:  # the last batch failed: closed, with every other video track, as failed
             self._recorder._fail_video(exc, self.track_id)
             return
+        self._recorder._forget_video(self)
         assert self.track_id is not None and self.start_s is not None
         self._recorder._append(
             VideoStats(self.track_id, frames=stats.frames, keyframes=stats.keyframes,
@@ -204,7 +205,8 @@ def open_file(recorder: MeetingRecorder, handle: VideoTrackHandle) -> IvfWriter 
     relative = storage.track_relative_path(track_id, storage.VIDEO_TRACK_SUFFIX)
     now_s = recorder.clock_s()
     try:
-        writer = IvfWriter(recorder.meeting_dir / relative, fsync_interval_s=recorder.fsync_interval_s)
+        writer = IvfWriter(recorder.meeting_dir / relative, fsync_interval_s=recorder.fsync_interval_s,
+                           min_free_bytes=recorder.video_min_free_bytes)
     except OSError as exc:
         recorder._fail_video(exc, track_id)
         return None

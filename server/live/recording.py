@@ -92,8 +92,8 @@ async def recording_failed(
         core.db, lambda session: recording_rows.fail(session, meeting_id, message), f"meeting {meeting_id}"
     )
     live = core.rooms.get(meeting_id)
-    if live is not None and not video_only:  # video stopped, audio goes on: the error is on the recording
-        await live.broadcast(m.RecordingState(on=False, error=message))
+    if live is not None:  # a warning to everyone; when only video stopped, recording (audio) is still on
+        await live.broadcast(m.RecordingState(on=video_only, error=message))
 
 
 def on_audio_packet(

@@ -5,6 +5,7 @@ by a crash plays up to its last whole frame and is closed by the recovery."""
 from __future__ import annotations
 
 import fractions
+import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,8 +17,10 @@ from aiortc.codecs.vpx import Vp8Encoder
 
 from recordings.ivf import FRAME_HEADER_BYTES, IVF_HEADER_BYTES, read_ivf_info
 from recordings.manifest import GAP_REASON_VIDEO_LOSS, read_manifest
-from recordings.storage import MeetingRecorder, ParticipantInfo, RecordingsLayout
+from recordings.opuspacket import OPUS_CLOCK_HZ
+from recordings.storage import MeetingRecorder, ParticipantInfo, RecordingFailure, RecordingsLayout
 from recordings.vp8frames import Vp8FrameAssembler
+from tests.recordings.rec_speech import clip_paths, encode_opus, load_speech
 
 FPS = 30
 TICKS = 90000 // FPS
@@ -180,3 +183,38 @@ def test_ivf_layout(tmp_path: Path, packets: list[Packet]) -> None:
     (track,) = read_manifest(folder).tracks
     data = (folder / track.path).read_bytes()
     assert data[:4] == b"DKIF" and data[8:12] == b"VP80" and len(data) > IVF_HEADER_BYTES + FRAME_HEADER_BYTES
+
+
+def test_video_stops_before_audio_when_the_disk_fills(tmp_path: Path, packets: list[Packet]) -> None:
+    """Free space under the video reserve (the real file system's, read by statvfs): video stops with a
+    warning, the audio track goes on and closes normally."""
+    warnings: list[RecordingFailure] = []
+    recorder = MeetingRecorder.start(RecordingsLayout(tmp_path), "m3")
+    recorder.on_video_error = warnings.append
+    stat = os.statvfs(tmp_path)
+    recorder.video_min_free_bytes = stat.f_bavail * stat.f_frsize + 2**30  # more than the disk has free
+    audio = recorder.open_track(WHO, 0.0)
+    video = recorder.open_video_track(WHO, "camera")
+    opus = encode_opus(load_speech(clip_paths(1)))
+    for i in range(max(len(packets), len(opus))):
+        if i < len(packets):
+            p = packets[i]
+            video.write_rtp(p.payload, p.ts, p.seq, p.marker, ssrc=5)
+        if i < len(opus):
+            audio.write(opus[i], 1000 + i * 960)
+    video.close(recorder.clock_s())  # (the writer thread's refusal shows at the next frame, or at the close)
+    assert recorder.video_failure is not None and recorder.failure is None
+    assert [w.message for w in warnings] == [recorder.video_failure.message]
+    assert "hết dung lượng" in recorder.video_failure.message
+    assert not video.recording and audio.recording
+    audio.close(5.0)
+    recorder.end(6.0)
+    manifest = read_manifest(tmp_path / "recordings" / "m3")
+    assert [f.message for f in manifest.video_failures] == [recorder.video_failure.message]
+    assert manifest.failures == ()
+    (sound,) = manifest.audio_tracks
+    assert sound.closed and sound.sha256 and (sound.end_s or 0) > 1.0
+    with av.open(str(tmp_path / "recordings" / "m3" / sound.path)) as c:  # all the audio is there
+        assert float(c.duration or 0) / 1e6 > len(opus) * 960 / OPUS_CLOCK_HZ - 0.1
+    (camera,) = manifest.video_tracks  # opened at its key frame, closed when the disk refused it
+    assert camera.closed and camera.kind == "camera"
