@@ -115,6 +115,9 @@ class LinkMeter:
         sent_bytes: dict[int, int] = {}
         sent_packets: dict[int, int] = {}
         reception: dict[int, tuple[int, int]] = {}
+        published: dict[str, list[PublishedStream]] = {}
+        for stream in streams:
+            published.setdefault(stream.participant_id, []).append(stream)
         out = []
         for p in participants:
             rtts: list[float] = []
@@ -136,8 +139,8 @@ class LinkMeter:
                     lost_weighted += packets * reports.fraction_lost
                     weight += packets
             expected = received = 0
-            for stream in streams:
-                if stream.participant_id != p.participant_id or stream.transceiver is None:
+            for stream in published.get(p.participant_id, ()):
+                if stream.transceiver is None:
                     continue
                 for stats in hooks.reception_statistics(stream.transceiver.receiver).values():
                     if not isinstance(stats, ReceptionStats):
