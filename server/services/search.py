@@ -158,9 +158,18 @@ def index_task(session: Session, task_id: int) -> None:
     backend_for(session).upsert(session, [doc])
 
 
-def meeting_search_text(session: Session, meeting: Meeting) -> str:
+def meeting_text(
+    title: str, place: str, chair_name: str, invited: list[tuple[str, str]], agenda: list[str]
+) -> str:
     """What a user types to find a meeting itself: its title, place, chairing and invited units (their names
-    as the attendance lists them, "UBND xã Ia Tul"), the roll-call reasons and the agenda."""
+    as the attendance lists them, "UBND xã Ia Tul", with the roll-call reasons) and the agenda."""
+    parts = [title, place, chair_name, ", ".join(name for name, _ in invited)]
+    parts.extend(f"{name}: {reason}" for name, reason in invited if reason)
+    parts.extend(agenda)
+    return "\n".join(p for p in parts if p)
+
+
+def meeting_search_text(session: Session, meeting: Meeting) -> str:
     chair = session.get(Unit, meeting.chair_unit_id)
     rows = session.execute(
         select(Unit.name, MeetingUnit.reason)
@@ -168,11 +177,9 @@ def meeting_search_text(session: Session, meeting: Meeting) -> str:
         .where(MeetingUnit.meeting_id == meeting.id)
         .order_by(MeetingUnit.position)
     ).all()
-    parts = [meeting.title, meeting.place, chair.name if chair else ""]
-    parts.append(", ".join(name for name, _ in rows))
-    parts.extend(f"{name}: {reason}" for name, reason in rows if reason)
-    parts.extend(item.title for item in meeting.agenda)
-    return "\n".join(p for p in parts if p)
+    invited = [(name, reason) for name, reason in rows]
+    agenda = [item.title for item in meeting.agenda]
+    return meeting_text(meeting.title, meeting.place, chair.name if chair else "", invited, agenda)
 
 
 def index_meeting(session: Session, meeting_id: int) -> None:

@@ -161,3 +161,36 @@ def test_search_finds_a_meeting_by_its_units_and_metadata(
     assert _meeting_hits(client, "chair", "Broai") == []
     assert _meeting_hits(client, "chair", "Pờ Tó") == [broai]
     assert _meeting_hits(client, "chair", "Bon Biah") == [broai]
+
+
+def test_migration_0012_indexes_the_meetings_made_before(
+    client: TestClient, seeded: dict[str, Account]
+) -> None:
+    from alembic import command
+
+    from server.db import alembic_config, migrate
+
+    chair = login_headers(client, "chair")
+    body = {**MEETING, "units": ["IATUL", "IABROAI"], "place": "Nhà văn hóa làng Bôn Biah"}
+    tul = client.post("/api/meetings", json=body, headers=chair).json()["id"]
+    settings = client.app.state.settings  # type: ignore[attr-defined]
+    db = client.app.state.db  # type: ignore[attr-defined]
+
+    def rows() -> list[tuple[Any, ...]]:
+        from sqlalchemy import text
+
+        with db.session() as session:
+            sql = "SELECT ref_id, text, day, tags FROM search_docs WHERE kind = 'meeting' ORDER BY ref_id"
+            return [tuple(r) for r in session.execute(text(sql))]
+
+    written = rows()
+    assert [r[0] for r in written] == [tul] and "UBND xã Ia Broăi" in written[0][1]
+    # as a database of the previous release: no meeting rows
+    command.downgrade(alembic_config(settings), "0011")
+    assert rows() == [] and _meeting_hits(client, "chair", "Ia Tul") == []
+    migrate(settings)
+    assert rows() == written  # the same text, day and scope as the service writes
+    assert _meeting_hits(client, "chair", "Ia Tul") == [tul]
+    assert _meeting_hits(client, "chair", "Bon Biah") == [tul]
+    assert _meeting_hits(client, "iatul", "Broai") == [tul]
+    assert _meeting_hits(client, "chumo", "Broai") == []
