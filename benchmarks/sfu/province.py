@@ -102,6 +102,7 @@ async def province(
                 )
         join_s = time.monotonic() - t_join
         await asyncio.sleep(WARMUP_S)
+        print(f"  after the joins and {WARMUP_S:g} s: connection states {_states(server)}", flush=True)
         before = await _stats(procs)
         t0 = time.monotonic()
         client_pids = [p.process.pid for p in procs if p.process.pid is not None]
@@ -154,6 +155,16 @@ async def province(
         lost,
         clients_cpu,
     )
+
+
+def _states(server: Run) -> dict[str, int]:
+    """How many participants are in each connection state (the server's view)."""
+    states = server.call("states")[1]
+    assert isinstance(states, dict)
+    counts: dict[str, int] = {}
+    for state in states.values():
+        counts[state] = counts.get(state, 0) + 1
+    return counts
 
 
 class JoinFailed(RuntimeError):

@@ -122,6 +122,9 @@ async def _server(conn: Connection, mode: str, options: SfuOptions) -> None:
             if isinstance(backend, _SfuBackend):
                 backend.room.set_pinned(message[1])
             conn.send(("ok",))
+        elif message[0] == "states":  # each participant's connection state (SFU only)
+            states = backend.states() if isinstance(backend, _SfuBackend) else {}
+            conn.send(("states", states))
         elif message[0] == "pending":
             conn.send(("pending", backend.pending()))
         elif message[0] == "renegotiate":
@@ -213,6 +216,9 @@ class _SfuBackend:
 
         self.room._on_rtp = timed(self.room._on_rtp)  # type: ignore[method-assign]
         self.room._on_rtp_bytes = timed(self.room._on_rtp_bytes)  # type: ignore[method-assign]
+
+    def states(self) -> dict[str, str]:
+        return {p.participant_id: p.connection_state for p in self.room.stats().participants}
 
     def packets(self) -> tuple[int, int, int, int]:
         stats = self.room.stats()

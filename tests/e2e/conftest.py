@@ -124,7 +124,13 @@ SERVER_LOG_TAIL_LINES = 80
 
 
 @pytest.fixture
-def server(netns: str, tmp_path: Path, database_url: str | None,
+def server_extra_env(request: pytest.FixtureRequest) -> dict[str, str]:
+    """GIAOBAN_* settings a test gives its server (parametrize this fixture with indirect=True)."""
+    return dict(getattr(request, "param", {}))
+
+
+@pytest.fixture
+def server(netns: str, tmp_path: Path, database_url: str | None, server_extra_env: dict[str, str],
            request: pytest.FixtureRequest) -> Iterator[RunningServer]:
     """``python -m server.cli serve --demo`` as a subprocess in the namespace; the demo passwords parsed."""
     data_dir = tmp_path / "data"
@@ -135,6 +141,7 @@ def server(netns: str, tmp_path: Path, database_url: str | None,
         GIAOBAN_LOG_LEVEL="INFO",
         PYTHONUNBUFFERED="1",
     )
+    env.update(server_extra_env)
     pg = _in_netns_url(database_url)
     if pg:
         env["GIAOBAN_DATABASE_URL"] = pg

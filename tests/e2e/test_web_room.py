@@ -109,6 +109,14 @@ def remote_videos(page: Page) -> dict[str, dict[str, Any]]:
     return {v["label"]: v for v in page.evaluate(REMOTE_VIDEOS_JS)}
 
 
+# the same meeting with one stream per participant on every connection, and bounded as a province meeting's
+# (GIAOBAN_BOUNDED_FROM: each browser gets m-lines only for what it receives; speakers on reused audio slots)
+@pytest.mark.parametrize(
+    "server_extra_env",
+    [{}, {"GIAOBAN_BOUNDED_FROM": "2"}],
+    ids=["every stream negotiated", "bounded"],
+    indirect=True,
+)
 def test_three_points_see_hear_mute_and_roll_call(server: RunningServer, chromium: Chromium, media_dir: Path,
                                                   screenshots: Path, tmp_path: Path) -> None:
     hall = chromium.launch()  # three browsers, one per connection point

@@ -83,7 +83,11 @@ export class MediaSession extends EventTarget {
       // an m-line the server receives: ours
       const label = ownLabels.get(tr.mid);
       if (label) this.ownRoles.set(tr.mid, ROLE_OF_SOURCE[label.source] || "mic");
-      else if (!this.ownRoles.has(tr.mid)) {
+      else if (ownLabels.size > 0 && !this.ownRoles.has(tr.mid)) {
+        // the server names our m-lines, so an unnamed one is its spare audio slot (a large meeting):
+        // received, so that a speaker put on it plays as soon as the next offer names them
+        tr.direction = tr.receiver.track.kind === "audio" ? "recvonly" : "inactive";
+      } else if (!this.ownRoles.has(tr.mid)) {
         if (tr.receiver.track.kind === "audio") this.ownRoles.set(tr.mid, "mic");
         else unlabelledVideo.push(tr);
       }
