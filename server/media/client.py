@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fractions
+import hashlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -62,12 +63,31 @@ class ClientConfig:
     publish_audio: bool = True
 
 
-class PatternVideoTrack(VideoStreamTrack):
-    """A moving colour pattern (diagonal bars that scroll), so every frame differs."""
+SENDER_SQUARE_PX = 48  # the top-left square of a bot's test pattern: one flat colour per sender and source
 
-    def __init__(self, width: int, height: int, fps: int, shade: int = 0) -> None:
+
+def sender_colour(participant_id: str, source: str) -> tuple[int, int, int]:
+    """The colour of a bot's test-pattern square for this sender and source (camera / screen), so a recording
+    or a composed video can tell whose frames it shows (coarse levels: they survive VP8)."""
+    digest = hashlib.sha256(f"{participant_id}/{source}".encode()).digest()
+    return digest[0] & 0xC0 | 0x20, digest[1] & 0xC0 | 0x20, digest[2] & 0xC0 | 0x20
+
+
+class PatternVideoTrack(VideoStreamTrack):
+    """A moving colour pattern (diagonal bars that scroll), so every frame differs; with ``square_rgb`` its
+    top-left square is that flat colour (the sender's: :func:`sender_colour`)."""
+
+    def __init__(
+        self,
+        width: int,
+        height: int,
+        fps: int,
+        shade: int = 0,
+        square_rgb: tuple[int, int, int] | None = None,
+    ) -> None:
         super().__init__()
         self.fps = fps
+        self.square_rgb = square_rgb
         y, x = np.mgrid[0:height, 0:width]
         self._base = ((x + y) * 2 + shade) % 256
         self._frame_index = 0
@@ -83,6 +103,8 @@ class PatternVideoTrack(VideoStreamTrack):
         shift = self._frame_index * 4
         luma = ((self._base + shift) % 256).astype(np.uint8)
         rgb = np.stack([luma, np.roll(luma, 40, axis=1), 255 - luma], axis=2)
+        if self.square_rgb is not None:
+            rgb[:SENDER_SQUARE_PX, :SENDER_SQUARE_PX] = self.square_rgb
         frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
         frame.pts = self._frame_index * (VIDEO_CLOCK_RATE_HZ // self.fps)
         frame.time_base = fractions.Fraction(1, VIDEO_CLOCK_RATE_HZ)
@@ -271,7 +293,11 @@ class MediaClient:
         else:
             w, h = self.config.video_size
             track = PatternVideoTrack(
-                w, h, self.config.video_fps, shade=0 if label.source == "camera" else 128
+                w,
+                h,
+                self.config.video_fps,
+                shade=0 if label.source == "camera" else 128,
+                square_rgb=sender_colour(self.participant_id, label.source),
             )
         self._tracks[label.source] = track
         return track

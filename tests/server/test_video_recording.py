@@ -14,6 +14,7 @@ import pytest
 
 from recordings.ivf import read_ivf_info
 from recordings.manifest import read_manifest
+from server.media.client import sender_colour
 from tests.server.live_harness import LiveServer, SocketClient, wait_bots
 
 pytestmark = pytest.mark.e2e
@@ -60,6 +61,7 @@ def test_every_camera_is_recorded_as_received_and_decodes(live: LiveServer, tmp_
     kinds = {(t["username"], t["kind"]) for t in info["tracks"]}
     assert {("chumo", "audio"), ("poto", "audio"), ("chumo", "camera"), ("poto", "camera")} <= kinds, kinds
     manifest = read_manifest(live.data_dir / "recordings" / str(MEETING))
+    colours: set[tuple[int, int, int]] = set()
     for who in ("chumo", "poto"):
         track = next(t for t in info["tracks"] if t["username"] == who and t["kind"] == "camera")
         assert track["file"].endswith(".ivf") and track["sha256"] and track["size_bytes"] > 0
@@ -70,6 +72,11 @@ def test_every_camera_is_recorded_as_received_and_decodes(live: LiveServer, tmp_
         frames = decode(path)
         record = manifest.track(track["track_key"])
         assert record.video is not None and len(frames) == record.video.frames  # every frame decodes
+        # and they are this bot's frames: its test pattern's square has the colour of its id
+        square = frames[len(frames) // 2].to_ndarray(format="rgb24")[8:40, 8:40].reshape(-1, 3).mean(axis=0)
+        expected = sender_colour(record.participant_id, "camera")
+        colours.add(expected)
+        assert max(abs(float(a) - b) for a, b in zip(square, expected, strict=True)) < 30, (square, expected)
         assert record.video.keyframes >= 1 and (frames[0].width, frames[0].height) == (320, 240)
         # the bot sent 15 frames a second for the whole track (a margin for a loaded machine)
         length_s = track["end_s"] - track["start_s"]
@@ -81,6 +88,7 @@ def test_every_camera_is_recorded_as_received_and_decodes(live: LiveServer, tmp_
         # the audio track of the same bot started within a second of its camera (one meeting clock)
         audio = next(t for t in info["tracks"] if t["username"] == who and t["kind"] == "audio")
         assert abs(audio["start_s"] - track["start_s"]) < 2.0
+    assert len(colours) == 2  # the two senders' squares differ: a mixed-up track would fail above
 
 
 def test_no_video_is_recorded_unless_asked(live: LiveServer) -> None:
