@@ -90,8 +90,9 @@ async def meeting_socket(ws: WebSocket, meeting_id: int) -> None:
     except NotFound as exc:
         await _refuse(ws, m.CLOSE_NOT_FOUND, exc.code, exc.message)
         return
-    except Forbidden as exc:
-        await _refuse(ws, m.CLOSE_FORBIDDEN, exc.code, exc.message)
+    except Forbidden as exc:  # removed by the chair (code "removed"): 4410 until readmitted
+        close_code = m.CLOSE_REMOVED if exc.code == "removed" else m.CLOSE_FORBIDDEN
+        await _refuse(ws, close_code, exc.code, exc.message)
         return
     except Conflict as exc:
         await _refuse(ws, m.CLOSE_NOT_LIVE, "not_live", exc.message)

@@ -105,6 +105,7 @@ class LiveRoom:
     video_tracks: dict[tuple[str, str], VideoTrackHandle] = field(default_factory=dict)  # (pid, source)
     connections: dict[str, Connection] = field(default_factory=dict)
     roll_call: list[m.RollCallInfo] = field(default_factory=list)
+    removed: dict[str, m.RemovedInfo] = field(default_factory=dict)  # refused until the chair readmits them
     batch_window_s: float = BATCH_WINDOW_S
     seq: int = 0  # counts queued changes; a socket receives those newer than its welcome
     pending_people: dict[tuple[str, str], tuple[int, PeopleMessage]] = field(default_factory=dict)
@@ -172,6 +173,17 @@ class LiveRoom:
         for pid, conn in list(self.connections.items()):
             if pid != exclude and not conn.closed:
                 await self._send(pid, conn, msg)
+
+    async def to_moderators(self, msg: m.ServerMessage) -> None:
+        """Send to the sockets of the chair and clerk only (after what was queued)."""
+        await self.flush()
+        for pid, conn in list(self.connections.items()):
+            p = self.room.participants.get(pid)
+            if p is not None and p.can_moderate and not conn.closed:
+                await self._send(pid, conn, msg)
+
+    def removed_list(self) -> m.RemovedList:
+        return m.RemovedList(participants=list(self.removed.values()))
 
     async def _send(self, pid: str, conn: Connection, msg: m.ServerMessage) -> None:
         try:

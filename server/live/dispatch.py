@@ -7,6 +7,7 @@ message (``CHAIR_MESSAGES``) is refused before its handler unless the sender may
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -189,13 +190,32 @@ async def on_allow_screen_share(
 
 
 async def on_remove(core: LiveMeetings, live: LiveRoom, conn: Connection, msg: m.RemoveParticipant) -> None:
+    if msg.participant_id == conn.participant_id:
+        raise RoomError("forbidden", "Không thể tự mời mình ra khỏi cuộc họp.")
+    p = live.room.get(msg.participant_id)
+    info = m.RemovedInfo(
+        participant_id=p.id,
+        display_name=p.display_name,
+        unit=p.unit_code,
+        unit_name=p.unit_name,
+        removed_at=dt.datetime.now(dt.UTC),
+    )
+    live.removed[p.id] = info  # before the close: a reconnect racing it is refused already
+    await core.persist_removal(live.meeting_id, p.user_id, conn.actor.id)
     target_conn = live.connections.get(msg.participant_id)
-    live.room.get(msg.participant_id)
     if target_conn is not None:
         await core.disconnect(target_conn, "removed")
         await quiet(target_conn.close(m.CLOSE_REMOVED, "removed by the chair"))
     live.room.remove(msg.participant_id)
     pin(live)
+    await live.to_moderators(live.removed_list())
+
+
+async def on_readmit(core: LiveMeetings, live: LiveRoom, conn: Connection, msg: m.ReadmitParticipant) -> None:
+    if live.removed.pop(msg.participant_id, None) is None:
+        raise RoomError("unknown_participant", "Điểm cầu này không bị mời ra khỏi cuộc họp.")
+    await core.persist_readmission(live.meeting_id, msg.participant_id)
+    await live.to_moderators(live.removed_list())
 
 
 async def on_lock(core: LiveMeetings, live: LiveRoom, conn: Connection, msg: m.LockMeeting) -> None:
@@ -231,6 +251,7 @@ HANDLERS: dict[type, Handler] = dict(
         _entry(m.FloorControl, on_floor_control),
         _entry(m.AllowScreenShare, on_allow_screen_share),
         _entry(m.RemoveParticipant, on_remove),
+        _entry(m.ReadmitParticipant, on_readmit),
         _entry(m.LockMeeting, on_lock),
         _entry(m.RollCall, on_roll_call),
         _entry(m.EndMeeting, on_end),

@@ -29,7 +29,7 @@ from server.live.rollcall import invitation_info, set_roll_call
 from server.live.site_port import SitePort
 from server.media import MediaError, MediaListener, MediaRoom, Offer, OfferPendingError
 from server.media_settings import media_config
-from server.models import Meeting, MeetingStatus, RollCallStatus
+from server.models import Meeting, MeetingRemoval, MeetingStatus, RollCallStatus
 from server.rooms import messages as m
 from server.rooms.room import Participant, RoomError
 from server.services import meetings, policy
@@ -41,6 +41,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 EndHook = Callable[[int], Any]
 RoomFactory = Callable[[str, MediaListener], MediaPort]
+REMOVED_MESSAGE = (
+    "Chủ trì đã mời điểm cầu ra khỏi cuộc họp. Điểm cầu chỉ vào lại được khi chủ trì cho vào lại."
+)
 
 
 class LiveMeetings:
@@ -120,6 +123,24 @@ class LiveMeetings:
     ) -> RollCallEntry:
         return await set_roll_call(self, actor, meeting_id, unit, status, reason)
 
+    # ---- removed participants (kept in the database: a node resuming the meeting keeps them out) ---------
+    async def persist_removal(self, meeting_id: int, user_id: int, by_user_id: int) -> None:
+        def write(session: Session) -> None:
+            if session.get(MeetingRemoval, (meeting_id, user_id)) is None:
+                session.add(MeetingRemoval(meeting_id=meeting_id, user_id=user_id, removed_by_id=by_user_id))
+
+        await self._db(write)
+
+    async def persist_readmission(self, meeting_id: int, participant_id: str) -> None:
+        user_id = int(participant_id.removeprefix("u"))
+
+        def delete(session: Session) -> None:
+            row = session.get(MeetingRemoval, (meeting_id, user_id))
+            if row is not None:
+                session.delete(row)
+
+        await self._db(delete)
+
     # ---- the site ---------------------------------------------------------------------------------------
     def load(self) -> tuple[list[int], int]:
         """The meetings whose room is here and the sockets in them (the node's heartbeat)."""
@@ -155,12 +176,15 @@ class LiveMeetings:
         if live is None and self.site is not None:  # placed here: started elsewhere, or its node died
             live = await takeover.adopt(self, meeting_id)
         locked_out = live is not None and live.room.locked and pid not in live.room.participants
+        removed = live is not None and pid in live.removed
 
         def admit(session: Session) -> tuple[int, bool, m.RollCallInfo | None]:
             meeting = meetings.get_visible(session, actor, meeting_id)
             if meeting.status is not MeetingStatus.LIVE or live is None:
                 raise Conflict("Cuộc họp chưa khai mạc hoặc đã kết thúc.")
             can_moderate = policy.can_manage(actor, meeting.chair_unit_id)
+            if removed:
+                raise Forbidden(REMOVED_MESSAGE, code="removed")
             if locked_out and not can_moderate:
                 raise Forbidden("Cuộc họp đã khóa, không thể tham gia thêm.")
             participation = meetings.record_join(session, actor, meeting_id)
@@ -219,6 +243,7 @@ class LiveMeetings:
             chat=list(room.chat),
             ice_servers=list(self.settings.ice_servers),
             can_moderate=p.can_moderate,
+            removed=list(live.removed.values()) if p.can_moderate else [],
         )
 
     async def _drop_media(self, live: LiveRoom, pid: str) -> None:

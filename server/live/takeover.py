@@ -26,7 +26,16 @@ from server.live.connections import LiveRoom, quiet
 from server.live.lifecycle import close_room
 from server.live.recording import RoomMediaListener, close_track, finish_recording, start_recorder
 from server.live.rollcall import roll_call_infos
-from server.models import Meeting, MeetingStatus, Participation, Recording, RecordingStatus, utcnow
+from server.models import (
+    Meeting,
+    MeetingRemoval,
+    MeetingStatus,
+    Participation,
+    Recording,
+    RecordingStatus,
+    User,
+    utcnow,
+)
 from server.rooms import messages as m
 from server.rooms.room import Room
 from server.services import meetings
@@ -40,7 +49,9 @@ log = logging.getLogger(__name__)
 async def adopt(core: LiveMeetings, meeting_id: int) -> LiveRoom | None:
     """Build the room of a meeting live in the database but held by no process here; None if not live."""
 
-    def load(session: Session) -> tuple[meetings.MeetingView, int, bool, bool] | None:
+    def load(
+        session: Session,
+    ) -> tuple[meetings.MeetingView, int, bool, bool, list[m.RemovedInfo]] | None:
         meeting = session.get(Meeting, meeting_id)
         if meeting is None or meeting.status is not MeetingStatus.LIVE:
             return None
@@ -51,7 +62,8 @@ async def adopt(core: LiveMeetings, meeting_id: int) -> LiveRoom | None:
             )
         ):
             part.left_at, part.leave_reason = utcnow(), "node_lost"
-        return meetings.view(session, meeting), meeting.chair_unit_id, meeting.record, meeting.locked
+        view = meetings.view(session, meeting)
+        return view, meeting.chair_unit_id, meeting.record, meeting.locked, removed_infos(session, meeting_id)
 
     async with core.lock:
         if meeting_id in core.rooms:
@@ -59,18 +71,39 @@ async def adopt(core: LiveMeetings, meeting_id: int) -> LiveRoom | None:
         loaded = await core._db(load)
         if loaded is None:
             return None
-        view, chair_unit_id, record, locked = loaded
+        view, chair_unit_id, record, locked, removed = loaded
         media = core.room_factory(str(meeting_id), RoomMediaListener(core, meeting_id))
         room = Room(meeting_id, view.title)
         room.locked = locked
         live = LiveRoom(meeting_id, room, media, chair_unit_id, batch_window_s=core.batch_window_s)
         live.roll_call = roll_call_infos(view)
+        live.removed = {r.participant_id: r for r in removed}
         core.rooms[meeting_id] = live
         if record:
             resumed = core.layout.manifest_path(str(meeting_id)).exists()
             live.recorder = await start_recorder(core, meeting_id, resumed)
         log.warning("meeting %s adopted by this node (record=%s)", meeting_id, record)
         return live
+
+
+def removed_infos(session: Session, meeting_id: int) -> list[m.RemovedInfo]:
+    """The participants removed from the meeting and not readmitted (``meeting_removals``)."""
+    rows = session.execute(
+        select(MeetingRemoval, User)
+        .join(User, User.id == MeetingRemoval.user_id)
+        .where(MeetingRemoval.meeting_id == meeting_id)
+        .order_by(MeetingRemoval.removed_at)
+    )
+    return [
+        m.RemovedInfo(
+            participant_id=f"u{user.id}",
+            display_name=user.full_name or user.username,
+            unit=user.unit.code,
+            unit_name=user.unit.name,
+            removed_at=removal.removed_at,
+        )
+        for removal, user in rows
+    ]
 
 
 async def close_ended_elsewhere(core: LiveMeetings) -> None:

@@ -118,3 +118,15 @@ class ChatMessage(Base):
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id", ondelete="SET NULL"))
     text: Mapped[str] = mapped_column(Text)
     sent_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class MeetingRemoval(Base):
+    """A participant the chair removed from a live meeting: its sockets are refused until the chair readmits
+    it (the row is then deleted). Kept in the database so that a node resuming the meeting keeps it out."""
+
+    __tablename__ = "meeting_removals"
+
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    removed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    removed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))

@@ -104,6 +104,13 @@ class RemoveParticipant(_Msg):
     participant_id: str
 
 
+class ReadmitParticipant(_Msg):
+    """Let a removed participant join again (``participant_id`` as in ``removed``)."""
+
+    type: Literal["readmit_participant"]
+    participant_id: str
+
+
 class LockMeeting(_Msg):
     type: Literal["lock"]
     locked: bool
@@ -161,6 +168,7 @@ ClientMessage = Annotated[
     | GiveFloor
     | AllowScreenShare
     | RemoveParticipant
+    | ReadmitParticipant
     | LockMeeting
     | RollCall
     | FloorControl
@@ -178,6 +186,7 @@ CHAIR_MESSAGES = frozenset(
         "give_floor",
         "allow_screen_share",
         "remove_participant",
+        "readmit_participant",
         "lock",
         "roll_call",
         "floor_control",
@@ -234,6 +243,16 @@ class ChatInfo(_Msg):
     at: dt.datetime
 
 
+class RemovedInfo(_Msg):
+    """A participant the chair removed: its sockets are refused (4410, ``removed``) until readmitted."""
+
+    participant_id: str
+    display_name: str
+    unit: str
+    unit_name: str
+    removed_at: dt.datetime
+
+
 class Welcome(_Msg):
     type: Literal["welcome"] = "welcome"
     participant_id: str
@@ -249,6 +268,7 @@ class Welcome(_Msg):
     chat: list[ChatInfo]
     ice_servers: list[str]
     can_moderate: bool
+    removed: list[RemovedInfo] = Field(default_factory=list)  # to the chair and clerk only
 
 
 class Offer(_Msg):
@@ -315,6 +335,13 @@ class Locked(_Msg):
 class FloorControlState(_Msg):
     type: Literal["floor_control"] = "floor_control"
     enabled: bool
+
+
+class RemovedList(_Msg):
+    """To the chair and clerk: the participants removed and not readmitted, after each change."""
+
+    type: Literal["removed"] = "removed"
+    participants: list[RemovedInfo]
 
 
 class MutedByChair(_Msg):
@@ -385,6 +412,7 @@ ServerMessage = (
     | Locked
     | FloorControlState
     | MutedByChair
+    | RemovedList
     | Pong
     | MeetingEnded
     | Notification

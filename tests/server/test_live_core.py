@@ -24,9 +24,10 @@ from sqlalchemy.orm import Session
 
 from server.config import Settings
 from server.db import Database, migrate
+from server.errors import Forbidden
 from server.live import LiveMeetings, dispatch, recording
 from server.media import MediaListener, Offer, StreamLabel
-from server.models import Recording, RecordingStatus, Unit
+from server.models import MeetingRemoval, Recording, RecordingStatus, Unit
 from server.rooms import messages as m
 from server.services import accounts, meetings, units
 from server.services.context import Actor
@@ -299,3 +300,79 @@ def test_a_recorded_meeting_ends_while_another_request_writes(
     assert not [r for r in caplog.records if "locked" in r.getMessage()]
     # both waits ended when the request committed, not at SQLite's 10 s busy timeout
     assert took < 5.0, took
+
+
+class HereSite:
+    """A site of which this process is the healthy node holding every meeting (``SitePort``)."""
+
+    id = url = "http://127.0.0.1:1"
+
+    async def check(self) -> None:
+        pass
+
+    async def locate(self, meeting_id: int) -> HereSite:
+        return self
+
+    def is_self(self, node: object) -> bool:
+        return True
+
+    async def held_elsewhere(self, meeting_id: int) -> bool:
+        return False
+
+    async def moved_elsewhere(self, meeting_ids: list[int]) -> dict[int, str]:
+        return {}
+
+    async def release(self, meeting_id: int) -> None:
+        pass
+
+
+def test_a_removed_point_stays_out_on_the_node_that_resumes_the_meeting(tmp_path: Path) -> None:
+    """Removed on one node, the point is refused by the node that adopts the meeting after it (the removal
+    is in the database), until the chair readmits it there."""
+    settings, db, mid, a = _world(tmp_path, record=False)
+
+    async def scenario() -> None:
+        first = LiveMeetings(settings, db, room_factory=FakeRoom, batch_window_s=0.01)
+        await first.start_meeting(a["chutri"], mid)
+        chair_s, poto_s = Socket(), Socket()
+        chair = await first.connect(a["chutri"], mid, chair_s.send, chair_s.close)
+        poto = await first.connect(a["poto"], mid, poto_s.send, poto_s.close)
+        await first.handle(
+            chair, m.RemoveParticipant(type="remove_participant", participant_id=poto.participant_id)
+        )
+        assert poto_s.closed_with == m.CLOSE_REMOVED
+        await first.handle(
+            chair, m.RemoveParticipant(type="remove_participant", participant_id=chair.participant_id)
+        )
+        assert [x.code for x in chair_s.got if isinstance(x, m.ErrorOut)] == ["forbidden"]  # not oneself
+        rooms = list(first.rooms)
+        first.rooms.clear()  # the node is gone without ending the meeting (its sockets died with it)
+        assert rooms == [mid]
+
+        second = LiveMeetings(settings, db, room_factory=FakeRoom, batch_window_s=0.01)
+        second.site = HereSite()
+        with pytest.raises(Forbidden) as refused:
+            await second.connect(a["poto"], mid, Socket().send, Socket().close)
+        assert refused.value.code == "removed"
+        assert str(refused.value).startswith("Chủ trì đã mời điểm cầu ra khỏi cuộc họp")
+        chair2_s = Socket()
+        chair2 = await second.connect(a["chutri"], mid, chair2_s.send, chair2_s.close)
+        welcome = chair2_s.got[0]
+        assert isinstance(welcome, m.Welcome)
+        assert [(r.participant_id, r.unit) for r in welcome.removed] == [(poto.participant_id, "POTO")]
+        await second.handle(
+            chair2, m.ReadmitParticipant(type="readmit_participant", participant_id=poto.participant_id)
+        )
+        assert [x.participants for x in chair2_s.got if isinstance(x, m.RemovedList)] == [[]]
+        back_s = Socket()
+        back = await second.connect(a["poto"], mid, back_s.send, back_s.close)
+        assert back.participant_id == poto.participant_id and isinstance(back_s.got[0], m.Welcome)
+        assert back_s.got[0].removed == []  # only the chair and clerk are told who is out
+        await second.end_meeting(a["chutri"], mid)
+        await second.close()
+        await first.close()
+
+    asyncio.run(scenario())
+    with db.session() as session:
+        assert session.scalars(select(MeetingRemoval)).all() == []  # readmitted: no row left
+    db.dispose()

@@ -280,7 +280,13 @@ def test_chair_controls_over_the_socket(live: LiveServer) -> None:
     chumo.send({"type": "raise_hand", "raised": True})
     updated(chair, chumo_id, hand_raised=True)
     # chair controls are refused to a commune, and its socket stays open
-    for control in ({"type": "mute_all"}, {"type": "lock", "locked": True}, {"type": "end_meeting"}):
+    for control in (
+        {"type": "mute_all"},
+        {"type": "lock", "locked": True},
+        {"type": "end_meeting"},
+        {"type": "remove_participant", "participant_id": chumo_id},
+        {"type": "readmit_participant", "participant_id": chumo_id},
+    ):
         poto.send(control)
         assert poto.wait_for(lambda m: m["type"] == "error")["code"] == "forbidden"
         poto.received.clear()
@@ -298,18 +304,45 @@ def test_chair_controls_over_the_socket(live: LiveServer) -> None:
     iatul = SocketClient(live.ws_url(MEETING, live.token("iatul")))
     assert iatul.wait_closed() == 4403
     iatul.close()
-    # removed: closed with 4410, the others told; while the meeting is locked it cannot come back
+    # removed: closed with 4410, the others told, the chair shown the removed point
     chair.send({"type": "remove_participant", "participant_id": poto_id})
     assert poto.wait_closed() == 4410
     left = chumo.wait_for(lambda m: m["type"] == "participant_left" and m["participant_id"] == poto_id)
     assert left["reason"] == "removed"
+    removed = chair.wait_for(lambda m: m["type"] == "removed")["participants"]
+    assert [(r["participant_id"], r["unit"]) for r in removed] == [(poto_id, "POTO")]
+    assert not any(m["type"] == "removed" for m in chumo.received)  # the chair and clerk only
     poto.close()
-    again = SocketClient(live.ws_url(MEETING, live.token("poto")))
-    assert again.wait_closed() == 4403
-    again.close()
-    # unlocked, it can
+
+    def refused_as_removed() -> None:
+        again = SocketClient(live.ws_url(MEETING, live.token("poto")))
+        assert again.wait_closed() == 4410
+        error = next(m for m in again.received if m["type"] == "error")
+        assert error["code"] == "removed"
+        assert error["message"].startswith("Chủ trì đã mời điểm cầu ra khỏi cuộc họp")
+        assert not any(m["type"] == "welcome" for m in again.received)
+        again.close()
+
+    refused_as_removed()  # locked or not, it stays out until readmitted
     chair.send({"type": "lock", "locked": False})
     chumo.wait_for(lambda m: m["type"] == "locked" and m["locked"] is False)
+    refused_as_removed()
+    # a commune cannot readmit it (nor remove anyone: refused above)
+    poto_readmit = {"type": "readmit_participant", "participant_id": poto_id}
+    chumo.received.clear()
+    chumo.send(poto_readmit)
+    assert chumo.wait_for(lambda m: m["type"] == "error")["code"] == "forbidden"
+    refused_as_removed()
+    # a chair's new socket (a reload) is told who is out in its welcome
+    chair.close()
+    chair = SocketClient(live.ws_url(MEETING, live.token("chutri")))
+    welcome = chair.wait_for(lambda m: m["type"] == "welcome")
+    assert [r["participant_id"] for r in welcome["removed"]] == [poto_id]
+    # the chair readmits it: the list empties, and the point joins again
+    chair.send(poto_readmit)
+    assert chair.wait_for(lambda m: m["type"] == "removed")["participants"] == []
+    chair.send(poto_readmit)  # twice: nothing to readmit
+    assert chair.wait_for(lambda m: m["type"] == "error")["code"] == "unknown_participant"
     back = SocketClient(live.ws_url(MEETING, live.token("poto")))
     assert back.wait_for(lambda m: m["type"] == "welcome")["participant_id"] == poto_id
     # the chair ends the meeting from the panel: every socket closes with 4000 and the meeting is ended
