@@ -120,6 +120,7 @@ const SERVER_TYPES = [
   "locked",
   "floor_control",
   "muted_by_chair",
+  "removed",
   "pong",
   "meeting_ended",
   "notification",
@@ -216,6 +217,34 @@ describe("every server message type", () => {
     );
     assert.equal(s.floor, null);
     assert.deepEqual(s.notice && [s.notice.key, s.notice.params], ["room.removed_other", { name: "UBND xã Chư Mố" }]);
+  });
+
+  test("removed: the chair's list of removed points, from the welcome and after each remove or readmit", () => {
+    const out = {
+      participant_id: "u3",
+      display_name: "Cán bộ UBND xã Chư Mố",
+      unit: "CHUMO",
+      unit_name: "UBND xã Chư Mố",
+      removed_at: "2026-03-02T08:10:00+00:00",
+    };
+    assert.deepEqual(initialState().removed, []);
+    const reloaded = run(initialState({ role: "chair" }), welcome(CHAIR, [CHURANG], { removed: [out] }));
+    assert.deepEqual(reloaded.removed, [out]);
+    const s = run(
+      chairRoom(),
+      { type: "participant_left", participant_id: "u3", reason: "removed" },
+      { type: "removed", participants: [out] },
+    );
+    assert.deepEqual(
+      s.removed.map((r) => r.participant_id),
+      ["u3"],
+    );
+    assert.equal(s.notice.key, "room.removed_other"); // the list adds no notice of its own
+    const readmitted = run(s, { type: "removed", participants: [] });
+    assert.deepEqual(readmitted.removed, []);
+    assert.equal(run(readmitted, { type: "removed" }), readmitted); // malformed: unchanged
+    // a welcome without the field (a commune's, or an older server's) has none
+    assert.deepEqual(run(s, welcome(CHAIR, [CHURANG])).removed, []);
   });
 
   test("participant_left keeps a dropped floor holder's floor (it rejoins with the same id)", () => {

@@ -220,3 +220,37 @@ export function renderHandQueue(container, queue, state, actions) {
     ),
   );
 }
+
+/** The participants the chair removed and not readmitted, each with "Cho vào lại". removed: state.removed. */
+export function renderRemoved(container, removed, actions) {
+  if (!removed.length) {
+    container.replaceChildren();
+    container.hidden = true;
+    return;
+  }
+  container.hidden = false;
+  mount(
+    container,
+    h("h2.queue-title", { id: "removed-title" }, t("chair.removed_title"), ` (${removed.length})`),
+    h(
+      "ul.removed-list",
+      { "aria-labelledby": "removed-title", "data-testid": "removed-points" },
+      removed.map((r) =>
+        h(
+          "li",
+          { "data-participant": r.participant_id },
+          h("div", {}, h("div.strong", {}, r.unit_name), h("div.small.muted", {}, r.display_name, " · ", formatDateTime(r.removed_at))),
+          h(
+            "button.btn.tiny.primary",
+            {
+              type: "button",
+              "aria-label": t("chair.readmit_one", { name: r.unit_name }),
+              onclick: () => actions.readmit(r.participant_id),
+            },
+            t("chair.readmit"),
+          ),
+        ),
+      ),
+    ),
+  );
+}

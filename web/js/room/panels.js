@@ -3,7 +3,7 @@
 import { h, mount } from "../dom.js";
 import { t } from "../i18n.js";
 import { icon } from "../icons.js";
-import { participantActions, renderHandQueue, renderMeetingControls, RollCallView } from "./chair.js";
+import { participantActions, renderHandQueue, renderMeetingControls, renderRemoved, RollCallView } from "./chair.js";
 import { handPosition, handQueue, isMuted, participant, rollCallRows, speakingNow } from "./state.js";
 import { handFlag } from "./tiles.js";
 
@@ -20,6 +20,7 @@ export function createPanels(actions) {
   );
   const chairBox = h("div.chair-box");
   const queueBox = h("section.queue-box", { hidden: true, "aria-label": t("room.hand_queue") });
+  const removedBox = h("section.queue-box.removed-box", { hidden: true, "aria-label": t("chair.removed_title") });
   const peopleList = h("ul.people", { "aria-label": t("room.participants") });
   const rollBox = h("div.roll-box", { "data-testid": "roll-call" });
   const chatLog = h("ol.chat-log", { "aria-live": "polite", "aria-label": t("room.chat") });
@@ -43,7 +44,7 @@ export function createPanels(actions) {
     chatInput.value = "";
   });
   const panes = {
-    people: h("div.pane#pane-people", { role: "tabpanel", "aria-labelledby": "tab-people" }, chairBox, queueBox, peopleList),
+    people: h("div.pane#pane-people", { role: "tabpanel", "aria-labelledby": "tab-people" }, chairBox, removedBox, queueBox, peopleList),
     chat: h("div.pane#pane-chat", { role: "tabpanel", "aria-labelledby": "tab-chat" }, chatLog, chatForm),
     roll: h("div.pane#pane-roll", { role: "tabpanel", "aria-labelledby": "tab-roll" }, rollBox),
   };
@@ -157,6 +158,7 @@ export function createPanels(actions) {
     if (changed("participants", "me", "floor", "floorControl", "locked", "canModerate", "canEnd", "activeSpeaker", "hands"))
       drawPeople(state);
     if (changed("chat")) drawChat(state);
+    if (changed("removed", "canModerate")) renderRemoved(removedBox, state.canModerate ? state.removed : [], actions.chair);
     if (state.canModerate && changed("rollCall", "rollDrafts", "canModerate")) roll.update(rollCallRows(state));
     prev = state;
   }

@@ -24,6 +24,7 @@ export function initialState({ role = "", camOn = true, audioOnly = false, start
     activeSpeaker: null,
     rollCall: [],
     rollDrafts: {}, // unit → {status, reason}: a chair's roll-call edit not yet confirmed by the server
+    removed: [], // to the chair and clerk: the participants removed and not readmitted (RemovedInfo objects)
     hands: [], // participant ids with a raised hand, in the order they raised it
     chat: [],
     chatUnread: 0,
@@ -207,6 +208,7 @@ function welcome(state, w) {
     canEnd: w.can_moderate && (state.role === "admin" || state.role === "chair"),
     rollCall: w.roll_call,
     rollDrafts: draftsAfter(state.rollDrafts, w.roll_call),
+    removed: w.removed || [],
     hands,
     chat: w.chat.slice(-CHAT_KEEP),
     iceServers: w.ice_servers,
@@ -356,6 +358,8 @@ export function apply(state, msg) {
       return { ...state, locked: msg.locked };
     case "muted_by_chair":
       return mutedByChair(state);
+    case "removed":
+      return Array.isArray(msg.participants) ? { ...state, removed: msg.participants } : state;
     case "meeting_ended":
       return { ...state, ended: { key: "room.ended" } };
     case "notification":

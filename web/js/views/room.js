@@ -31,6 +31,7 @@ const STATE_MESSAGES = [
   "recording",
   "locked",
   "muted_by_chair",
+  "removed",
   "error",
   "notification",
   "meeting_ended",
@@ -80,6 +81,7 @@ export async function render({ main, params, user }) {
     },
     mute: (pid) => send({ type: "mute_participant", participant_id: pid }),
     remove: (pid) => send({ type: "remove_participant", participant_id: pid }),
+    readmit: (pid) => send({ type: "readmit_participant", participant_id: pid }),
     allowScreen: (pid, allowed) => send({ type: "allow_screen_share", participant_id: pid, allowed }),
   };
   const panels = createPanels({
@@ -208,7 +210,8 @@ export async function render({ main, params, user }) {
   });
   sig.addEventListener("close", (e) => {
     const { code, error } = e.detail;
-    if (code === CLOSE.REMOVED) ended(t("room.removed"));
+    // removed now, or refused on joining again (error `removed`: the server says it stays out until readmitted)
+    if (code === CLOSE.REMOVED) ended(error && error.code === "removed" ? error.message : t("room.removed"));
     else if (code === CLOSE.REPLACED) ended(t("room.replaced"));
     else if (code === CLOSE.ENDED) ended(t("room.ended"));
     else if (FINAL_CLOSES.includes(code)) ended((error && error.message) || t("room.closed", { code }));
