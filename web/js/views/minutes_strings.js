@@ -1,4 +1,4 @@
-// Interface strings of the minutes editor and the record page's progress (issue 18 items 1-3), merged into
+// Interface strings of the minutes editor, the record page's progress and its conclusions (issue 18 items 1-4), merged into
 // strings.js's tables when the minutes editor is loaded. Vietnamese is the reference; English the fallback.
 import { STRINGS } from "../strings.js";
 
@@ -32,6 +32,15 @@ const VI = {
   "record.eta_min": "{n} phút",
   "record.eta_s": "{n} giây",
   "record.audio_processing": "Bản ghi âm đang xử lý: tệp nghe lại đang được tạo, trang sẽ tự cập nhật.",
+  "record.line_not_saved": "Chưa lưu được đoạn này: {msg}",
+  "conclusion.edit": "Sửa",
+  "conclusion.edit_n": "Sửa kết luận {n}",
+  "conclusion.update": "Lưu thay đổi",
+  "conclusion.saved_msg": "Đã lưu kết luận {n}.",
+  "conclusion.added_msg": "Đã thêm kết luận {n}.",
+  "conclusion.text_required": "Cần nhập nội dung kết luận.",
+  "conclusion.no_unit": "Chưa có đơn vị thực hiện",
+  "conclusion.needs_unit": "Kết luận {n} chưa có đơn vị thực hiện: bấm “Sửa” để chọn đơn vị, rồi giao nhiệm vụ.",
 };
 
 const EN = {
@@ -64,6 +73,15 @@ const EN = {
   "record.eta_min": "{n} min",
   "record.eta_s": "{n} s",
   "record.audio_processing": "The recording is being processed: the playback file is being made; this page updates by itself.",
+  "record.line_not_saved": "This line was not saved: {msg}",
+  "conclusion.edit": "Edit",
+  "conclusion.edit_n": "Edit conclusion {n}",
+  "conclusion.update": "Save changes",
+  "conclusion.saved_msg": "Conclusion {n} saved.",
+  "conclusion.added_msg": "Conclusion {n} added.",
+  "conclusion.text_required": "Type the conclusion's text.",
+  "conclusion.no_unit": "No unit responsible yet",
+  "conclusion.needs_unit": "Conclusion {n} has no unit responsible: press “Edit” to choose one, then assign the task.",
 };
 
 Object.assign(STRINGS.vi, VI);

@@ -6,9 +6,29 @@ import { formatDate, formatDateTime, t } from "../i18n.js";
 import { minutesCard } from "./minutes_editor.js";
 import { canManage } from "../session.js";
 import { statusBadge } from "./meetings.js";
+import { dateInput, parseDmy } from "../vnforms.js";
 
 const POLL_MS = 3000;
 const AUDIO_RETRY_MS = 5000;
+
+// An error said where it happened (no browser dialog): a line right after `anchor` (role="alert"), the control
+// itself marked invalid; cleared by the next attempt.
+function inlineError(anchor, message) {
+  let box = anchor.nextElementSibling;
+  if (!box || !box.classList.contains("inline-error")) {
+    box = h("div.alert.error.small.inline-error", { role: "alert", "data-testid": "inline-error" });
+    anchor.after(box);
+  }
+  box.textContent = message;
+  if (anchor.matches("input, select, textarea")) anchor.setAttribute("aria-invalid", "true");
+  return box;
+}
+
+function clearError(anchor) {
+  const box = anchor.nextElementSibling;
+  if (box && box.classList.contains("inline-error")) box.remove();
+  anchor.removeAttribute("aria-invalid");
+}
 
 export async function render({ main, params, query, user }) {
   const meetingId = Number(params[0]);
@@ -90,14 +110,15 @@ export async function render({ main, params, query, user }) {
     drawSegments();
   }
 
-  async function saveSegment(seg, text) {
+  async function saveSegment(seg, text, field) {
+    clearError(field);
     try {
       const updated = await api.patch(`/api/segments/${seg.id}`, { text });
       seg.text = (updated && updated.text) || text;
       if (updated) Object.assign(seg, { uncertain: updated.uncertain, uncertain_reason: updated.uncertain_reason, edited: updated.edited });
       minutes.refreshFlags(); // a draft made before this correction is now stale
     } catch (err) {
-      alert(err.message);
+      inlineError(field, t("record.line_not_saved", { msg: err.message }));
     }
   }
 
@@ -109,19 +130,20 @@ export async function render({ main, params, query, user }) {
     const pct = s.confidence != null ? t("record.confidence", { pct: Math.round(s.confidence * 100) }) : null;
     const confirm = editing && editor
       ? h("button.btn.tiny", { type: "button", "aria-label": t("record.uncertain_confirm_at", { at: clock(s.start) }),
-        onclick: () => confirmSegment(s) }, t("record.uncertain_confirm"))
+        onclick: (e) => confirmSegment(s, e.currentTarget) }, t("record.uncertain_confirm"))
       : null;
     return h("span.seg-doubt", { "data-testid": "segment-doubt" }, pct ? `${why} · ${pct}` : why, confirm ? " " : null, confirm);
   }
 
-  async function confirmSegment(seg) {
+  async function confirmSegment(seg, button) {
+    clearError(button);
     try {
       const updated = await api.patch(`/api/segments/${seg.id}`, { uncertain: false });
       Object.assign(seg, { uncertain: updated.uncertain, uncertain_reason: updated.uncertain_reason, edited: updated.edited });
       drawSegments();
       minutes.refreshFlags();
     } catch (err) {
-      alert(err.message);
+      inlineError(button, err.message);
     }
   }
 
@@ -131,7 +153,7 @@ export async function render({ main, params, query, user }) {
     mount(list, shown.map((s) => {
       const time = h("button.time", { type: "button", "aria-label": t("record.play_from", { at: clock(s.start) }), onclick: () => seek(s.start, true) }, clock(s.start));
       const text = editing
-        ? h("textarea.seg-edit", { rows: 2, "aria-label": t("record.edit_line", { at: clock(s.start) }), onchange: (e) => saveSegment(s, e.target.value) }, s.text)
+        ? h("textarea.seg-edit", { rows: 2, "aria-label": t("record.edit_line", { at: clock(s.start) }), onchange: (e) => saveSegment(s, e.target.value, e.target) }, s.text)
         : h("span.seg-text", { onclick: () => seek(s.start, true) }, s.text);
       return h(s.uncertain ? "li.uncertain" : "li", { "data-segment-id": s.id, "data-start": s.start, "data-end": s.end,
         "data-uncertain": s.uncertain ? s.uncertain_reason || "low_confidence" : null },
@@ -239,44 +261,151 @@ export async function render({ main, params, query, user }) {
     await minutes.refreshFlags();
   }
 
-  async function act(call) {
-    try {
-      await call();
-      await reloadSide();
-    } catch (err) {
-      alert(err.message);
+  // A success line above the conclusions; it survives their redraw (the same node is mounted again).
+  const conclusionFlash = h("div.alert.success", { role: "status", hidden: true, "data-testid": "conclusion-flash" });
+
+  function unitOptions(selected) {
+    const units = meeting.roll_call.map((r) => [r.unit, r.unit_name]);
+    if (selected && !units.some(([code]) => code === selected)) units.push([selected, unitName(selected)]);
+    return [h("option", { value: "" }, "—"), units.map(([code, name]) => h("option", { value: code, selected: code === selected }, name))];
+  }
+
+  // The deadline typed as dd/mm/yyyy (a pasted yyyy-mm-dd is read too): "" when left empty, null when not a
+  // real day (then said next to it).
+  function readDeadline(input) {
+    clearError(input);
+    if (!input.value.trim()) return "";
+    const ymd = /^\s*(\d{4})-(\d{2})-(\d{2})\s*$/.exec(input.value);
+    const iso = parseDmy(ymd ? `${ymd[3]}/${ymd[2]}/${ymd[1]}` : input.value);
+    if (!iso) {
+      inlineError(input, t("date.invalid"));
+      input.focus();
     }
+    return iso;
+  }
+
+  // A refusal of the server said next to the field it names (text, unit, deadline), else under the buttons.
+  function refuse(err, fields, fallback) {
+    const field = err.details && fields[err.details.field];
+    inlineError(field || fallback, err.message);
+    if (field) field.focus();
   }
 
   function conclusionForm() {
     const text = h("textarea#c-text", { rows: 2, required: true, maxlength: 4000, "aria-label": t("conclusion.text") });
-    const unit = h("select#c-unit", { "aria-label": t("conclusion.unit") }, h("option", { value: "" }, "—"),
-      meeting.roll_call.map((r) => h("option", { value: r.unit }, r.unit_name)));
-    const deadline = h("input#c-deadline", { type: "date", "aria-label": t("conclusion.deadline") });
+    const unit = h("select#c-unit", { "aria-label": t("conclusion.unit") }, unitOptions(""));
+    const deadline = dateInput("c-deadline", "", t("conclusion.deadline"));
     const atNow = h("input#c-at", { type: "checkbox", checked: true, "aria-label": t("conclusion.at_player") });
-    const error = h("div.alert.error", { role: "alert", hidden: true });
+    const actions = h("div.form-actions", {}, h("button.btn.primary.small", { type: "submit", "aria-label": t("conclusion.save") }, t("conclusion.save")));
     async function submit(event) {
       event.preventDefault();
+      clearError(text);
+      clearError(unit);
+      clearError(actions);
+      const day = readDeadline(deadline);
+      if (day === null) return;
       const body = { text: text.value.trim() };
       if (unit.value) body.assignee_unit = unit.value;
-      if (deadline.value) body.deadline = deadline.value;
+      if (day) body.deadline = day;
       if (atNow.checked && audio.readyState >= 1) body.at_s = Math.round(audio.currentTime * 10) / 10;
       try {
-        await api.post(`/api/meetings/${meetingId}/conclusions`, body);
+        const made = await api.post(`/api/meetings/${meetingId}/conclusions`, body);
+        say(t("conclusion.added_msg", { n: made.number }));
         await reloadSide();
       } catch (err) {
-        error.textContent = err.message;
-        error.hidden = false;
+        refuse(err, { text, assignee_unit: unit, deadline }, actions);
       }
     }
     return h("details.conclusion-form", {}, h("summary", {}, t("conclusion.add")),
-      h("form.form", { onsubmit: submit, "aria-label": t("conclusion.add") }, error,
+      h("form.form", { onsubmit: submit, "aria-label": t("conclusion.add") },
         h("div.field", {}, h("label", { for: "c-text" }, t("conclusion.text")), text),
         h("div.form-grid", {},
           h("div.field", {}, h("label", { for: "c-unit" }, t("conclusion.unit")), unit),
           h("div.field", {}, h("label", { for: "c-deadline" }, t("conclusion.deadline")), deadline)),
         h("label.check", {}, atNow, " ", t("conclusion.at_player")),
-        h("div.form-actions", {}, h("button.btn.primary.small", { type: "submit", "aria-label": t("conclusion.save") }, t("conclusion.save")))));
+        actions));
+  }
+
+  function say(message) {
+    conclusionFlash.textContent = message;
+    conclusionFlash.hidden = false;
+  }
+
+  // The chair (or clerk) corrects a conclusion in place: text, unit responsible, deadline; save or cancel.
+  function editConclusion(li, c, show) {
+    conclusionFlash.hidden = true;
+    const id = `ce-${c.id}`;
+    const text = h(`textarea#${id}-text`, { rows: 3, maxlength: 5000, "aria-label": t("conclusion.text") }, c.text);
+    const unit = h(`select#${id}-unit`, { "aria-label": t("conclusion.unit") }, unitOptions(c.assignee_unit || ""));
+    const deadline = dateInput(`${id}-deadline`, c.deadline || "", t("conclusion.deadline"));
+    const saveBtn = h("button.btn.primary.small", { type: "submit" }, t("conclusion.update"));
+    const actions = h("div.form-actions", {},
+      h("button.btn.ghost.small", { type: "button", onclick: show }, t("common.cancel")), saveBtn);
+    async function submit(event) {
+      event.preventDefault();
+      for (const el of [text, unit, actions]) clearError(el);
+      if (!text.value.trim()) {
+        inlineError(text, t("conclusion.text_required"));
+        text.focus();
+        return;
+      }
+      const day = readDeadline(deadline);
+      if (day === null) return;
+      saveBtn.disabled = true;
+      try {
+        await api.patch(`/api/meetings/${meetingId}/conclusions/${c.id}`,
+          { text: text.value.trim(), assignee_unit: unit.value || null, deadline: day || null });
+        say(t("conclusion.saved_msg", { n: c.number }));
+        await reloadSide();
+      } catch (err) {
+        saveBtn.disabled = false;
+        refuse(err, { text, assignee_unit: unit, deadline }, actions);
+      }
+    }
+    mount(li, h("form.form.conclusion-edit", { onsubmit: submit, "aria-label": t("conclusion.edit_n", { n: c.number }) },
+      h("div.field", {}, h("label", { for: `${id}-text` }, t("conclusion.text")), text),
+      h("div.form-grid", {},
+        h("div.field", {}, h("label", { for: `${id}-unit` }, t("conclusion.unit")), unit),
+        h("div.field", {}, h("label", { for: `${id}-deadline` }, t("conclusion.deadline")), deadline)),
+      actions));
+    text.focus();
+  }
+
+  // A conclusion becomes a task for its unit; one without a unit (or deadline) is said next to its buttons.
+  async function makeTask(c, row) {
+    clearError(row);
+    conclusionFlash.hidden = true;
+    if (!c.assignee_unit) {
+      inlineError(row, t("conclusion.needs_unit", { n: c.number }));
+      return;
+    }
+    try {
+      await api.post("/api/tasks", { conclusion_id: c.id, meeting_id: meetingId });
+      await reloadSide();
+    } catch (err) {
+      inlineError(row, err.message);
+    }
+  }
+
+  function conclusionItem(c, task) {
+    const li = h("li", { "data-conclusion-id": c.id });
+    function show() {
+      const row = h("div.conclusion-actions");
+      const toTask = task
+        ? h("a.small", { href: `#/tasks?unit=${task.lead_unit}` }, t("minutes.task_made"), " — ", t("tasks.status." + task.status))
+        : editor ? h("button.btn.tiny", { type: "button", "aria-label": t("minutes.to_task_n", { n: c.number }), onclick: () => makeTask(c, row) }, t("minutes.to_task")) : null;
+      const edit = editor
+        ? h("button.btn.tiny.ghost", { type: "button", "aria-label": t("conclusion.edit_n", { n: c.number }), onclick: () => editConclusion(li, c, show) }, t("conclusion.edit"))
+        : null;
+      mount(row, toTask, toTask && edit ? " " : null, edit);
+      mount(li,
+        h("div", { "data-testid": "conclusion-text" }, c.text),
+        h("div.small.muted", {}, c.assignee_unit ? unitName(c.assignee_unit) : t("conclusion.no_unit"), c.deadline ? ` · ${t("tasks.deadline")} ${formatDate(c.deadline)}` : "",
+          c.at_s != null ? h("button.time.linklike", { type: "button", "aria-label": t("record.play_from", { at: clock(c.at_s) }), onclick: () => seek(c.at_s, true) }, ` · ▶ ${clock(c.at_s)}`) : null),
+        row);
+    }
+    show();
+    return li;
   }
 
   async function conclusionsView() {
@@ -288,17 +417,9 @@ export async function render({ main, params, query, user }) {
       return () => mount(tasksBox, h("h2#tasks-h", {}, t("minutes.conclusions")), h("p.muted", {}, isMissingRoute(err) ? t("minutes.unavailable") : err.message));
     }
     const taskOf = new Map(made.filter((x) => x.conclusion_id).map((x) => [x.conclusion_id, x]));
-    return () => mount(tasksBox, h("h2#tasks-h", {}, t("minutes.conclusions")), editor ? conclusionForm() : null,
-      list.length ? h("ol.conclusions", {}, list.map((c) => {
-        const task = taskOf.get(c.id);
-        return h("li", { "data-conclusion-id": c.id },
-          h("div", {}, c.text),
-          h("div.small.muted", {}, c.assignee_unit ? unitName(c.assignee_unit) : "", c.deadline ? ` · ${t("tasks.deadline")} ${formatDate(c.deadline)}` : "",
-            c.at_s != null ? h("button.time.linklike", { type: "button", "aria-label": t("record.play_from", { at: clock(c.at_s) }), onclick: () => seek(c.at_s, true) }, ` · ▶ ${clock(c.at_s)}`) : null),
-          task ? h("a.small", { href: `#/tasks?unit=${task.lead_unit}` }, t("minutes.task_made"), " — ", t("tasks.status." + task.status))
-            : editor ? h("button.btn.tiny", { type: "button", "aria-label": t("minutes.to_task_n", { n: c.number }),
-              onclick: () => act(() => api.post("/api/tasks", { conclusion_id: c.id, meeting_id: meetingId })) }, t("minutes.to_task")) : null);
-      })) : h("p.muted", {}, t("minutes.no_conclusions")),
+    return () => mount(tasksBox, h("h2#tasks-h", {}, t("minutes.conclusions")), conclusionFlash, editor ? conclusionForm() : null,
+      list.length ? h("ol.conclusions", {}, list.map((c) => conclusionItem(c, taskOf.get(c.id))))
+        : h("p.muted", {}, t("minutes.no_conclusions")),
       h("a.small", { href: "#/tasks" }, t("tasks.open_board")));
   }
 
