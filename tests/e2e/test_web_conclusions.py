@@ -2,7 +2,8 @@
 chair edits a conclusion in place (text, unit responsible, deadline typed as dd/mm/yyyy), sees "Đã lưu" and
 the change after a reload; a wrong date is said next to the deadline field; a conclusion without a unit, or
 without a deadline, turned into a task is an inline error under its buttons — never a browser dialog; a
-commune that may read the conclusions gets no edit button.
+commune that may read the conclusions gets no edit button. A transcript line the server refuses is said under
+that line, not in a dialog.
 
 The conclusions are made through the API from inside the page, as the clerk's form makes them; everything
 else goes through the browser."""
@@ -16,6 +17,10 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Dialog, Page, ViewportSize, expect
 
+from server.config import Settings
+from server.db import Database
+from server.services import transcripts
+from server.services.transcripts import SegmentInput
 from tests.e2e.conftest import Chromium, RunningServer
 from tests.e2e.pages import login, shot
 
@@ -29,6 +34,10 @@ VIEWPORTS: dict[str, ViewportSize] = {
 FIRST = "Các xã rà soát diện tích lúa thiếu nước"
 FIRST_EDITED = "Xã Chư Mố rà soát 120 ha lúa thiếu nước, báo cáo phương án bơm tưới"
 SECOND = "Xã Ia Tul đăng ký nhu cầu giống lúa vụ đông xuân"
+SEGMENTS = [
+    SegmentInput(0.0, 4.0, "Xã Chư Mố báo cáo tình hình chống hạn.", "CHUMO", "chumo"),
+    SegmentInput(4.0, 8.0, "Xã Ia Tul đề nghị huyện hỗ trợ thêm giống lúa.", "IATUL", "iatul"),
+]
 
 
 def _page(browser: Browser, server: RunningServer, viewport: ViewportSize, username: str,
@@ -160,4 +169,40 @@ def test_chair_edits_conclusions_and_errors_are_inline(
     expect(commune.locator("ol.conclusions").get_by_text(FIRST_EDITED)).to_be_visible()
     expect(commune.get_by_role("button", name="Sửa kết luận 1")).to_have_count(0)
 
+    assert dialogs == []
+
+
+@pytest.mark.parametrize("screen", list(VIEWPORTS))
+def test_a_transcript_line_refused_is_said_under_it(
+    server: RunningServer, chromium: Chromium, database_url: str | None, screen: str
+) -> None:
+    """The clerk empties a transcript line: the server refuses it, and the page says so under that line."""
+    db = Database(Settings(data_dir=server.data_dir, database_url=database_url, secret_key="e2e-secret"))
+    try:
+        with db.session() as session:
+            transcripts.store_segments(session, DEMO_MEETING_ID, SEGMENTS)
+    finally:
+        db.dispose()
+    dialogs: list[str] = []
+    clerk = _page(chromium.launch(), server, VIEWPORTS[screen], "thuky", dialogs)
+    clerk.goto(f"/#/meetings/{DEMO_MEETING_ID}")
+    clerk.get_by_role("button", name="Sửa gỡ băng").click()
+    line = clerk.get_by_label("Sửa đoạn lúc 00:04")
+    line.fill("")
+    line.blur()
+    refused = line.locator("xpath=following-sibling::*[@role='alert']")
+    expect(refused).to_contain_text("Chưa lưu được đoạn này:")
+    expect(line).to_have_attribute("aria-invalid", "true")
+    stored = _api(clerk, "GET", f"/api/meetings/{DEMO_MEETING_ID}/transcript")["segments"]
+    assert [s["text"] for s in stored] == [s.text for s in SEGMENTS]
+
+    # corrected: saved, the error gone
+    line.fill("Xã Ia Tul đề nghị huyện hỗ trợ thêm 2 tấn giống lúa.")
+    with clerk.expect_response(lambda r: "/api/segments/" in r.url and r.request.method == "PATCH") as saved:
+        line.blur()
+    assert saved.value.ok, saved.value.status
+    expect(refused).to_have_count(0)
+    expect(line).not_to_have_attribute("aria-invalid", "true")
+    stored = _api(clerk, "GET", f"/api/meetings/{DEMO_MEETING_ID}/transcript")["segments"]
+    assert stored[1]["text"] == "Xã Ia Tul đề nghị huyện hỗ trợ thêm 2 tấn giống lúa."
     assert dialogs == []

@@ -191,7 +191,7 @@ export async function render({ main, params, query, user }) {
     segments = data.segments || [];
     showProgress(data);
     drawSpeakers();
-    if (!editing) drawSegments();
+    if (!editing || !list.contains(document.activeElement)) drawSegments(); // never under the clerk's typing
     clearTimeout(pollTimer);
     if (awaited(data.status)) followProgress();
   }
