@@ -105,6 +105,22 @@ class Settings(BaseSettings):
         description="Comma-separated STUN/TURN URLs inside the closed network (turn:user:pass@host:port). "
         "Never a public server; empty by default.",
     )
+    turn_urls: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated TURN URLs without credentials (turn:host:3478) whose time-limited "
+        "credentials are issued with GIAOBAN_TURN_SECRET (coturn --use-auth-secret); empty: none.",
+    )
+    turn_secret: str | None = Field(
+        None,
+        description="The TURN server's shared secret (coturn --static-auth-secret); each socket and each "
+        "SFU peer connection gets its own credential from it (TURN REST API scheme).",
+    )
+    turn_ttl_s: int = Field(
+        86_400,
+        ge=60,
+        description="Lifetime of an issued TURN credential (seconds); it must outlast a meeting, since the "
+        "TURN server refuses to refresh a relay once the credential has expired.",
+    )
     video_bitrate_cap_bps: int = Field(
         600_000, description="Bitrate cap asked of each publisher's camera video (bits per second)."
     )
@@ -193,7 +209,7 @@ class Settings(BaseSettings):
     )
     log_level: str = Field("INFO", description="Logging level: DEBUG, INFO, WARNING or ERROR.")
 
-    @field_validator("ice_addresses", "ice_servers", "holidays", mode="before")
+    @field_validator("ice_addresses", "ice_servers", "turn_urls", "holidays", mode="before")
     @classmethod
     def _csv(cls, value: object) -> object:
         return _split_csv(value)

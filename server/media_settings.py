@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from server.config import Settings
 from server.media import IceServer, MediaConfig
+from server.media.turn import TurnIssuer
 
 
 def parse_ice_server(url: str) -> IceServer:
@@ -14,6 +15,13 @@ def parse_ice_server(url: str) -> IceServer:
         creds, _, rest = rest.rpartition("@")
         username, _, credential = creds.partition(":")
     return IceServer(urls=(f"{scheme}:{rest}",), username=username or None, credential=credential or None)
+
+
+def turn_issuer(settings: Settings) -> TurnIssuer | None:
+    """GIAOBAN_TURN_URLS with GIAOBAN_TURN_SECRET → the issuer of time-limited credentials (None: no TURN)."""
+    if not settings.turn_urls or not settings.turn_secret:
+        return None
+    return TurnIssuer(tuple(settings.turn_urls), settings.turn_secret, settings.turn_ttl_s)
 
 
 def interface_addresses() -> tuple[str, ...]:
@@ -38,4 +46,5 @@ def media_config(settings: Settings) -> MediaConfig:
         bounded_from=settings.bounded_from,
         rtp_fast_path=settings.rtp_fast_path,
         rtp_native_send=settings.rtp_native_send,
+        turn=turn_issuer(settings),
     )

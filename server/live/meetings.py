@@ -28,7 +28,7 @@ from server.live.offloop import in_thread
 from server.live.rollcall import invitation_info, set_roll_call
 from server.live.site_port import SitePort
 from server.media import MediaError, MediaListener, MediaRoom, Offer, OfferPendingError
-from server.media_settings import media_config
+from server.media_settings import media_config, turn_issuer
 from server.models import Meeting, MeetingRemoval, MeetingStatus, RollCallStatus
 from server.rooms import messages as m
 from server.rooms.room import Participant, RoomError
@@ -244,7 +244,17 @@ class LiveMeetings:
             ice_servers=list(self.settings.ice_servers),
             can_moderate=p.can_moderate,
             removed=list(live.removed.values()) if p.can_moderate else [],
+            turn=self._turn(p),
         )
+
+    def _turn(self, p: Participant) -> list[m.TurnInfo]:
+        issuer = turn_issuer(self.settings)
+        if issuer is None:
+            return []
+        c = issuer.issue(p.username)
+        return [
+            m.TurnInfo(urls=list(c.urls), username=c.username, credential=c.credential, expires=c.expires)
+        ]
 
     async def _drop_media(self, live: LiveRoom, pid: str) -> None:
         recording.close_track(live, pid)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from aiortc import RTCBundlePolicy, RTCConfiguration, RTCIceServer
 
 from server.media.audio_selection import AudioSelectionConfig
+from server.media.turn import TurnIssuer
 
 RTP_FAST_PATH_ENV = "GIAOBAN_RTP_FAST_PATH"
 RTP_NATIVE_SEND_ENV = "GIAOBAN_RTP_NATIVE_SEND"
@@ -69,6 +70,8 @@ class MediaConfig:
     bounded_from: from this many participants on (0: never), each viewer has m-lines only for the streams
         forwarded to it (the audible microphones, its last-N cameras, screens), reused as speakers change,
         instead of one per stream of every other participant: a join costs one offer, not one per participant.
+    turn: TURN servers with time-limited credentials (server/media/turn.py); each peer connection gets a
+        fresh credential for the account turn_account, valid turn.ttl_s (longer than a meeting).
     """
 
     ice_addresses: tuple[str, ...] = ("127.0.0.1",)
@@ -90,6 +93,8 @@ class MediaConfig:
     audio_hold_s: float = 2.0
     audio_preroll_s: float = 0.24
     bounded_from: int = 0
+    turn: TurnIssuer | None = None
+    turn_account: str = "giaoban-sfu"
 
     def audio_selection(self) -> AudioSelectionConfig:
         return AudioSelectionConfig(
@@ -107,5 +112,12 @@ class MediaConfig:
             iceServers=[
                 RTCIceServer(urls=list(s.urls), username=s.username, credential=s.credential)
                 for s in self.ice_servers
-            ],
+            ]
+            + self._turn_servers(),
         )
+
+    def _turn_servers(self) -> list[RTCIceServer]:
+        if self.turn is None:
+            return []
+        c = self.turn.issue(self.turn_account)
+        return [RTCIceServer(urls=list(c.urls), username=c.username, credential=c.credential)]

@@ -253,6 +253,16 @@ class RemovedInfo(_Msg):
     removed_at: dt.datetime
 
 
+class TurnInfo(_Msg):
+    """A TURN server with a time-limited credential for this socket's account (TURN REST API scheme:
+    username ``"<expires>:<account>"``, credential base64 HMAC-SHA1 of it with the server's secret)."""
+
+    urls: list[str]
+    username: str
+    credential: str
+    expires: int  # unix seconds
+
+
 class Welcome(_Msg):
     type: Literal["welcome"] = "welcome"
     participant_id: str
@@ -269,6 +279,7 @@ class Welcome(_Msg):
     ice_servers: list[str]
     can_moderate: bool
     removed: list[RemovedInfo] = Field(default_factory=list)  # to the chair and clerk only
+    turn: list[TurnInfo] = Field(default_factory=list)  # fresh credentials for this socket
 
 
 class Offer(_Msg):

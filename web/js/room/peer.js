@@ -5,9 +5,13 @@
 const GATHER_WAIT_MS = 1000;
 const ROLE_OF_SOURCE = { microphone: "mic", camera: "camera", screen: "screen" };
 
-/** welcome.ice_servers ("stun:host:port", "turn:user:pass@host:port") → RTCIceServer objects. */
+/**
+ * welcome.ice_servers ("stun:host:port", "turn:user:pass@host:port") and welcome.turn entries
+ * ({urls, username, credential, expires}: time-limited credentials issued for this socket) → RTCIceServer objects.
+ */
 export function iceServersFrom(urls) {
   return (urls || []).map((url) => {
+    if (typeof url === "object") return { urls: url.urls, username: url.username, credential: url.credential };
     const m = /^(turns?):([^:@]+):([^@]+)@(.+)$/.exec(url);
     return m ? { urls: `${m[1]}:${m[4]}`, username: decodeURIComponent(m[2]), credential: decodeURIComponent(m[3]) } : { urls: url };
   });
@@ -31,7 +35,7 @@ export class MediaSession extends EventTarget {
   /**
    * @param {(msg: object) => void} send   sends a signaling message
    * @param {{mic: MediaStreamTrack|null, camera: MediaStreamTrack|null}} local
-   * @param {string[]} iceServers  welcome.ice_servers
+   * @param {Array<string|object>} iceServers  welcome.ice_servers, then welcome.turn
    * @param {string} me  our participant id (labels of our own m-lines carry it)
    */
   constructor(send, local, iceServers, me) {

@@ -211,7 +211,7 @@ function welcome(state, w) {
     removed: w.removed || [],
     hands,
     chat: w.chat.slice(-CHAT_KEEP),
-    iceServers: w.ice_servers,
+    iceServers: [...w.ice_servers, ...(w.turn || [])], // strings, then TURN entries with fresh credentials
     micOn: !w.you.audio_muted && !w.you.server_muted,
     handUp: w.you.hand_raised,
     screenOn: false,
