@@ -29,7 +29,8 @@ Public API
 ----------
 - `MediaConfig` (config.py): ice_addresses, ice_servers (empty by default: no public STUN),
   video_bitrate_cap_bps (REMB to publishers), last_n (camera videos per viewer, 0 = all), udp_rcvbuf_bytes,
-  pli_min_interval_s, ...
+  pli_min_interval_s, turn (a `TurnIssuer`, turn.py: a fresh time-limited TURN credential per peer
+  connection), ...
 - `MediaRoom(room_id, config, listener)` (room.py), the server is always the SDP offerer:
     `await join(pid, *, publishes_video=True, audio_only=False, username=None, unit=None) -> Offer`
     (the same pid again = reconnect with a fresh RTCPeerConnection), `await answer(pid, sdp)`,
