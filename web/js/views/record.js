@@ -4,6 +4,7 @@ import { api, isMissingRoute } from "../api.js";
 import { clock, h, mount } from "../dom.js";
 import { formatDate, formatDateTime, t } from "../i18n.js";
 import { minutesCard } from "./minutes_editor.js";
+import { recordingFiles } from "./record_tracks.js";
 import { canManage } from "../session.js";
 import { statusBadge } from "./meetings.js";
 import { dateInput, parseDmy } from "../vnforms.js";
@@ -46,6 +47,7 @@ export async function render({ main, params, query, user }) {
     "aria-label": t("record.player") });
   const audioNote = h("p.small.muted", { role: "status" });
   const progress = h("div.progress", { hidden: true, "data-testid": "transcript-progress" });
+  const files = recordingFiles({ meetingId, unitName });
   const list = h("ol.transcript", { "aria-label": t("record.transcript"), "data-testid": "transcript" });
   const speakers = h("ul.speakers", { "aria-label": t("record.speakers") });
   const unitFilter = h("select#unit-filter", { "aria-label": t("record.filter_unit"), onchange: drawSegments });
@@ -190,6 +192,7 @@ export async function render({ main, params, query, user }) {
     }
     segments = data.segments || [];
     showProgress(data);
+    files.refresh(data);
     drawSpeakers();
     if (!editing || !list.contains(document.activeElement)) drawSegments(); // never under the clerk's typing
     clearTimeout(pollTimer);
@@ -433,12 +436,12 @@ export async function render({ main, params, query, user }) {
         h("div.card-head", {}, h("h2#tr-h", {}, t("record.transcript")),
           h("div.actions", {}, h("label.sr-only", { for: "unit-filter" }, t("record.filter_unit")), unitFilter, editBtn)),
         h("div.player-sticky", {}, audio, audioNote),
-        progress, list),
+        files.box, progress, list),
       h("div.record-side", {},
         h("section.card", { "aria-labelledby": "sp-h" }, h("h2#sp-h", {}, t("record.speakers")), speakers),
         minutesBox, tasksBox)));
   const minutes = minutesCard({ box: minutesBox, meetingId, meeting, user, editor });
-  await Promise.all([loadTranscript(), minutes.reload(), conclusionsView().then((draw) => draw())]);
+  await Promise.all([loadTranscript(), files.load(), minutes.reload(), conclusionsView().then((draw) => draw())]);
   if (Number.isFinite(startAt) && audio.readyState >= 1) seek(startAt, true);
   return () => { clearTimeout(pollTimer); clearTimeout(audioRetry); stopFollowing(); audio.pause(); };
 }

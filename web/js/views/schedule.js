@@ -75,6 +75,13 @@ export async function render({ main, params = [], user, navigate }) {
   const time = timeInput("m-time", start[1], t("schedule.time"), { required: true });
   const place = h("input#m-place", { maxlength: 300, "aria-label": t("meeting.place"), placeholder: t("meeting.place_hint"), value: editing ? editing.place : "" });
   const record = h("input#m-record", { type: "checkbox", checked: editing ? editing.record : true, "aria-label": t("meeting.record") });
+  // video recording needs the audio recording: the choice is disabled (and sent as "none") while that is off
+  const videoMode = editing ? editing.record_video || "none" : "none";
+  const video = h("select#m-video", { "aria-label": t("schedule.video") },
+    ["none", "all", "hall_and_floor"].map((v) => h("option", { value: v, selected: v === videoMode }, t(`schedule.video.${v}`))));
+  const syncVideo = () => { video.disabled = !record.checked; };
+  record.addEventListener("change", syncVideo);
+  syncVideo();
   const chairCode = editing ? editing.chair_unit : user.unit;
   const chair = h("select#m-chair", { "aria-label": t("meeting.chair_unit"), disabled: user.role !== "admin" || !!editing },
     all.map((u) => h("option", { value: u.code, selected: u.code === chairCode }, "\u00a0".repeat(u.depth * 3) + u.name)));
@@ -236,6 +243,7 @@ export async function render({ main, params = [], user, navigate }) {
       units,
       starts_at: localToIso(`${isoDay}T${hm}`),
       record: record.checked,
+      record_video: record.checked ? video.value : "none",
       place: place.value.trim(),
       agenda: [...agendaList.querySelectorAll("input[name=agenda]")].map((i) => i.value.trim()).filter(Boolean).map((v) => ({ title: v })),
     };
@@ -267,7 +275,9 @@ export async function render({ main, params = [], user, navigate }) {
         h("div.field", {}, h("label", { for: "m-chair" }, t("meeting.chair_unit")), chair),
         h("div.field.wide", {}, h("label", { for: "m-place" }, t("meeting.place")), place),
         h("div.field.wide", {}, h("label.check", {}, record, " ", t("meeting.record")),
-          h("p.small.muted", {}, t("schedule.record_hint")))),
+          h("p.small.muted", {}, t("schedule.record_hint"))),
+        h("div.field", {}, h("label", { for: "m-video" }, t("schedule.video")), video,
+          h("span.small.muted", {}, t("schedule.video_hint")))),
       unitBox,
       h("fieldset", {}, h("legend", {}, t("schedule.agenda")), agendaList,
         h("button.btn.small", { type: "button", "aria-label": t("schedule.agenda_add"), onclick: () => addAgenda("").focus() }, "+ ", t("schedule.agenda_add"))),
