@@ -2,8 +2,8 @@
 the chair schedules a meeting with "Ghi hình: Tất cả điểm cầu" (disabled while "Ghi âm" is off), the API holds
 record_video=all and the edit form shows it; the meeting runs with a `giaoban bot --video` participant (a real
 aiortc peer sending VP8); afterwards the record page lists its camera track by unit name with its start and
-length on the meeting clock, the download is an IVF file ("DKIF"), and the subtitles link appears once the
-transcript exists."""
+length on the meeting clock, the download is an IVF file ("DKIF") (another commune gets no link), and
+the subtitles link appears once the transcript exists."""
 
 from __future__ import annotations
 
@@ -144,6 +144,13 @@ def test_chair_schedules_video_and_downloads_the_camera_track(
     data = downloaded.read_bytes()
     assert data[:4] == b"DKIF" and len(data) == camera[0]["size_bytes"]
     shot(page, screenshots, f"video-record-{screen}")
+
+    # another commune sees the track listed but is not offered a file the server would refuse it
+    other = _page(chromium.launch(), server, VIEWPORTS[screen], "iatul")
+    other.goto(f"/#/meetings/{meeting_id}")
+    listed = other.get_by_test_id("recording-files").locator("li[data-kind=camera]")
+    expect(listed).to_contain_text("UBND xã Chư Mố")
+    expect(listed.get_by_role("link")).to_have_count(0)
 
     # once the transcript exists, its subtitles are offered too
     db = Database(Settings(data_dir=server.data_dir, database_url=database_url, secret_key="e2e-secret"))

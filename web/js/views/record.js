@@ -47,7 +47,7 @@ export async function render({ main, params, query, user }) {
     "aria-label": t("record.player") });
   const audioNote = h("p.small.muted", { role: "status" });
   const progress = h("div.progress", { hidden: true, "data-testid": "transcript-progress" });
-  const files = recordingFiles({ meetingId, unitName });
+  const files = recordingFiles({ meetingId, unitName, mayDownload: (track) => editor || track.unit_code === user.unit });
   const list = h("ol.transcript", { "aria-label": t("record.transcript"), "data-testid": "transcript" });
   const speakers = h("ul.speakers", { "aria-label": t("record.speakers") });
   const unitFilter = h("select#unit-filter", { "aria-label": t("record.filter_unit"), onchange: drawSegments });

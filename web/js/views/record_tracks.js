@@ -6,10 +6,12 @@ import { clock, h, mount } from "../dom.js";
 import { t } from "../i18n.js";
 import "./minutes_strings.js";
 
-/** A box under the player; `refresh(transcript)` redraws it (the transcript as GET .../transcript gives it). */
-export function recordingFiles({ meetingId, unitName }) {
+/** A box under the player; `refresh(transcript)` redraws it (the transcript as GET .../transcript gives it).
+ * `mayDownload(track)`: the server lets the chairing unit's managers take any track, a unit only its own. */
+export function recordingFiles({ meetingId, unitName, mayDownload }) {
   const box = h("div.recording-files", { "data-testid": "recording-files" });
   let tracks = null;
+  let status = null;
   let transcript = null;
 
   function trackItem(track) {
@@ -19,8 +21,8 @@ export function recordingFiles({ meetingId, unitName }) {
     return h("li", { "data-track-key": track.track_key, "data-kind": track.kind },
       h("span.strong", {}, who), " · ", kind, " ",
       h("span.small.muted", {}, t("record.video_when", { at: clock(track.start_s), d: length })), " ",
-      h("a.small", { href: `/api/meetings/${meetingId}/recording/tracks/${encodeURIComponent(track.track_key)}`, download: "",
-        "aria-label": t("record.video_download_aria", { kind, unit: who, at: clock(track.start_s) }) }, t("record.video_download")));
+      mayDownload(track) ? h("a.small", { href: `/api/meetings/${meetingId}/recording/tracks/${encodeURIComponent(track.track_key)}`, download: "",
+        "aria-label": t("record.video_download_aria", { kind, unit: who, at: clock(track.start_s) }) }, t("record.video_download")) : null);
   }
 
   function draw() {
@@ -35,7 +37,9 @@ export function recordingFiles({ meetingId, unitName }) {
 
   async function loadTracks() {
     try {
-      tracks = (await api.get(`/api/meetings/${meetingId}/recording/tracks`)).tracks || [];
+      const data = await api.get(`/api/meetings/${meetingId}/recording/tracks`);
+      tracks = data.tracks || [];
+      status = data.status;
     } catch {
       tracks = []; // no recording to list (or not allowed): the box stays empty
     }
@@ -48,6 +52,8 @@ export function recordingFiles({ meetingId, unitName }) {
     refresh(data) {
       transcript = data;
       draw();
+      // a recording still being written when the page opened: its tracks are listed once it is finished
+      if (status === "recording") loadTracks();
     },
   };
 }
