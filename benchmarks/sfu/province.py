@@ -67,11 +67,18 @@ async def province(
     hall_frames: tuple[bytes, ...],
     thumb_frames: tuple[bytes, ...],
     options: SfuOptions,
+    communes_send_audio: bool = True,
 ) -> ProvinceFigures:
     server = Run("sfu", options)
     names = [f"c{i:03d}" for i in range(communes)]
     hall_cfg = ClientConfig(video=True, video_fps=HALL_FPS, decode=False, encoded_video=hall_frames)
-    thumb_cfg = ClientConfig(video=True, video_fps=THUMB_FPS, decode=False, encoded_video=thumb_frames)
+    thumb_cfg = ClientConfig(
+        video=True,
+        video_fps=THUMB_FPS,
+        decode=False,
+        encoded_video=thumb_frames,
+        publish_audio=communes_send_audio,
+    )
     procs = [ClientProcess([HALL], hall_cfg)] + [
         ClientProcess(part, thumb_cfg) for part in (names[0::2], names[1::2]) if part
     ]
@@ -212,6 +219,12 @@ async def main() -> None:
     parser.add_argument(
         "--bounded-from", type=int, default=2, help="bounded negotiation from this many participants (0: off)"
     )
+    parser.add_argument(
+        "--dtx",
+        action="store_true",
+        help="silent communes send no audio (as browsers' Opus DTX nearly does: the load generator's 135 "
+        "Opus encoders otherwise fill this machine's 2 cores)",
+    )
     args = parser.parse_args()
     hall_frames = encode_test_pattern(
         640, 360, HALL_FPS, frames=300, bitrate_bps=500_000, keyframe_interval=60
@@ -242,7 +255,7 @@ async def main() -> None:
         )
     for size in [int(x) for x in args.sizes.split(",") if x]:
         try:
-            figures = await province(size, args.window, hall_frames, thumb_frames, selected)
+            figures = await province(size, args.window, hall_frames, thumb_frames, selected, not args.dtx)
         except JoinFailed as exc:
             print(f"province of {size} communes: not held: {exc}", flush=True)
             break
