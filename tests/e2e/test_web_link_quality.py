@@ -59,7 +59,8 @@ def test_pre_join_verdict_and_the_link_indicator(server: RunningServer, chromium
     # the chair: the commune's tile carries its link as the server measures it, figures on hover, within
     # a few reports (every 2 s; the round trip needs the commune's first Receiver Report)
     flag = chair.locator(".tile[data-unit=CHUMO] [data-testid=link-flag]")
-    expect(flag).to_have_attribute("title", re.compile(r"khứ hồi \d+ ms"), timeout=30_000)
+    # the round trip and the received bitrate come from different reports: wait for both
+    expect(flag).to_have_attribute("title", re.compile(r"khứ hồi \d+ ms.*nhận \d+ kb/s"), timeout=30_000)
     title = flag.get_attribute("title") or ""
     quality = flag.get_attribute("data-quality") or ""
     print(f"chair's tile of Chư Mố: {quality}: {title!r}")
