@@ -105,6 +105,39 @@ def file_onset_s(path: Path) -> float:
     return float(np.nonzero(db > SPEECH_DBFS)[0][0] * PACKET_SAMPLES / 48000)
 
 
+def points(files: dict[str, Path]) -> dict[str, Path | None]:
+    """The eight connection points and what each plays: the pinned hall (silent), two speakers, three rooms
+    of noise, two silent rooms; s2 joins last (its speech starts 5 s after it connects)."""
+    return {
+        "hall": None,
+        "s1": files["s1"],
+        "n1": files["noise"],
+        "n2": files["noise"],
+        "n3": files["noise"],
+        "q1": None,
+        "q2": None,
+        "s2": files["s2"],
+    }
+
+
+async def join_points(
+    meeting: Meeting, plays: dict[str, Path | None], *, until: str | None = None, after: str | None = None
+) -> None:
+    """The hall pinned, then the points join in order, audio only (those up to `until`, or after `after`)."""
+    meeting.room.set_pinned(["hall"])
+    order = list(plays)
+    start = order.index(after) + 1 if after else 0
+    stop = order.index(until) + 1 if until else len(order)
+    for pid in order[start:stop]:
+        path = plays[pid]
+        await meeting.join(
+            pid,
+            ClientConfig(video=False, audio_file=str(path) if path else None),
+            publishes_video=False,
+            audio_only=True,
+        )
+
+
 def capture(meeting: Meeting, viewer: str, publisher: str) -> list[RtpPacket]:
     """Every RTP packet of `publisher`'s audio that reaches `viewer`, before its jitter buffer."""
     mid = next(
@@ -132,27 +165,11 @@ async def test_only_the_hall_and_real_speakers_are_heard_and_every_point_is_reco
     files = make_audio(tmp_path)
     config = MediaConfig(ice_addresses=("127.0.0.1",), audio_speakers=3, rtp_native_send=native_send)
     meeting = Meeting(config)
-    plays = {
-        "hall": None,
-        "s1": files["s1"],
-        "n1": files["noise"],
-        "n2": files["noise"],
-        "n3": files["noise"],
-        "q1": None,
-        "q2": None,
-        "s2": files["s2"],  # joins last: its speech starts 5 s after it connects
-    }
+    plays = points(files)
     try:
-        meeting.room.set_pinned(["hall"])
-        for pid, path in plays.items():
-            await meeting.join(
-                pid,
-                ClientConfig(video=False, audio_file=str(path) if path else None),
-                publishes_video=False,
-                audio_only=True,
-            )
-            if pid == "s1":
-                s1_at_hall = capture(meeting, "hall", "s1")
+        await join_points(meeting, plays, until="s1")
+        s1_at_hall = capture(meeting, "hall", "s1")
+        await join_points(meeting, plays, after="s1")
         at_hall = capture(meeting, "hall", "s2")
         at_q1 = capture(meeting, "q1", "s2")
         # s2 speaks about 5 s after joining, for about 3.5 s; then everyone's hold runs out

@@ -18,7 +18,14 @@ from server.media.client import ClientConfig
 from server.media.config import MediaConfig
 from server.media.events import RenegotiationNeeded
 from tests.media.meeting import Meeting, frames, wait_until
-from tests.media.test_media_audio_room import LEADS_S, SPEECH_DBFS, decoded_levels, make_audio
+from tests.media.test_media_audio_room import (
+    LEADS_S,
+    SPEECH_DBFS,
+    decoded_levels,
+    join_points,
+    make_audio,
+    points,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -99,25 +106,9 @@ async def test_speakers_take_turns_on_the_same_audio_slots_and_their_first_words
 ) -> None:
     files = make_audio(tmp_path)
     meeting = Meeting(replace(BASE, bounded_from=2, last_n=0))
-    plays = {
-        "hall": None,
-        "s1": files["s1"],
-        "n1": files["noise"],
-        "n2": files["noise"],
-        "n3": files["noise"],
-        "q1": None,
-        "q2": None,
-        "s2": files["s2"],  # joins last: its speech starts 5 s after it connects
-    }
+    plays = points(files)
     try:
-        meeting.room.set_pinned(["hall"])
-        for pid, path in plays.items():
-            await meeting.join(
-                pid,
-                ClientConfig(video=False, audio_file=str(path) if path else None),
-                publishes_video=False,
-                audio_only=True,
-            )
+        await join_points(meeting, plays)
         captured = {viewer: capture_audio(meeting, viewer) for viewer in plays}
         at_q1 = captured["q1"]
         assert len(at_q1) == 5  # its own microphone's m-line is not a send slot: 4 slots + its own
