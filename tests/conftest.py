@@ -27,6 +27,14 @@ for _key in [k for k in os.environ if k.startswith("GIAOBAN_") and not k.startsw
     del os.environ[_key]
 
 _NOT_MEASURED = pytest.StashKey[list[str]]()
+_FIRST_RUN_ONLY = pytest.StashKey[int]()
+
+# In the PostgreSQL run (GIAOBAN_TEST_DATABASE_URL set, the second pass of .ci/run) a test runs only where
+# the code differs from the first pass: it takes the database_url fixture (directly or through another
+# fixture, e.g. a live server), or its module reaches the database or Redis another way (a module-wide app,
+# the site harness). The rest (codecs, forwarding, documents, ASR, the web client's unit tests) already ran
+# in the first pass against the same code and are deselected; the summary says how many.
+_DATABASE_MARKERS = ("database_url", "open_app", "open_world", "PG_URL", "GIAOBAN_TEST_", "site_harness")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -47,7 +55,40 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.config.stash[_NOT_MEASURED].append(f"{metafunc.definition.nodeid}[{speech.VIVOS}]")
 
 
+def _reaches_database(item: pytest.Item, sources: dict[str, bool]) -> bool:
+    if "database_url" in getattr(item, "fixturenames", ()):
+        return True
+    path = str(item.path)
+    if path not in sources:
+        try:
+            text = item.path.read_text(encoding="utf-8")
+        except OSError:
+            text = ""
+        sources[path] = any(marker in text for marker in _DATABASE_MARKERS)
+    return sources[path]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not PG_URL:
+        return
+    sources: dict[str, bool] = {}
+    kept: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    for item in items:
+        (kept if _reaches_database(item, sources) else dropped).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+    config.stash[_FIRST_RUN_ONLY] = len(dropped)
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    first_only = config.stash.get(_FIRST_RUN_ONLY, 0)
+    if first_only:
+        terminalreporter.write_line(
+            f"PostgreSQL run: {first_only} tests that reach no database or Redis were left to the first run "
+            "(same code, same result)"
+        )
     missing = config.stash.get(_NOT_MEASURED, [])
     if missing:
         terminalreporter.write_line(
