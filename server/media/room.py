@@ -53,7 +53,7 @@ from server.media.nack import NackTracker
 from server.media.participants import Participant, PublishedStream, SendSlot, StreamKey
 from server.media.quality import LinkMeter, LinkSample
 from server.media.sdp import declared_ssrcs, prefer_codecs
-from server.media.speakers import SpeakerTracker, loudness_from_extension, loudness_from_opus_size
+from server.media.speakers import SpeakerTracker, last_n_of, loudness_from_extension, loudness_from_opus_size
 from server.media.stats import ForwardedStreamStats, ParticipantStats, RoomStats
 from server.media.vp8 import is_keyframe_start
 
@@ -463,11 +463,12 @@ class MediaRoom:
         """A participant's published streams changed: every other viewer gets a new offer — in a bounded
         meeting only those whose forwarded streams changed (`_rebalance`)."""
         bounded = self._bounded()
+        forwardable = self._forwardable() if bounded else None
         for other_id, other in self._participants.items():
             if other_id == participant_id:
                 continue
-            if bounded:
-                self._rebalance(other)
+            if forwardable is not None:
+                self._rebalance(other, forwardable)
             else:
                 self._emit(RenegotiationNeeded(self.room_id, other_id))
 
@@ -477,11 +478,37 @@ class MediaRoom:
         """Bounded negotiation (MediaConfig.bounded_from): viewers get m-lines only for what they receive."""
         return 0 < self.config.bounded_from <= len(self._participants)
 
-    def _wanted(self, participant: Participant) -> list[StreamKey]:
+    def _camera_ranking(self) -> list[str]:
+        """Every camera publisher in last-N order (SpeakerTracker.ranking), ranked once for all viewers."""
+        cameras = [k[0] for k, s in self._streams.items() if s.source == "camera"]
+        if self.config.last_n <= 0:
+            return cameras
+        return self._speakers.ranking(cameras, self._pinned, time.monotonic())
+
+    def _forwardable(self) -> tuple[list[StreamKey], list[str]]:
+        """Bounded meetings: the streams forwarded to anyone now (audible microphones, screens, the cameras
+        ranked within last-N + 1, in the room's stream order) and the camera ranking. Computed once per
+        change for all viewers; each viewer's `_wanted` is then a filter of this short list."""
+        ranking = self._camera_ranking()
+        n = self.config.last_n
+        ranked = set(ranking if n <= 0 else ranking[: n + 1])
+        keys = [
+            k
+            for k, s in self._streams.items()
+            if (s.kind == "audio" and k[0] in self._audible)
+            or s.source == "screen"
+            or (s.source == "camera" and k[0] in ranked)
+        ]
+        return keys, ranking
+
+    def _wanted(
+        self, participant: Participant, forwardable: tuple[list[StreamKey], list[str]] | None = None
+    ) -> list[StreamKey]:
         """The streams this viewer has a send m-line for. Every other participant's stream — cameras and
         screens not for an audio-only viewer — or, in a bounded meeting, only those forwarded to it now: the
         audible microphones (audio selection), its last-N cameras, screens. A meeting of 136 then costs each
-        join one offer, not 135, and each viewer's offer a handful of m-lines, not 270."""
+        join one offer, not 135, and each viewer's offer a handful of m-lines, not 270. `forwardable`: the
+        room's `_forwardable()` when the caller goes through every viewer (ranked once, not per viewer)."""
         me = participant.participant_id
         if not self._bounded():
             return [
@@ -489,19 +516,15 @@ class MediaRoom:
                 for k, s in self._streams.items()
                 if s.participant_id != me and (s.kind == "audio" or not participant.audio_only)
             ]
-        cameras = [k[0] for k, s in self._streams.items() if s.source == "camera" and k[0] != me]
-        allowed = self._speakers.last_n(cameras, self._pinned, self.config.last_n, time.monotonic())
+        keys, ranking = forwardable if forwardable is not None else self._forwardable()
+        allowed = last_n_of(ranking, me, self.config.last_n)
         return [
             k
-            for k, s in self._streams.items()
-            if s.participant_id != me
+            for k in keys
+            if k[0] != me
             and (
-                (s.kind == "audio" and k[0] in self._audible)
-                or (
-                    s.kind == "video"
-                    and not participant.audio_only
-                    and (s.source == "screen" or k[0] in allowed)
-                )
+                self._streams[k].kind == "audio"
+                or (not participant.audio_only and (k[1] == "screen" or k[0] in allowed))
             )
         ]
 
@@ -563,11 +586,13 @@ class MediaRoom:
             slot.forwarder.enabled = key[0] in self._audible
         stream.forwarders[participant.participant_id] = slot.forwarder
 
-    def _rebalance(self, participant: Participant) -> None:
+    def _rebalance(
+        self, participant: Participant, forwardable: tuple[list[StreamKey], list[str]] | None = None
+    ) -> None:
         """Bounded meetings, synchronously: free the viewer's slots whose stream is no longer forwarded to it,
         put newly forwarded streams on free negotiated slots at once (packets flow before the next offer,
         which relabels them), and ask for an offer when anything changed or an m-line is missing."""
-        wanted = self._wanted(participant)
+        wanted = self._wanted(participant, forwardable)
         changed = self._missing_audio_slots(participant) > 0  # e.g. joined before the meeting was bounded
         for slot in participant.slots:
             if slot.stream is not None and slot.stream not in wanted:
@@ -821,8 +846,9 @@ class MediaRoom:
         previous = self._audible
         self._audible = audible
         if audible != previous and self._bounded():
+            forwardable = self._forwardable()
             for viewer in self._participants.values():
-                self._rebalance(viewer)
+                self._rebalance(viewer, forwardable)
         if sender is not None and packet is not None and sender not in audible:
             stream = self._streams.get((sender, "microphone"))
             if stream is not None and stream.preroll is not None:
@@ -932,15 +958,16 @@ class MediaRoom:
         return handle
 
     def _apply_last_n(self) -> None:
+        """Enable each viewer's last-N cameras (and screens), from one ranking of the cameras for all."""
         if self._bounded():
+            forwardable = self._forwardable()
+            ranking = forwardable[1]
             for viewer in self._participants.values():
-                self._rebalance(viewer)
-        now = time.monotonic()
-        camera_publishers = [k[0] for k, s in self._streams.items() if s.source == "camera"]
-        pinned = self._pinned
+                self._rebalance(viewer, forwardable)
+        else:
+            ranking = self._camera_ranking()
         for viewer in self._participants.values():
-            candidates = [pid for pid in camera_publishers if pid != viewer.participant_id]
-            allowed = self._speakers.last_n(candidates, pinned, self.config.last_n, now)
+            allowed = last_n_of(ranking, viewer.participant_id, self.config.last_n)
             for slot in viewer.slots:
                 if slot.kind != "video" or slot.forwarder is None or slot.stream is None:
                     continue
