@@ -52,7 +52,7 @@ from server.media.incoming import RTX_OSN_BYTES, IncomingPacket, ReceptionStats
 from server.media.nack import NackTracker
 from server.media.participants import Participant, PublishedStream, SendSlot, StreamKey
 from server.media.quality import LinkMeter, LinkSample
-from server.media.sdp import declared_ssrcs, prefer_codecs
+from server.media.sdp import declared_ssrcs, prefer_codecs, with_opus_dtx
 from server.media.speakers import SpeakerTracker, last_n_of, loudness_from_extension, loudness_from_opus_size
 from server.media.stats import ForwardedStreamStats, ParticipantStats, RoomStats
 from server.media.vp8 import is_keyframe_start
@@ -422,6 +422,8 @@ class MediaRoom:
 
         with hooks.offering_red():
             offer = await pc.createOffer()
+            if self.config.opus_dtx:
+                offer = RTCSessionDescription(sdp=with_opus_dtx(offer.sdp), type="offer")
             await pc.setLocalDescription(offer)
         participant.offer_pending = True
         labels: list[StreamLabel] = []
