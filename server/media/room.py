@@ -96,8 +96,11 @@ class MediaRoom:
         audio_only: bool = False,
         username: str | None = None,
         unit: str | None = None,
+        publishes_thumbnail: bool = False,
     ) -> Offer:
-        """Add a participant (or reconnect one with a fresh PeerConnection) and return its first offer."""
+        """Add a participant (or reconnect one with a fresh PeerConnection) and return its first offer.
+        `publishes_thumbnail`: it also publishes a low-resolution copy of its camera (source "thumbnail",
+        forwarded only to walls: `set_wall`)."""
         self._assert_open()
         old = self._participants.get(participant_id)
         if old is not None:
@@ -111,6 +114,7 @@ class MediaRoom:
                 audio_only,
                 self._new_pc(participant_id),
                 audio_forwarding=old.audio_forwarding,
+                wall=old.wall,
             )
         else:
             participant = Participant(
@@ -121,6 +125,7 @@ class MediaRoom:
                 audio_only,
                 self._new_pc(participant_id),
             )
+        participant.publishes_thumbnail = publishes_thumbnail and publishes_video
         self._participants[participant_id] = participant
         self._streams.setdefault(
             (participant_id, "microphone"),
@@ -139,6 +144,12 @@ class MediaRoom:
             )
         else:
             self._drop_stream((participant_id, "camera"))
+        if participant.publishes_thumbnail:
+            self._streams.setdefault(
+                (participant_id, "thumbnail"), PublishedStream(participant_id, "video", "thumbnail")
+            )
+        else:
+            self._drop_stream((participant_id, "thumbnail"))
         self._drop_stream((participant_id, "screen"))
         for stream in self._streams.values():
             stream.forwarders.pop(participant_id, None)
@@ -267,6 +278,24 @@ class MediaRoom:
             self._apply_last_n()
             self._select_audio(time.monotonic())
 
+    def set_wall(self, viewer_id: str, publisher_ids: Sequence[str]) -> None:
+        """The thumbnails `viewer_id` receives (the page of the chair's wall it shows): only these
+        publishers' "thumbnail" streams, replacing the previous set. In a bounded meeting they go at once
+        onto its negotiated video m-lines (a page of the same size needs no new m-line); a new offer follows
+        (RenegotiationNeeded) to label them."""
+        if isinstance(publisher_ids, str):
+            raise TypeError("set_wall takes a sequence of participant ids, not one id")
+        viewer = self._get(viewer_id)
+        wall = tuple(publisher_ids)
+        if wall == viewer.wall:
+            return
+        viewer.wall = wall
+        if self._bounded():
+            self._rebalance(viewer)
+        else:
+            self._emit(RenegotiationNeeded(self.room_id, viewer_id))
+        self._apply_last_n()
+
     async def leave(self, participant_id: str) -> None:
         participant = self._participants.pop(participant_id, None)
         if participant is None:
@@ -390,6 +419,8 @@ class MediaRoom:
             wanted_recv.append(("camera", "video"))
         if participant.screen_sharing:
             wanted_recv.append(("screen", "video"))
+        if participant.publishes_thumbnail:
+            wanted_recv.append(("thumbnail", "video"))
         for source, kind in wanted_recv:
             transceiver = participant.recv.get(source)
             if transceiver is None:
@@ -403,6 +434,8 @@ class MediaRoom:
             self._bind_receiver(stream, transceiver.receiver)
         if not participant.screen_sharing and "screen" in participant.recv:
             participant.recv["screen"].direction = "inactive"
+        if not participant.publishes_thumbnail and "thumbnail" in participant.recv:
+            participant.recv["thumbnail"].direction = "inactive"
 
         wanted = self._wanted(participant)
         for slot in participant.slots:
@@ -516,10 +549,13 @@ class MediaRoom:
             return [
                 k
                 for k, s in self._streams.items()
-                if s.participant_id != me and (s.kind == "audio" or not participant.audio_only)
+                if s.participant_id != me
+                and (s.kind == "audio" or not participant.audio_only)
+                and (s.source != "thumbnail" or k[0] in participant.wall)
             ]
         keys, ranking = forwardable if forwardable is not None else self._forwardable()
         allowed = last_n_of(ranking, me, self.config.last_n)
+        wall: list[StreamKey] = [] if participant.audio_only else [(p, "thumbnail") for p in participant.wall]
         return [
             k
             for k in keys
@@ -528,7 +564,7 @@ class MediaRoom:
                 self._streams[k].kind == "audio"
                 or (not participant.audio_only and (k[1] == "screen" or k[0] in allowed))
             )
-        ]
+        ] + [k for k in wall if k[0] != me and k in self._streams]
 
     def _new_slot(self, participant: Participant, kind: Kind) -> SendSlot:
         """A new send m-line for this viewer (sendonly, carrying nothing until a stream is assigned)."""
@@ -973,7 +1009,12 @@ class MediaRoom:
             for slot in viewer.slots:
                 if slot.kind != "video" or slot.forwarder is None or slot.stream is None:
                     continue
-                enabled = not viewer.audio_only and (slot.stream[1] == "screen" or slot.stream[0] in allowed)
+                publisher, source = slot.stream
+                enabled = not viewer.audio_only and (
+                    source == "screen"
+                    or (source == "camera" and publisher in allowed)
+                    or (source == "thumbnail" and publisher in viewer.wall)
+                )
                 if enabled and not slot.forwarder.enabled:
                     slot.forwarder.restart()
                 slot.forwarder.enabled = enabled
