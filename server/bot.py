@@ -46,6 +46,50 @@ class BotOptions:
     duration_s: float | None = None
     stats_json: Path | None = None
     speak: bool = True  # unmute once allowed (asks for the floor by raising a hand)
+    thumbnail: bool = False  # with video: also publish the wall's low-resolution copy of the camera
+    wall_every_s: float | None = None  # show the chair's wall, the next page every this many seconds
+
+
+class WallWatcher:
+    """The chairing unit's wall as a bot shows it: page 1, then the next page every ``every_s`` (cycling);
+    per page shown, what arrived of each unit's thumbnail and camera (``--stats-json`` ``wall``)."""
+
+    def __init__(self, every_s: float) -> None:
+        self.every_s = every_s
+        self.page, self.pages = 1, 1
+        self.next_at: float | None = None
+        self.phases: list[dict[str, Any]] = []
+        self._open: tuple[dict[str, Any], float, dict[tuple[str, str], tuple[int, int]]] | None = None
+
+    def request(self, now: float) -> str:
+        """The ``wall_page`` message to send now (the first page, then the next one)."""
+        if self.next_at is not None:
+            self.page = self.page % self.pages + 1
+        self.next_at = now + self.every_s
+        return json.dumps({"type": "wall_page", "page": self.page})
+
+    def shown(self, msg: dict[str, Any], client: MediaClient, now: float) -> None:
+        """A ``wall`` message: the page shown from now on."""
+        self.close(client, now)
+        self.page, self.pages = int(msg["page"]), int(msg["pages"])
+        phase = {"page": self.page, "pages": self.pages, "units": [u["unit"] for u in msg["units"]]}
+        self._open = (phase, now, client.video_by_source())
+
+    def close(self, client: MediaClient, now: float) -> None:
+        if self._open is None:
+            return
+        phase, started, before = self._open
+        self._open = None
+        seconds = max(now - started, 1e-3)
+        phase["seconds"] = round(seconds, 2)
+        for source in ("thumbnail", "camera"):
+            phase[f"{source}s"] = {
+                unit: {"frames": frames - before.get((unit, s), (0, 0))[0],
+                       "kbps": round((size - before.get((unit, s), (0, 0))[1]) * 8 / seconds / 1000, 1)}
+                for (unit, s), (frames, size) in client.video_by_source().items()
+                if s == source
+            }
+        self.phases.append(phase)
 
 
 def audio_length_s(path: Path) -> float:
@@ -139,6 +183,7 @@ async def run_bot(opts: BotOptions, settings: Settings) -> ClientStats:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + duration
     sessions: list[tuple[str, ClientStats]] = []
+    wall = WallWatcher(opts.wall_every_s) if opts.wall_every_s else None
     wait_s = RETRY_FIRST_S
     while loop.time() < deadline:
         try:
@@ -153,7 +198,7 @@ async def run_bot(opts: BotOptions, settings: Settings) -> ClientStats:
         if sessions:
             print(f"bot {opts.username}: đã kết nối lại ({url})", flush=True)
         wait_s = RETRY_FIRST_S
-        stats, go_on = await _session(opts, settings, ws, welcome, deadline)
+        stats, go_on = await _session(opts, settings, ws, welcome, deadline, wall)
         sessions.append((url, stats))
         if not go_on:
             break
@@ -163,12 +208,19 @@ async def run_bot(opts: BotOptions, settings: Settings) -> ClientStats:
     if opts.stats_json is not None:
         out = stats.to_dict()
         out["sessions"] = [{"url": url, **s.to_dict()} for url, s in sessions]  # type: ignore[dict-item]
+        if wall is not None:
+            out["wall"] = wall.phases  # type: ignore[assignment]
         opts.stats_json.write_text(json.dumps(out, ensure_ascii=False), encoding="utf-8")
     return stats
 
 
 async def _session(
-    opts: BotOptions, settings: Settings, ws: Any, welcome: dict[str, Any], deadline: float
+    opts: BotOptions,
+    settings: Settings,
+    ws: Any,
+    welcome: dict[str, Any],
+    deadline: float,
+    wall: WallWatcher | None = None,
 ) -> tuple[ClientStats, bool]:
     """One welcomed socket until the deadline, the meeting's end or the connection's loss; the stats and
     whether to reconnect (the connection was lost, not closed for good)."""
@@ -184,7 +236,7 @@ async def _session(
     go_on = False
     try:
         try:
-            await _converse(opts, ws, client, pid, deadline)
+            await _converse(opts, ws, client, pid, deadline, wall)
         except websockets.ConnectionClosed:
             go_on = ws.close_code not in FINAL_CLOSE_CODES
             log.info("bot %s: connection closed (%s)", opts.username, ws.close_code)
@@ -200,21 +252,44 @@ async def _session(
     return stats, go_on
 
 
-async def _converse(opts: BotOptions, ws: Any, client: MediaClient, pid: str, deadline: float) -> None:
+async def _converse(
+    opts: BotOptions, ws: Any, client: MediaClient, pid: str, deadline: float, wall: WallWatcher | None = None
+) -> None:
     """Join, answer offers, ask for the floor, until the deadline or the meeting's end (a lost connection
     raises ``ConnectionClosed``)."""
     loop = asyncio.get_running_loop()
-    await ws.send(json.dumps({"type": "join", "audio_only": False, "publish_video": opts.video}))
+    await ws.send(json.dumps({"type": "join", "audio_only": False, "publish_video": opts.video,
+                              "publish_thumbnail": opts.video and opts.thumbnail}))
+    if wall is not None:
+        wall.next_at = None
+        await ws.send(wall.request(loop.time()))
     if opts.speak:
         await ws.send(json.dumps({"type": "mute", "audio": False, "video": not opts.video}))
+    try:
+        await _exchange(opts, ws, client, pid, deadline, wall)
+    finally:
+        if wall is not None:
+            wall.close(client, loop.time())
+
+
+async def _exchange(
+    opts: BotOptions, ws: Any, client: MediaClient, pid: str, deadline: float, wall: WallWatcher | None
+) -> None:
+    loop = asyncio.get_running_loop()
     while (left := deadline - loop.time()) > 0:
+        if wall is not None and wall.next_at is not None and wall.next_at <= loop.time():
+            await ws.send(wall.request(loop.time()))
+        if wall is not None and wall.next_at is not None:
+            left = min(left, max(0.0, wall.next_at - loop.time()))
         try:
             raw = await asyncio.wait_for(ws.recv(), timeout=left)
         except TimeoutError:
-            return
+            continue
         msg = json.loads(raw)
         kind = msg["type"]
-        if kind == "offer":
+        if kind == "wall" and wall is not None:
+            wall.shown(msg, client, loop.time())
+        elif kind == "offer":
             answer = await client.accept_offer(_offer(pid, msg))
             await ws.send(json.dumps({"type": "answer", "sdp": answer}))
         elif kind == "error":

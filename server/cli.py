@@ -248,6 +248,8 @@ def cmd_bot(args: argparse.Namespace) -> int:
         password=password,
         play=Path(args.play) if args.play else None,
         video=args.video,
+        thumbnail=args.thumbnail,
+        wall_every_s=args.wall_every,
         duration_s=args.duration,
         stats_json=Path(args.stats_json) if args.stats_json else None,
     )
@@ -406,6 +408,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--password-stdin", action="store_true")
     p.add_argument("--play", help="tệp âm thanh phát vào cuộc họp")
     p.add_argument("--video", action="store_true", help="phát thêm hình mẫu")
+    p.add_argument("--thumbnail", action="store_true",
+                   help="với --video: phát thêm bản hình nhỏ cho bức tường điểm cầu của đơn vị chủ trì")
+    p.add_argument("--wall-every", type=float,
+                   help="(đơn vị chủ trì) xem bức tường điểm cầu, chuyển trang sau mỗi chừng ấy giây")
     p.add_argument("--duration", type=float, help="số giây ở lại (mặc định: độ dài tệp + 2 s, hoặc 10 s)")
     p.add_argument("--stats-json", help="ghi thống kê nhận được vào tệp JSON")
     p.set_defaults(func=cmd_bot)

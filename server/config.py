@@ -142,6 +142,13 @@ class Settings(BaseSettings):
         "stream per other participant: a join then costs one renegotiation, not one per participant "
         "(a province meeting of 136). 0 keeps one stream per participant whatever the size.",
     )
+    wall_page_size: int = Field(
+        25,
+        ge=1,
+        le=49,
+        description="Connection points per page of the chairing unit's wall of thumbnails (each a "
+        "low-resolution copy of a camera, ~150 kb/s, forwarded for the page shown only).",
+    )
     rtp_fast_path: bool = Field(
         True,
         description="Take publishers' RTP off the ICE socket synchronously instead of through aiortc's "

@@ -1,7 +1,7 @@
 """Province meeting benchmark (issue 15): one chairing hall and N communes in one SFU process.
 
     python benchmarks/sfu/province.py [--sizes 35,70,135] [--window 10] [--baseline-size 20] [--last-n 2]
-                                      [--bounded-from 2]
+                                      [--bounded-from 2] [--dtx] [--wall 25]
 
 The hall publishes pre-encoded VP8 640x360@30 (~490 kb/s) and Opus; every commune publishes a pre-encoded
 320x180@15 thumbnail (~150 kb/s) and Opus silence (an open microphone in a quiet room). The hall is pinned
@@ -17,6 +17,11 @@ viewer, each on an m-line negotiated with every viewer (`audio_speakers=0`, `las
 at the same size; the ratio of server CPU and of packets forwarded is printed. Then the province
 configuration at each of `--sizes`, as far as the 2 cores can host the clients (the client processes' CPU
 is printed: when they and the server fill the machine, the machine is the limit, not the server).
+
+With `--wall N` every commune also publishes its wall thumbnail (a pre-encoded 160x90@15, ~100 kb/s: the
+second, low-resolution track a browser sends) and the hall shows a page of N of them (`MediaRoom.set_wall`,
+the last N communes to join, so none is also among the hall's last-N cameras); each size then runs without
+and with the wall, and the hall's fps of each thumbnail on its page is reported.
 
 Reported per run: server CPU (% of one core) and RSS, server CPU per participant and per packet forwarded,
 the time to join everyone, the hall's video fps at the communes (min / mean), loss, and how many communes
@@ -59,6 +64,7 @@ class ProvinceFigures:
     video_streams_per_commune: float  # mean camera streams a commune received frames of
     lost: int
     clients_cpu: list[float]
+    wall_fps: list[float]  # at the hall, each thumbnail of its wall page (empty without a wall)
 
 
 async def province(
@@ -68,6 +74,8 @@ async def province(
     thumb_frames: tuple[bytes, ...],
     options: SfuOptions,
     communes_send_audio: bool = True,
+    wall_frames: tuple[bytes, ...] = (),
+    wall_size: int = 0,
 ) -> ProvinceFigures:
     server = Run("sfu", options)
     names = [f"c{i:03d}" for i in range(communes)]
@@ -78,7 +86,9 @@ async def province(
         decode=False,
         encoded_video=thumb_frames,
         publish_audio=communes_send_audio,
+        encoded_thumbnail=wall_frames,
     )
+    wall = names[-wall_size:] if wall_size else []
     procs = [ClientProcess([HALL], hall_cfg)] + [
         ClientProcess(part, thumb_cfg) for part in (names[0::2], names[1::2]) if part
     ]
@@ -89,7 +99,7 @@ async def province(
         renegotiations = 0
         for joined, pid in enumerate([HALL, *names]):
             t_one = time.monotonic()
-            offer = server.call("join", pid, True)[1]
+            offer = server.call("join", pid, True, bool(wall_frames) and pid != HALL)[1]
             assert isinstance(offer, Offer)
             await _answer(server, owner[pid], pid, offer, joined)
             pending = server.call("pending")[1]
@@ -100,6 +110,8 @@ async def province(
                     await _answer(server, owner[other], other, re_offer, joined)
                     renegotiations += 1
                 pending = server.call("pending")[1]
+            if pid == HALL and wall:
+                server.call("wall", HALL, wall)
             if joined % 10 == 0 or joined == communes:
                 print(
                     f"  joined {joined + 1}: this join {time.monotonic() - t_one:.2f} s with "
@@ -130,6 +142,10 @@ async def province(
                 await p.close()
         server.close()
     fps: list[float] = []
+    wall_fps = []
+    for pid in wall:
+        now, prev = after[HALL].by_username(pid), before[HALL].by_username(pid)
+        wall_fps.append(((now.video_frames if now else 0) - (prev.video_frames if prev else 0)) / between_s)
     stray = lost = without_hall = 0
     streams: list[int] = []
     for pid in names:
@@ -161,6 +177,7 @@ async def province(
         statistics.fmean(streams) if streams else 0.0,
         lost,
         clients_cpu,
+        wall_fps,
     )
 
 
@@ -202,7 +219,13 @@ def show(title: str, r: ProvinceFigures) -> None:
         f"{r.hall_fps_min:.1f} min ({r.communes_without_hall} without it); camera streams per commune "
         f"{r.video_streams_per_commune:.1f}; communes hearing anyone but the hall: {r.stray_audio}; "
         f"packets lost "
-        f"{r.lost}; client processes CPU " + " / ".join(f"{c:.0f}%" for c in r.clients_cpu) + " of a core",
+        f"{r.lost}; client processes CPU " + " / ".join(f"{c:.0f}%" for c in r.clients_cpu) + " of a core"
+        + (
+            f"; the hall's wall: {len(r.wall_fps)} thumbnails at {statistics.fmean(r.wall_fps):.1f} fps "
+            f"mean / {min(r.wall_fps):.1f} min"
+            if r.wall_fps
+            else ""
+        ),
         flush=True,
     )
 
@@ -224,6 +247,9 @@ async def main() -> None:
         action="store_true",
         help="silent communes send no audio (as browsers' Opus DTX nearly does: the load generator's 135 "
         "Opus encoders otherwise fill this machine's 2 cores)",
+    )
+    parser.add_argument(
+        "--wall", type=int, default=0, help="the hall's wall page of this many thumbnails (0: no wall)"
     )
     args = parser.parse_args()
     hall_frames = encode_test_pattern(
@@ -253,13 +279,36 @@ async def main() -> None:
             f"packets forwarded {before.server.packets_out / max(after.server.packets_out, 1):.1f}x",
             flush=True,
         )
+    wall_frames = (
+        encode_test_pattern(160, 90, THUMB_FPS, frames=150, bitrate_bps=100_000, keyframe_interval=30)
+        if args.wall
+        else ()
+    )
+    if wall_frames:
+        kbps = sum(len(f) for f in wall_frames) * 8 / (len(wall_frames) / THUMB_FPS) / 1000
+        frames = len(wall_frames)
+        print(f"wall thumbnail: {frames} pre-encoded VP8 frames at {THUMB_FPS} fps, {kbps:.0f} kb/s")
+    title = f"province (audio selection, last_n {args.last_n}, bounded from {args.bounded_from})"
     for size in [int(x) for x in args.sizes.split(",") if x]:
         try:
             figures = await province(size, args.window, hall_frames, thumb_frames, selected, not args.dtx)
+            show(title, figures)
+            if wall_frames:
+                walled = await province(
+                    size, args.window, hall_frames, thumb_frames, selected, not args.dtx, wall_frames,
+                    min(args.wall, size),
+                )
+                show(f"{title}, with the hall's wall of {min(args.wall, size)}", walled)
+                cpu = walled.server.cpu_percent_of_core / max(figures.server.cpu_percent_of_core, 0.01)
+                packets = walled.server.packets_in / max(figures.server.packets_in, 1)
+                print(
+                    f"at {size} communes: with / without the wall server CPU {cpu:.2f}x, packets in "
+                    f"{packets:.2f}x",
+                    flush=True,
+                )
         except JoinFailed as exc:
             print(f"province of {size} communes: not held: {exc}", flush=True)
             break
-        show(f"province (audio selection, last_n {args.last_n}, bounded from {args.bounded_from})", figures)
 
 
 if __name__ == "__main__":

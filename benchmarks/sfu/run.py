@@ -114,13 +114,17 @@ async def _server(conn: Connection, mode: str, options: SfuOptions) -> None:
     while True:
         message = await loop.run_in_executor(None, conn.recv)
         if message[0] == "join":
-            conn.send(("offer", await backend.join(message[1], message[2])))
+            conn.send(("offer", await backend.join(message[1], message[2], *message[3:])))
         elif message[0] == "answer":
             await backend.answer(message[1], message[2])
             conn.send(("ok",))
         elif message[0] == "pin":  # the chairing hall: its audio and video reach every viewer
             if isinstance(backend, _SfuBackend):
                 backend.room.set_pinned(message[1])
+            conn.send(("ok",))
+        elif message[0] == "wall":  # the chairing hall's wall: these publishers' thumbnails (SFU only)
+            if isinstance(backend, _SfuBackend):
+                backend.room.set_wall(message[1], message[2])
             conn.send(("ok",))
         elif message[0] == "states":  # each participant's connection state (SFU only)
             states = backend.states() if isinstance(backend, _SfuBackend) else {}
@@ -224,8 +228,14 @@ class _SfuBackend:
         stats = self.room.stats()
         return stats.packets_in, stats.packets_out, stats.packets_fast_path, stats.packets_native
 
-    async def join(self, pid: str, publishes_video: bool) -> Offer:
-        return await self.room.join(pid, username=pid, unit=pid, publishes_video=publishes_video)
+    async def join(self, pid: str, publishes_video: bool, publishes_thumbnail: bool = False) -> Offer:
+        return await self.room.join(
+            pid,
+            username=pid,
+            unit=pid,
+            publishes_video=publishes_video,
+            publishes_thumbnail=publishes_thumbnail,
+        )
 
     async def answer(self, pid: str, sdp: str) -> None:
         await self.room.answer(pid, sdp)

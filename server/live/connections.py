@@ -43,6 +43,7 @@ class MediaPort(Protocol):
         audio_only: bool = False,
         username: str | None = None,
         unit: str | None = None,
+        publishes_thumbnail: bool = False,
     ) -> Offer: ...
 
     async def answer(self, participant_id: str, sdp: str) -> None: ...
@@ -64,6 +65,8 @@ class MediaPort(Protocol):
     def set_audio_only(self, participant_id: str, on: bool) -> None: ...
 
     def set_pinned(self, participant_ids: Sequence[str]) -> None: ...
+
+    def set_wall(self, viewer_id: str, publisher_ids: Sequence[str]) -> None: ...
 
     async def leave(self, participant_id: str) -> None: ...
 
@@ -91,6 +94,9 @@ class Connection:
     renegotiate_wanted: bool = False
     roll_call_delta: bool = False  # announced in ``hello``: roll-call changes as ``roll_call_entry``
     synced_seq: int = 0  # the room's change counter when this socket's welcome was built
+    wall_page: int | None = None  # the page of the wall of thumbnails this socket shows (server/live/wall.py)
+    wall_shown: tuple[str, ...] = ()  # the participants on it, as last sent
+    wall_requests: list[float] = field(default_factory=list)  # recent wall_page times (rate limit)
 
 
 @dataclass

@@ -11,6 +11,7 @@ import datetime as dt
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from server.live import wall
 from server.live.connections import Connection, LiveRoom, quiet
 from server.live.quality import start_reporting
 from server.live.recording import sync_audio
@@ -66,10 +67,13 @@ async def on_join(core: LiveMeetings, live: LiveRoom, conn: Connection, msg: m.J
             audio_only=msg.audio_only,
             username=p.username,
             unit=p.unit_code,
+            publishes_thumbnail=msg.publish_thumbnail and msg.publish_video and p.can_publish,
         )
         conn.offer_outstanding = True
         sync_audio(live, p)
         await conn.send(core.offer_message(live, offer))
+    if conn.wall_page is not None:  # asked for before its media joined: its thumbnails follow now
+        wall.apply(live, conn, conn.wall_shown)
     start_reporting(live)  # link_quality every 2 s (server/live/quality.py)
 
 
@@ -136,6 +140,10 @@ async def on_leave(core: LiveMeetings, live: LiveRoom, conn: Connection, msg: m.
 
 async def on_hello(core: LiveMeetings, live: LiveRoom, conn: Connection, msg: m.Hello) -> None:
     conn.roll_call_delta = m.ROLL_CALL_DELTA in msg.features
+
+
+async def on_wall_page(core: LiveMeetings, live: LiveRoom, conn: Connection, msg: m.WallPage) -> None:
+    await wall.page(live, conn, msg.page, core.settings.wall_page_size)
 
 
 async def on_get_roll_call(core: LiveMeetings, live: LiveRoom, conn: Connection, msg: m.GetRollCall) -> None:
@@ -245,6 +253,7 @@ HANDLERS: dict[type, Handler] = dict(
         _entry(m.Leave, on_leave),
         _entry(m.Hello, on_hello),
         _entry(m.GetRollCall, on_get_roll_call),
+        _entry(m.WallPage, on_wall_page),
         _entry(m.MuteParticipant, on_mute_participant),
         _entry(m.MuteAll, on_mute_all),
         _entry(m.GiveFloor, on_give_floor),

@@ -21,7 +21,7 @@ from recordings.storage import RecordingsLayout
 from server.config import Settings
 from server.db import Database
 from server.errors import Conflict, Forbidden, GiaobanError
-from server.live import lifecycle, recording, takeover
+from server.live import lifecycle, recording, takeover, wall
 from server.live.connections import BATCH_WINDOW_S, Close, Connection, LiveRoom, MediaPort, Send, quiet
 from server.live.dispatch import dispatch, pin
 from server.live.offloop import in_thread
@@ -225,6 +225,7 @@ class LiveMeetings:
         live.connections[pid] = conn
         log.info("meeting %s: %s connected (%s)", meeting_id, pid, "reconnect" if reconnect else "new")
         await send(self._welcome(live, participant))
+        await wall.refresh(live, self.settings.wall_page_size)
         return conn
 
     def _welcome(self, live: LiveRoom, p: Participant) -> m.Welcome:
@@ -269,6 +270,7 @@ class LiveMeetings:
         await self._drop_media(live, conn.participant_id)
         live.room.disconnect(conn.participant_id)
         live.publish_participant(m.ParticipantLeft(participant_id=conn.participant_id, reason=reason))
+        await wall.refresh(live, self.settings.wall_page_size)
         log.info("meeting %s: %s left (%s)", conn.meeting_id, conn.participant_id, reason)
         await self._db(lambda session: meetings.record_leave(session, conn.participation_id, reason))
 

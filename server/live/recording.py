@@ -117,8 +117,10 @@ def on_audio_packet(
 
 def records_video(live: LiveRoom, p: Participant, source: str) -> bool:
     """Whether this camera or screen is recorded now: every one ("all"), or screen shares, the chairing
-    unit's hall and the floor holder ("hall_and_floor")."""
+    unit's hall and the floor holder ("hall_and_floor"). Never a wall thumbnail."""
     mode = live.video_mode
+    if source == "thumbnail":
+        return False  # a low-resolution copy of the camera, for the chair's wall only
     if mode == "all":
         return True
     return mode == "hall_and_floor" and (source == "screen" or p.is_chair_unit or live.room.floor == p.id)

@@ -51,6 +51,8 @@ class ClientConfig:
     decode: decode received media (True) or count at the RTP level (False, for load benchmarks).
     encoded_video: publish these pre-encoded VP8 packets in a loop instead of encoding (benchmarks).
     publish_audio: False answers the microphone m-line inactive (a pure viewer, for benchmarks).
+    encoded_thumbnail: pre-encoded VP8 packets for the "thumbnail" m-line (the wall's low-resolution copy of
+        the camera) instead of a test pattern of half video_size at up to 15 fps.
     """
 
     media: MediaConfig = field(default_factory=MediaConfig)
@@ -61,8 +63,10 @@ class ClientConfig:
     decode: bool = True
     encoded_video: tuple[bytes, ...] = ()
     publish_audio: bool = True
+    encoded_thumbnail: tuple[bytes, ...] = ()
 
 
+THUMBNAIL_FPS = 15  # the wall's copy of a camera: half its size, at most 15 fps (as the web client's)
 SENDER_SQUARE_PX = 48  # the top-left square of a bot's test pattern: one flat colour per sender and source
 
 
@@ -175,6 +179,7 @@ class _MidCounters:
     highest_seq: int | None = None  # extended (counts wraps)
     missing: set[int] = field(default_factory=set)  # extended sequence numbers skipped, not yet received
     decode_errors: int = 0
+    payload_bytes: int = 0  # RTP payload received (retransmissions included)
 
 
 class MediaClient:
@@ -259,6 +264,16 @@ class MediaClient:
                 out[counters.label.source] = out.get(counters.label.source, 0) + counters.frames
         return out
 
+    def video_by_source(self) -> dict[tuple[str, str], tuple[int, int]]:
+        """(unit, source) -> (video frames, RTP payload bytes) received so far."""
+        out: dict[tuple[str, str], tuple[int, int]] = {}
+        for counters in [*self._finished, *self._counters.values()]:
+            if counters.label.kind == "video":
+                key = (counters.label.unit, counters.label.source)
+                frames, size = out.get(key, (0, 0))
+                out[key] = (frames + counters.frames, size + counters.payload_bytes)
+        return out
+
     async def wait_connected(self, timeout_s: float = 10.0) -> None:
         deadline = time.monotonic() + timeout_s
         while self.pc.connectionState != "connected":
@@ -288,6 +303,18 @@ class MediaClient:
                 track = self._player.audio if self._player.audio is not None else AudioStreamTrack()
             else:
                 track = AudioStreamTrack()
+        elif label.source == "thumbnail" and self.config.encoded_thumbnail:
+            fps = min(self.config.video_fps, THUMBNAIL_FPS)
+            track = EncodedVideoTrack(self.config.encoded_thumbnail, fps)
+        elif label.source == "thumbnail":
+            w, h = self.config.video_size
+            track = PatternVideoTrack(
+                w // 2,
+                h // 2,
+                min(self.config.video_fps, THUMBNAIL_FPS),
+                shade=64,
+                square_rgb=sender_colour(self.participant_id, "camera"),
+            )
         elif self.config.encoded_video:
             track = EncodedVideoTrack(self.config.encoded_video, self.config.video_fps)
         else:
@@ -331,6 +358,7 @@ class MediaClient:
         async def handle(packet: RtpPacket, arrival_ms: int) -> None:
             counters = self._counters.get(mid)
             if counters is not None:
+                counters.payload_bytes += len(packet.payload)
                 if packet.ssrc in hooks.rtx_ssrcs(receiver):
                     # a retransmission (RFC 4588): it repairs the packet whose sequence number it carries
                     if len(packet.payload) >= 2:

@@ -70,6 +70,8 @@ class MediaConfig:
     bounded_from: from this many participants on (0: never), each viewer has m-lines only for the streams
         forwarded to it (the audible microphones, its last-N cameras, screens), reused as speakers change,
         instead of one per stream of every other participant: a join costs one offer, not one per participant.
+    opus_dtx: say ``usedtx=1`` in the Opus fmtp of every offer (server/media/sdp.py `with_opus_dtx`): a
+        browser then sends (almost) nothing while its microphone is silent (Opus DTX).
     turn: TURN servers with time-limited credentials (server/media/turn.py); each peer connection gets a
         fresh credential for the account turn_account, valid turn.ttl_s (longer than a meeting).
     """
@@ -93,6 +95,7 @@ class MediaConfig:
     audio_hold_s: float = 2.0
     audio_preroll_s: float = 0.24
     bounded_from: int = 0
+    opus_dtx: bool = True
     turn: TurnIssuer | None = None
     turn_account: str = "giaoban-sfu"
 

@@ -9,7 +9,9 @@ from typing import Literal
 logger = logging.getLogger(__name__)
 
 Kind = Literal["audio", "video"]
-Source = Literal["microphone", "camera", "screen"]
+# "thumbnail": a second, low-resolution copy of a camera (the browser encodes it: aiortc cannot receive
+# simulcast), forwarded only to the walls that show its publisher (MediaRoom.set_wall)
+Source = Literal["microphone", "camera", "screen", "thumbnail"]
 
 
 @dataclass(frozen=True)

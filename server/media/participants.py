@@ -83,6 +83,8 @@ class Participant:
     pc: RTCPeerConnection
     audio_forwarding: bool = True
     screen_sharing: bool = False
+    publishes_thumbnail: bool = False  # a second, low-resolution copy of its camera (source "thumbnail")
+    wall: tuple[str, ...] = ()  # whose thumbnails it receives (MediaRoom.set_wall: the chair's wall page)
     recv: dict[Source, RTCRtpTransceiver] = field(default_factory=dict)
     slots: list[SendSlot] = field(default_factory=list)
     offer_pending: bool = False

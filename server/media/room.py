@@ -52,8 +52,8 @@ from server.media.incoming import RTX_OSN_BYTES, IncomingPacket, ReceptionStats
 from server.media.nack import NackTracker
 from server.media.participants import Participant, PublishedStream, SendSlot, StreamKey
 from server.media.quality import LinkMeter, LinkSample
-from server.media.sdp import declared_ssrcs, prefer_codecs
-from server.media.speakers import SpeakerTracker, loudness_from_extension, loudness_from_opus_size
+from server.media.sdp import declared_ssrcs, prefer_codecs, with_opus_dtx
+from server.media.speakers import SpeakerTracker, last_n_of, loudness_from_extension, loudness_from_opus_size
 from server.media.stats import ForwardedStreamStats, ParticipantStats, RoomStats
 from server.media.vp8 import is_keyframe_start
 
@@ -96,8 +96,11 @@ class MediaRoom:
         audio_only: bool = False,
         username: str | None = None,
         unit: str | None = None,
+        publishes_thumbnail: bool = False,
     ) -> Offer:
-        """Add a participant (or reconnect one with a fresh PeerConnection) and return its first offer."""
+        """Add a participant (or reconnect one with a fresh PeerConnection) and return its first offer.
+        `publishes_thumbnail`: it also publishes a low-resolution copy of its camera (source "thumbnail",
+        forwarded only to walls: `set_wall`)."""
         self._assert_open()
         old = self._participants.get(participant_id)
         if old is not None:
@@ -111,6 +114,7 @@ class MediaRoom:
                 audio_only,
                 self._new_pc(participant_id),
                 audio_forwarding=old.audio_forwarding,
+                wall=old.wall,
             )
         else:
             participant = Participant(
@@ -121,6 +125,7 @@ class MediaRoom:
                 audio_only,
                 self._new_pc(participant_id),
             )
+        participant.publishes_thumbnail = publishes_thumbnail and publishes_video
         self._participants[participant_id] = participant
         self._streams.setdefault(
             (participant_id, "microphone"),
@@ -139,6 +144,12 @@ class MediaRoom:
             )
         else:
             self._drop_stream((participant_id, "camera"))
+        if participant.publishes_thumbnail:
+            self._streams.setdefault(
+                (participant_id, "thumbnail"), PublishedStream(participant_id, "video", "thumbnail")
+            )
+        else:
+            self._drop_stream((participant_id, "thumbnail"))
         self._drop_stream((participant_id, "screen"))
         for stream in self._streams.values():
             stream.forwarders.pop(participant_id, None)
@@ -267,6 +278,24 @@ class MediaRoom:
             self._apply_last_n()
             self._select_audio(time.monotonic())
 
+    def set_wall(self, viewer_id: str, publisher_ids: Sequence[str]) -> None:
+        """The thumbnails `viewer_id` receives (the page of the chair's wall it shows): only these
+        publishers' "thumbnail" streams, replacing the previous set. In a bounded meeting they go at once
+        onto its negotiated video m-lines (a page of the same size needs no new m-line); a new offer follows
+        (RenegotiationNeeded) to label them."""
+        if isinstance(publisher_ids, str):
+            raise TypeError("set_wall takes a sequence of participant ids, not one id")
+        viewer = self._get(viewer_id)
+        wall = tuple(publisher_ids)
+        if wall == viewer.wall:
+            return
+        viewer.wall = wall
+        if self._bounded():
+            self._rebalance(viewer)
+        else:
+            self._emit(RenegotiationNeeded(self.room_id, viewer_id))
+        self._apply_last_n()
+
     async def leave(self, participant_id: str) -> None:
         participant = self._participants.pop(participant_id, None)
         if participant is None:
@@ -390,6 +419,8 @@ class MediaRoom:
             wanted_recv.append(("camera", "video"))
         if participant.screen_sharing:
             wanted_recv.append(("screen", "video"))
+        if participant.publishes_thumbnail:
+            wanted_recv.append(("thumbnail", "video"))
         for source, kind in wanted_recv:
             transceiver = participant.recv.get(source)
             if transceiver is None:
@@ -403,6 +434,8 @@ class MediaRoom:
             self._bind_receiver(stream, transceiver.receiver)
         if not participant.screen_sharing and "screen" in participant.recv:
             participant.recv["screen"].direction = "inactive"
+        if not participant.publishes_thumbnail and "thumbnail" in participant.recv:
+            participant.recv["thumbnail"].direction = "inactive"
 
         wanted = self._wanted(participant)
         for slot in participant.slots:
@@ -422,6 +455,8 @@ class MediaRoom:
 
         with hooks.offering_red():
             offer = await pc.createOffer()
+            if self.config.opus_dtx:
+                offer = RTCSessionDescription(sdp=with_opus_dtx(offer.sdp), type="offer")
             await pc.setLocalDescription(offer)
         participant.offer_pending = True
         labels: list[StreamLabel] = []
@@ -463,11 +498,12 @@ class MediaRoom:
         """A participant's published streams changed: every other viewer gets a new offer — in a bounded
         meeting only those whose forwarded streams changed (`_rebalance`)."""
         bounded = self._bounded()
+        forwardable = self._forwardable() if bounded else None
         for other_id, other in self._participants.items():
             if other_id == participant_id:
                 continue
-            if bounded:
-                self._rebalance(other)
+            if forwardable is not None:
+                self._rebalance(other, forwardable)
             else:
                 self._emit(RenegotiationNeeded(self.room_id, other_id))
 
@@ -477,33 +513,58 @@ class MediaRoom:
         """Bounded negotiation (MediaConfig.bounded_from): viewers get m-lines only for what they receive."""
         return 0 < self.config.bounded_from <= len(self._participants)
 
-    def _wanted(self, participant: Participant) -> list[StreamKey]:
+    def _camera_ranking(self) -> list[str]:
+        """Every camera publisher in last-N order (SpeakerTracker.ranking), ranked once for all viewers."""
+        cameras = [k[0] for k, s in self._streams.items() if s.source == "camera"]
+        if self.config.last_n <= 0:
+            return cameras
+        return self._speakers.ranking(cameras, self._pinned, time.monotonic())
+
+    def _forwardable(self) -> tuple[list[StreamKey], list[str]]:
+        """Bounded meetings: the streams forwarded to anyone now (audible microphones, screens, the cameras
+        ranked within last-N + 1, in the room's stream order) and the camera ranking. Computed once per
+        change for all viewers; each viewer's `_wanted` is then a filter of this short list."""
+        ranking = self._camera_ranking()
+        n = self.config.last_n
+        ranked = set(ranking if n <= 0 else ranking[: n + 1])
+        keys = [
+            k
+            for k, s in self._streams.items()
+            if (s.kind == "audio" and k[0] in self._audible)
+            or s.source == "screen"
+            or (s.source == "camera" and k[0] in ranked)
+        ]
+        return keys, ranking
+
+    def _wanted(
+        self, participant: Participant, forwardable: tuple[list[StreamKey], list[str]] | None = None
+    ) -> list[StreamKey]:
         """The streams this viewer has a send m-line for. Every other participant's stream — cameras and
         screens not for an audio-only viewer — or, in a bounded meeting, only those forwarded to it now: the
         audible microphones (audio selection), its last-N cameras, screens. A meeting of 136 then costs each
-        join one offer, not 135, and each viewer's offer a handful of m-lines, not 270."""
+        join one offer, not 135, and each viewer's offer a handful of m-lines, not 270. `forwardable`: the
+        room's `_forwardable()` when the caller goes through every viewer (ranked once, not per viewer)."""
         me = participant.participant_id
         if not self._bounded():
             return [
                 k
                 for k, s in self._streams.items()
-                if s.participant_id != me and (s.kind == "audio" or not participant.audio_only)
+                if s.participant_id != me
+                and (s.kind == "audio" or not participant.audio_only)
+                and (s.source != "thumbnail" or k[0] in participant.wall)
             ]
-        cameras = [k[0] for k, s in self._streams.items() if s.source == "camera" and k[0] != me]
-        allowed = self._speakers.last_n(cameras, self._pinned, self.config.last_n, time.monotonic())
+        keys, ranking = forwardable if forwardable is not None else self._forwardable()
+        allowed = last_n_of(ranking, me, self.config.last_n)
+        wall: list[StreamKey] = [] if participant.audio_only else [(p, "thumbnail") for p in participant.wall]
         return [
             k
-            for k, s in self._streams.items()
-            if s.participant_id != me
+            for k in keys
+            if k[0] != me
             and (
-                (s.kind == "audio" and k[0] in self._audible)
-                or (
-                    s.kind == "video"
-                    and not participant.audio_only
-                    and (s.source == "screen" or k[0] in allowed)
-                )
+                self._streams[k].kind == "audio"
+                or (not participant.audio_only and (k[1] == "screen" or k[0] in allowed))
             )
-        ]
+        ] + [k for k in wall if k[0] != me and k in self._streams]
 
     def _new_slot(self, participant: Participant, kind: Kind) -> SendSlot:
         """A new send m-line for this viewer (sendonly, carrying nothing until a stream is assigned)."""
@@ -563,11 +624,13 @@ class MediaRoom:
             slot.forwarder.enabled = key[0] in self._audible
         stream.forwarders[participant.participant_id] = slot.forwarder
 
-    def _rebalance(self, participant: Participant) -> None:
+    def _rebalance(
+        self, participant: Participant, forwardable: tuple[list[StreamKey], list[str]] | None = None
+    ) -> None:
         """Bounded meetings, synchronously: free the viewer's slots whose stream is no longer forwarded to it,
         put newly forwarded streams on free negotiated slots at once (packets flow before the next offer,
         which relabels them), and ask for an offer when anything changed or an m-line is missing."""
-        wanted = self._wanted(participant)
+        wanted = self._wanted(participant, forwardable)
         changed = self._missing_audio_slots(participant) > 0  # e.g. joined before the meeting was bounded
         for slot in participant.slots:
             if slot.stream is not None and slot.stream not in wanted:
@@ -821,8 +884,9 @@ class MediaRoom:
         previous = self._audible
         self._audible = audible
         if audible != previous and self._bounded():
+            forwardable = self._forwardable()
             for viewer in self._participants.values():
-                self._rebalance(viewer)
+                self._rebalance(viewer, forwardable)
         if sender is not None and packet is not None and sender not in audible:
             stream = self._streams.get((sender, "microphone"))
             if stream is not None and stream.preroll is not None:
@@ -932,19 +996,25 @@ class MediaRoom:
         return handle
 
     def _apply_last_n(self) -> None:
+        """Enable each viewer's last-N cameras (and screens), from one ranking of the cameras for all."""
         if self._bounded():
+            forwardable = self._forwardable()
+            ranking = forwardable[1]
             for viewer in self._participants.values():
-                self._rebalance(viewer)
-        now = time.monotonic()
-        camera_publishers = [k[0] for k, s in self._streams.items() if s.source == "camera"]
-        pinned = self._pinned
+                self._rebalance(viewer, forwardable)
+        else:
+            ranking = self._camera_ranking()
         for viewer in self._participants.values():
-            candidates = [pid for pid in camera_publishers if pid != viewer.participant_id]
-            allowed = self._speakers.last_n(candidates, pinned, self.config.last_n, now)
+            allowed = last_n_of(ranking, viewer.participant_id, self.config.last_n)
             for slot in viewer.slots:
                 if slot.kind != "video" or slot.forwarder is None or slot.stream is None:
                     continue
-                enabled = not viewer.audio_only and (slot.stream[1] == "screen" or slot.stream[0] in allowed)
+                publisher, source = slot.stream
+                enabled = not viewer.audio_only and (
+                    source == "screen"
+                    or (source == "camera" and publisher in allowed)
+                    or (source == "thumbnail" and publisher in viewer.wall)
+                )
                 if enabled and not slot.forwarder.enabled:
                     slot.forwarder.restart()
                 slot.forwarder.enabled = enabled

@@ -1,6 +1,9 @@
-"""SDP details the room reads and sets beyond aiortc's API: declared SSRCs per m-line, codec preferences."""
+"""SDP details the room reads and sets beyond aiortc's API: declared SSRCs per m-line, codec preferences,
+Opus DTX in the offer."""
 
 from __future__ import annotations
+
+import re
 
 from aiortc import RTCRtpSender, RTCRtpTransceiver
 from aiortc.sdp import SessionDescription
@@ -30,3 +33,31 @@ def prefer_codecs(transceiver: RTCRtpTransceiver, kind: Kind) -> None:
     capabilities = RTCRtpSender.getCapabilities(kind)
     wanted = ("audio/opus",) if kind == "audio" else ("video/vp8", "video/rtx")
     transceiver.setCodecPreferences([c for c in capabilities.codecs if c.mimeType.lower() in wanted])
+
+
+_OPUS_RTPMAP = re.compile(r"^a=rtpmap:(\d+) opus/48000(/2)?$", re.IGNORECASE)
+
+
+def with_opus_dtx(sdp: str) -> str:
+    """The SDP with ``usedtx=1`` in the fmtp of every Opus payload type (RFC 7587: the receiver prefers the
+    sender to use discontinuous transmission). A browser answering an offer that says so encodes a silent
+    microphone as a comfort-noise packet every 400 ms instead of 50 packets a second. aiortc keeps the
+    parameters of the description it is given: the room applies this between createOffer and
+    setLocalDescription (what aiortc's own encoder does is unchanged: it ignores the remote fmtp)."""
+    lines = sdp.split("\r\n")
+    opus = {m.group(1) for line in lines if (m := _OPUS_RTPMAP.match(line))}
+    with_fmtp = set()
+    out: list[str] = []
+    for line in lines:
+        pt = line[len("a=fmtp:") :].split(" ", 1)[0] if line.startswith("a=fmtp:") else None
+        if pt in opus:
+            with_fmtp.add(pt)
+            params = line.split(" ", 1)[1] if " " in line else ""
+            if not any(p.strip().lower().startswith("usedtx=") for p in params.split(";")):
+                line = f"a=fmtp:{pt} {params};usedtx=1" if params else f"a=fmtp:{pt} usedtx=1"
+        out.append(line)
+    for pt in opus - with_fmtp:  # an Opus payload type without fmtp: one after each of its rtpmap lines
+        at = [i for i, line in enumerate(out) if (m := _OPUS_RTPMAP.match(line)) and m.group(1) == pt]
+        for i in reversed(at):
+            out.insert(i + 1, f"a=fmtp:{pt} usedtx=1")
+    return "\r\n".join(out)

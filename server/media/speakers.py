@@ -62,15 +62,32 @@ class SpeakerTracker:
         join order."""
         if n <= 0:
             return set(candidates)
+        return set(self.ranking(candidates, pinned, now_s)[:n])
+
+    def ranking(self, candidates: Sequence[str], pinned: Sequence[str], now_s: float) -> list[str]:
+        """Every candidate in last-N order: pinned (in their order), then recent speakers (most recent first),
+        then join order. Ranked once for a whole room; each viewer's last-N is `last_n_of` this list."""
         order = {pid: i for i, pid in enumerate(candidates)}
         rank: dict[str, int] = {}
         for i, pid in enumerate(pinned):
             rank.setdefault(pid, i)
         unpinned = len(pinned)
+        hold_s = self.hold_s
+        levels = self._levels
 
         def key(pid: str) -> tuple[int, float, int]:
-            level = self._levels.get(pid)
-            recent = level.last_spoke_s if level and now_s - level.last_spoke_s <= self.hold_s else -1e9
+            level = levels.get(pid)
+            recent = level.last_spoke_s if level and now_s - level.last_spoke_s <= hold_s else -1e9
             return (rank.get(pid, unpinned), -recent, order[pid])
 
-        return set(sorted(candidates, key=key)[:n])
+        return sorted(candidates, key=key)
+
+
+def last_n_of(ranking: Sequence[str], viewer: str, n: int) -> set[str]:
+    """A viewer's last-N cameras from the room's `SpeakerTracker.ranking`: the first `n` that are not its own
+    (the same set as `last_n` of the candidates without the viewer: removing one keeps the others' order).
+    n <= 0: every camera but its own."""
+    if n <= 0:
+        return {pid for pid in ranking if pid != viewer}
+    head = ranking[: n + 1]
+    return {pid for pid in head if pid != viewer} if viewer in head else set(head[:n])

@@ -21,11 +21,13 @@ class _Msg(BaseModel):
 
 # ---- client → server -----------------------------------------------------------------------------------
 class Join(_Msg):
-    """Start media: the server answers with an ``offer``."""
+    """Start media: the server answers with an ``offer``. ``publish_thumbnail``: also publish a low-resolution
+    copy of the camera (the chair's wall of connection points shows it)."""
 
     type: Literal["join"]
     audio_only: bool = False
     publish_video: bool = True
+    publish_thumbnail: bool = False
 
 
 class Answer(_Msg):
@@ -146,6 +148,13 @@ class Hello(_Msg):
     features: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list, max_length=32)
 
 
+class WallPage(_Msg):
+    """Show this page (1-based) of the wall of connection points' thumbnails (the chairing unit only)."""
+
+    type: Literal["wall_page"]
+    page: int
+
+
 class GetRollCall(_Msg):
     """Ask for the full roll-call (the server replies ``roll_call`` to the sender only)."""
 
@@ -174,7 +183,8 @@ ClientMessage = Annotated[
     | FloorControl
     | EndMeeting
     | Hello
-    | GetRollCall,
+    | GetRollCall
+    | WallPage,
     Field(discriminator="type"),
 ]
 client_message_adapter: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
@@ -224,7 +234,7 @@ class StreamInfo(_Msg):
     unit: str
     unit_name: str
     kind: Literal["audio", "video"]
-    source: Literal["microphone", "camera", "screen"]
+    source: Literal["microphone", "camera", "screen", "thumbnail"]
 
 
 class RollCallInfo(_Msg):
@@ -401,6 +411,26 @@ class LinkInfo(_Msg):
     recv_kbps: int | None  # what the server sent it
 
 
+class WallUnit(_Msg):
+    """A connection point on the wall (its thumbnail, when it publishes one, is labelled with this id)."""
+
+    participant_id: str
+    display_name: str
+    unit: str
+    unit_name: str
+
+
+class Wall(_Msg):
+    """The sender's page of the wall: its connection points, in unit order; ``pages`` at ``per_page`` each."""
+
+    type: Literal["wall"] = "wall"
+    page: int
+    pages: int
+    per_page: int
+    total: int
+    units: list[WallUnit]
+
+
 class LinkQuality(_Msg):
     """Every 2 s: every connection point's link to the chair and clerk, its own to everyone else."""
 
@@ -430,6 +460,7 @@ ServerMessage = (
     | ErrorOut
     | Redirect
     | LinkQuality
+    | Wall
 )
 
 # WebSocket close codes

@@ -7,7 +7,7 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 
 from server.media import aiortc_hooks as hooks
 from server.media.client import PatternVideoTrack
-from server.media.sdp import declared_ssrcs, prefer_codecs
+from server.media.sdp import declared_ssrcs, prefer_codecs, with_opus_dtx
 
 
 @pytest.mark.asyncio
@@ -49,3 +49,24 @@ async def test_codec_preferences_offer_opus_and_vp8_with_rtx_only() -> None:
         assert rtpmaps == {"opus", "vp8", "rtx"}
     finally:
         await pc.close()
+
+
+@pytest.mark.asyncio
+async def test_opus_dtx_is_added_to_the_opus_fmtp_of_an_offer_and_kept_by_aiortc() -> None:
+    server = RTCPeerConnection()
+    try:
+        prefer_codecs(server.addTransceiver("audio", direction="sendonly"), "audio")
+        prefer_codecs(server.addTransceiver("video", direction="sendonly"), "video")
+        with hooks.offering_red():
+            offer = await server.createOffer()
+            sdp = with_opus_dtx(offer.sdp)
+            await server.setLocalDescription(RTCSessionDescription(sdp, "offer"))
+        local = server.localDescription.sdp.split("\r\n")
+        assert "a=fmtp:96 useinbandfec=1;usedtx=1" in local  # Opus: FEC as before, and DTX
+        assert "a=fmtp:63 96/96" in local  # RED's fmtp and the video codecs' are untouched
+        assert sum("usedtx" in line for line in local) == 1
+        assert with_opus_dtx(sdp) == sdp  # said once
+    finally:
+        await server.close()
+    bare = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=rtpmap:111 opus/48000/2\r\na=rtcp-mux\r\n"
+    assert with_opus_dtx(bare).split("\r\n")[3] == "a=fmtp:111 usedtx=1"  # Opus without fmtp: one added

@@ -5,6 +5,7 @@ from __future__ import annotations
 from server.media.speakers import (
     MAX_LEVEL,
     SpeakerTracker,
+    last_n_of,
     loudness_from_extension,
     loudness_from_opus_size,
 )
@@ -62,3 +63,19 @@ def test_last_n_puts_pinned_first_then_recent_speakers_then_join_order() -> None
     speak(tracker, "poto", 30, 20.0)
     assert tracker.last_n(cameras, ["hall", "poto"], 1, 20.6) == {"hall"}
     assert tracker.last_n(cameras, ["kimtan", "iatul", "hall"], 2, 20.6) == {"kimtan", "iatul"}
+
+
+def test_each_viewers_last_n_from_one_ranking_is_its_own_last_n() -> None:
+    """The room ranks the cameras once and takes each viewer's last-N from that ranking (without its own):
+    the same set as ranking the other cameras for that viewer, for every viewer and every n."""
+    tracker = SpeakerTracker(SPEECH_DBOV, HOLD_S)
+    cameras = ["hall", "chumo", "poto", "iatul", "kimtan", "iakha"]
+    speak(tracker, "iatul", 30, 10.0)
+    speak(tracker, "kimtan", 30, 11.0)
+    for pinned in ([], ["hall"], ["hall", "poto"]):
+        ranking = tracker.ranking(cameras, pinned, 11.6)
+        for n in range(0, len(cameras) + 1):
+            for viewer in cameras:
+                others = [pid for pid in cameras if pid != viewer]
+                assert last_n_of(ranking, viewer, n) == tracker.last_n(others, pinned, n, 11.6)
+    assert tracker.ranking(cameras, ["hall"], 11.6)[:3] == ["hall", "kimtan", "iatul"]

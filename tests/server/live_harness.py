@@ -117,6 +117,7 @@ class LiveServer:
         video: bool = False,
         duration_s: float = 8.0,
         stats: Path | None = None,
+        extra: tuple[str, ...] = (),
     ) -> subprocess.Popen[str]:
         args = [
             sys.executable,
@@ -139,6 +140,7 @@ class LiveServer:
             args.append("--video")
         if stats is not None:
             args += ["--stats-json", str(stats)]
+        args += extra
         proc = subprocess.Popen(
             args,
             stdin=subprocess.PIPE,

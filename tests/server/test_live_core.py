@@ -51,6 +51,7 @@ class FakeRoom:
         self.key, self.listener = key, listener
         self.joined: list[str] = []
         self.pinned: list[str] = []
+        self.walls: dict[str, list[str]] = {}
         self.forwarding: dict[str, bool] = {}
         self.closed = False
 
@@ -62,6 +63,7 @@ class FakeRoom:
         audio_only: bool = False,
         username: str | None = None,
         unit: str | None = None,
+        publishes_thumbnail: bool = False,
     ) -> Offer:
         self.joined.append(participant_id)
         return Offer(
@@ -98,6 +100,9 @@ class FakeRoom:
 
     def set_pinned(self, participant_ids: Sequence[str]) -> None:
         self.pinned = list(participant_ids)
+
+    def set_wall(self, viewer_id: str, publisher_ids: Sequence[str]) -> None:
+        self.walls[viewer_id] = list(publisher_ids)
 
     async def leave(self, participant_id: str) -> None:
         if participant_id in self.joined:

@@ -126,6 +126,7 @@ const SERVER_TYPES = [
   "notification",
   "error",
   "link_quality",
+  "wall", // the chair's wall page (web/js/room/wall.js draws it)
   "redirect", // to the socket (web/js/room/signaling.js follows it), not the room state
 ];
 
@@ -637,5 +638,21 @@ describe("link quality", () => {
     assert.equal(linkOf(s, CHURANG.id), null);
     const same = chairRoom();
     assert.equal(apply(same, { type: "link_quality", links: "nonsense" }), same);
+  });
+});
+
+describe("the chair's wall", () => {
+  test("a wall message is the page shown; another page replaces it", () => {
+    const page = (n) => ({
+      type: "wall",
+      page: n,
+      pages: 2,
+      per_page: 1,
+      total: 2,
+      units: [{ participant_id: `u${n + 2}`, display_name: "", unit: "X", unit_name: "Y" }],
+    });
+    const s = run(chairRoom(), page(1), page(2));
+    assert.equal(s.wall.page, 2);
+    assert.equal(s.wall.units[0].participant_id, "u4");
   });
 });

@@ -2,6 +2,10 @@
 // menu (issue 18), merged into strings.js's tables. Vietnamese is the reference; English the fallback.
 
 export const EXTRA_VI = {
+  "wall.title": "Bức tường điểm cầu",
+  "wall.prev": "Trang trước",
+  "wall.next": "Trang sau",
+  "wall.page": "Trang {page}/{pages} · {total} điểm cầu",
   "nav.menu": "Trình đơn",
   "nav.menu_open": "Mở trình đơn",
   "common.close": "Đóng",
@@ -69,6 +73,10 @@ export const EXTRA_VI = {
 };
 
 export const EXTRA_EN = {
+  "wall.title": "Wall of connection points",
+  "wall.prev": "Previous page",
+  "wall.next": "Next page",
+  "wall.page": "Page {page}/{pages} · {total} connection points",
   "nav.menu": "Menu",
   "nav.menu_open": "Open the menu",
   "common.close": "Close",

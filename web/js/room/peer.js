@@ -3,7 +3,9 @@
 // report every remote m-line (listed in offer.streams: mid → participant, kind, source) to the view.
 
 const GATHER_WAIT_MS = 1000;
-const ROLE_OF_SOURCE = { microphone: "mic", camera: "camera", screen: "screen" };
+const ROLE_OF_SOURCE = { microphone: "mic", camera: "camera", screen: "screen", thumbnail: "thumbnail" };
+// the wall's copy of the camera (docs/signaling.md, "The chair's wall"): the same track, encoded smaller
+const THUMBNAIL_ENCODING = { scaleResolutionDownBy: 2, maxBitrate: 150_000, maxFramerate: 15 };
 
 /**
  * welcome.ice_servers ("stun:host:port", "turn:user:pass@host:port") and welcome.turn entries
@@ -25,7 +27,9 @@ function waitForGathering(pc, timeoutMs) {
       clearTimeout(timer);
       resolve();
     };
-    const check = () => { if (pc.iceGatheringState === "complete") done(); };
+    const check = () => {
+      if (pc.iceGatheringState === "complete") done();
+    };
     const timer = setTimeout(done, timeoutMs);
     pc.addEventListener("icegatheringstatechange", check);
   });
@@ -42,14 +46,19 @@ export class MediaSession extends EventTarget {
     super();
     this.me = me;
     this.send = send;
-    this.local = { mic: local.mic || null, camera: local.camera || null, screen: null };
+    this.local = { mic: local.mic || null, camera: local.camera || null, screen: null, thumbnail: local.camera || null };
     this.ownRoles = new Map(); // mid → "mic" | "camera" | "screen"
     this.streams = new Map(); // mid → StreamInfo of the latest offer
     this.queue = Promise.resolve();
     this.pc = new RTCPeerConnection({ iceServers: iceServersFrom(iceServers), bundlePolicy: "max-bundle" });
     this.pc.addEventListener("icecandidate", (e) => {
       if (e.candidate && e.candidate.candidate) {
-        this.send({ type: "ice", candidate: e.candidate.candidate, sdp_mid: e.candidate.sdpMid, sdp_mline_index: e.candidate.sdpMLineIndex });
+        this.send({
+          type: "ice",
+          candidate: e.candidate.candidate,
+          sdp_mid: e.candidate.sdpMid,
+          sdp_mline_index: e.candidate.sdpMLineIndex,
+        });
       }
     });
     this.pc.addEventListener("connectionstatechange", () => {
@@ -59,10 +68,12 @@ export class MediaSession extends EventTarget {
 
   /** Answer one server offer (serialized: offers are handled in the order they arrive). */
   handleOffer(offer) {
-    this.queue = this.queue.then(() => this._answer(offer)).catch((err) => {
-      console.error("answering the offer failed", err);
-      this.dispatchEvent(new CustomEvent("failure", { detail: err }));
-    });
+    this.queue = this.queue
+      .then(() => this._answer(offer))
+      .catch((err) => {
+        console.error("answering the offer failed", err);
+        this.dispatchEvent(new CustomEvent("failure", { detail: err }));
+      });
     return this.queue;
   }
 
@@ -109,9 +120,21 @@ export class MediaSession extends EventTarget {
     }
     const answer = await pc.createAnswer();
     await pc.setLocalDescription(answer);
+    for (const tr of pc.getTransceivers()) {
+      if (tr.mid !== null && this.ownRoles.get(tr.mid) === "thumbnail") await this._thumbnailEncoding(tr.sender);
+    }
     await waitForGathering(pc, GATHER_WAIT_MS);
     this.send({ type: "answer", sdp: pc.localDescription.sdp });
     this.dispatchEvent(new CustomEvent("remote", { detail: this.remoteTracks() }));
+  }
+
+  async _thumbnailEncoding(sender) {
+    const params = sender.getParameters();
+    if (!params.encodings || !params.encodings.length) return;
+    const enc = params.encodings[0];
+    if (Object.entries(THUMBNAIL_ENCODING).every(([k, v]) => enc[k] === v)) return;
+    Object.assign(enc, THUMBNAIL_ENCODING);
+    await sender.setParameters(params);
   }
 
   /** [{mid, info: StreamInfo, track}] for every m-line that carries another participant's media. */
@@ -127,8 +150,10 @@ export class MediaSession extends EventTarget {
   /** Swap a local source (mic/camera/screen) on its m-line without renegotiating. */
   async setLocal(role, track) {
     this.local[role] = track;
+    if (role === "camera") this.local.thumbnail = track;
     for (const tr of this.pc.getTransceivers()) {
-      if (tr.mid !== null && this.ownRoles.get(tr.mid) === role) await tr.sender.replaceTrack(track);
+      const own = tr.mid !== null ? this.ownRoles.get(tr.mid) : undefined;
+      if (own === role || (role === "camera" && own === "thumbnail")) await tr.sender.replaceTrack(track);
     }
   }
 

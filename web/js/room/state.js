@@ -370,6 +370,8 @@ export function apply(state, msg) {
       return state;
     case "link_quality":
       return linkQuality(state, msg);
+    case "wall":
+      return { ...state, wall: msg };
     default:
       return msg.type.startsWith("ui:") ? local(state, msg) : state;
   }

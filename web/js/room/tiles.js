@@ -80,7 +80,7 @@ export class TileView {
   _attachRemote(state) {
     for (const { mid, info, track } of this.remote) {
       const tile = info.participant_id !== state.me && this.tiles.get(info.participant_id);
-      if (!tile) continue;
+      if (!tile || info.source === "thumbnail") continue; // thumbnails go to the chair's wall (wall.js)
       if (info.kind === "audio") {
         attach(tile.audio, track);
         tile.audio.dataset.mid = mid;

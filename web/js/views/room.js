@@ -12,6 +12,7 @@ import { CLOSE, Signaling } from "../room/signaling.js";
 import { apply, initialState } from "../room/state.js";
 import { QualityMeter } from "../room/stats.js";
 import { TileView } from "../room/tiles.js";
+import { WallView } from "../room/wall.js";
 import { createBadges, createToolbar } from "../room/toolbar.js";
 
 const STATS_INTERVAL_MS = 2000;
@@ -36,6 +37,7 @@ const STATE_MESSAGES = [
   "notification",
   "meeting_ended",
   "link_quality",
+  "wall",
 ];
 const FINAL_CLOSES = [CLOSE.FORBIDDEN, CLOSE.NOT_LIVE, CLOSE.NOT_FOUND, CLOSE.UNAUTHENTICATED, CLOSE.BAD_MESSAGE, CLOSE.TOO_MANY];
 
@@ -61,6 +63,7 @@ export async function render({ main, params, user }) {
   const ownVideo = h("video.own", { autoplay: true, muted: true, playsInline: true, "aria-label": t("room.own_preview") });
   const ownBar = levelBar(t("check.mic_level"));
   const tiles = new TileView(grid, stage);
+  const wall = new WallView(send); // the chairing unit only (shown once it joins)
   const badges = createBadges();
   const connBadge = badges.conn;
   const toolbar = createToolbar({
@@ -113,7 +116,7 @@ export async function render({ main, params, user }) {
       h(
         "div.room-body",
         {},
-        h("section.room-main", { "aria-label": t("room.grid") }, stage, grid),
+        h("section.room-main", { "aria-label": t("room.grid") }, stage, wall.el, grid),
         h("aside.room-side", { "aria-label": t("room.side") }, panels.el),
       ),
       h("footer.room-tools", { role: "toolbar", "aria-label": t("room.toolbar") }, h("div.own-box", {}, ownVideo, ownBar), toolbar.buttons),
@@ -154,6 +157,7 @@ export async function render({ main, params, user }) {
     // given the floor: open the microphone and tell the server (the server unmutes on our word)
     if (msg.type === "floor" && state.micOn && !prev.micOn) send({ type: "mute", audio: false });
     draw();
+    if (state.wall && state.wall !== prev.wall) wall.show(state.wall);
     if (state.ended && !prev.ended) ended(state.ended.text || t(state.ended.key, state.ended.params || {}));
   }
 
@@ -172,13 +176,25 @@ export async function render({ main, params, user }) {
   function startMedia() {
     if (session) session.close();
     session = new MediaSession(send, { mic: micTrack(), camera: state.camOn ? camTrack() : null }, state.iceServers, state.me);
-    session.addEventListener("remote", (e) => tiles.bind(state, e.detail));
+    session.addEventListener("remote", (e) => {
+      tiles.bind(state, e.detail);
+      wall.bind(e.detail);
+    });
     session.addEventListener("state", (e) => {
       connBadge.dataset.pc = e.detail;
       if (e.detail === "failed") notify(t("room.media_failed"));
     });
     meter = new QualityMeter(session.pc);
-    send({ type: "join", audio_only: state.audioOnly, publish_video: choice.publishVideo });
+    // the chairing unit sees the wall of connection points; every other unit publishes its thumbnail to it
+    const me = state.participants.find((p) => p.id === state.me);
+    const chairing = !!(me && me.is_chair_unit);
+    send({
+      type: "join",
+      audio_only: state.audioOnly,
+      publish_video: choice.publishVideo,
+      publish_thumbnail: choice.publishVideo && !chairing,
+    });
+    if (chairing && !state.audioOnly) wall.open();
   }
   // tests and support read the live objects here
   window.__giaoban = {
