@@ -48,6 +48,7 @@ def link_info(live: LiveRoom, sample: LinkSample) -> m.LinkInfo | None:
         loss_up_pct=pct(sample.loss_up),
         loss_down_pct=pct(sample.loss_down),
         recv_kbps=None if sample.recv_kbps is None else round(sample.recv_kbps),
+        videos_paused=list(sample.videos_paused),
     )
 
 

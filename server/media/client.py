@@ -35,6 +35,7 @@ from server.media import aiortc_hooks as hooks
 from server.media.config import MediaConfig
 from server.media.events import Offer, StreamLabel
 from server.media.stats import ClientStats, RemoteParticipantStats
+from server.media.vp8 import is_keyframe_start
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +54,8 @@ class ClientConfig:
     publish_audio: False answers the microphone m-line inactive (a pure viewer, for benchmarks).
     encoded_thumbnail: pre-encoded VP8 packets for the "thumbnail" m-line (the wall's low-resolution copy of
         the camera) instead of a test pattern of half video_size at up to 15 fps.
+    keep_arrivals: remember each received packet (`arrivals`: when, sequence number, marker, VP8 key frame
+        start), to tell afterwards which frames could be shown when (freezes, without decoding's timing).
     """
 
     media: MediaConfig = field(default_factory=MediaConfig)
@@ -64,6 +67,7 @@ class ClientConfig:
     encoded_video: tuple[bytes, ...] = ()
     publish_audio: bool = True
     encoded_thumbnail: tuple[bytes, ...] = ()
+    keep_arrivals: bool = False
 
 
 THUMBNAIL_FPS = 15  # the wall's copy of a camera: half its size, at most 15 fps (as the web client's)
@@ -168,6 +172,16 @@ def encode_test_pattern(
     return tuple(out)
 
 
+@dataclass(frozen=True)
+class Arrival:
+    """A received packet (ClientConfig.keep_arrivals); a retransmission has the repaired packet's number."""
+
+    at_s: float  # time.monotonic()
+    seq: int
+    marker: bool
+    keyframe: bool  # the start of a VP8 key frame
+
+
 @dataclass
 class _MidCounters:
     label: StreamLabel
@@ -180,6 +194,7 @@ class _MidCounters:
     missing: set[int] = field(default_factory=set)  # extended sequence numbers skipped, not yet received
     decode_errors: int = 0
     payload_bytes: int = 0  # RTP payload received (retransmissions included)
+    arrivals: list[Arrival] | None = None  # ClientConfig.keep_arrivals
 
 
 class MediaClient:
@@ -342,7 +357,7 @@ class MediaClient:
         if current is not None and current.label == label:
             return
         self._retire(mid)
-        self._counters[mid] = _MidCounters(label, now)
+        self._counters[mid] = _MidCounters(label, now, arrivals=[] if self.config.keep_arrivals else None)
         receiver = transceiver.receiver
         if id(receiver) not in self._wrapped:
             self._wrapped.add(id(receiver))
@@ -359,13 +374,17 @@ class MediaClient:
             counters = self._counters.get(mid)
             if counters is not None:
                 counters.payload_bytes += len(packet.payload)
+                seq, payload = packet.sequence_number, packet.payload
                 if packet.ssrc in hooks.rtx_ssrcs(receiver):
                     # a retransmission (RFC 4588): it repairs the packet whose sequence number it carries
                     if len(packet.payload) >= 2:
-                        original_seq = int.from_bytes(packet.payload[:2], "big")
-                        _count_packet(counters, original_seq, bool(packet.marker), decode)
+                        seq, payload = int.from_bytes(packet.payload[:2], "big"), packet.payload[2:]
+                        _count_packet(counters, seq, bool(packet.marker), decode)
                 else:
-                    _count_packet(counters, packet.sequence_number, bool(packet.marker), decode)
+                    _count_packet(counters, seq, bool(packet.marker), decode)
+                if counters.arrivals is not None:
+                    keyframe = counters.label.kind == "video" and is_keyframe_start(payload)
+                    counters.arrivals.append(Arrival(time.monotonic(), seq, bool(packet.marker), keyframe))
                 if error_flag.is_set():
                     counters.decode_errors += 1
             if decode:
@@ -390,6 +409,15 @@ class MediaClient:
             counters.frames += 1
             if counters.first_frame_ms is None:
                 counters.first_frame_ms = int((time.monotonic() - counters.subscribed_s) * 1000)
+
+    def arrivals(self) -> list[tuple[StreamLabel, list[Arrival]]]:
+        """Each received stream's label and packets (ClientConfig.keep_arrivals), including the streams an
+        m-line carried before its current one."""
+        return [
+            (c.label, c.arrivals)
+            for c in [*self._finished, *self._counters.values()]
+            if c.arrivals is not None
+        ]
 
 
 MAX_MISSING = 4096  # skipped sequence numbers remembered per stream (older ones are counted lost for good)

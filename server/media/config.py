@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from aiortc import RTCBundlePolicy, RTCConfiguration, RTCIceServer
 
 from server.media.audio_selection import AudioSelectionConfig
+from server.media.downlink import DownlinkConfig
 from server.media.turn import TurnIssuer
 
 RTP_FAST_PATH_ENV = "GIAOBAN_RTP_FAST_PATH"
@@ -74,6 +75,8 @@ class MediaConfig:
         browser then sends (almost) nothing while its microphone is silent (Opus DTX).
     turn: TURN servers with time-limited credentials (server/media/turn.py); each peer connection gets a
         fresh credential for the account turn_account, valid turn.ttl_s (longer than a meeting).
+    downlink: how each viewer's videos follow its link (server/media/downlink.py): fewer videos, then audio
+        only, when its Receiver Reports show loss or its REMB falls under what it is sent, and back.
     """
 
     ice_addresses: tuple[str, ...] = ("127.0.0.1",)
@@ -98,6 +101,7 @@ class MediaConfig:
     opus_dtx: bool = True
     turn: TurnIssuer | None = None
     turn_account: str = "giaoban-sfu"
+    downlink: DownlinkConfig = field(default_factory=DownlinkConfig)
 
     def audio_selection(self) -> AudioSelectionConfig:
         return AudioSelectionConfig(

@@ -77,6 +77,7 @@ class LinkSample:
     loss_up: float | None  # share of the participant's packets the server did not receive (0..1)
     loss_down: float | None  # share of what the server sent that the participant reported lost (0..1)
     recv_kbps: float | None  # what the server sent the participant (kilobits per second)
+    videos_paused: tuple[str, ...] = ()  # publishers whose video it is not sent, to spare its link
 
     @property
     def rating(self) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Coroutine, Sequence
@@ -27,12 +28,14 @@ from aiortc.rtp import (
     RtcpRtpfbPacket,
     RtcpSrPacket,
     RtpPacket,
+    unpack_remb_fci,
 )
 from aiortc.sdp import candidate_from_sdp
 
 from server.media import aiortc_hooks as hooks
 from server.media.audio_selection import AudioSelector, PreRoll
 from server.media.config import MediaConfig
+from server.media.downlink import DownlinkPolicy
 from server.media.errors import MalformedSdpError, OfferPendingError, RoomClosedError, UnknownParticipantError
 from server.media.events import (
     ActiveSpeakerChanged,
@@ -84,6 +87,7 @@ class MediaRoom:
         self._packets_in = 0
         self._packets_out = 0
         self._feedback: set[asyncio.Task[None]] = set()  # RTCP sent from the synchronous media path
+        self._downlink = DownlinkPolicy(config.downlink)  # each viewer's videos follow its link
         self._task = asyncio.ensure_future(self._periodic())
 
     # --- public API ---------------------------------------------------------------------------------
@@ -307,6 +311,7 @@ class MediaRoom:
             stream.forwarders.pop(participant_id, None)
         self._speakers.remove(participant_id)
         self._audio.remove(participant_id)
+        self._downlink.forget(participant_id)
         self._select_audio(time.monotonic())
         self._notify_others(participant_id)
 
@@ -346,7 +351,9 @@ class MediaRoom:
         """Round trip, loss each way and received bitrate of every participant since ``meter``'s last call
         (server/media/quality.py)."""
         participants, streams = list(self._participants.values()), list(self._streams.values())
-        return await meter.sample(participants, streams, time.monotonic())
+        samples = await meter.sample(participants, streams, time.monotonic())
+        paused = {pid: self._downlink.link(pid).paused for pid in self._participants}
+        return [dataclasses.replace(s, videos_paused=paused.get(s.participant_id, ())) for s in samples]
 
     def stats(self) -> RoomStats:
         participants = []
@@ -979,12 +986,15 @@ class MediaRoom:
             try:
                 if isinstance(packet, RtcpRtpfbPacket) and packet.fmt == RTCP_RTPFB_NACK:
                     slot.forwarder.retransmit(list(packet.lost))
+                    self._downlink.nack(viewer_id, packet.media_ssrc, packet.lost, time.monotonic())
                 elif isinstance(packet, RtcpPsfbPacket) and packet.fmt in (RTCP_PSFB_PLI, RTCP_PSFB_FIR):
                     stream = self._streams.get(slot.stream)
                     if stream is not None:
                         await self._request_keyframe(stream)
                 elif isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
-                    pass  # viewers' REMB: the publisher cap is configured, not negotiated per viewer
+                    with contextlib.suppress(ValueError):  # not a REMB
+                        bitrate, ssrcs = unpack_remb_fci(packet.fci)  # the viewer's estimate of its downlink
+                        self._downlink.remb(viewer_id, bitrate, ssrcs, time.monotonic())
                 elif isinstance(packet, RtcpRrPacket | RtcpSrPacket):
                     ssrc = hooks.sender_ssrc(transceiver.sender)
                     for report in packet.reports:
@@ -1006,14 +1016,13 @@ class MediaRoom:
             ranking = self._camera_ranking()
         for viewer in self._participants.values():
             allowed = last_n_of(ranking, viewer.participant_id, self.config.last_n)
+            shown = self._shown_videos(viewer, ranking, allowed)
             for slot in viewer.slots:
                 if slot.kind != "video" or slot.forwarder is None or slot.stream is None:
                     continue
                 publisher, source = slot.stream
-                enabled = not viewer.audio_only and (
-                    source == "screen"
-                    or (source == "camera" and publisher in allowed)
-                    or (source == "thumbnail" and publisher in viewer.wall)
+                enabled = slot.stream in shown or (
+                    source == "thumbnail" and not viewer.audio_only and publisher in viewer.wall
                 )
                 if enabled and not slot.forwarder.enabled:
                     slot.forwarder.restart()
@@ -1030,6 +1039,8 @@ class MediaRoom:
                     self._apply_last_n()
                 elif self.config.last_n > 0:
                     self._apply_last_n()
+                if self._adapt_downlinks(time.monotonic()):
+                    self._apply_last_n()
                 self._emit(AudioLevels(self.room_id, self._speakers.levels(), self._speakers.active))
                 now = time.monotonic()
                 if now - last_remb >= self.config.remb_interval_s:
@@ -1043,6 +1054,41 @@ class MediaRoom:
                             )
             except Exception:
                 logger.exception("room %s: periodic task failed", self.room_id)
+
+    # --- downlink adaptation (server/media/downlink.py) -------------------------------------------------
+
+    def _shown_videos(self, viewer: Participant, ranking: Sequence[str], allowed: set[str]) -> set[StreamKey]:
+        """The videos forwarded to this viewer now: the screens and its last-N cameras (`allowed`), as many
+        as its link carries (screens first, then cameras in the last-N order); tells the policy what it held
+        back."""
+        me = viewer.participant_id
+        if viewer.audio_only:
+            self._downlink.applied(me, 0, ())
+            return set()
+        screens = [k for k, s in self._streams.items() if s.source == "screen" and k[0] != me]
+        cameras = [pid for pid in ranking if pid in allowed]  # in last-N order
+        n_screens, n_cameras = self._downlink.budget(me, len(screens), len(cameras))
+        kept = set(cameras[:n_cameras])
+        shown: set[StreamKey] = {(pid, "camera") for pid in kept}
+        shown.update(screens[:n_screens])
+        held = [pid for pid in cameras if pid not in kept] + [k[0] for k in screens[n_screens:]]
+        self._downlink.applied(me, len(screens) + len(cameras), held)
+        return shown
+
+    def _adapt_downlinks(self, now_s: float) -> bool:
+        """One interval of every viewer's link; True when any viewer's video cap changed."""
+        changed = False
+        for viewer in self._participants.values():
+            if self._downlink.tick(viewer.participant_id, viewer.slots, now_s):
+                link = self._downlink.link(viewer.participant_id)
+                logger.info(
+                    "room %s: %s receives %s videos (loss %s, sent %.0f kb/s, REMB %s)",
+                    self.room_id, viewer.participant_id, "all" if link.cap is None else link.cap,
+                    "?" if link.loss is None else f"{link.loss:.1%}", (link.sent_bps or 0) / 1000,
+                    "-" if link.remb_bps is None else f"{link.remb_bps / 1000:.0f} kb/s",
+                )
+                changed = True
+        return changed
 
     # --- helpers ----------------------------------------------------------------------------------------
 

@@ -409,6 +409,7 @@ class LinkInfo(_Msg):
     loss_up_pct: float | None  # of the participant's packets, those the server did not receive
     loss_down_pct: float | None  # of what the server sent it, what the participant reported lost
     recv_kbps: int | None  # what the server sent it
+    videos_paused: list[str] = []  # participants whose video it is not sent now, to spare its link
 
 
 class WallUnit(_Msg):

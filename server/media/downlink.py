@@ -1,0 +1,294 @@
+"""Downlink adaptation: each viewer receives the videos its link carries (issue 16).
+
+What the server reads of each viewer's link, every ``interval_s``:
+
+- loss: the ``fraction lost`` of the viewer's RTCP Receiver Reports about the streams forwarded to it (audio
+  and video), weighted by the packets each stream carried since the last interval, and — sooner: a receiver
+  sends them as soon as it misses a packet, Receiver Reports come every second or five — the video packets it
+  asked again for (NACK), of those sent; the larger of the two;
+- REMB: the receiver's estimate of the bitrate it can take, sent when ``goog-remb`` is negotiated (the SFU
+  offers it on video, as aiortc does). Chromium sends one REMB for all the video SSRCs it receives (its
+  receive-side estimator runs on abs-send-time, which the SFU forwards); aiortc's receiver — the bot — sends
+  one per video m-line, its estimator seeing only that m-line's packets. aiortc offers no transport-wide
+  congestion control (no ``transport-cc`` feedback, no transport-wide sequence numbers), so Chromium never
+  sends transport-cc feedback to this server: REMB and Receiver Reports are all there is. A REMB is taken per
+  set of SSRCs it names (a newer one replaces those it overlaps); the sum over the sets is the estimate.
+  A delay-based estimate caps itself near 1.5x what arrives, so it only says when to go *down* (it falls under
+  what is sent once queues grow);
+- sent: the bytes the server forwarded to the viewer.
+
+The policy, per viewer, in steps: all the videos it would get (screens, then its last-N cameras), one fewer …
+one, none (audio only). Audio is never dropped. A step down comes after ``lossy_intervals`` consecutive lossy
+intervals (loss at least ``lossy``, or a REMB under what is sent along with some loss), or at once when the
+loss is ``severe``; it drops as many videos as the throughput that arrived (sent x (1 - loss)) cannot carry.
+A step up — one video — comes after ``up_after_s`` without a lossy interval, plus, after a step down, a
+back-off that doubles (from ``up_after_s`` to ``backoff_max_s``) with each step down and goes back to zero
+once a step up has held for ``probe_window_s``. A policer (a capped 3G/4G link) shows no queue before it
+drops, so stepping up is the only probe: a failed one costs a second or two of loss, repaired in part by
+retransmissions (NACK), rarely on audio (small audio packets pass a byte-counting limiter before large video
+ones). A resumed video starts at a key
+frame, which the room asks of its publisher (StreamForwarder.restart, PLI): no longer freeze than that.
+
+Losses under ``lossy`` (10 %, GCC's threshold) are taken as the link's own noise, not congestion: a viewer on
+a link losing 5 % at random keeps every video.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from server.media import aiortc_hooks as hooks
+
+if TYPE_CHECKING:
+    from server.media.participants import SendSlot
+
+
+@dataclass(frozen=True)
+class DownlinkConfig:
+    """Settings of the downlink policy (MediaConfig.downlink; ``enabled=False``: every viewer gets every video
+    its last-N gives it, whatever its link — the baseline of benchmarks/links/downlink.py)."""
+
+    enabled: bool = True
+    interval_s: float = 0.5
+    lossy: float = 0.10
+    severe: float = 0.20
+    lossy_intervals: int = 2
+    remb_overuse: float = 0.85  # REMB under this share of the video sent on its SSRCs, with loss: overuse
+    clean: float = 0.02  # loss under which a REMB under what is sent is not believed
+    nack_memory_s: float = 3.0  # a packet asked again within this is counted once (receivers repeat NACKs)
+    nack_window_s: float = 1.0  # NACKed of sent video packets over this long (a stalled loop sends little)
+    nack_min_packets: int = 30  # fewer video packets sent in the window: no NACK loss figure
+    remb_fresh_s: float = 3.0
+    settle_s: float = 1.0  # after a change, reports still describe the link before it: not judged
+    up_after_s: float = 2.0
+    probe_window_s: float = 6.0
+    backoff_max_s: float = 5.0
+
+
+@dataclass
+class ViewerLink:
+    """What the policy knows of one viewer."""
+
+    cap: int | None = None  # videos it may receive now; None: all it would get
+    wanted: int = 0  # videos it would get without a cap (screens and last-N cameras)
+    forwarded: int = 0  # videos forwarded to it at the last interval
+    paused: tuple[str, ...] = ()  # publishers whose video it would get but does not, to save its link
+    lossy_run: int = 0
+    last_lossy_s: float = -math.inf
+    last_change_s: float = -math.inf
+    last_up_s: float = -math.inf
+    backoff_s: float = 0.0
+    at_s: float | None = None
+    counters: dict[int, tuple[int, int]] = field(default_factory=dict)  # id(forwarder) -> (bytes, packets)
+    remb: dict[frozenset[int], tuple[int, float]] = field(default_factory=dict)  # SSRCs -> (bps, at)
+    nacked: dict[tuple[int, int], float] = field(default_factory=dict)  # (SSRC, seq) asked again -> when
+    new_nacks: int = 0  # packets asked again for the first time this interval
+    nack_window: list[tuple[float, int, int]] = field(default_factory=list)  # (at, NACKed, video sent)
+    # the last interval's figures (link_quality reports them)
+    loss: float | None = None
+    sent_bps: float | None = None
+    remb_bps: float | None = None
+    steps_down: int = 0
+    steps_up: int = 0
+
+
+@dataclass(frozen=True)
+class Interval:
+    """One interval of a viewer's link."""
+
+    seconds: float
+    loss: float | None  # None: no Receiver Report in the interval
+    sent_bps: float
+    audio_bps: float
+    video_bps: float
+    videos: int  # videos that carried packets
+    remb_bps: float | None  # the REMBs in force, summed
+    remb_covered_bps: float  # video sent on the SSRCs those REMBs name
+
+
+class DownlinkPolicy:
+    """The per-viewer video caps of one room. The room calls :meth:`remb` from its RTCP handler,
+    :meth:`tick` from its periodic task, and :meth:`budget` / :meth:`applied` where it picks the videos."""
+
+    def __init__(self, config: DownlinkConfig) -> None:
+        self.config = config
+        self._links: dict[str, ViewerLink] = {}
+
+    def link(self, viewer_id: str) -> ViewerLink:
+        return self._links.setdefault(viewer_id, ViewerLink())
+
+    def forget(self, viewer_id: str) -> None:
+        self._links.pop(viewer_id, None)
+
+    def remb(self, viewer_id: str, bitrate_bps: int, ssrcs: Iterable[int], now_s: float) -> None:
+        link = self.link(viewer_id)
+        key = frozenset(ssrcs)
+        if not key:
+            return
+        for other in [k for k in link.remb if k & key]:
+            del link.remb[other]
+        link.remb[key] = (bitrate_bps, now_s)
+
+    def nack(self, viewer_id: str, ssrc: int, sequence_numbers: Iterable[int], now_s: float) -> None:
+        link = self.link(viewer_id)
+        for seq in sequence_numbers:
+            if (ssrc, seq) not in link.nacked:
+                link.nacked[(ssrc, seq)] = now_s
+                link.new_nacks += 1
+
+    # --- what the room asks -----------------------------------------------------------------------
+
+    def budget(self, viewer_id: str, screens: int, cameras: int) -> tuple[int, int]:
+        """Of the screens and cameras this viewer would receive, how many it receives now (screens first,
+        then cameras in the last-N order: the pinned hall and floor holder before recent speakers)."""
+        link = self._links.get(viewer_id)
+        if not self.config.enabled or link is None or link.cap is None:
+            return screens, cameras
+        shown_screens = min(screens, link.cap)
+        return shown_screens, min(cameras, link.cap - shown_screens)
+
+    def applied(self, viewer_id: str, wanted: int, paused: Sequence[str]) -> None:
+        """What the room chose: `wanted` videos without the cap, those of `paused` held back."""
+        link = self.link(viewer_id)
+        link.wanted = wanted
+        link.paused = tuple(paused)
+
+    # --- each interval ------------------------------------------------------------------------------
+
+    def tick(self, viewer_id: str, slots: Sequence[SendSlot], now_s: float) -> bool:
+        """Measure the viewer's last interval and step; True when its cap changed."""
+        link = self.link(viewer_id)
+        if link.at_s is not None and now_s - link.at_s < self.config.interval_s:
+            return False
+        interval = self._measure(link, slots, now_s)
+        if interval is None or not self.config.enabled:
+            return False
+        return self._step(link, interval, now_s)
+
+    def _measure(self, link: ViewerLink, slots: Sequence[SendSlot], now_s: float) -> Interval | None:
+        previous_at, link.at_s = link.at_s, now_s
+        link_before = link.counters
+        counters: dict[int, tuple[int, int]] = {}
+        audio_bytes = video_bytes = 0
+        lost_weighted = 0.0
+        weight = 0
+        videos = 0
+        by_ssrc: dict[int, int] = {}
+        for slot in slots:
+            forwarder = slot.forwarder
+            if forwarder is None:
+                continue
+            key = id(forwarder)
+            counters[key] = (forwarder.bytes_sent, forwarder.packets_sent)
+            before = link.counters.get(key, (0, 0))
+            sent, packets = forwarder.bytes_sent - before[0], forwarder.packets_sent - before[1]
+            if slot.kind == "audio":
+                audio_bytes += sent
+            else:
+                video_bytes += sent
+                by_ssrc[hooks.sender_ssrc(slot.transceiver.sender)] = sent
+                if packets > 0:
+                    videos += 1
+            reports = slot.reports
+            fresh = previous_at is not None and reports.reported_at is not None and (
+                reports.reported_at > previous_at
+            )
+            if fresh and reports.fraction_lost is not None and packets > 0:
+                lost_weighted += packets * reports.fraction_lost
+                weight += packets
+        link.counters = counters
+        nacked, link.new_nacks = link.new_nacks, 0
+        link.nacked = {k: at for k, at in link.nacked.items() if now_s - at <= self.config.nack_memory_s}
+        video_packets = sum(
+            counters[id(s.forwarder)][1] - link_before.get(id(s.forwarder), (0, 0))[1]
+            for s in slots
+            if s.forwarder is not None and s.kind == "video"
+        )
+        if previous_at is None or now_s <= previous_at:
+            return None
+        seconds = now_s - previous_at
+        remb_bps = covered = 0.0
+        fresh_rembs = 0
+        for ssrcs, (bps, at) in list(link.remb.items()):
+            if now_s - at > self.config.remb_fresh_s:
+                del link.remb[ssrcs]
+                continue
+            fresh_rembs += 1
+            remb_bps += bps
+            covered += sum(sent for ssrc, sent in by_ssrc.items() if ssrc in ssrcs) * 8 / seconds
+        losses = [lost_weighted / weight] if weight else []
+        window = [w for w in link.nack_window if now_s - w[0] < self.config.nack_window_s]
+        window.append((now_s, nacked, video_packets))
+        link.nack_window = window
+        window_packets = sum(w[2] for w in window)
+        if window_packets >= self.config.nack_min_packets:
+            losses.append(min(1.0, sum(w[1] for w in window) / window_packets))
+        interval = Interval(
+            seconds=seconds,
+            loss=max(losses) if losses else None,
+            sent_bps=(audio_bytes + video_bytes) * 8 / seconds,
+            audio_bps=audio_bytes * 8 / seconds,
+            video_bps=video_bytes * 8 / seconds,
+            videos=videos,
+            remb_bps=remb_bps if fresh_rembs else None,
+            remb_covered_bps=covered,
+        )
+        link.loss, link.sent_bps, link.remb_bps = interval.loss, interval.sent_bps, interval.remb_bps
+        link.forwarded = videos
+        return interval
+
+    def _step(self, link: ViewerLink, interval: Interval, now_s: float) -> bool:
+        c = self.config
+        if now_s - link.last_change_s < c.settle_s:
+            return False
+        loss = interval.loss
+        # a REMB under what is sent, believed with some loss (aiortc's estimator, in a busy process, says half
+        # of what arrives whole): the link is full
+        overuse = (
+            interval.remb_bps is not None
+            and interval.remb_covered_bps > 0
+            and interval.remb_bps < c.remb_overuse * interval.remb_covered_bps
+            and loss is not None
+            and loss >= c.clean
+        )
+        lossy = (loss is not None and loss >= c.lossy) or overuse
+        if lossy:
+            link.lossy_run += 1
+            link.last_lossy_s = now_s
+            severe = loss is not None and loss >= c.severe
+            current = interval.videos if link.cap is None else min(link.cap, interval.videos)
+            if current == 0 or not (severe or link.lossy_run >= c.lossy_intervals):
+                return False
+            # keep what the throughput that arrived can carry, at least one video fewer
+            arrived = interval.sent_bps * (1.0 - (loss or 0.0))
+            if overuse and interval.remb_bps is not None:
+                arrived = min(arrived, interval.audio_bps + interval.remb_bps)
+            per_video = interval.video_bps / max(interval.videos, 1)
+            fit = int((arrived - interval.audio_bps) // per_video) if per_video > 0 else 0
+            new_cap = max(0, min(current - 1, fit))
+            # each step down makes the next step up wait longer, while step ups keep failing
+            link.backoff_s = min(c.backoff_max_s, max(c.up_after_s, 2 * link.backoff_s))
+            link.cap = new_cap
+            link.lossy_run = 0
+            link.last_change_s = now_s
+            link.steps_down += 1
+            return True
+        link.lossy_run = 0
+        if link.last_up_s > link.last_lossy_s and now_s - link.last_up_s > c.probe_window_s:
+            link.backoff_s = 0.0  # the last step up held
+        if link.cap is None:
+            return False
+        quiet_since = max(link.last_lossy_s, link.last_change_s)
+        # after a step down, the back-off; after a step up that held, the next one comes sooner (recovery)
+        wait = c.up_after_s + (link.backoff_s if link.last_change_s > link.last_up_s else 0.0)
+        if now_s - quiet_since < wait:
+            return False
+        link.cap += 1
+        if link.cap >= link.wanted:
+            link.cap = None
+        link.last_up_s = link.last_change_s = now_s
+        link.steps_up += 1
+        return True

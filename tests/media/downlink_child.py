@@ -1,0 +1,278 @@
+"""A viewer whose downlink is capped for a while, then freed: run inside a network namespace by
+test_media_downlink.py and benchmarks/links/downlink.py.
+
+A MediaRoom and three publishers, each sending Opus and pre-encoded VP8 (``--video-kbps`` each, a key frame
+every ``--keyframe-s``), and a viewer bot that decodes what it receives (aiortc's receiver then sends REMB).
+Once the viewer shows all three videos, the call runs ``--before`` seconds, then an iptables ``hashlimit``
+rule drops the viewer's UDP above ``--cap-kbps`` for ``--capped`` seconds, then the rule is deleted and the
+call runs ``--after`` seconds. Every 50 ms the process notes which videos the server forwards to the viewer;
+the viewer notes when each frame was decoded. Prints one JSON line: per phase, the freeze time of audio and of
+the forwarded videos, paused video time, the fewest videos forwarded, and the recovery time after the cap.
+
+Freezes, from the packets the viewer received (when each arrived, its sequence number; not from decoding,
+whose timing on a busy machine says more about the machine than the link):
+- audio: a run of at least AUDIO_FREEZE_PACKETS consecutive packets (100 ms) never received — RED and Opus FEC
+  repair one or two; the freeze ratio is the share of packets lost in such runs;
+- video: a frame can be shown once all its packets arrived (retransmissions included) and every frame since
+  the last key frame could; a video the server forwards is frozen while the last frame that could be shown is
+  older than VIDEO_FREEZE_S (WebRTC's freeze threshold at 15 frames/s: 3 frame intervals, at least 150 ms
+  over one) — the wait for a key frame after a resume included. A video the server pauses to spare the link
+  is not frozen: the tile says it is paused.
+
+usage: python -m tests.media.downlink_child [--cap-kbps N] [--loss-pct P] [--no-adapt] [...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import bisect
+import json
+import logging
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from server.media.client import Arrival, ClientConfig, MediaClient, encode_test_pattern  # noqa: E402
+from server.media.config import MediaConfig  # noqa: E402
+from server.media.downlink import DownlinkConfig  # noqa: E402
+from server.media.events import MediaEvent, MediaListener, RenegotiationNeeded  # noqa: E402
+from server.media.room import MediaRoom  # noqa: E402
+
+PUBLISHERS = ("hall", "chumo", "iapa")  # the first is pinned (the chair's hall): the last video to go
+VIEWER = "viewer"
+FPS = 15
+AUDIO_FREEZE_PACKETS = 5  # 100 ms of 20 ms packets
+VIDEO_FREEZE_S = 0.217  # max(3 x 66.7 ms, 66.7 + 150 ms)
+TICK_S = 0.05
+
+
+class Renegotiations(MediaListener):
+    def __init__(self) -> None:
+        self.pending: list[str] = []
+
+    def on_event(self, event: MediaEvent) -> None:
+        if isinstance(event, RenegotiationNeeded) and event.participant_id not in self.pending:
+            self.pending.append(event.participant_id)
+
+
+def local_port(client: MediaClient) -> int:
+    """The UDP port of the client's bundled ICE transport (only 127.0.0.1 is offered: one candidate)."""
+    transport = client.pc.getTransceivers()[0].receiver.transport.transport
+    return int(transport._connection.local_candidates[0].port)  # noqa: SLF001 - aioice has no public getter
+
+
+def cap_rule(port: int, kbps: int) -> list[str]:
+    """Drop UDP to ``port`` above ``kbps`` (hashlimit counts bytes; its burst is one second's worth)."""
+    rate = kbps * 1000 // 8
+    return ["OUTPUT", "-p", "udp", "--dport", str(port), "-m", "hashlimit", "--hashlimit-name", f"cap{port}",
+            "--hashlimit-above", f"{rate}b/s", "--hashlimit-burst", f"{rate}b", "-j", "DROP"]
+
+
+def iptables(*args: str) -> None:
+    subprocess.run(["iptables", *args], check=True, capture_output=True)
+
+
+def last_before(times: list[float], t: float) -> float | None:
+    i = bisect.bisect_right(times, t)
+    return times[i - 1] if i else None
+
+
+def in_order(arrivals: list[Arrival]) -> dict[int, Arrival]:
+    """The first arrival of each packet, by extended sequence number (from the first packet's)."""
+    out: dict[int, Arrival] = {}
+    if not arrivals:
+        return out
+    highest = arrivals[0].seq
+    for a in arrivals:
+        delta = (a.seq - highest) % 65536
+        ext = highest + delta if delta < 32768 else highest - (65536 - delta)
+        highest = max(highest, ext)
+        out.setdefault(ext, a)
+    return out
+
+
+def audio_holes(arrivals: list[Arrival]) -> list[tuple[float, int]]:
+    """Runs of at least AUDIO_FREEZE_PACKETS lost packets: (arrival of the packet after one, its length)."""
+    packets = in_order(arrivals)
+    seqs = sorted(packets)
+    return [(packets[b].at_s, b - a - 1) for a, b in zip(seqs, seqs[1:], strict=False)
+            if b - a - 1 >= AUDIO_FREEZE_PACKETS]
+
+
+def shown_frames(arrivals: list[Arrival]) -> list[float]:
+    """When each video frame could be shown (see the module's docstring)."""
+    packets = in_order(arrivals)
+    shown: list[float] = []
+    chain = False
+    first: int | None = None
+    for seq in range(min(packets, default=0), max(packets, default=-1) + 1):
+        packet = packets.get(seq)
+        if first is None:
+            first = seq
+        if packet is None or not packet.marker:
+            continue
+        frame = [packets.get(s) for s in range(first, seq + 1)]
+        first = None
+        if any(p is None for p in frame):
+            chain = False
+            continue
+        done = max(p.at_s for p in frame if p is not None)
+        if frame[0] is not None and frame[0].keyframe:
+            chain = True
+        if chain:
+            shown.append(max(done, shown[-1]) if shown else done)
+    return shown
+
+
+def measure(
+    ticks: list[tuple[float, set[str]]], audio: dict[str, list[Arrival]], video: dict[str, list[float]],
+    phases: dict[str, tuple[float, float]],
+) -> dict[str, Any]:
+    """Freezes and pauses per phase on the 50 ms grid of ``ticks`` (time, publishers whose video the server
+    forwarded), and the recovery time after the cap."""
+    out: dict[str, Any] = {}
+    holes = {pid: audio_holes(audio[pid]) for pid in PUBLISHERS}
+    for name, (start, end) in phases.items():
+        lost = [n for pid in PUBLISHERS for at, n in holes[pid] if start <= at < end]
+        received = sum(1 for pid in PUBLISHERS for a in audio[pid] if start <= a.at_s < end)
+        video_s = video_frozen_s = paused_s = 0.0
+        video_freezes = 0
+        frozen_before: set[str] = set()
+        fewest = len(PUBLISHERS)
+        for t, forwarded in ticks:
+            if not start <= t < end:
+                continue
+            fewest = min(fewest, len(forwarded))
+            for pid in PUBLISHERS:
+                if pid not in forwarded:
+                    paused_s += TICK_S
+                    frozen_before.discard(pid)
+                    continue
+                video_s += TICK_S
+                last = last_before(video[pid], t)
+                if last is None or t - last > VIDEO_FREEZE_S:
+                    video_frozen_s += TICK_S
+                    if pid not in frozen_before:
+                        video_freezes += 1
+                    frozen_before.add(pid)
+                else:
+                    frozen_before.discard(pid)
+        out[name] = {
+            "seconds": end - start,
+            "audio_freezes": len(lost),
+            "audio_freeze_ratio": sum(lost) / max(received + sum(lost), 1),
+            "video_freezes": video_freezes,
+            "video_freeze_ratio": video_frozen_s / video_s if video_s else 0.0,
+            "video_paused_ratio": paused_s / (len(PUBLISHERS) * (end - start)),
+            "fewest_videos": fewest,
+        }
+    lifted = phases["after"][0]
+    recovered = None
+    for t, forwarded in ticks:
+        if t < lifted:
+            continue
+        showing = [pid for pid in PUBLISHERS if pid in forwarded
+                   and (last := last_before(video[pid], t)) is not None and t - last <= VIDEO_FREEZE_S]
+        if len(showing) == len(PUBLISHERS):
+            recovered = t - lifted
+            break
+    out["recovery_s"] = recovered
+    return out
+
+
+async def main(args: argparse.Namespace) -> dict[str, Any]:
+    config = MediaConfig(ice_addresses=("127.0.0.1",), audio_speakers=0,
+                         downlink=DownlinkConfig(enabled=not args.no_adapt))
+    listener = Renegotiations()
+    room = MediaRoom("downlink", config, listener)
+    room.set_pinned([PUBLISHERS[0]])
+    frames = encode_test_pattern(480, 360, FPS, FPS * 4, args.video_kbps * 1000, round(args.keyframe_s * FPS))
+    clients: dict[str, MediaClient] = {}
+
+    async def join(pid: str, client_config: ClientConfig, publishes_video: bool) -> MediaClient:
+        client = clients[pid] = MediaClient(pid, client_config)
+        offer = await room.join(pid, username=pid, unit=pid.upper(), publishes_video=publishes_video)
+        await room.answer(pid, await client.accept_offer(offer))
+        while listener.pending:
+            other = listener.pending.pop(0)
+            if other in clients and other in room.participant_ids():
+                offer = await room.renegotiate(other)
+                await room.answer(other, await clients[other].accept_offer(offer))
+        return client
+
+    ticks: list[tuple[float, set[str]]] = []
+    rule: list[str] | None = None
+    try:
+        viewer = await join(VIEWER, ClientConfig(media=config, publish_audio=False, decode=True,
+                                                 keep_arrivals=True), publishes_video=False)
+        for pid in PUBLISHERS:
+            await join(pid, ClientConfig(media=config, video=True, encoded_video=frames, video_fps=FPS), True)
+        await viewer.wait_connected(20.0)
+        deadline = time.monotonic() + 30.0
+        while time.monotonic() < deadline:  # every video shown before the clock starts
+            shown = {label.participant_id for label, arrivals in viewer.arrivals()
+                     if label.kind == "video" and arrivals}
+            if shown >= set(PUBLISHERS):
+                break
+            await asyncio.sleep(0.1)
+        t0 = time.monotonic() + 1.0
+        capped_at, lifted_at = t0 + args.before, t0 + args.before + args.capped
+        end = lifted_at + args.after
+        while (now := time.monotonic()) < end:
+            if rule is None and args.cap_kbps and capped_at <= now < lifted_at:
+                rule = cap_rule(local_port(viewer), args.cap_kbps)
+                iptables("-I", *rule[:1], "1", *rule[1:])
+            elif rule is not None and now >= lifted_at:
+                iptables("-D", *rule)
+                rule = None
+            forwarded = {f.publisher_id for f in room.stats().forwarded
+                         if f.viewer_id == VIEWER and f.kind == "video" and f.forwarding}
+            ticks.append((now, forwarded))
+            await asyncio.sleep(TICK_S)
+        audio: dict[str, list[Arrival]] = {pid: [] for pid in PUBLISHERS}
+        video: dict[str, list[float]] = {pid: [] for pid in PUBLISHERS}
+        for label, arrivals in viewer.arrivals():  # one m-line per stream: not a bounded meeting
+            if label.participant_id in audio and label.kind == "audio":
+                audio[label.participant_id] = arrivals
+            elif label.participant_id in video:
+                video[label.participant_id] = shown_frames(arrivals)
+        phases = {"before": (t0, capped_at), "capped": (capped_at, lifted_at), "after": (lifted_at, end)}
+        result = measure(ticks, audio, video, phases)
+        result["video_fps"] = {pid: round(len(video[pid]) / (end - t0 + 1.0), 1) for pid in PUBLISHERS}
+        stats = room.stats()
+        result["video_kbps_sent"] = {
+            f.publisher_id: round(f.bytes_sent * 8 / 1000 / (end - t0 + 1.0))
+            for f in stats.forwarded if f.viewer_id == VIEWER and f.kind == "video"
+        }
+    finally:
+        if rule is not None:
+            iptables("-D", *rule)
+        for client in clients.values():
+            await client.close()
+        await room.close()
+    return result
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--cap-kbps", type=int, default=0, help="0: no cap")
+    parser.add_argument("--before", type=float, default=6.0)
+    parser.add_argument("--capped", type=float, default=20.0)
+    parser.add_argument("--after", type=float, default=15.0)
+    parser.add_argument("--video-kbps", type=int, default=350)
+    parser.add_argument("--keyframe-s", type=float, default=1.0)
+    parser.add_argument("--no-adapt", action="store_true",
+                        help="the baseline: every video, whatever the link")
+    parser.add_argument("--verbose", action="store_true", help="the room's log (each step) on stderr")
+    parsed = parser.parse_args()
+    if parsed.verbose:
+        logging.basicConfig(level=logging.WARNING, format="%(relativeCreated)8.0f %(name)s %(message)s")
+        logging.getLogger("server.media.room").setLevel(logging.INFO)
+    print(json.dumps(asyncio.run(main(parsed))))

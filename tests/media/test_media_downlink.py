@@ -1,0 +1,122 @@
+"""Downlink adaptation (server/media/downlink.py, issue 16): a viewer receives the videos its link carries.
+
+The policy's steps on given intervals, then the real thing: three aiortc publishers and an aiortc viewer in a
+network namespace, the viewer's downlink capped at 1 Mb/s by an iptables ``hashlimit`` rule for a while, then
+freed (tests/media/downlink_child.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from server.media.downlink import DownlinkConfig, DownlinkPolicy, Interval, ViewerLink
+from tests.netns import namespace
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+VIDEO_BPS = 350_000
+AUDIO_BPS = 130_000
+
+
+def interval(videos: int, loss: float | None, remb_bps: float | None = None) -> Interval:
+    video = videos * VIDEO_BPS
+    return Interval(seconds=0.5, loss=loss, sent_bps=AUDIO_BPS + video, audio_bps=AUDIO_BPS, video_bps=video,
+                    videos=videos, remb_bps=remb_bps, remb_covered_bps=video if remb_bps is not None else 0.0)
+
+
+def run(policy: DownlinkPolicy, link: ViewerLink, start_s: float, seconds: float,
+        loss: float | None, remb_bps: float | None = None) -> list[tuple[float, int | None]]:
+    """Intervals of 0.5 s with this loss, the viewer forwarded what its cap allows; the caps stepped to."""
+    steps = []
+    t = start_s
+    while t < start_s + seconds:
+        videos = link.wanted if link.cap is None else min(link.cap, link.wanted)
+        if policy._step(link, interval(videos, loss, remb_bps), t):  # noqa: SLF001 - the policy's core
+            steps.append((t, link.cap))
+        t += 0.5
+    return steps
+
+
+def test_policy_steps_down_on_loss_and_back_up_with_backoff() -> None:
+    policy = DownlinkPolicy(DownlinkConfig())
+    link = policy.link("v")
+    link.wanted = 3
+    # random loss under 10 % is the link's noise: every video stays
+    assert run(policy, link, 0.0, 10.0, 0.05) == []
+    # one lossy interval is not enough; two are: 12 % of 1.18 Mb/s arrived carries two videos
+    assert run(policy, link, 10.0, 0.5, 0.12) == []
+    assert run(policy, link, 10.5, 0.5, 0.12) == [(10.5, 2)]
+    # severe loss steps at once, as far as the throughput that arrived carries: 830 kb/s x 0.6 - audio: one
+    assert run(policy, link, 12.0, 0.5, 0.4) == [(12.0, 1)]
+    # clean: one more video after up_after_s plus the back-off (doubled by each step down: 2 then 4 s)
+    steps = run(policy, link, 12.5, 30.0, 0.0)
+    assert [cap for _, cap in steps] == [2, None]
+    assert steps[0][0] - 12.0 >= 2.0 + 4.0
+    # the link thins further: down to audio only, never below; each step down lengthens the next wait
+    link.cap, link.backoff_s = 2, 0.0
+    run(policy, link, 50.0, 1.0, 0.3)
+    assert link.cap == 1
+    run(policy, link, 60.0, 1.0, 0.3)
+    assert link.cap == 0
+    run(policy, link, 70.0, 1.0, 0.5)
+    assert link.cap == 0 and link.backoff_s == 4.0
+    # a step up that fails: the back-off doubles to its cap; one that holds: back to none
+    assert run(policy, link, 71.0, 6.5, 0.0) == [(70.5 + 2.0 + 4.0, 1)]
+    run(policy, link, 77.5, 1.0, 0.3)
+    assert link.cap == 0 and link.backoff_s == DownlinkConfig().backoff_max_s
+    # the link is free again: the first step up after the back-off, the next ones as soon as each held
+    steps = run(policy, link, 78.5, 30.0, 0.0)
+    assert [cap for _, cap in steps] == [1, 2, None]
+    assert steps[0][0] - link.last_lossy_s == 2.0 + 5.0
+    assert steps[1][0] - steps[0][0] == steps[2][0] - steps[1][0] == 2.0
+    run(policy, link, 108.5, 10.0, 0.0)
+    assert link.backoff_s == 0.0
+
+
+def test_remb_under_what_is_sent_counts_only_with_some_loss() -> None:
+    policy = DownlinkPolicy(DownlinkConfig())
+    link = policy.link("v")
+    link.wanted = 3
+    # aiortc's estimator in a busy process says half of what arrives whole: not believed without loss
+    assert run(policy, link, 0.0, 5.0, 0.0, remb_bps=500_000) == []
+    assert run(policy, link, 5.0, 1.0, 0.03, remb_bps=500_000) == [(5.5, 1)]
+
+
+def test_budget_keeps_screens_first_and_audio_always() -> None:
+    policy = DownlinkPolicy(DownlinkConfig())
+    assert policy.budget("v", 1, 4) == (1, 4)  # no cap
+    policy.link("v").cap = 2
+    assert policy.budget("v", 1, 4) == (1, 1)
+    policy.link("v").cap = 0
+    assert policy.budget("v", 1, 4) == (0, 0)
+    assert DownlinkPolicy(DownlinkConfig(enabled=False)).budget("v", 1, 4) == (1, 4)
+
+
+@pytest.mark.e2e
+def test_capped_viewer_switched_down_and_up(tmp_path: Path) -> None:
+    """A capped viewer switched down and up: while capped at 1 Mb/s it gets fewer videos, not frozen ones,
+    and no audio freeze; once the cap is lifted, every video is back within 10 s."""
+    why = "this test needs root, iproute2 and iptables (Debian: apt-get install iptables)"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    with namespace("gb-downlink", [], why=why) as name:
+        done = subprocess.run(
+            ["ip", "netns", "exec", name, sys.executable, "-m", "tests.media.downlink_child", "--cap-kbps",
+             "1000", "--before", "4", "--capped", "16", "--after", "12"],
+            capture_output=True, text=True, timeout=150, env=env, cwd=REPO, check=False,
+        )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    print(json.dumps(result, indent=1))
+    capped = result["capped"]
+    assert capped["audio_freezes"] == 0, capped
+    assert capped["fewest_videos"] < 3 and capped["video_paused_ratio"] > 0.05, capped
+    # the baseline (--no-adapt) freezes 55-63 % of its video time here; adapted, 8-18 % was seen (the failed
+    # step ups, each cut short)
+    assert capped["video_freeze_ratio"] < 0.4, capped
+    assert result["recovery_s"] is not None and result["recovery_s"] <= 10.0, result
+    assert result["after"]["audio_freezes"] == 0, result["after"]
