@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -16,7 +17,9 @@ import server
 from server.api import errors as api_errors
 from server.api.limits import BodyLimits
 from server.api.routers import ALL as ROUTERS
+from server.api.socket_auth import session_sockets
 from server.background import Background
+from server.bus import NotificationHub, RedisBus, watch_commits
 from server.clock import Clock
 from server.config import Settings
 from server.db import Database, migrate
@@ -32,6 +35,12 @@ REMINDER_INTERVAL_S = 300.0  # how often due-date reminders are checked (each is
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 
 
+def _sessions_ended(app: FastAPI, session_ids: list[int]) -> None:
+    """Another process logged these sessions out: their sockets here re-read them and close."""
+    for session_id in session_ids:
+        session_sockets(app).session_ended(session_id)
+
+
 def create_app(settings: Settings | None = None, *, run_migrations: bool = True) -> FastAPI:
     settings = settings or Settings()
 
@@ -41,6 +50,15 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
             migrate(settings)
         db = Database(settings)
         app.state.db = db
+        hub = NotificationHub()  # notification sockets woken at a commit, here and through Redis elsewhere
+        hub.bind(asyncio.get_running_loop())
+        relay = None
+        if settings.redis_url:  # the other processes of the site hear of notifications and logouts at once
+            relay = RedisBus(settings.redis_url, hub, partial(_sessions_ended, app))
+            relay.start()
+        watch_commits(db, hub, relay)
+        app.state.notification_hub = hub
+        app.state.bus = relay
         live = LiveMeetings(settings, db)
         site: SiteNode | None = None
         if settings.redis_url:  # one node of a site: a live meeting may be held by another process
@@ -74,6 +92,8 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
             if site is not None:
                 await site.stop()
             await live.close()
+            if relay is not None:
+                await asyncio.to_thread(relay.stop)
             background.stop()
             app.state.render_pool.shutdown()
             db.dispose()

@@ -92,8 +92,9 @@ class Settings(BaseSettings):
     )
     ws_session_check_s: float = Field(
         30.0,
-        description="How often an open socket re-reads its login session, so a logout or deactivation made "
-        "by another process closes it too (seconds); logouts in the same process close it at once.",
+        description="How often an open socket re-reads its login session, so a deactivation, or a logout by "
+        "another process that Redis did not carry, closes it too (seconds); logouts close it at once (in the "
+        "site's other processes through GIAOBAN_REDIS_URL).",
     )
     ice_addresses: Annotated[list[str], NoDecode] = Field(
         default_factory=list,

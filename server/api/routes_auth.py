@@ -123,6 +123,9 @@ def logout(
         session_id = accounts.logout(session, token, actor)
     if session_id is not None:
         session_sockets(request.app).session_ended(session_id)
+        bus = getattr(request.app.state, "bus", None)
+        if bus is not None:  # the sockets of this session held by the site's other processes close too
+            bus.sessions_ended([session_id])
     response.status_code = 204
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response

@@ -1,4 +1,4 @@
-"""``GET /api/health``: version and the state of database, queue and speech model."""
+"""``GET /api/health``: version and the state of database, queue, speech model and the site's bus."""
 
 from __future__ import annotations
 
@@ -28,6 +28,12 @@ def health(request: Request) -> JSONResponse:
     checks["queue"] = jobs.health() if jobs is not None else {"status": "disabled"}
     model = getattr(state, "model_status", None)
     checks["model"] = model() if callable(model) else {"status": "unknown"}
+    # the site's bus (server/bus.py): "local" on one process; with Redis, whether its listener is subscribed
+    hub = getattr(state, "notification_hub", None)
+    if getattr(state, "bus", None) is None:
+        checks["bus"] = {"status": "local"}
+    else:
+        checks["bus"] = {"status": "listening" if hub is not None and hub.bus_listening else "down"}
     # the SFU's accelerations switched off at start because aiortc's internals changed (server.media docs)
     checks["media"] = {"accelerations_off": disabled_accelerations()}
     ok = checks["database"]["status"] == "ok"

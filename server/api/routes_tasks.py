@@ -3,10 +3,12 @@
 The notification socket is authenticated like the signaling socket (a one-use ``ticket``, cookie, ``token``
 query parameter or bearer header) and closes with 4401 when it is not, or when its login session ends (logout,
 expiry). It pushes each new notification of the user's unit (or of
-the user) as ``{"type": "notification", "id", "kind", "text", "data"}``, polling the outbox table every
-:data:`NOTIFICATION_POLL_S` seconds, so notifications written by any process (the reminder scheduler, another
-server) arrive. ``?after=<id>`` also sends the ones after that id (a client catching up after a reconnect);
-without it only notifications written after the socket opened are pushed.
+the user) as ``{"type": "notification", "id", "kind", "text", "data"}`` as soon as the transaction that wrote
+it commits, in this process or — with ``GIAOBAN_REDIS_URL`` — in another server of the site
+(``server.bus``); it also polls the outbox table (every second, or every 10 s while the Redis bus
+listens), so what any other writer commits arrives too. ``?after=<id>`` also sends the ones after that id (a
+client catching up after a reconnect); without it only notifications written after the socket opened are
+pushed.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ import datetime as dt
 import io
 import logging
 import os
-from typing import Annotated, Literal
+from asyncio import FIRST_COMPLETED as FIRST
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse, Response
@@ -28,6 +31,7 @@ from openpyxl.utils import get_column_letter
 from server.api import socket_auth
 from server.api.deps import ActorDep, DatabaseDep, SessionDep, SettingsDep
 from server.api.limits import REPORT_FORM_FIELDS, REPORT_FORM_PARTS
+from server.bus import NotificationHub
 from server.errors import PayloadTooLarge, Unauthenticated
 from server.services import notifications, suggestions, task_agenda, task_extensions, tasks
 from server.services.context import Actor
@@ -52,7 +56,6 @@ from server.services.tasks import (
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["tasks"])
 
-NOTIFICATION_POLL_S = 1.0
 CLOSE_UNAUTHENTICATED = 4401
 REPORT_FORM_MAX_FIELD_BYTES = 64 * 1024  # a note of 5000 characters is at most 20 KB
 
@@ -377,21 +380,37 @@ def _latest_id(ws: WebSocket) -> int:
 
 async def _push_notifications(ws: WebSocket, actor: Actor, after: int) -> None:
     """Push the actor's notifications with an id above ``after`` (an id past the database's range, which would
-    overflow PostgreSQL's bigint, was clamped by the caller), then each new one as it is written."""
+    overflow PostgreSQL's bigint, was clamped by the caller), then each new one as it is written: woken by the
+    commit that wrote it (this process, or another one through Redis: server/bus.py), or at the next
+    poll."""
     db = ws.app.state.db
+    hub: NotificationHub = ws.app.state.notification_hub
 
     def fetch(after_id: int) -> list[NotificationPush]:
         with db.session() as session:
             return [notifications.push_message(n) for n in notifications.newer_than(session, actor, after_id)]
 
-    while True:
-        for msg in await asyncio.to_thread(fetch, after):
-            await ws.send_text(msg.model_dump_json())
-            after = msg.id
-        try:  # wait for the next poll, reading (and ignoring) what the client sends meanwhile
-            incoming = await asyncio.wait_for(ws.receive(), timeout=NOTIFICATION_POLL_S)
-        except TimeoutError:
-            continue
-        if incoming["type"] == "websocket.disconnect":
-            log.debug("notification socket of %s closed", actor.username)
-            return
+    with hub.waiting(actor.unit_id, actor.id) as wake:
+        receive: asyncio.Task[Any] | None = None
+        woken: asyncio.Task[Any] | None = None
+        try:
+            while True:
+                wake.clear()  # before reading: a commit from now on wakes the next wait
+                for msg in await asyncio.to_thread(fetch, after):
+                    await ws.send_text(msg.model_dump_json())
+                    after = msg.id
+                # wait for a wake-up or the next poll, reading (and ignoring) what the client sends meanwhile
+                receive = receive or asyncio.ensure_future(ws.receive())
+                woken = woken or asyncio.ensure_future(wake.wait())
+                done, _ = await asyncio.wait({receive, woken}, timeout=hub.poll_s, return_when=FIRST)
+                if woken in done:
+                    woken = None
+                if receive in done:
+                    incoming, receive = receive.result(), None
+                    if incoming["type"] == "websocket.disconnect":
+                        log.debug("notification socket of %s closed", actor.username)
+                        return
+        finally:
+            for task in (receive, woken):
+                if task is not None:
+                    task.cancel()

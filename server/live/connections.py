@@ -13,7 +13,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from recordings.storage import MeetingRecorder, TrackHandle
 from recordings.videotracks import VideoTrackHandle
@@ -22,6 +22,9 @@ from server.media.events import Source
 from server.rooms import messages as m
 from server.rooms.room import Room
 from server.services.context import Actor
+
+if TYPE_CHECKING:
+    from server.live.roomstate import FloorState
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +122,10 @@ class LiveRoom:
     flush_timer: asyncio.TimerHandle | None = None
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     sent: int = 0  # messages sent to sockets (measurements)
+    # the floor as last written to the database, and its writer's state (server/live/roomstate.py)
+    floor_saved: FloorState | None = None
+    floor_saving: bool = False
+    floor_dirty: bool = False
 
     # ---- coalesced changes ---------------------------------------------------------------------------
     def publish_participant(self, msg: PeopleMessage) -> None:

@@ -2,7 +2,9 @@
 
 ``HANDLERS`` is exhaustive (``tests/server/test_live_core.py`` fails when a client message type has none) and
 typed: ``_entry`` pairs a message class with a handler taking that class, so mypy checks each pair. A chair
-message (``CHAIR_MESSAGES``) is refused before its handler unless the sender may moderate.
+message (``CHAIR_MESSAGES``) is refused before its handler unless the sender may moderate; after a message
+that may change the floor, and after each chat line, what a node resuming the meeting needs is saved
+(``roomstate``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from server.live.connections import Connection, LiveRoom, quiet
 from server.live.quality import start_reporting
 from server.live.recording import sync_audio
 from server.live.rollcall import set_roll_call
+from server.live.roomstate import FLOOR_MESSAGES, save_chat, save_floor
 from server.models import RollCallStatus
 from server.rooms import messages as m
 from server.rooms.room import Participant, RoomError
@@ -37,6 +40,8 @@ async def dispatch(core: LiveMeetings, live: LiveRoom, conn: Connection, msg: An
     if msg.type in m.CHAIR_MESSAGES:
         live.room.require_moderator(conn.participant_id)
     await HANDLERS[type(msg)](core, live, conn, msg)
+    if msg.type in FLOOR_MESSAGES:  # kept for a node resuming the meeting (server/live/roomstate.py)
+        await save_floor(core, live)
 
 
 def updated(live: LiveRoom, *ps: Participant) -> None:
@@ -99,7 +104,9 @@ async def on_raise_hand(core: LiveMeetings, live: LiveRoom, conn: Connection, ms
 
 
 async def on_chat(core: LiveMeetings, live: LiveRoom, conn: Connection, msg: m.SendChat) -> None:
-    await live.broadcast(m.ChatOut(message=live.room.add_chat(conn.participant_id, msg.text)))
+    line = live.room.add_chat(conn.participant_id, msg.text)
+    await live.broadcast(m.ChatOut(message=line))
+    await save_chat(core, live, conn.actor.unit_id, line)
 
 
 async def on_audio_only(core: LiveMeetings, live: LiveRoom, conn: Connection, msg: m.SetAudioOnly) -> None:

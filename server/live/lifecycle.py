@@ -9,9 +9,11 @@ from typing import TYPE_CHECKING
 from sqlalchemy.orm import Session
 
 from server.errors import GiaobanError
+from server.live import roomstate
 from server.live.connections import LiveRoom
 from server.live.recording import RoomMediaListener, close_track, start_recorder, stop_recorder
 from server.live.rollcall import roll_call_infos
+from server.live.roomstate import KeptState
 from server.models import MeetingStatus
 from server.rooms import messages as m
 from server.rooms.room import Room
@@ -26,16 +28,18 @@ log = logging.getLogger(__name__)
 
 
 async def start_meeting(core: LiveMeetings, actor: Actor, meeting_id: int) -> MeetingView:
-    def start(session: Session) -> tuple[MeetingView, int, bool, bool]:
+    def start(session: Session) -> tuple[MeetingView, int, bool, bool, KeptState | None]:
         before = meetings.get_visible(session, actor, meeting_id).status
         meeting = meetings.start(session, actor, meeting_id)
         view = meetings.view(session, meeting)
-        return view, meeting.chair_unit_id, meeting.record, before is MeetingStatus.INTERRUPTED
+        resumed = before is MeetingStatus.INTERRUPTED
+        kept = roomstate.load(session, meeting_id) if resumed else None  # its floor and chat go on
+        return view, meeting.chair_unit_id, meeting.record, resumed, kept
 
     if core.site is not None:
         await core.site.check()  # Redis down or no node alive: refused (503) before anything changes
     async with core.lock:
-        view, chair_unit_id, record, resumed = await core._db(start)
+        view, chair_unit_id, record, resumed, kept = await core._db(start)
         if core.site is not None and not await _placed_here(core, meeting_id):
             log.info("meeting %s started by %s, held by another node", meeting_id, actor.username)
             return view
@@ -44,6 +48,8 @@ async def start_meeting(core: LiveMeetings, actor: Actor, meeting_id: int) -> Me
             meeting_id, Room(meeting_id, view.title), media, chair_unit_id, batch_window_s=core.batch_window_s
         )
         live.roll_call = roll_call_infos(view)
+        if kept is not None:
+            roomstate.restore(live, kept)
         core.rooms[meeting_id] = live
         if record:
             live.recorder = await start_recorder(core, meeting_id, resumed)

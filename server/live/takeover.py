@@ -3,8 +3,9 @@
 On a site (``LiveMeetings.site``) a meeting is live in the database while its room lives on one node. A node
 placed with a meeting it does not hold yet — started through another process, or whose node stopped
 heartbeating — adopts it at its first socket (:func:`adopt`): the room is built from the database (title,
-roll-call, lock), and a recorded meeting records on in new files on the same meeting clock (the recorder
-reopens the manifest, closes the dead node's tracks at their last page and writes ``meeting_resumed``). A
+roll-call, lock, removals, and the floor and chat kept by ``roomstate``), and a recorded meeting records on
+in new files on the same meeting clock (the recorder reopens the manifest, closes the dead node's tracks at
+their last page and writes ``meeting_resumed``). A
 meeting ended through another process is closed here within a heartbeat (:func:`close_ended_elsewhere`);
 one placed on another node while this one was cut off from Redis is handed over (:func:`hand_over_moved`).
 A recorded meeting ended while no node held it (interrupted and never resumed) still gets its tracks closed,
@@ -22,10 +23,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from recordings.storage import MeetingRecorder
+from server.live import roomstate
 from server.live.connections import LiveRoom, quiet
 from server.live.lifecycle import close_room
 from server.live.recording import RoomMediaListener, close_track, finish_recording, start_recorder
 from server.live.rollcall import roll_call_infos
+from server.live.roomstate import KeptState
 from server.models import (
     Meeting,
     MeetingRemoval,
@@ -51,7 +54,7 @@ async def adopt(core: LiveMeetings, meeting_id: int) -> LiveRoom | None:
 
     def load(
         session: Session,
-    ) -> tuple[meetings.MeetingView, int, bool, bool, list[m.RemovedInfo]] | None:
+    ) -> tuple[meetings.MeetingView, int, bool, bool, list[m.RemovedInfo], KeptState] | None:
         meeting = session.get(Meeting, meeting_id)
         if meeting is None or meeting.status is not MeetingStatus.LIVE:
             return None
@@ -63,7 +66,8 @@ async def adopt(core: LiveMeetings, meeting_id: int) -> LiveRoom | None:
         ):
             part.left_at, part.leave_reason = utcnow(), "node_lost"
         view = meetings.view(session, meeting)
-        return view, meeting.chair_unit_id, meeting.record, meeting.locked, removed_infos(session, meeting_id)
+        removed, kept = removed_infos(session, meeting_id), roomstate.load(session, meeting_id)
+        return view, meeting.chair_unit_id, meeting.record, meeting.locked, removed, kept
 
     async with core.lock:
         if meeting_id in core.rooms:
@@ -71,13 +75,14 @@ async def adopt(core: LiveMeetings, meeting_id: int) -> LiveRoom | None:
         loaded = await core._db(load)
         if loaded is None:
             return None
-        view, chair_unit_id, record, locked, removed = loaded
+        view, chair_unit_id, record, locked, removed, kept = loaded
         media = core.room_factory(str(meeting_id), RoomMediaListener(core, meeting_id))
         room = Room(meeting_id, view.title)
         room.locked = locked
         live = LiveRoom(meeting_id, room, media, chair_unit_id, batch_window_s=core.batch_window_s)
         live.roll_call = roll_call_infos(view)
         live.removed = {r.participant_id: r for r in removed}
+        roomstate.restore(live, kept)
         core.rooms[meeting_id] = live
         if record:
             resumed = core.layout.manifest_path(str(meeting_id)).exists()

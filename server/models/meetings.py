@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import Enum, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Enum, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server.models.base import Base, utcnow
@@ -130,3 +130,18 @@ class MeetingRemoval(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     removed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     removed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+
+class MeetingFloor(Base):
+    """The floor of a live meeting as its node last saw it (``server.live.roomstate``): who holds it, whether
+    floor control is on, whether the holder's microphone was open and whose hands are raised.
+    A node resuming the meeting after its node died restores it; the chat is kept in ``chat_messages``."""
+
+    __tablename__ = "meeting_floors"
+
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"), primary_key=True)
+    holder_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    floor_control: Mapped[bool] = mapped_column(default=True)
+    holder_mic_open: Mapped[bool] = mapped_column(default=False)
+    hand_user_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -90,6 +90,10 @@ class Room:
     participants: dict[str, Participant] = field(default_factory=dict)
     chat: deque[m.ChatInfo] = field(default_factory=lambda: deque(maxlen=CHAT_HISTORY))
     active_speaker: str | None = None
+    # kept from the node that held the meeting before (``server.live.roomstate``), for participants not back
+    # yet: their raised hands, and whether the floor holder's microphone was open
+    returning_hands: list[str] = field(default_factory=list)
+    returning_floor_mic_open: bool = False
 
     # ---- presence ---------------------------------------------------------------------------------------
     def admit(self, p: Participant) -> tuple[Participant, bool]:
@@ -100,8 +104,14 @@ class Room:
             return existing, True
         if self.locked and not p.can_moderate:
             raise RoomError("locked", "Cuộc họp đã khóa, không thể tham gia thêm.")
-        p.server_muted = self.floor_control and not p.is_chair_unit
+        p.server_muted = self.floor_control and not p.is_chair_unit and p.id != self.floor
         p.may_share_screen = p.can_moderate
+        if p.id in self.returning_hands:
+            self.returning_hands.remove(p.id)
+            p.hand_raised = True
+        if p.id == self.floor and self.returning_floor_mic_open:
+            self.returning_floor_mic_open = False
+            p.audio_muted = False
         if not p.can_publish:
             p.audio_muted, p.video_muted = True, True
         self.participants[p.id] = p
@@ -115,9 +125,11 @@ class Room:
         return p
 
     def remove(self, pid: str) -> Participant | None:
+        if pid in self.returning_hands:
+            self.returning_hands.remove(pid)
         p = self.participants.pop(pid, None)
-        if p is not None and self.floor == pid:
-            self.floor = None
+        if self.floor == pid:
+            self._floor_to(None)
         return p
 
     def get(self, pid: str) -> Participant:
@@ -190,7 +202,7 @@ class Room:
         p.server_muted = True
         p.audio_muted = True
         if self.floor == target:
-            self.floor = None
+            self._floor_to(None)
         return p
 
     def mute_all(self, by: str) -> list[Participant]:
@@ -200,7 +212,7 @@ class Room:
             if p.id != by and not (p.server_muted and p.audio_muted):
                 p.server_muted, p.audio_muted = True, True
                 changed.append(p)
-        self.floor = None
+        self._floor_to(None)
         return changed
 
     def give_floor(self, by: str, target: str | None) -> list[Participant]:
@@ -216,13 +228,18 @@ class Room:
                 if prev.server_muted:
                     prev.audio_muted = True
                 changed.append(prev)
-        self.floor = target
+        self._floor_to(target)
         if target is not None:
             p = self.get(target)
             p.server_muted = False
             p.hand_raised = False
             changed.append(p)
         return changed
+
+    def _floor_to(self, target: str | None) -> None:
+        if target != self.floor:
+            self.returning_floor_mic_open = False
+        self.floor = target
 
     def set_floor_control(self, by: str, enabled: bool) -> list[Participant]:
         self._moderator(by)

@@ -1,4 +1,5 @@
-"""In-app notifications: the outbox table, written once per ``dedupe_key``, read per unit, pushed live.
+"""In-app notifications: the outbox table, written once per ``dedupe_key``, read per unit, pushed live (the
+sockets waiting for a unit's or a user's notifications are woken after the commit, see server/bus.py).
 
 A notification is addressed to a unit (every account of the unit sees it) or to one user. ``payload`` holds
 ``{"text": <Vietnamese sentence>, "data": {...}}``. Writing is idempotent: :func:`notify` skips a
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel
@@ -25,6 +27,13 @@ from server.services.context import Actor
 log = logging.getLogger(__name__)
 
 MAX_LIST = 200
+WRITTEN_KEY = "giaoban.notifications_written"  # session.info: whom this transaction's notifications are for
+
+
+@dataclass(frozen=True)
+class Recipient:
+    unit_id: int | None
+    user_id: int | None
 
 
 class NotificationView(BaseModel):
@@ -106,6 +115,8 @@ def notify(
             written = False
     if written:
         log.info("notification %s (%s) to unit %s user %s", dedupe_key, kind, unit_id, user_id)
+        # read after the commit by server.bus: the sockets waiting for them are woken
+        session.info.setdefault(WRITTEN_KEY, []).append(Recipient(unit_id, user_id))
     return written
 
 

@@ -3,6 +3,8 @@
 - every client message type has a handler (dispatch.HANDLERS is exhaustive);
 - join, roll-call (as deltas to a socket that said ``hello``, as full snapshots to one that did not), floor
   and end, in order, without sockets;
+- the floor (holder, its open microphone, raised hands, floor control) and the chat go on in the node that
+  adopts a meeting whose node is gone;
 - a recorded meeting ended while another request holds the SQLite write lock: the core's database work waits
   off the event loop, so the request commits, the meeting ends and the recording is marked finished (it used
   to block the loop for the 10 s busy timeout and fail with "database is locked").
@@ -27,7 +29,7 @@ from server.db import Database, migrate
 from server.errors import Forbidden
 from server.live import LiveMeetings, dispatch, recording
 from server.media import MediaListener, Offer, StreamLabel
-from server.models import MeetingRemoval, Recording, RecordingStatus, Unit
+from server.models import ChatMessage, MeetingFloor, MeetingRemoval, Recording, RecordingStatus, Unit
 from server.rooms import messages as m
 from server.services import accounts, meetings, units
 from server.services.context import Actor
@@ -380,4 +382,65 @@ def test_a_removed_point_stays_out_on_the_node_that_resumes_the_meeting(tmp_path
     asyncio.run(scenario())
     with db.session() as session:
         assert session.scalars(select(MeetingRemoval)).all() == []  # readmitted: no row left
+    db.dispose()
+
+
+def test_the_floor_and_the_chat_go_on_in_the_node_that_adopts_the_meeting(tmp_path: Path) -> None:
+    """Given the floor, speaking, a hand raised and chat lines on one node; that node gone, the node adopting
+    the meeting gives the same floor holder its open microphone back, raises the hand again when its owner
+    comes back and sends the chat in every welcome."""
+    settings, db, mid, a = _world(tmp_path, record=False)
+    rooms: list[FakeRoom] = []
+
+    def factory(key: str, listener: MediaListener) -> FakeRoom:
+        rooms.append(FakeRoom(key, listener))
+        return rooms[-1]
+
+    async def scenario() -> None:
+        first = LiveMeetings(settings, db, room_factory=factory, batch_window_s=0.01)
+        await first.start_meeting(a["chutri"], mid)
+        socks = {name: Socket() for name in ("chutri", "chumo", "poto")}
+        c = {n: await first.connect(a[n], mid, s.send, s.close) for n, s in socks.items()}
+        await first.handle(c["chumo"], m.Join(type="join"))
+        await first.handle(
+            c["chutri"], m.GiveFloor(type="give_floor", participant_id=c["chumo"].participant_id)
+        )
+        await first.handle(c["chumo"], m.SetMute(type="mute", audio=False))
+        await first.handle(c["poto"], m.RaiseHand(type="raise_hand", raised=True))
+        await first.handle(c["chutri"], m.SendChat(type="chat", text="Mời xã Chư Mố báo cáo."))
+        await first.handle(c["chumo"], m.SendChat(type="chat", text="  Chư Mố xin báo cáo tình hình lúa.  "))
+        sent = [x.message for x in socks["poto"].got if isinstance(x, m.ChatOut)]
+        first.rooms.clear()  # the node is gone without ending the meeting (its sockets died with it)
+
+        second = LiveMeetings(settings, db, room_factory=factory, batch_window_s=0.01)
+        second.site = HereSite()
+        chair_s = Socket()
+        chair = await second.connect(a["chutri"], mid, chair_s.send, chair_s.close)
+        welcome = chair_s.got[0]
+        assert isinstance(welcome, m.Welcome)
+        assert welcome.floor == c["chumo"].participant_id and welcome.floor_control
+        assert welcome.chat == sent and [x.text for x in sent][1] == "Chư Mố xin báo cáo tình hình lúa."
+        chumo_s = Socket()
+        chumo = await second.connect(a["chumo"], mid, chumo_s.send, chumo_s.close)
+        you = chumo_s.got[0].you  # type: ignore[union-attr]
+        assert not you.server_muted and not you.audio_muted and not you.hand_raised
+        await second.handle(chumo, m.Join(type="join"))
+        assert rooms[-1].forwarding[chumo.participant_id] is True  # its microphone goes on being forwarded
+        poto_s = Socket()
+        await second.connect(a["poto"], mid, poto_s.send, poto_s.close)
+        you = poto_s.got[0].you  # type: ignore[union-attr]
+        assert you.hand_raised and you.server_muted and poto_s.got[0].chat == sent  # type: ignore[union-attr]
+        await second.handle(chair, m.GiveFloor(type="give_floor", participant_id=you.id))
+        await second.handle(chair, m.FloorControl(type="floor_control", enabled=False))
+        await second.end_meeting(a["chutri"], mid)
+        await second.close()
+        await first.close()
+
+    asyncio.run(scenario())
+    with db.session() as session:
+        floor = session.get(MeetingFloor, mid)
+        assert floor is not None
+        # the second node saved its own changes: poto holds the floor, no hand up, floor control off
+        assert floor.holder_user_id == a["poto"].id and floor.hand_user_ids == [] and not floor.floor_control
+        assert len(session.scalars(select(ChatMessage)).all()) == 2
     db.dispose()

@@ -11,97 +11,32 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import av
 import pytest
-import redis
 
 from recordings.manifest import read_manifest
-from server.site.placement import MEETINGS_KEY
-from server.site.registry import node_key
-from tests.server.live_harness import LiveServer, server_env, wait_bots
-from tests.server.site_harness import flush_site_redis, site_redis_url
+from tests.server.live_harness import LiveServer, SocketClient, wait_bots
+from tests.server.site_harness import Site, running_site
 from tests.speech import spoken
 
 pytestmark = [pytest.mark.pg, pytest.mark.e2e, pytest.mark.slow]
 
 DEMO_MEETING = 1  # giaoban serve --demo: UBND huyện Ia Pa with its nine communes
 SPEECH_KEYS = ("GB01", "GB02", "GB03", "GB04", "GB05", "GB06")  # ≈ 25 s of synthesised giao ban speech
-HEARTBEAT_S, TTL_S = 0.5, 2.5
 BOT_S = 45.0
 MEDIA_BEFORE_KILL_S = 8.0
 LOST_AT_KILL_S = 2.0  # at most what a killed process held in memory (Ogg pages of 0.5 s not yet written)
 
 
-@dataclass
-class Site:
-    nodes: list[LiveServer]
-    worker: subprocess.Popen[str] | None = None
-    redis: redis.Redis = field(default_factory=lambda: redis.Redis.from_url(site_redis_url()))
-
-    def holder_or_none(self, meeting_id: int) -> LiveServer | None:
-        """The node the meeting is placed on, if that node is alive."""
-        node_id = self.redis.hget(MEETINGS_KEY, str(meeting_id))
-        raw = self.redis.get(node_key(node_id.decode())) if node_id is not None else None
-        if raw is None:
-            return None
-        url = json.loads(raw)["url"]
-        return next(n for n in self.nodes if n.url == url)
-
-    def holder(self, meeting_id: int) -> LiveServer:
-        node = self.holder_or_none(meeting_id)
-        assert node is not None, f"meeting {meeting_id} is not placed on a live node"
-        return node
-
-    def participants_on(self, node: LiveServer) -> int:
-        for key in self.redis.scan_iter(node_key("*")):
-            raw = self.redis.get(key)
-            if raw is not None and json.loads(raw)["url"] == node.url:
-                return int(json.loads(raw)["participants"])
-        return -1
-
-
 @pytest.fixture
 def site(tmp_path: Path, database_url: str | None) -> Iterator[Site]:
-    flush_site_redis()
-    env = {
-        "GIAOBAN_REDIS_URL": site_redis_url(),
-        "GIAOBAN_WORKER_IN_PROCESS": "false",
-        "GIAOBAN_NODE_HEARTBEAT_S": str(HEARTBEAT_S),
-        "GIAOBAN_NODE_TTL_S": str(TTL_S),
-    }
-    data = tmp_path / "data"  # one data dir: the shared volume of the compose file
-    nodes: list[LiveServer] = []
-    s = Site(nodes)
-    try:
-        first = LiveServer(data, database_url, extra_env=env).start(demo=True)
-        nodes.append(first)
-        for _ in range(2):
-            node = LiveServer(data, database_url, extra_env=env).start(demo=False)
-            node.creds = first.creds
-            nodes.append(node)
-        s.worker = subprocess.Popen(
-            [sys.executable, "-m", "server.cli", "worker"],
-            env=server_env(data, database_url, **env),
-            text=True,
-            stdout=subprocess.DEVNULL,
-            stderr=open(tmp_path / "worker.log", "a"),  # noqa: SIM115 - lives as long as the worker
-        )
+    with running_site(tmp_path, database_url, nodes=3, worker=True) as s:
         yield s
-    finally:
-        if s.worker is not None and s.worker.poll() is None:
-            s.worker.kill()
-            s.worker.wait()
-        for node in nodes:
-            node.stop()
-        flush_site_redis()
 
 
 def new_meeting(node: LiveServer) -> int:
@@ -156,6 +91,7 @@ def test_three_nodes_place_redirect_and_carry_a_meeting_over_a_killed_node(
     holder.proc.wait()
     holder.proc = None
     survivors = [n for n in site.nodes if n is not holder]
+
     def back() -> bool:
         node = site.holder_or_none(DEMO_MEETING)
         return node is not None and node is not holder and site.participants_on(node) == 2
@@ -222,3 +158,113 @@ def test_three_nodes_place_redirect_and_carry_a_meeting_over_a_killed_node(
     wait_until(transcription_taken, 90, "the worker to take the transcription job")
     for mid in meetings[1:]:
         assert other.api("POST", f"/api/meetings/{mid}/end", "chutri").status_code == 200
+
+
+def open_socket(node: LiveServer, meeting_id: int, token: str) -> tuple[SocketClient, dict[str, Any]]:
+    """A signaling socket opened on ``node`` as the web client opens it: a ``redirect`` (close 4307) is
+    followed to the meeting's node. Returns the socket and its welcome."""
+    url = node.ws_url(meeting_id, token)
+    for _ in range(3):
+        sock = SocketClient(url)
+        first = sock.wait_for(lambda msg: True, timeout_s=30)
+        if first["type"] == "welcome":
+            return sock, first
+        sock.wait_closed()
+        sock.close()
+        assert first["type"] == "redirect", first
+        url = f"{first['url']}?token={token}"
+    raise AssertionError("redirected too many times")
+
+
+def chat_from(sock: SocketClient, unit: str) -> dict[str, Any]:
+    return sock.wait_for(lambda x: x["type"] == "chat" and x["message"]["unit"] == unit)["message"]
+
+
+def test_the_floor_and_the_chat_survive_the_meeting_node_killed(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    """The chair gives the floor to Chư Mố (a real bot: it asks for the floor, then speaks), Pờ Tó raises its
+    hand, chat lines are sent; the meeting's node is killed (SIGKILL). On the node that resumes the meeting
+    the chair's new welcome has the same floor holder, floor control and chat lines; the bot, reconnecting
+    on its own, opens its microphone again without asking (the floor is still its own), and Pờ Tó's hand is
+    raised again when it comes back."""
+    with running_site(tmp_path, database_url, nodes=2, worker=False) as site:
+        first = site.nodes[0]
+        assert first.api("POST", f"/api/meetings/{DEMO_MEETING}/start", "chutri").status_code == 200
+        holder = site.holder(DEMO_MEETING)
+        entry = next(n for n in site.nodes if n is not holder)
+        tokens = {name: first.token(name) for name in ("chutri", "poto")}
+        chair, welcome = open_socket(entry, DEMO_MEETING, tokens["chutri"])
+        poto, _ = open_socket(entry, DEMO_MEETING, tokens["poto"])
+        bot = entry.bot(DEMO_MEETING, "chumo", duration_s=60)
+        try:
+            asked = chair.wait_for(
+                lambda x: (
+                    x["type"] == "participant_updated"
+                    and x["participant"]["username"] == "chumo"
+                    and x["participant"]["hand_raised"]
+                ),
+                timeout_s=60,
+            )
+            chumo_id = asked["participant"]["id"]
+            chair.send({"type": "give_floor", "participant_id": chumo_id})
+            chair.wait_for(
+                lambda x: (
+                    x["type"] == "participant_updated"
+                    and x["participant"]["id"] == chumo_id
+                    and not x["participant"]["audio_muted"]
+                )
+            )  # the bot opened its microphone
+            poto.send({"type": "raise_hand", "raised": True})
+            chair.send({"type": "chat", "text": "Mời xã Chư Mố báo cáo tình hình gieo trồng."})
+            poto.send({"type": "chat", "text": "Xã Pờ Tó xin phát biểu sau Chư Mố."})
+            lines = [chat_from(chair, unit) for unit in ("IAPA", "POTO")]
+            chair.wait_for(
+                lambda x: (
+                    x["type"] == "participant_updated"
+                    and x["participant"]["username"] == "poto"
+                    and x["participant"]["hand_raised"]
+                )
+            )
+            time.sleep(1.0)  # the floor is written off the event loop after each change
+
+            assert holder.proc is not None
+            holder.proc.send_signal(signal.SIGKILL)
+            holder.proc.wait()
+            holder.proc = None
+            assert chair.wait_closed(30) is not None and poto.wait_closed(30) is not None
+            chair.close()
+            poto.close()
+            survivor = entry
+
+            def bot_back() -> bool:
+                return site.holder_or_none(DEMO_MEETING) is survivor and site.participants_on(survivor) >= 1
+
+            wait_until(bot_back, 60, "the bot back in the meeting on the surviving node")
+            chair, welcome = open_socket(entry, DEMO_MEETING, tokens["chutri"])
+            assert welcome["floor"] == chumo_id and welcome["floor_control"] is True
+            assert welcome["chat"] == lines, (welcome["chat"], lines)
+
+            def speaking(p: dict[str, Any]) -> bool:
+                return p["id"] == chumo_id and not p["server_muted"] and not p["audio_muted"]
+
+            # the bot said mute:false on rejoining and it was accepted: still the floor holder, mic open
+            if not any(speaking(p) for p in welcome["participants"]):
+                chair.wait_for(
+                    lambda x: (
+                        x["type"] in ("participant_joined", "participant_updated")
+                        and speaking(x["participant"])
+                    ),
+                    timeout_s=30,
+                )
+            poto, poto_welcome = open_socket(entry, DEMO_MEETING, tokens["poto"])
+            assert poto_welcome["you"]["hand_raised"] is True and poto_welcome["you"]["server_muted"] is True
+            assert poto_welcome["chat"] == lines and poto_welcome["floor"] == chumo_id
+            chumo_now = next(p for p in poto_welcome["participants"] if p["id"] == chumo_id)
+            assert not chumo_now["hand_raised"], chumo_now  # it never had to ask again
+            chair.close()
+            poto.close()
+        finally:
+            bot.kill()
+            bot.wait()
+        assert entry.api("POST", f"/api/meetings/{DEMO_MEETING}/end", "chutri").status_code == 200
