@@ -25,6 +25,7 @@ from server.models.records import (
     SegmentEdit,
     Transcript,
     TranscriptSegment,
+    VideoComposition,
 )
 from server.models.tasks import (
     ExtensionRequest,
@@ -74,6 +75,7 @@ __all__ = [
     "TranscriptSegment",
     "Unit",
     "User",
+    "VideoComposition",
     "WsTicket",
     "utcnow",
 ]
