@@ -41,6 +41,7 @@ class VideoStatusView(BaseModel):
     progress: float
     error: str
     available: bool = Field(description="GET /api/meetings/{id}/video serves a file now")
+    version: str = Field(description="changes when the file is made again (a player reloads it then)")
     length_s: float
     size_bytes: int
     picture_gaps: list[PictureGapView]
@@ -126,6 +127,7 @@ def status(session: Session, actor: Actor, meeting_id: int) -> VideoStatusView:
             progress=0.0,
             error="",
             available=False,
+            version="",
             length_s=0.0,
             size_bytes=0,
             picture_gaps=[],
@@ -141,6 +143,7 @@ def status(session: Session, actor: Actor, meeting_id: int) -> VideoStatusView:
         progress=row.progress,
         error=row.error,
         available=available,
+        version=row.sha256[:16],
         length_s=row.length_s,
         size_bytes=row.bytes,
         picture_gaps=gaps,
