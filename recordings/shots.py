@@ -5,7 +5,9 @@ in the corner; otherwise the speaker's camera fills it with the hall (the chairi
 corner; the hall alone when the hall speaks or nobody has spoken yet. A track shows only where it has frames:
 from its start to its last whole frame (a file cut by a killed server or a full disk ends there) and outside
 its ``video_loss`` gaps. Where the camera a shot wants has no frames, another source takes its place and the
-moment is noted as a :class:`PictureGap` (kept with the composition, shown in the player).
+moment is noted as a :class:`PictureGap` (kept with the composition, shown in the player), as are the
+meeting's interruptions (a killed server, until it resumed) and the rest of the meeting after video recording
+stopped (a full disk).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ KIND_SCREEN = "screen"
 KIND_CAMERA = "camera"
 GAP_TRUNCATED = "truncated"  # the file ends before the track did (killed server, full disk, corrupt tail)
 GAP_VIDEO_LOSS = GAP_REASON_VIDEO_LOSS
+GAP_INTERRUPTED = "interrupted"  # the server stopped (killed, crashed) until the meeting resumed
+GAP_VIDEO_STOPPED = "video_stopped"  # video recording stopped (the disk filled up); audio went on
 MIN_SHOT_S = 0.05
 
 
@@ -57,7 +61,7 @@ class PictureGap:
     end_s: float
     track_id: str
     participant_id: str
-    reason: str  # "truncated" or "video_loss"
+    reason: str  # "truncated", "video_loss", "interrupted" or "video_stopped"
 
 
 def source_of(track: TrackRecord, file_duration_s: float, valid_bytes: int) -> VideoSource:
@@ -144,6 +148,12 @@ def plan_shots(
             shots[-1] = Shot(shots[-1].start_s, end, shot.main, shot.corner)
         else:
             shots.append(shot)
+    for span in manifest.interruptions:
+        if span.end_s > span.start_s:
+            gaps.append(PictureGap(span.start_s, span.end_s, "", "", GAP_INTERRUPTED))
+    for failure in manifest.video_failures:
+        if failure.t_s < length:
+            gaps.append(PictureGap(failure.t_s, length, failure.track_id or "", "", GAP_VIDEO_STOPPED))
     return _absorb_slivers(shots), _merge_gaps(gaps)
 
 

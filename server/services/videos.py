@@ -29,9 +29,10 @@ class PictureGapView(BaseModel):
     start: float = Field(description="seconds on the meeting clock")
     end: float
     track_key: str
-    reason: Literal["truncated", "video_loss"] = Field(
-        description="truncated: the file ends before the track did (killed server, full disk); "
-        "video_loss: frames lost in transit until the next key frame"
+    reason: Literal["truncated", "video_loss", "interrupted", "video_stopped"] = Field(
+        description="truncated: the file ends before the track did (cut or corrupt); video_loss: frames lost "
+        "in transit until the next key frame; interrupted: the server stopped until the meeting resumed "
+        "(track_key empty); video_stopped: video recording stopped (disk full), audio went on"
     )
 
 

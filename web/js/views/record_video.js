@@ -21,8 +21,11 @@ Object.assign(STRINGS.vi, {
   "record.video_gaps": "Đoạn không có hình",
   "record.video_gap": "{from}–{to} · {unit}: {why}",
   "record.video_gap_aria": "Đến đoạn không có hình lúc {from}",
-  "record.video_gap.truncated": "tệp ghi hình bị cắt (máy chủ dừng đột ngột hoặc hết dung lượng)",
+  "record.video_gap.truncated": "tệp ghi hình bị cắt hoặc hỏng",
   "record.video_gap.video_loss": "mất hình trên đường truyền",
+  "record.video_gap.interrupted": "máy chủ dừng đột ngột, cuộc họp bị gián đoạn",
+  "record.video_gap.video_stopped": "ghi hình dừng do hết dung lượng lưu trữ",
+  "record.video_gap_all": "mọi điểm cầu",
   "record.subtitles_label": "Tiếng Việt",
 });
 Object.assign(STRINGS.en, {
@@ -35,8 +38,11 @@ Object.assign(STRINGS.en, {
   "record.video_gaps": "Stretches without picture",
   "record.video_gap": "{from}–{to} · {unit}: {why}",
   "record.video_gap_aria": "Go to the stretch without picture at {from}",
-  "record.video_gap.truncated": "the video file was cut (server stopped abruptly or disk full)",
+  "record.video_gap.truncated": "the video file is cut or damaged",
   "record.video_gap.video_loss": "picture lost in transit",
+  "record.video_gap.interrupted": "the server stopped abruptly, the meeting was interrupted",
+  "record.video_gap.video_stopped": "video recording stopped: storage full",
+  "record.video_gap_all": "every connection point",
   "record.subtitles_label": "Vietnamese",
 });
 
@@ -97,7 +103,7 @@ export function composedVideo({ meetingId, player, seek, unitName }) {
       h("h3.small", { id: "vgaps-h" }, t("record.video_gaps")),
       h("ul", { "aria-labelledby": "vgaps-h" }, gaps.map((g) => h("li", { "data-start": g.start, "data-reason": g.reason },
         h("button.time.linklike", { type: "button", "aria-label": t("record.video_gap_aria", { from: clock(g.start) }), onclick: () => seek(g.start, true) },
-          t("record.video_gap", { from: clock(g.start), to: clock(g.end), unit: unitName(units.get(g.track_key)), why: t(`record.video_gap.${g.reason}`) }))))));
+          t("record.video_gap", { from: clock(g.start), to: clock(g.end), unit: g.track_key ? unitName(units.get(g.track_key)) : t("record.video_gap_all"), why: t(`record.video_gap.${g.reason}`) }))))));
   }
 
   async function load() {
