@@ -148,6 +148,19 @@ class VideoFailed(ManifestEvent):
 
 
 @dataclass(frozen=True)
+class VideoComposed(ManifestEvent):
+    """The composed video was made (after the meeting, by the worker): its file, and where a camera or screen
+    that should have been shown had no frames (``[start_s, end_s, track_id, reason]``, reason ``truncated``
+    or ``video_loss``). A later composition appends another; the last one describes the file."""
+
+    kind: ClassVar[str] = "video_composed"
+    file: str
+    sha256: str
+    bytes: int
+    picture_gaps: list[list[Any]]
+
+
+@dataclass(frozen=True)
 class TrackClosed(ManifestEvent):
     kind: ClassVar[str] = "track_closed"
     track_id: str
@@ -191,6 +204,7 @@ EVENT_TYPES: dict[str, type[ManifestEvent]] = {
     for cls in (
         MeetingStarted, TrackOpened, Muted, Unmuted, GapEvent, LossEvent, TrackRepaired, TrackClosed,
         RecordingFailed, MeetingInterrupted, MeetingResumed, MeetingEnded, VideoStats, VideoFailed,
+        VideoComposed,
     )
 }
 

@@ -75,6 +75,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         app.state.site = site
         background = Background(settings, db)
         live.on_recording_finished.append(background.queue_transcription)
+        live.on_recording_finished.append(background.queue_composition)
         if settings.worker_in_process:
             background.start_worker()
         app.state.live = live

@@ -14,8 +14,9 @@ from typing import Any
 from server.config import Settings
 from server.db import Database
 from server.jobs import JobQueue, Worker, worker_name
-from server.services import recordings, transcription_jobs
+from server.services import recordings, transcription_jobs, video_jobs, videos
 from server.services.transcription_jobs import TranscriptionRunner
+from server.services.video_jobs import CompositionRunner
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,10 @@ class Background:
             worker_name(),
             engine_factory=engine_factory,
             stopping=self._stopping,
+            on_done=self.queue_subtitles,
+        )
+        self.composer = CompositionRunner(
+            settings, db, self._enqueue_composition, worker_name(), stopping=self._stopping
         )
         self.worker: Worker | None = None
         self._last_purge = float("-inf")
@@ -44,6 +49,8 @@ class Background:
     def _handle(self, kind: str, payload: dict[str, Any]) -> None:
         if kind == transcription_jobs.JOB_KIND:
             self.runner.run(int(payload["meeting_id"]))
+        elif kind == video_jobs.JOB_KIND:
+            self.composer.run(int(payload["meeting_id"]))
         else:
             log.error("unknown job kind %s", kind)
 
@@ -57,9 +64,34 @@ class Background:
         self._enqueue_transcription(meeting_id)
         log.info("meeting %s: transcription queued", meeting_id)
 
+    def _enqueue_composition(self, meeting_id: int) -> None:
+        self.queue.enqueue(video_jobs.JOB_KIND, meeting_id=meeting_id)
+
+    def queue_composition(self, meeting_id: int) -> None:
+        """A finished recording with video: compose it (after the transcription queued before it)."""
+        with self.db.session() as session:
+            wanted = videos.has_video(session, meeting_id)
+            wanted = wanted and videos.queue(session, meeting_id, videos.MODE_FULL)
+        if wanted:
+            self._enqueue_composition(meeting_id)
+            log.info("meeting %s: video composition queued", meeting_id)
+
+    def queue_subtitles(self, meeting_id: int) -> None:
+        """The transcript changed (done, or a line corrected): the composed video's subtitles again."""
+        with self.db.session() as session:
+            wanted = videos.queue(session, meeting_id, videos.MODE_FINISH)
+        if wanted:
+            self._enqueue_composition(meeting_id)
+            log.info("meeting %s: video subtitles queued", meeting_id)
+
+    def _release(self) -> None:
+        self.runner.release_held()
+        self.composer.release_held()
+
     def sweep(self) -> None:
         """Periodic upkeep: re-queue jobs of dead workers; once an hour, purge recordings past retention."""
         self.runner.requeue_stale()
+        self.composer.requeue_stale()
         now = time.monotonic()
         if self.settings.recording_retention_days > 0 and now - self._last_purge >= PURGE_INTERVAL_S:
             self._last_purge = now
@@ -73,7 +105,7 @@ class Background:
                 )
 
     def start_worker(self) -> None:
-        self.worker = Worker(self.queue, self.sweep, release=self.runner.release_held)
+        self.worker = Worker(self.queue, self.sweep, release=self._release)
         self.worker.start_thread()
 
     def run_worker_forever(self) -> None:
@@ -82,7 +114,7 @@ class Background:
         When the job does not stop within the grace (busy in the speech model), it has been given back already
         and the process leaves at once, without waiting for the native code to return.
         """
-        self.worker = Worker(self.queue, self.sweep, release=self.runner.release_held)
+        self.worker = Worker(self.queue, self.sweep, release=self._release)
         if not self.worker.run_until_signalled():
             log.warning("worker: leaving while the abandoned job's thread is still busy")
             logging.shutdown()

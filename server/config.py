@@ -192,6 +192,21 @@ class Settings(BaseSettings):
         60.0,
         description="A running job whose worker has not reported for this long (seconds) is queued again.",
     )
+    compose_threads: int = Field(
+        2,
+        ge=1,
+        le=16,
+        description="Threads FFmpeg may use to compose a meeting's video (H.264 encoding, filters).",
+    )
+    compose_nice: int = Field(
+        10, ge=0, le=19, description="Nice value added to the video composition process (lower priority)."
+    )
+    compose_height: int = Field(
+        720, ge=180, le=1080, description="Height of the composed video in pixels (16:9)."
+    )
+    compose_preset: str = Field(
+        "veryfast", description="x264 preset of the composed video: faster presets make larger files."
+    )
     recording_retention_days: int = Field(
         0, description="Delete recordings older than this many days (0 keeps them forever)."
     )

@@ -10,7 +10,8 @@ from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, Field
 
 from server.api.deps import ActorDep, SessionDep
-from server.services import recordings, subtitles
+from server.services import recordings, subtitles, videos
+from server.services.videos import VideoStatusView
 
 router = APIRouter(tags=["recordings"])
 
@@ -69,3 +70,19 @@ def subtitles_vtt(meeting_id: int, session: SessionDep, actor: ActorDep) -> Resp
         media_type="text/vtt; charset=utf-8",
         headers={"Content-Disposition": f'inline; filename="cuoc-hop-{meeting_id}.vtt"'},
     )
+
+
+@router.get("/api/meetings/{meeting_id}/video")
+def video(meeting_id: int, session: SessionDep, actor: ActorDep) -> FileResponse:
+    """The composed MP4 (H.264, AAC, Vietnamese subtitles, chapters) with HTTP range requests: 409 while it is
+    being made, 404 before."""
+    f = videos.video_file(session, actor, meeting_id)
+    return FileResponse(
+        f.path, media_type=f.media_type, filename=f.filename, content_disposition_type="inline"
+    )
+
+
+@router.get("/api/meetings/{meeting_id}/video/status", response_model=VideoStatusView)
+def video_status(meeting_id: int, session: SessionDep, actor: ActorDep) -> VideoStatusView:
+    """The composition's progress (as the transcript's) and the picture gaps the player shows."""
+    return videos.status(session, actor, meeting_id)

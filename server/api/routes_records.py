@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, BackgroundTasks, Depends, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.responses import Response as FileResponse
 from starlette.concurrency import run_in_threadpool
@@ -85,8 +85,21 @@ async def _progress_events(
 
 
 @router.patch("/api/segments/{segment_id}", response_model=SegmentView)
-def edit_segment(segment_id: int, body: SegmentPatch, session: SessionDep, actor: ActorDep) -> SegmentView:
-    return transcripts.edit_segment(session, actor, segment_id, body)
+def edit_segment(
+    segment_id: int,
+    body: SegmentPatch,
+    session: SessionDep,
+    actor: ActorDep,
+    request: Request,
+    after: BackgroundTasks,
+) -> SegmentView:
+    view = transcripts.edit_segment(session, actor, segment_id, body)
+    meeting_id = transcripts.segment_meeting_id(session, segment_id)
+    # once the correction is committed (background tasks run after it): the composed video's subtitles again
+    background = getattr(request.app.state, "background", None)
+    if background is not None:
+        after.add_task(background.queue_subtitles, meeting_id)
+    return view
 
 
 @router.get("/api/segments/{segment_id}/history", response_model=list[SegmentEditView])

@@ -26,6 +26,7 @@ from server.models.records import (
     SegmentEdit,
     Transcript,
     TranscriptSegment,
+    VideoComposition,
 )
 from server.models.tasks import (
     ExtensionRequest,
@@ -76,6 +77,7 @@ __all__ = [
     "TranscriptSegment",
     "Unit",
     "User",
+    "VideoComposition",
     "WsTicket",
     "utcnow",
 ]

@@ -103,6 +103,34 @@ class TranscriptSegment(Base):
     confidence: Mapped[float | None]
 
 
+class VideoComposition(Base):
+    """The composed video of a meeting (issue 20): a background job's state, like the transcript's, and the
+    file it made. ``mode`` is what the pending job does: "full" (the picture from the tracks) or "finish"
+    (subtitles and chapters again on the existing picture, after a transcript correction)."""
+
+    __tablename__ = "video_compositions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"), unique=True)
+    status: Mapped[JobStatus] = mapped_column(Enum(JobStatus, native_enum=False, length=16))
+    mode: Mapped[str] = mapped_column(String(16), default="full")
+    progress: Mapped[float] = mapped_column(default=0.0)
+    attempts: Mapped[int] = mapped_column(default=0)
+    error: Mapped[str] = mapped_column(Text, default="")
+    queued_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[dt.datetime | None]
+    finished_at: Mapped[dt.datetime | None]
+    worker: Mapped[str] = mapped_column(String(200), default="")
+    heartbeat_at: Mapped[dt.datetime | None]
+    file: Mapped[str] = mapped_column(String(500), default="")  # relative to the recording's directory
+    sha256: Mapped[str] = mapped_column(String(64), default="")
+    bytes: Mapped[int] = mapped_column(default=0)
+    length_s: Mapped[float] = mapped_column(default=0.0)
+    subtitles_file: Mapped[str] = mapped_column(String(500), default="")
+    subtitles_sha256: Mapped[str] = mapped_column(String(64), default="")
+    picture_gaps: Mapped[list[Any]] = mapped_column(JSON, default=list)  # [start_s, end_s, track, reason]
+
+
 class SegmentEdit(Base):
     """History of the clerk's corrections: who, when, before and after."""
 

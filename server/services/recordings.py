@@ -219,6 +219,7 @@ def mark_purged(session: Session, rec: Recording, files: int, bytes_freed: int) 
 def verify_all(session: Session, meeting_id: int | None = None) -> tuple[list[str], int]:
     """Every stored file of finished recordings checked against its SHA-256 → (problems, files checked)."""
     from recordings.integrity import verify
+    from server.services import videos
 
     stmt = select(Recording).where(
         Recording.status.in_([RecordingStatus.FINISHED, RecordingStatus.INTERRUPTED])
@@ -235,6 +236,7 @@ def verify_all(session: Session, meeting_id: int | None = None) -> tuple[list[st
         }
         if rec.mix_file and rec.mix_sha256:
             expected[rec.mix_file] = rec.mix_sha256
+        expected.update(videos.integrity_expected(session, rec.meeting_id))  # the composed MP4 and WebVTT
         checked += len(expected)
         for mismatch in verify(Path(rec.directory), expected):
             state = "mất tệp" if mismatch.missing else "sai mã băm"

@@ -6,12 +6,16 @@ the clerk's corrected text; segments the engine doubts and nobody confirmed are 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.errors import Conflict, NotFound
-from server.models import JobStatus
+from server.models import JobStatus, Transcript, TranscriptSegment
 from server.services import transcripts
 from server.services.context import Actor
+from server.services.transcripts import SegmentView
 
 _ESCAPES = (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"))
 
@@ -42,11 +46,30 @@ def webvtt(session: Session, actor: Actor, meeting_id: int) -> str:
         )
     if view.status != JobStatus.DONE.value:
         raise NotFound("Cuộc họp chưa có bản ghi chữ để làm phụ đề.", details={"meeting": meeting_id})
+    return render(view.segments)
+
+
+def render(segments: Sequence[SegmentView]) -> str:
+    """WebVTT of transcript segments (the endpoint's and the composed video's)."""
     lines = ["WEBVTT", ""]
-    for number, seg in enumerate(view.segments, start=1):
+    for number, seg in enumerate(segments, start=1):
         end = max(seg.end, seg.start + 0.001)
         voice = seg.speaker + (f" ({seg.unit})" if seg.unit else "")
         text = _escape(seg.text).replace("--&gt;", "-- &gt;") + (" (?)" if seg.uncertain else "")
         cue = f"{vtt_time(seg.start)} --> {vtt_time(end)}"
         lines += [str(number), cue, f"<v {_escape(voice)}>{text}", ""]
     return "\n".join(lines)
+
+
+def for_meeting(session: Session, meeting_id: int) -> str | None:
+    """The WebVTT of a meeting's finished transcript (no visibility check: the worker's), None without one."""
+    row = session.scalar(select(Transcript).where(Transcript.meeting_id == meeting_id))
+    if row is None or row.status is not JobStatus.DONE:
+        return None
+    codes = transcripts._unit_codes(session)
+    segs = session.scalars(
+        select(TranscriptSegment)
+        .where(TranscriptSegment.meeting_id == meeting_id)
+        .order_by(TranscriptSegment.seq)
+    )
+    return render([transcripts._segment_view(s, codes) for s in segs])

@@ -107,8 +107,10 @@ class TranscriptionRunner:
         worker: str,
         engine_factory: Callable[[], Any] | None = None,
         stopping: Callable[[], bool] = lambda: False,
+        on_done: Callable[[int], None] | None = None,
     ) -> None:
         self.settings = settings
+        self.on_done = on_done  # after a transcript is stored (the composed video's subtitles follow it)
         self.stopping = stopping
         self.db = db
         self.enqueue = enqueue
@@ -228,6 +230,8 @@ class TranscriptionRunner:
             row.engine = engine_name
             row.model = str(self.settings.asr_model or "whisper-base (packaged)")
         log.info("meeting %s: transcription done, %d segments", meeting_id, len(segments))
+        if self.on_done is not None:
+            self.on_done(meeting_id)
 
     def _fail(self, meeting_id: int, reason: str, *, permanent: bool) -> None:
         retry = False

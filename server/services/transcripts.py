@@ -314,6 +314,10 @@ def _segment(session: Session, segment_id: int) -> TranscriptSegment:
     return seg
 
 
+def segment_meeting_id(session: Session, segment_id: int) -> int:
+    return _segment(session, segment_id).meeting_id
+
+
 def _managed_meeting(session: Session, actor: Actor, meeting_id: int) -> Meeting:
     meeting = meetings.get_visible(session, actor, meeting_id)
     policy.require(

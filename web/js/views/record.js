@@ -5,6 +5,7 @@ import { clock, h, mount } from "../dom.js";
 import { formatDate, formatDateTime, t } from "../i18n.js";
 import { minutesCard } from "./minutes_editor.js";
 import { recordingFiles } from "./record_tracks.js";
+import { composedVideo } from "./record_video.js";
 import { canManage } from "../session.js";
 import { statusBadge } from "./meetings.js";
 import { dateInput, parseDmy } from "../vnforms.js";
@@ -43,10 +44,16 @@ export async function render({ main, params, query, user }) {
   let pollTimer = null;
   let events = null;
 
-  const audio = h("audio#player", { controls: true, preload: "metadata", src: `/api/meetings/${meetingId}/recording`,
-    "aria-label": t("record.player") });
+  // A meeting recorded with video plays its composed MP4 in a <video> (the mixed audio until it is made).
+  const withVideo = Boolean(meeting.record_video && meeting.record_video !== "none");
+  const audio = withVideo
+    ? h("video#player", { controls: true, preload: "metadata", playsInline: true, "aria-label": t("record.video_player"),
+      style: { width: "100%", maxHeight: "45vh", background: "#000" } })
+    : h("audio#player", { controls: true, preload: "metadata", src: `/api/meetings/${meetingId}/recording`,
+      "aria-label": t("record.player") });
   const audioNote = h("p.small.muted", { role: "status" });
   const progress = h("div.progress", { hidden: true, "data-testid": "transcript-progress" });
+  const composed = withVideo ? composedVideo({ meetingId, player: audio, seek: (s, play) => seek(s, play), unitName }) : null;
   const files = recordingFiles({ meetingId, unitName, mayDownload: (track) => editor || track.unit_code === user.unit });
   const list = h("ol.transcript", { "aria-label": t("record.transcript"), "data-testid": "transcript" });
   const speakers = h("ul.speakers", { "aria-label": t("record.speakers") });
@@ -58,6 +65,7 @@ export async function render({ main, params, query, user }) {
   // Right after the end the mixed file is still being made (409 "đang xử lý"): say so and try again.
   let audioRetry = null;
   audio.addEventListener("error", async () => {
+    if (audio.dataset.source === "video") return; // the composed video's own note says it
     audioNote.textContent = t("record.no_audio");
     audioNote.dataset.state = "none";
     let res;
@@ -70,7 +78,11 @@ export async function render({ main, params, query, user }) {
     audioNote.textContent = t("record.audio_processing");
     audioNote.dataset.state = "processing";
     clearTimeout(audioRetry);
-    audioRetry = setTimeout(() => { audio.src = `/api/meetings/${meetingId}/recording?retry=${Date.now()}`; audio.load(); }, AUDIO_RETRY_MS);
+    audioRetry = setTimeout(() => {
+      if (audio.dataset.source === "video") return;
+      audio.src = `/api/meetings/${meetingId}/recording?retry=${Date.now()}`;
+      audio.load();
+    }, AUDIO_RETRY_MS);
   });
   audio.addEventListener("loadedmetadata", () => {
     audioNote.dataset.state = "ready";
@@ -119,6 +131,7 @@ export async function render({ main, params, query, user }) {
       seg.text = (updated && updated.text) || text;
       if (updated) Object.assign(seg, { uncertain: updated.uncertain, uncertain_reason: updated.uncertain_reason, edited: updated.edited });
       minutes.refreshFlags(); // a draft made before this correction is now stale
+      if (composed) setTimeout(() => composed.load(), 1000); // its subtitles are being made again
     } catch (err) {
       inlineError(field, t("record.line_not_saved", { msg: err.message }));
     }
@@ -435,13 +448,14 @@ export async function render({ main, params, query, user }) {
       h("section.card.transcript-card", { "aria-labelledby": "tr-h" },
         h("div.card-head", {}, h("h2#tr-h", {}, t("record.transcript")),
           h("div.actions", {}, h("label.sr-only", { for: "unit-filter" }, t("record.filter_unit")), unitFilter, editBtn)),
-        h("div.player-sticky", {}, audio, audioNote),
+        h("div.player-sticky", {}, audio, audioNote, composed ? composed.box : null),
         files.box, progress, list),
       h("div.record-side", {},
         h("section.card", { "aria-labelledby": "sp-h" }, h("h2#sp-h", {}, t("record.speakers")), speakers),
         minutesBox, tasksBox)));
   const minutes = minutesCard({ box: minutesBox, meetingId, meeting, user, editor });
-  await Promise.all([loadTranscript(), files.load(), minutes.reload(), conclusionsView().then((draw) => draw())]);
+  await Promise.all([loadTranscript(), files.load(), minutes.reload(), conclusionsView().then((draw) => draw()),
+    composed ? composed.load() : null]);
   if (Number.isFinite(startAt) && audio.readyState >= 1) seek(startAt, true);
-  return () => { clearTimeout(pollTimer); clearTimeout(audioRetry); stopFollowing(); audio.pause(); };
+  return () => { clearTimeout(pollTimer); clearTimeout(audioRetry); stopFollowing(); audio.pause(); if (composed) composed.stop(); };
 }
