@@ -289,6 +289,8 @@ async def _exchange(
         kind = msg["type"]
         if kind == "wall" and wall is not None:
             wall.shown(msg, client, loop.time())
+        elif kind == "thumbnail":  # whether a wall shows our thumbnail now
+            client.pause("thumbnail", not msg["send"])
         elif kind == "offer":
             answer = await client.accept_offer(_offer(pid, msg))
             await ws.send(json.dumps({"type": "answer", "sdp": answer}))

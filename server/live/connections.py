@@ -99,7 +99,10 @@ class Connection:
     synced_seq: int = 0  # the room's change counter when this socket's welcome was built
     wall_page: int | None = None  # the page of the wall of thumbnails this socket shows (server/live/wall.py)
     wall_shown: tuple[str, ...] = ()  # the participants on it, as last sent
+    wall_counts: tuple[int, int] = (0, 0)  # pages and connection points, as last sent
     wall_requests: list[float] = field(default_factory=list)  # recent wall_page times (rate limit)
+    publishes_thumbnail: bool = False  # joined media with a thumbnail (the wall's copy of its camera)
+    thumbnail_sending: bool | None = None  # as last told (`thumbnail`); None: not told yet
 
 
 @dataclass

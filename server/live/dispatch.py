@@ -65,6 +65,7 @@ async def on_join(core: LiveMeetings, live: LiveRoom, conn: Connection, msg: m.J
     pid = conn.participant_id
     p = live.room.get(pid)
     live.room.set_audio_only(pid, msg.audio_only)
+    thumbnail = msg.publish_thumbnail and msg.publish_video and p.can_publish
     async with conn.negotiation:
         offer = await live.media.join(
             pid,
@@ -72,13 +73,16 @@ async def on_join(core: LiveMeetings, live: LiveRoom, conn: Connection, msg: m.J
             audio_only=msg.audio_only,
             username=p.username,
             unit=p.unit_code,
-            publishes_thumbnail=msg.publish_thumbnail and msg.publish_video and p.can_publish,
+            publishes_thumbnail=thumbnail,
         )
         conn.offer_outstanding = True
         sync_audio(live, p)
         await conn.send(core.offer_message(live, offer))
     if conn.wall_page is not None:  # asked for before its media joined: its thumbnails follow now
         wall.apply(live, conn, conn.wall_shown)
+    conn.publishes_thumbnail = thumbnail
+    conn.thumbnail_sending = None  # a new peer connection sends its thumbnail until told otherwise
+    await wall.sync_senders(live)
     start_reporting(live)  # link_quality every 2 s (server/live/quality.py)
 
 

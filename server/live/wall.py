@@ -5,7 +5,9 @@ Each connection point's browser publishes, besides its camera, a low-resolution 
 a second track). A socket of the chairing unit asks for a page (``wall_page``); the SFU then forwards it the
 thumbnails of that page only (``MediaRoom.set_wall``), and the full camera of the hall and the floor holder as
 before (last-N, pinned). The page's content follows joins and leaves; a page that no longer exists becomes the
-last one. Paging is rate-limited per socket.
+last one. Paging is rate-limited per socket. A connection point whose thumbnail no wall shows is told to stop
+encoding it (``thumbnail`` ``send: false``) and to resume once a page shows it: its link carries the second
+layer only while someone looks at it.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ async def page(live: LiveRoom, conn: Connection, requested: int, per_page: int) 
         raise RoomError("no_such_page", f"Không có trang {requested}: bức tường có {pages} trang.")
     conn.wall_page = requested
     await show(live, conn, per_page, force=True)
+    await sync_senders(live)
 
 
 async def show(live: LiveRoom, conn: Connection, per_page: int, *, force: bool = False) -> None:
@@ -59,9 +62,10 @@ async def show(live: LiveRoom, conn: Connection, per_page: int, *, force: bool =
     shown = units[start : start + per_page]
     ids = tuple(p.id for p in shown)
     apply(live, conn, ids)
-    if ids == conn.wall_shown and not force:
+    counts = (pages, len(units))
+    if ids == conn.wall_shown and counts == conn.wall_counts and not force:
         return
-    conn.wall_shown = ids
+    conn.wall_shown, conn.wall_counts = ids, counts
     await conn.send(
         m.Wall(
             page=conn.wall_page,
@@ -84,7 +88,21 @@ def apply(live: LiveRoom, conn: Connection, ids: tuple[str, ...]) -> None:
 
 
 async def refresh(live: LiveRoom, per_page: int) -> None:
-    """A participant came or went: every open wall follows."""
+    """A participant came or went: every open wall follows, and the publishers of thumbnails are told."""
     for conn in list(live.connections.values()):
         if conn.wall_page is not None:
             await show(live, conn, per_page)
+    await sync_senders(live)
+
+
+async def sync_senders(live: LiveRoom) -> None:
+    """Tell each publisher of a thumbnail whether a wall shows it now (only when that changed)."""
+    walls = [c for c in live.connections.values() if c.wall_page is not None and not c.closed]
+    shown = {pid for c in walls for pid in c.wall_shown}
+    for pid, conn in list(live.connections.items()):
+        if conn.closed or not conn.publishes_thumbnail:
+            continue
+        wanted = pid in shown
+        if conn.thumbnail_sending != wanted:
+            conn.thumbnail_sending = wanted
+            await conn.send(m.ThumbnailState(send=wanted))

@@ -70,6 +70,7 @@ class ClientConfig:
     keep_arrivals: bool = False
 
 
+MAX_LAG_S = 0.5  # a test track read this late skips ahead instead of sending the missed frames at once
 THUMBNAIL_FPS = 15  # the wall's copy of a camera: half its size, at most 15 fps (as the web client's)
 SENDER_SQUARE_PX = 48  # the top-left square of a bot's test pattern: one flat colour per sender and source
 
@@ -106,7 +107,9 @@ class PatternVideoTrack(VideoStreamTrack):
             self._started_s = time.monotonic()
         target = self._started_s + self._frame_index / self.fps
         delay = target - time.monotonic()
-        if delay > 0:
+        if delay < -MAX_LAG_S:  # not read for a while (a paused sender): go on from now, no burst
+            self._started_s -= delay
+        elif delay > 0:
             await asyncio.sleep(delay)
         shift = self._frame_index * 4
         luma = ((self._base + shift) % 256).astype(np.uint8)
@@ -136,7 +139,9 @@ class EncodedVideoTrack(MediaStreamTrack):
         if self._start is None:
             self._start = time.monotonic()
         delay = self._start + self._index / self.fps - time.monotonic()
-        if delay > 0:
+        if delay < -MAX_LAG_S:  # not read for a while (a paused sender): go on from now, no burst
+            self._start -= delay
+        elif delay > 0:
             await asyncio.sleep(delay)
         packet = av.Packet(self._frames[self._index % len(self._frames)])
         packet.pts = self._index * (VIDEO_CLOCK_RATE_HZ // self.fps)
@@ -213,6 +218,8 @@ class MediaClient:
         self._finished: list[_MidCounters] = []
         self._readers: dict[str, asyncio.Task[None]] = {}
         self._wrapped: set[int] = set()
+        self._own: dict[str, tuple[RTCRtpTransceiver, StreamLabel]] = {}  # source -> our m-line for it
+        self._paused: set[str] = set()  # sources we stopped sending (`pause`)
 
     async def accept_offer(self, offer: Offer) -> str:
         """Apply a server offer, publish on the m-lines labelled with our id, return the answer SDP."""
@@ -232,7 +239,8 @@ class MediaClient:
                     transceiver.direction = "inactive"
                     continue
                 transceiver.direction = "sendonly"
-                if transceiver.sender.track is None:
+                self._own[label.source] = (transceiver, label)
+                if transceiver.sender.track is None and label.source not in self._paused:
                     transceiver.sender.replaceTrack(self._track_for(label))
                 continue
             transceiver.direction = "recvonly"
@@ -278,6 +286,22 @@ class MediaClient:
             if counters.label.participant_id == participant_id and counters.label.kind == "video":
                 out[counters.label.source] = out.get(counters.label.source, 0) + counters.frames
         return out
+
+    def pause(self, source: str, paused: bool) -> None:
+        """Stop (or resume) sending one of our sources, as a browser sets its encoding inactive (the server's
+        `thumbnail` message: no wall shows our thumbnail)."""
+        if paused:
+            self._paused.add(source)
+        else:
+            self._paused.discard(source)
+        own = self._own.get(source)
+        if own is None:
+            return
+        transceiver, label = own
+        if paused:
+            transceiver.sender.replaceTrack(None)
+        elif transceiver.sender.track is None:
+            transceiver.sender.replaceTrack(self._track_for(label))
 
     def video_by_source(self) -> dict[tuple[str, str], tuple[int, int]]:
         """(unit, source) -> (video frames, RTP payload bytes) received so far."""

@@ -432,6 +432,14 @@ class Wall(_Msg):
     units: list[WallUnit]
 
 
+class ThumbnailState(_Msg):
+    """To a connection point publishing a thumbnail: whether any wall shows it now (false: stop encoding it,
+    true: send it again), so a link carries the second layer only while someone looks at it."""
+
+    type: Literal["thumbnail"] = "thumbnail"
+    send: bool
+
+
 class LinkQuality(_Msg):
     """Every 2 s: every connection point's link to the chair and clerk, its own to everyone else."""
 
@@ -462,6 +470,7 @@ ServerMessage = (
     | Redirect
     | LinkQuality
     | Wall
+    | ThumbnailState
 )
 
 # WebSocket close codes

@@ -5,6 +5,7 @@ resolution; a commune's screen has no wall."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,23 @@ THUMBNAIL_PLAYING_JS = """
   return seen !== null && v.currentTime > seen && v.videoWidth <= 160 ? v.videoWidth : false;
 }
 """
+
+
+# this page's own thumbnail sender: whether it is active (the server's `thumbnail` message) and bytes sent
+OWN_THUMBNAIL_JS = """
+async () => {
+  const s = window.__giaoban.session;
+  const tr = s.pc.getTransceivers().find((t) => t.mid !== null && s.ownRoles.get(t.mid) === "thumbnail");
+  const encodings = tr.sender.getParameters().encodings;
+  let bytes = 0;
+  (await tr.sender.getStats()).forEach((r) => { if (r.type === "outbound-rtp") bytes += r.bytesSent; });
+  return {active: encodings.length > 0 && encodings[0].active, bytes};
+}
+"""
+
+
+def own_thumbnail(page: Page) -> dict[str, int | bool]:
+    return page.evaluate(OWN_THUMBNAIL_JS)  # type: ignore[no-any-return]
 
 
 def wait_thumbnail(page: Page, unit: str) -> int:
@@ -64,6 +82,15 @@ def test_the_chairs_wall_shows_a_page_of_thumbnails_and_pages(
     second = wait_thumbnail(chair, "POTO")
     expect(chair.get_by_role("button", name="Trang sau")).to_be_disabled()
     print(f"thumbnails on the chair's wall: {first} px and {second} px wide (camera 320 px)")
+
+    # Chư Mố is off the page shown: told so, it stops encoding its thumbnail; Pờ Tó's is on it and flows
+    chumo, poto = communes["chumo"], communes["poto"]
+    chumo.wait_for_function("async () => !(await (" + OWN_THUMBNAIL_JS + ")()).active", timeout=10_000)
+    time.sleep(0.5)  # what was in flight when it stopped
+    paused, sending = own_thumbnail(chumo), own_thumbnail(poto)
+    time.sleep(1.5)
+    assert own_thumbnail(chumo)["bytes"] == paused["bytes"]
+    assert own_thumbnail(poto)["active"] and own_thumbnail(poto)["bytes"] > sending["bytes"]
 
     # the chair's full-size videos stay in the grid beside the wall (the communes' cameras)
     expect(chair.locator('.video-grid video[data-source="camera"]')).to_have_count(2)

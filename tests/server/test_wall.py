@@ -16,7 +16,7 @@ pytestmark = pytest.mark.e2e
 
 MEETING = 1  # the demo meeting: UBND huyện Ia Pa with its nine communes
 COMMUNES = ("chumo", "churang", "iabroai", "iakdam")  # units CHUMO, CHURANG | IABROAI, IAKDAM: 2 pages of 2
-PAGE_S = 7.0
+PAGE_S = 6.0
 DURATION_S = 2 * PAGE_S + 4
 
 
@@ -29,20 +29,25 @@ def test_the_hall_receives_the_thumbnails_of_the_page_it_shows_and_pages(
         assert live.api("POST", f"/api/meetings/{MEETING}/start", "chutri").status_code == 200
         chair = SocketClient(live.ws_url(MEETING, live.token("chutri")))
         chair.wait_for(lambda m: m["type"] == "welcome")
-        # the communes publish their camera and its thumbnail
+        # the communes publish their camera and its thumbnail (they stay until the hall's bot is done)
         communes = [
-            live.bot(MEETING, u, video=True, duration_s=DURATION_S + 3, extra=("--thumbnail",))
+            live.bot(MEETING, u, video=True, duration_s=DURATION_S + 12, extra=("--thumbnail",))
             for u in COMMUNES
         ]
         chair.send({"type": "wall_page", "page": 1})
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:  # every commune on the chair's wall (2 pages of 2)
-            wall = chair.wait_for(lambda m: m["type"] == "wall")
+            wall = chair.wait_for(lambda m: m["type"] == "wall", 60)
             chair.received.remove(wall)
             if wall["total"] == len(COMMUNES):
                 break
         assert wall["pages"] == 2 and [u["unit"] for u in wall["units"]] == ["CHUMO", "CHURANG"], wall
-        # the protocol's refusals: a page that does not exist, a flood of pages
+        # the hall (Ia Pa's clerk) shows page 1, then page 2 after PAGE_S, then page 1 again
+        hall = live.bot(
+            MEETING, "thuky", video=True, duration_s=DURATION_S, stats=tmp_path / "hall.json",
+            extra=("--wall-every", str(PAGE_S)),
+        )
+        # meanwhile the protocol's refusals on the chair's socket: a page that does not exist, a flood
         for page in (0, 3):
             chair.send({"type": "wall_page", "page": page})
             error = chair.wait_for(lambda m: m["type"] == "error" and m["code"] == "no_such_page")
@@ -51,11 +56,8 @@ def test_the_hall_receives_the_thumbnails_of_the_page_it_shows_and_pages(
         for _ in range(8):
             chair.send({"type": "wall_page", "page": 2})
         chair.wait_for(lambda m: m["type"] == "error" and m["code"] == "rate_limited")
-        hall = live.bot(
-            MEETING, "thuky", video=True, duration_s=DURATION_S, stats=tmp_path / "hall.json",
-            extra=("--wall-every", str(PAGE_S)),
-        )
-        wait_bots(hall, *communes)
+        wait_bots(hall)
+        wait_bots(*communes)
         phases = json.loads((tmp_path / "hall.json").read_text(encoding="utf-8"))["wall"]
         chair.close()
     finally:

@@ -47,7 +47,8 @@ export class MediaSession extends EventTarget {
     this.me = me;
     this.send = send;
     this.local = { mic: local.mic || null, camera: local.camera || null, screen: null, thumbnail: local.camera || null };
-    this.ownRoles = new Map(); // mid → "mic" | "camera" | "screen"
+    this.ownRoles = new Map(); // mid → "mic" | "camera" | "screen" | "thumbnail"
+    this.thumbnailActive = true; // the server's `thumbnail` message: whether a wall shows ours
     this.streams = new Map(); // mid → StreamInfo of the latest offer
     this.queue = Promise.resolve();
     this.pc = new RTCPeerConnection({ iceServers: iceServersFrom(iceServers), bundlePolicy: "max-bundle" });
@@ -132,9 +133,23 @@ export class MediaSession extends EventTarget {
     const params = sender.getParameters();
     if (!params.encodings || !params.encodings.length) return;
     const enc = params.encodings[0];
-    if (Object.entries(THUMBNAIL_ENCODING).every(([k, v]) => enc[k] === v)) return;
-    Object.assign(enc, THUMBNAIL_ENCODING);
+    const wanted = { ...THUMBNAIL_ENCODING, active: this.thumbnailActive };
+    if (Object.entries(wanted).every(([k, v]) => enc[k] === v)) return;
+    Object.assign(enc, wanted);
     await sender.setParameters(params);
+  }
+
+  /** No wall shows our thumbnail (false): stop encoding it; shown again (true): send it again. */
+  setThumbnailSending(on) {
+    this.thumbnailActive = on;
+    this.queue = this.queue
+      .then(async () => {
+        for (const tr of this.pc.getTransceivers()) {
+          if (tr.mid !== null && this.ownRoles.get(tr.mid) === "thumbnail") await this._thumbnailEncoding(tr.sender);
+        }
+      })
+      .catch((err) => console.error("pausing the thumbnail failed", err));
+    return this.queue;
   }
 
   /** [{mid, info: StreamInfo, track}] for every m-line that carries another participant's media. */

@@ -212,6 +212,8 @@ export async function render({ main, params, user }) {
     if (session) session.handleOffer(e.detail);
   });
   for (const type of STATE_MESSAGES) sig.addEventListener(type, (e) => dispatch(e.detail));
+  // whether a wall of the chairing unit shows our thumbnail (docs/signaling.md): encode it only then
+  sig.addEventListener("thumbnail", (e) => session && session.setThumbnailSending(e.detail.send));
   sig.addEventListener("reconnecting", (e) => {
     connBadge.textContent = t("room.reconnecting", { n: e.detail.attempt });
     connBadge.dataset.quality = "poor";
