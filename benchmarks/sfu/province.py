@@ -18,10 +18,11 @@ at the same size; the ratio of server CPU and of packets forwarded is printed. T
 configuration at each of `--sizes`, as far as the 2 cores can host the clients (the client processes' CPU
 is printed: when they and the server fill the machine, the machine is the limit, not the server).
 
-With `--wall N` every commune also publishes its wall thumbnail (a pre-encoded 160x90@15, ~100 kb/s: the
-second, low-resolution track a browser sends) and the hall shows a page of N of them (`MediaRoom.set_wall`,
-the last N communes to join, so none is also among the hall's last-N cameras); each size then runs without
-and with the wall, and the hall's fps of each thumbnail on its page is reported.
+With `--wall N` the hall shows a page of N thumbnails (`MediaRoom.set_wall`: the last N communes to join, so
+none is also among the hall's last-N cameras); those N communes publish their wall thumbnail (a pre-encoded
+160x90@15, 65 kb/s: the second, low-resolution track a browser sends), the others none (the steady state of
+the `thumbnail` message: no wall shows theirs); each size then runs without and with the wall, and the hall's
+fps of each thumbnail on its page is reported.
 
 Reported per run: server CPU (% of one core) and RSS, server CPU per participant and per packet forwarded,
 the time to join everyone, the hall's video fps at the communes (min / mean), loss, and how many communes
@@ -99,7 +100,8 @@ async def province(
         renegotiations = 0
         for joined, pid in enumerate([HALL, *names]):
             t_one = time.monotonic()
-            offer = server.call("join", pid, True, bool(wall_frames) and pid != HALL)[1]
+            # only the page's communes send a thumbnail: the others were told no wall shows theirs
+            offer = server.call("join", pid, True, pid in wall)[1]
             assert isinstance(offer, Offer)
             await _answer(server, owner[pid], pid, offer, joined)
             pending = server.call("pending")[1]
