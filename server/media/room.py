@@ -1014,9 +1014,10 @@ class MediaRoom:
                 self._rebalance(viewer, forwardable)
         else:
             ranking = self._camera_ranking()
+        screens = [k for k, s in self._streams.items() if s.source == "screen"]  # once, not per viewer
         for viewer in self._participants.values():
             allowed = last_n_of(ranking, viewer.participant_id, self.config.last_n)
-            shown = self._shown_videos(viewer, ranking, allowed)
+            shown = self._shown_videos(viewer, ranking, allowed, screens)
             for slot in viewer.slots:
                 if slot.kind != "video" or slot.forwarder is None or slot.stream is None:
                     continue
@@ -1057,16 +1058,20 @@ class MediaRoom:
 
     # --- downlink adaptation (server/media/downlink.py) -------------------------------------------------
 
-    def _shown_videos(self, viewer: Participant, ranking: Sequence[str], allowed: set[str]) -> set[StreamKey]:
-        """The videos forwarded to this viewer now: the screens and its last-N cameras (`allowed`), as many
-        as its link carries (screens first, then cameras in the last-N order); tells the policy what it held
-        back."""
+    def _shown_videos(
+        self, viewer: Participant, ranking: Sequence[str], allowed: set[str], all_screens: Sequence[StreamKey]
+    ) -> set[StreamKey]:
+        """The videos forwarded to this viewer now: the screens (of `all_screens`, the room's) and its last-N
+        cameras (`allowed`), as many as its link carries (screens first, then cameras in the last-N order);
+        tells the policy what it held back."""
         me = viewer.participant_id
         if viewer.audio_only:
             self._downlink.applied(me, 0, ())
             return set()
-        screens = [k for k, s in self._streams.items() if s.source == "screen" and k[0] != me]
-        cameras = [pid for pid in ranking if pid in allowed]  # in last-N order
+        screens = [k for k in all_screens if k[0] != me]
+        n = self.config.last_n
+        # in last-N order; `allowed` lies within the ranking's first n + 1 (last_n_of)
+        cameras = [pid for pid in (ranking if n <= 0 else ranking[: n + 1]) if pid in allowed]
         n_screens, n_cameras = self._downlink.budget(me, len(screens), len(cameras))
         kept = set(cameras[:n_cameras])
         shown: set[StreamKey] = {(pid, "camera") for pid in kept}
