@@ -52,13 +52,19 @@ class BotOptions:
 
 class WallWatcher:
     """The chairing unit's wall as a bot shows it: page 1, then the next page every ``every_s`` (cycling);
-    per page shown, what arrived of each unit's thumbnail and camera (``--stats-json`` ``wall``)."""
+    per page shown, what arrived of each unit's thumbnail and camera (``--stats-json`` ``wall``), counted from
+    ``SETTLE_S`` after the page's ``wall`` message: a new page's thumbnails may arrive on the old page's
+    m-lines until the offer that relabels them is answered."""
+
+    SETTLE_S = 1.0
 
     def __init__(self, every_s: float) -> None:
         self.every_s = every_s
         self.page, self.pages = 1, 1
         self.next_at: float | None = None
         self.phases: list[dict[str, Any]] = []
+        self.settle_at: float | None = None  # when the page shown now starts being counted
+        self._pending: dict[str, Any] | None = None
         self._open: tuple[dict[str, Any], float, dict[tuple[str, str], tuple[int, int]]] | None = None
 
     def request(self, now: float) -> str:
@@ -69,13 +75,20 @@ class WallWatcher:
         return json.dumps({"type": "wall_page", "page": self.page})
 
     def shown(self, msg: dict[str, Any], client: MediaClient, now: float) -> None:
-        """A ``wall`` message: the page shown from now on."""
+        """A ``wall`` message: the page shown from now on (counted once settled: `tick`)."""
         self.close(client, now)
         self.page, self.pages = int(msg["page"]), int(msg["pages"])
-        phase = {"page": self.page, "pages": self.pages, "units": [u["unit"] for u in msg["units"]]}
-        self._open = (phase, now, client.video_by_source())
+        self._pending = {"page": self.page, "pages": self.pages, "units": [u["unit"] for u in msg["units"]]}
+        self.settle_at = now + self.SETTLE_S
+
+    def tick(self, client: MediaClient, now: float) -> None:
+        """Start counting the page shown once it settled."""
+        if self._pending is not None and self.settle_at is not None and now >= self.settle_at:
+            self._open = (self._pending, now, client.video_by_source())
+            self._pending, self.settle_at = None, None
 
     def close(self, client: MediaClient, now: float) -> None:
+        self._pending, self.settle_at = None, None  # shown for less than SETTLE_S: not counted
         if self._open is None:
             return
         phase, started, before = self._open
@@ -277,10 +290,13 @@ async def _exchange(
 ) -> None:
     loop = asyncio.get_running_loop()
     while (left := deadline - loop.time()) > 0:
-        if wall is not None and wall.next_at is not None and wall.next_at <= loop.time():
-            await ws.send(wall.request(loop.time()))
-        if wall is not None and wall.next_at is not None:
-            left = min(left, max(0.0, wall.next_at - loop.time()))
+        if wall is not None:
+            wall.tick(client, loop.time())
+            if wall.next_at is not None and wall.next_at <= loop.time():
+                await ws.send(wall.request(loop.time()))
+            for at in (wall.next_at, wall.settle_at):
+                if at is not None:
+                    left = min(left, max(0.0, at - loop.time()))
         try:
             raw = await asyncio.wait_for(ws.recv(), timeout=left)
         except TimeoutError:
