@@ -3,8 +3,8 @@
 ``video_compositions``: one row per meeting whose video is (being) composed; status, progress, attempts and
 lease as the transcript's, the MP4's and the WebVTT's SHA-256 for the integrity check, the picture gaps.
 
-Revision ID: 0014
-Revises: 0013
+Revision ID: 0015
+Revises: 0014
 """
 
 from collections.abc import Sequence
@@ -14,8 +14,8 @@ from alembic import op
 
 import server.models.base
 
-revision: str = "0014"
-down_revision: str | None = "0013"
+revision: str = "0015"
+down_revision: str | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
