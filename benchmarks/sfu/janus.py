@@ -327,12 +327,13 @@ def ratio(
         + " did not deliver everything"
         + (" (nor did Janus)" if not ours_held and not janus_held else "")
     )
-    ours_us = ours / 100 / max(ours_fps, 0.01) * 1e6
-    janus_us = janus / 100 / max(janus_fps, 0.01) * 1e6
+    per_frame = "n/a (a server delivered no video)"
+    if ours_fps >= 1 and janus_fps >= 1:
+        ours_us, janus_us = ours / 100 / ours_fps * 1e6, janus / 100 / janus_fps * 1e6
+        per_frame = f"ours {ours_us:.0f} us, Janus {janus_us:.0f} us, ratio {ours_us / janus_us:.2f}"
     print(
         f"{title}: our CPU / Janus CPU = {ours / max(janus, 0.01):.2f} ({note}); server CPU per delivered "
-        f"video frame: ours {ours_us:.0f} us, Janus {janus_us:.0f} us, "
-        f"ratio {ours_us / max(janus_us, 0.01):.2f}",
+        f"video frame: {per_frame}",
         flush=True,
     )
 
