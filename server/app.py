@@ -50,7 +50,8 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
             migrate(settings)
         db = Database(settings)
         app.state.db = db
-        hub = NotificationHub()  # notification sockets woken at a commit, here and through Redis elsewhere
+        # notification sockets woken at a commit, here and through Redis elsewhere
+        hub = NotificationHub(settings.notify_fallback_poll_s)
         hub.bind(asyncio.get_running_loop())
         relay = None
         if settings.redis_url:  # the other processes of the site hear of notifications and logouts at once

@@ -15,9 +15,10 @@ socket reads its user's new rows. Without a bus it would only find them by polli
   (``GIAOBAN_WS_SESSION_CHECK_S``, which still catches a deactivation made from the command line).
 
 A woken socket reads the database as it does when polling, so the bus carries no notification, only "look
-now", and losing one only delays a notification to the next poll: every :data:`POLL_S` seconds, or
-:data:`POLL_WITH_BUS_S` while the Redis bus is listening (writers outside ``giaoban serve`` — a CLI command —
-do not publish). Redis down: the sockets poll every :data:`POLL_S` again until the listener is back.
+now", and losing one only delays a notification to the next poll: every :data:`POLL_S` seconds, or every
+``GIAOBAN_NOTIFY_FALLBACK_POLL_S`` (10 s) while the Redis bus is listening (writers outside ``giaoban
+serve`` — a CLI command — do not publish). Redis down: the sockets poll every :data:`POLL_S` again until the
+listener is back.
 """
 
 from __future__ import annotations
@@ -44,7 +45,6 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "giaoban:bus"
 POLL_S = 1.0  # without the Redis bus (one process, the default): as before
-POLL_WITH_BUS_S = 10.0  # with it: a safety net for a message lost or a writer that does not publish
 REDIS_TIMEOUT_S = 1.0
 RETRY_MAX_S = 5.0
 
@@ -64,7 +64,8 @@ class NotificationHub:
     """The notification sockets of this process waiting for their next look, by unit and by user. Lives on
     the serving loop; :meth:`wake_threadsafe` may be called from any thread."""
 
-    def __init__(self) -> None:
+    def __init__(self, poll_with_bus_s: float = 10.0) -> None:
+        self.poll_with_bus_s = poll_with_bus_s  # GIAOBAN_NOTIFY_FALLBACK_POLL_S
         self._waiting: dict[Key, set[asyncio.Event]] = defaultdict(set)
         self._loop: asyncio.AbstractEventLoop | None = None
         self.bus_listening = False  # set by RedisBus while its listener is subscribed
@@ -75,7 +76,7 @@ class NotificationHub:
 
     @property
     def poll_s(self) -> float:
-        return POLL_WITH_BUS_S if self.bus_listening else POLL_S
+        return self.poll_with_bus_s if self.bus_listening else POLL_S
 
     @contextmanager
     def waiting(self, unit_id: int, user_id: int) -> Iterator[asyncio.Event]:

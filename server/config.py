@@ -54,6 +54,13 @@ class Settings(BaseSettings):
         description="A media node whose last heartbeat is older than this is dead: it is given no new "
         "meeting and its meetings move to a healthy node on their next join (seconds).",
     )
+    notify_fallback_poll_s: float = Field(
+        10.0,
+        gt=0,
+        description="With GIAOBAN_REDIS_URL, how often a notification socket also reads the outbox while the "
+        "Redis bus listens: a safety net for a lost message or a writer outside giaoban serve (seconds). "
+        "Without Redis, or while it is unreachable, sockets read it every second.",
+    )
     host: str = Field("127.0.0.1", description="Address the HTTP server listens on.")
     port: int = Field(8000, description="TCP port the HTTP server listens on.")
     secret_key: str | None = Field(

@@ -1,6 +1,9 @@
-"""Site benchmark: placement time and failover time of a site of `giaoban serve` processes (server/site).
+"""Site benchmark: placement time, failover time and capacity of a site of `giaoban serve` processes
+(server/site).
 
-    python benchmarks/site/run.py [--nodes 3] [--meetings 12] [--rounds 3] [--ttl 2.5] [--heartbeat 0.5]
+    python benchmarks/site/run.py [--parts placement,failover,capacity] [--nodes 3] [--meetings 12]
+                                  [--rounds 3] [--ttl 2.5] [--heartbeat 0.5]
+                                  [--size 4] [--counts 1,2,3,4,5,6,8] [--window 8]
 
 Starts N `giaoban serve` processes on one PostgreSQL (a fresh schema of GIAOBAN_BENCH_DATABASE_URL, default
 postgresql+psycopg://postgres@127.0.0.1:5432/test) and one Redis (GIAOBAN_BENCH_REDIS_URL's server, database
@@ -17,6 +20,12 @@ the meeting and measures the time until the commune receives the chair's media a
 it reconnects through a live process, is redirected to the node the meeting was placed on again, and
 renegotiates; then starts a fresh node in place of the dead one. Also printed: the moment the dead node left
 Redis (its heartbeat TTL) and the media gap the commune saw.
+
+Capacity (benchmarks/site/capacity.py): meetings of `--size` real participants, all publishing video, on a
+site of 1 node (the baseline) and then of 2 nodes, in the same run: the meeting count steps up through
+`--counts` until the received video drops under 25 fps (any stream) or 28 fps (mean) or a packet is lost;
+the largest count held on each and their ratio are printed, with the CPU of the servers, the clients and
+the whole machine at each step (the clients share the machine's 2 cores with the servers).
 """
 
 from __future__ import annotations
@@ -40,8 +49,10 @@ import httpx  # noqa: E402
 import redis  # noqa: E402
 import websockets  # noqa: E402
 
+from benchmarks.site.capacity import capacity  # noqa: E402
 from server.bot import _offer, _open  # noqa: E402
 from server.media import ClientConfig, MediaClient  # noqa: E402
+from server.media.client import encode_test_pattern  # noqa: E402
 from server.media.config import MediaConfig  # noqa: E402
 from server.site import NodeRegistry, Placement  # noqa: E402
 from server.site.placement import MEETINGS_KEY  # noqa: E402
@@ -229,14 +240,123 @@ async def wait_for(predicate: Any, timeout_s: float) -> None:
         await asyncio.sleep(0.02)
 
 
+def start_site(count: int, db_url: str, env: dict[str, str]) -> list[LiveServer]:
+    """``count`` processes on one fresh data dir (the first with the demo accounts)."""
+    data = Path(tempfile.mkdtemp(prefix="giaoban-site-bench-")) / "data"
+    nodes = [LiveServer(data, db_url, extra_env=env).start(demo=True)]
+    for _ in range(count - 1):
+        node = LiveServer(data, db_url, extra_env=env).start(demo=False)
+        node.creds = nodes[0].creds
+        nodes.append(node)
+    return nodes
+
+
+def placement(args: argparse.Namespace, first: LiveServer, r: redis.Redis, redis_url: str) -> None:
+    headers = {"Authorization": f"Bearer {first.token('chutri')}"}
+    body = {
+        "title": "Đo xếp cuộc họp",
+        "chair_unit": "IAPA",
+        "units": ["CHUMO"],
+        "starts_at": "2026-12-01T08:00:00+07:00",
+        "record": False,
+    }
+    start_ms: list[float] = []
+    with httpx.Client(base_url=first.url, headers=headers, timeout=30) as http:
+        ids = [http.post("/api/meetings", json=body).json()["id"] for _ in range(args.meetings)]
+        for mid in ids:
+            t0 = time.perf_counter()
+            assert http.post(f"/api/meetings/{mid}/start").status_code == 200
+            start_ms.append((time.perf_counter() - t0) * 1000)
+        per_node: dict[str, int] = {}
+        for mid in ids:
+            node_id = r.hget(MEETINGS_KEY, str(mid))
+            per_node[_s(node_id) if node_id else "-"] = (
+                per_node.get(_s(node_id) if node_id else "-", 0) + 1
+            )
+        place = Placement(NodeRegistry(connect(redis_url), args.ttl))
+        locate_ms = []
+        for i in range(200):
+            t0 = time.perf_counter()
+            place.locate(10_000_000 + i)
+            locate_ms.append((time.perf_counter() - t0) * 1000)
+            place.release(10_000_000 + i)
+        for mid in ids:
+            http.post(f"/api/meetings/{mid}/end")
+    print(
+        f"placement: POST start of {args.meetings} meetings p50 {statistics.median(start_ms):.1f} ms, "
+        f"p95 {pct(start_ms, 0.95):.1f} ms; placement alone (Redis) "
+        f"p50 {statistics.median(locate_ms):.2f} ms, "
+        f"p95 {pct(locate_ms, 0.95):.2f} ms; meetings per node {sorted(per_node.values(), reverse=True)}",
+        flush=True,
+    )
+
+
+def failover(args: argparse.Namespace, nodes: list[LiveServer], r: redis.Redis) -> None:
+    first = nodes[0]
+    assert first.api("POST", f"/api/meetings/{DEMO_MEETING}/start", "chutri").status_code == 200
+    results = asyncio.run(failover_rounds(nodes, args.rounds, r, args.ttl))
+    backs = [x["media_back_s"] for x in results]
+    print(
+        f"failover: media back after {statistics.median(backs):.2f} s median "
+        f"(min {min(backs):.2f}, max {max(backs):.2f}) over {len(backs)} kills; "
+        f"node out of Redis after {statistics.median(x['node_gone_s'] for x in results):.2f} s median",
+        flush=True,
+    )
+
+
+def run_capacity(args: argparse.Namespace, base_db: str, r: redis.Redis, env: dict[str, str]) -> None:
+    frames = encode_test_pattern(320, 240, 30, frames=300, bitrate_bps=250_000, keyframe_interval=60)
+    config = ClientConfig(media=MEDIA, video=True, video_fps=30, decode=False, encoded_video=frames)
+    counts = [int(x) for x in args.counts.split(",") if x]
+    held: dict[int, int] = {}
+    print(
+        f"capacity: meetings of {args.size}, each participant publishing VP8 320x240@30 "
+        f"({sum(len(f) for f in frames) * 8 / 10 / 1000:.0f} kb/s) + Opus silence; held = every stream "
+        f">= 25 fps, mean >= 28 fps, 0 lost; {args.window:g} s windows; {os.cpu_count()} cores",
+        flush=True,
+    )
+    for count in (1, 2):
+        r.flushdb()
+        db_url, schema = pg_schema(base_db)
+        nodes: list[LiveServer] = []
+        try:
+            nodes = start_site(count, db_url, env)
+            held[count], steps = asyncio.run(capacity(nodes, counts, args.size, args.window, config))
+        finally:
+            for node in nodes:
+                node.stop()
+            drop_schema(base_db, schema)
+        ok = [x for x in steps if x.held] or steps[:1]
+        server = statistics.fmean(sum(x.servers_cpu) / x.meetings for x in ok)
+        busiest = max(max(x.servers_cpu) for x in ok)
+        clients = statistics.fmean(x.clients_cpu / x.meetings for x in ok)
+        last = steps[-1]
+        print(
+            f"capacity: a site of {count} node(s) held {held[count]} meetings of {args.size}; per meeting "
+            f"the servers spent {server:.1f} % of a core and the clients {clients:.1f} % (busiest node "
+            f"{busiest:.0f} % of its core); at the last step the machine was {last.machine_busy:.0f} % busy "
+            f"of {last.cores * 100}, "
+            + ("the machine (clients starved), not the site, was the limit" if last.machine_busy >= 190
+               and max(last.servers_cpu) < 80 else "see the step above"),
+            flush=True,
+        )
+    ratio = held[2] / held[1] if held[1] else float("nan")
+    print(f"capacity: 2 nodes / 1 node (baseline) = {held[2]} / {held[1]} meetings = {ratio:.2f}x")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--parts", default="placement,failover,capacity")
     ap.add_argument("--nodes", type=int, default=3)
     ap.add_argument("--meetings", type=int, default=12)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--heartbeat", type=float, default=0.5)
     ap.add_argument("--ttl", type=float, default=2.5)
+    ap.add_argument("--size", type=int, default=4, help="capacity: participants per meeting")
+    ap.add_argument("--counts", default="1,2,3,4,5,6,8", help="capacity: meeting counts stepped through")
+    ap.add_argument("--window", type=float, default=8.0, help="capacity: measuring window (s)")
     args = ap.parse_args()
+    parts = set(args.parts.split(","))
 
     base_db = os.environ.get(
         "GIAOBAN_BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -245,7 +365,6 @@ def main() -> None:
     redis_url = f"{redis_base}/{REDIS_DB}"
     r = redis.Redis.from_url(redis_url)
     r.flushdb()
-    db_url, schema = pg_schema(base_db)
     env = {
         "GIAOBAN_REDIS_URL": redis_url,
         "GIAOBAN_WORKER_IN_PROCESS": "false",
@@ -253,75 +372,28 @@ def main() -> None:
         "GIAOBAN_NODE_TTL_S": str(args.ttl),
         "GIAOBAN_LOG_LEVEL": "WARNING",
     }
-    data = Path(tempfile.mkdtemp(prefix="giaoban-site-bench-")) / "data"
-    nodes: list[LiveServer] = []
-    try:
-        nodes.append(LiveServer(data, db_url, extra_env=env).start(demo=True))
-        for _ in range(args.nodes - 1):
-            node = LiveServer(data, db_url, extra_env=env).start(demo=False)
-            node.creds = nodes[0].creds
-            nodes.append(node)
-        first = nodes[0]
-        print(
-            f"site: {args.nodes} nodes on PostgreSQL + Redis, heartbeat {args.heartbeat} s, TTL {args.ttl} s",
-            flush=True,
-        )
-
-        # ---- placement ------------------------------------------------------------------------------
-        headers = {"Authorization": f"Bearer {first.token('chutri')}"}
-        body = {
-            "title": "Đo xếp cuộc họp",
-            "chair_unit": "IAPA",
-            "units": ["CHUMO"],
-            "starts_at": "2026-12-01T08:00:00+07:00",
-            "record": False,
-        }
-        start_ms: list[float] = []
-        with httpx.Client(base_url=first.url, headers=headers, timeout=30) as http:
-            ids = [http.post("/api/meetings", json=body).json()["id"] for _ in range(args.meetings)]
-            for mid in ids:
-                t0 = time.perf_counter()
-                assert http.post(f"/api/meetings/{mid}/start").status_code == 200
-                start_ms.append((time.perf_counter() - t0) * 1000)
-            per_node: dict[str, int] = {}
-            for mid in ids:
-                node_id = r.hget(MEETINGS_KEY, str(mid))
-                per_node[_s(node_id) if node_id else "-"] = (
-                    per_node.get(_s(node_id) if node_id else "-", 0) + 1
-                )
-            place = Placement(NodeRegistry(connect(redis_url), args.ttl))
-            locate_ms = []
-            for i in range(200):
-                t0 = time.perf_counter()
-                place.locate(10_000_000 + i)
-                locate_ms.append((time.perf_counter() - t0) * 1000)
-                place.release(10_000_000 + i)
-            for mid in ids:
-                http.post(f"/api/meetings/{mid}/end")
-        print(
-            f"placement: POST start of {args.meetings} meetings p50 {statistics.median(start_ms):.1f} ms, "
-            f"p95 {pct(start_ms, 0.95):.1f} ms; placement alone (Redis) "
-            f"p50 {statistics.median(locate_ms):.2f} ms, "
-            f"p95 {pct(locate_ms, 0.95):.2f} ms; meetings per node {sorted(per_node.values(), reverse=True)}",
-            flush=True,
-        )
-
-        # ---- failover -------------------------------------------------------------------------------
-        assert first.api("POST", f"/api/meetings/{DEMO_MEETING}/start", "chutri").status_code == 200
-        results = asyncio.run(failover_rounds(nodes, args.rounds, r, args.ttl))
-        backs = [x["media_back_s"] for x in results]
-        print(
-            f"failover: media back after {statistics.median(backs):.2f} s median "
-            f"(min {min(backs):.2f}, max {max(backs):.2f}) over {len(backs)} kills; "
-            f"node out of Redis after {statistics.median(x['node_gone_s'] for x in results):.2f} s median",
-            flush=True,
-        )
-    finally:
-        for node in nodes:
-            node.stop()
-        r.flushdb()
-        drop_schema(base_db, schema)
-
+    if parts & {"placement", "failover"}:
+        db_url, schema = pg_schema(base_db)
+        nodes: list[LiveServer] = []
+        try:
+            nodes = start_site(args.nodes, db_url, env)
+            print(
+                f"site: {args.nodes} nodes on PostgreSQL + Redis, heartbeat {args.heartbeat} s, "
+                f"TTL {args.ttl} s",
+                flush=True,
+            )
+            if "placement" in parts:
+                placement(args, nodes[0], r, redis_url)
+            if "failover" in parts:
+                failover(args, nodes, r)
+        finally:
+            for node in nodes:
+                node.stop()
+            r.flushdb()
+            drop_schema(base_db, schema)
+    if "capacity" in parts:
+        run_capacity(args, base_db, r, env)
+    r.flushdb()
 
 if __name__ == "__main__":
     main()

@@ -5,10 +5,10 @@ query parameter or bearer header) and closes with 4401 when it is not, or when i
 expiry). It pushes each new notification of the user's unit (or of
 the user) as ``{"type": "notification", "id", "kind", "text", "data"}`` as soon as the transaction that wrote
 it commits, in this process or — with ``GIAOBAN_REDIS_URL`` — in another server of the site
-(``server.bus``); it also polls the outbox table (every second, or every 10 s while the Redis bus
-listens), so what any other writer commits arrives too. ``?after=<id>`` also sends the ones after that id (a
-client catching up after a reconnect); without it only notifications written after the socket opened are
-pushed.
+(``server.bus``); it also polls the outbox table (every second, or every
+``GIAOBAN_NOTIFY_FALLBACK_POLL_S`` while the Redis bus listens), so what any other writer commits arrives
+too. ``?after=<id>`` also sends the ones after that id (a client catching up after a reconnect); without it
+only notifications written after the socket opened are pushed.
 """
 
 from __future__ import annotations
