@@ -38,6 +38,7 @@ from recordings.red import parse_red
 from server.live.connections import LiveRoom
 from server.live.offloop import write_retrying
 from server.rooms import messages as m
+from server.rooms.room import RoomError
 from server.services import transcripts
 from server.services.transcription_jobs import meeting_hotwords
 from server.services.transcripts import SegmentInput
@@ -59,6 +60,7 @@ CLOSE_TIMEOUT_S = 60.0  # the tail: time allowed to finalise what the process ho
 PERSIST_ATTEMPTS = 5
 BAD_CAPTIONS_MESSAGE = "Trường enabled của tin nhắn captions phải là true hoặc false."
 CAPTIONS_OFF_MESSAGE = "Máy chủ này không bật phụ đề trực tiếp."
+CAPTIONS_FAILED_MESSAGE = "Phụ đề trực tiếp đã dừng do lỗi máy chủ."
 
 
 @dataclass
@@ -69,6 +71,23 @@ class StreamClock:
     last_ts: int
     rtp_s: float
     offset_s: float
+
+    def place(self, rtp_timestamp: int, now_s: float) -> float:
+        """A packet's meeting-clock time: its RTP time plus the smallest offset (arrival - RTP time) seen in
+        this stream, i.e. as if every packet came the quickest way: a packet delayed in the network or by a
+        busy event loop keeps its place, and times never run back by more than that delay. A stream that
+        falls behind the clock by more than ``RESYNC_S`` (a sender clock slower than ours, a pause) or whose
+        timestamp jumps (a new stream) starts again from the arrival time (a jump forward, which the caption
+        process fills with silence or takes as the end of an utterance)."""
+        delta = (rtp_timestamp - self.last_ts + RTP_MODULUS // 2) % RTP_MODULUS - RTP_MODULUS // 2
+        self.last_ts = rtp_timestamp
+        self.rtp_s += delta / RTP_CLOCK_HZ
+        self.offset_s = min(self.offset_s, now_s - self.rtp_s)
+        at_s = self.rtp_s + self.offset_s
+        if now_s - at_s > RESYNC_S or abs(delta) > MAX_STEP_TICKS:
+            self.offset_s = now_s - self.rtp_s
+            at_s = now_s
+        return at_s
 
 
 class LiveCaptions:
@@ -172,26 +191,12 @@ class LiveCaptions:
             self._write(encode_frame(KIND_END_OF_SPEECH, pid), always=True)
 
     def _time_s(self, pid: str, rtp_timestamp: int) -> float:
-        """The packet's meeting-clock time: its RTP time plus the smallest offset (arrival - RTP time) seen
-        in this stream, i.e. as if every packet came the quickest way: a packet delayed in the network or by
-        a busy event loop keeps its place, and times never run back by more than that delay. A stream that
-        falls behind the clock by more than ``RESYNC_S`` (a sender clock slower than ours, a pause, a new
-        stream) starts again from the arrival time (a jump forward, which the caption process fills with
-        silence or takes as the end of an utterance)."""
         now_s = self.live.clock_s()
         clock = self._clocks.get(pid)
         if clock is None:
-            self._clocks[pid] = StreamClock(rtp_timestamp, 0.0, now_s)
+            self._clocks[pid] = StreamClock(rtp_timestamp, 0.0, now_s)  # its first packet: now
             return now_s
-        delta = (rtp_timestamp - clock.last_ts + RTP_MODULUS // 2) % RTP_MODULUS - RTP_MODULUS // 2
-        clock.last_ts = rtp_timestamp
-        clock.rtp_s += delta / RTP_CLOCK_HZ
-        clock.offset_s = min(clock.offset_s, now_s - clock.rtp_s)
-        at_s = clock.rtp_s + clock.offset_s
-        if now_s - at_s > RESYNC_S or abs(delta) > MAX_STEP_TICKS:
-            clock.offset_s = now_s - clock.rtp_s
-            at_s = now_s
-        return at_s
+        return clock.place(rtp_timestamp, now_s)
 
     # ---- events out ------------------------------------------------------------------------------------
     async def _read(self, proc: asyncio.subprocess.Process) -> None:
@@ -218,14 +223,17 @@ class LiveCaptions:
             return
         log.error("meeting %s: caption process %s exited with %s", self.meeting_id, proc.pid, code)
         if self.starts <= RESTARTS:
-            await self.start()
-            return
+            try:
+                await self.start()
+                return
+            except OSError as exc:
+                log.error("meeting %s: caption process not started again: %s", self.meeting_id, exc)
         self.failed = True
         log.error(
             "meeting %s: captions stopped (the caption process died %d times)",
             self.meeting_id, self.starts,
         )
-        error = m.ErrorOut(code="captions_failed", message="Phụ đề trực tiếp đã dừng do lỗi máy chủ.")
+        error = m.ErrorOut(code="captions_failed", message=CAPTIONS_FAILED_MESSAGE)
         await self._to_subscribers(error)
 
     async def _on_event(self, event: dict[str, Any]) -> None:
@@ -318,10 +326,16 @@ def _append(session: Session, *, meeting_id: int, batch: list[SegmentInput]) -> 
 
 
 async def enable(core: LiveMeetings, live: LiveRoom) -> LiveCaptions:
-    """The meeting's caption process, started now if it is not running."""
+    """The meeting's caption process, started now if it is not running (RoomError when it cannot be)."""
     if live.captions is None:
         live.captions = LiveCaptions(core, live)
-        await live.captions.start()
+        try:
+            await live.captions.start()
+        except OSError as exc:
+            log.error("meeting %s: caption process not started: %s", live.meeting_id, exc)
+            live.captions.failed = True
+    if live.captions.failed:
+        raise RoomError("captions_failed", CAPTIONS_FAILED_MESSAGE)
     return live.captions
 
 

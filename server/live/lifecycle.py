@@ -3,6 +3,7 @@ media closed, recording finished in the background), and every room closed at sh
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import TYPE_CHECKING
 
@@ -16,7 +17,7 @@ from server.live.rollcall import roll_call_infos
 from server.live.roomstate import KeptState
 from server.models import MeetingStatus
 from server.rooms import messages as m
-from server.rooms.room import Room
+from server.rooms.room import Room, RoomError
 from server.services import meetings
 from server.services.context import Actor
 from server.services.meetings import MeetingView
@@ -54,7 +55,8 @@ async def start_meeting(core: LiveMeetings, actor: Actor, meeting_id: int) -> Me
         if record:
             live.recorder = await start_recorder(core, meeting_id, resumed)
         if captions.wanted_from_start(core, record):
-            await captions.enable(core, live)
+            with contextlib.suppress(RoomError):  # logged; the meeting starts without captions
+                await captions.enable(core, live)
         log.info("meeting %s started by %s (record=%s)", meeting_id, actor.username, record)
         return view
 
