@@ -36,7 +36,7 @@ TAIL_S = 1.0
 # 0.216 (offline 0.196) in benchmarks/captions, 0.18 and 0.26 in this test; in a meeting, niced on a shared
 # machine, the chunks Whisper decodes depend on the load: this bound leaves room for that noise.
 MAX_VIVOS_WER = 0.40
-CAPTIONS_WAIT_S = 60.0
+CAPTIONS_WAIT_S = 120.0  # the niced caption process yields to everything else on a loaded machine
 # sentences per speaker: two of VIVOS (accuracy over a pause); one of espeak's, which Whisper base loops on
 # and decodes slowly (behaviour only, and the test stays short on CI)
 PER_SPEAKER = {"vivos": 2, "espeak": 1}
