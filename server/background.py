@@ -14,7 +14,7 @@ from typing import Any
 from server.config import Settings
 from server.db import Database
 from server.jobs import JobQueue, Worker, worker_name
-from server.services import recordings, transcription_jobs, video_jobs, videos
+from server.services import recordings, transcription_jobs, transcripts, video_jobs, videos
 from server.services.transcription_jobs import TranscriptionRunner
 from server.services.video_jobs import CompositionRunner
 
@@ -58,8 +58,13 @@ class Background:
         self.queue.enqueue(transcription_jobs.JOB_KIND, meeting_id=meeting_id)
 
     def queue_transcription(self, meeting_id: int) -> None:
-        """Mark the meeting's transcript queued and wake a worker."""
+        """Mark the meeting's transcript queued and wake a worker; with ``GIAOBAN_TRANSCRIPT_SOURCE=live``, a
+        meeting whose live captions wrote its transcript keeps it (no offline pass)."""
         with self.db.session() as session:
+            live = self.settings.transcript_source == "live"
+            if live and transcripts.has_live_segments(session, meeting_id):
+                log.info("meeting %s: the live transcript is kept (no offline pass)", meeting_id)
+                return
             transcription_jobs.queue(session, meeting_id)
         self._enqueue_transcription(meeting_id)
         log.info("meeting %s: transcription queued", meeting_id)

@@ -48,6 +48,7 @@ class BotOptions:
     speak: bool = True  # unmute once allowed (asks for the floor by raising a hand)
     thumbnail: bool = False  # with video: also publish the wall's low-resolution copy of the camera
     wall_every_s: float | None = None  # show the chair's wall, the next page every this many seconds
+    captions_json: Path | None = None  # ask for live captions; the final ones received are written here
 
 
 class WallWatcher:
@@ -197,6 +198,7 @@ async def run_bot(opts: BotOptions, settings: Settings) -> ClientStats:
     deadline = loop.time() + duration
     sessions: list[tuple[str, ClientStats]] = []
     wall = WallWatcher(opts.wall_every_s) if opts.wall_every_s else None
+    captions: list[dict[str, Any]] = []  # every caption received, over every connection
     wait_s = RETRY_FIRST_S
     while loop.time() < deadline:
         try:
@@ -211,13 +213,19 @@ async def run_bot(opts: BotOptions, settings: Settings) -> ClientStats:
         if sessions:
             print(f"bot {opts.username}: đã kết nối lại ({url})", flush=True)
         wait_s = RETRY_FIRST_S
-        stats, go_on = await _session(opts, settings, ws, welcome, deadline, wall)
+        stats, go_on = await _session(opts, settings, ws, welcome, deadline, wall, captions)
         sessions.append((url, stats))
         if not go_on:
             break
     if not sessions:
         raise BotError("Không vào được cuộc họp trong thời gian chạy.")
     stats = _merge([s for _, s in sessions])
+    if opts.captions_json is not None:
+        finals = [c for c in captions if c.get("final")]
+        out_captions = [{k: c[k] for k in ("unit", "text", "start", "end")} for c in finals]
+        opts.captions_json.write_text(
+            json.dumps({"captions": out_captions}, ensure_ascii=False), encoding="utf-8"
+        )
     if opts.stats_json is not None:
         out = stats.to_dict()
         out["sessions"] = [{"url": url, **s.to_dict()} for url, s in sessions]  # type: ignore[dict-item]
@@ -234,6 +242,7 @@ async def _session(
     welcome: dict[str, Any],
     deadline: float,
     wall: WallWatcher | None = None,
+    captions: list[dict[str, Any]] | None = None,
 ) -> tuple[ClientStats, bool]:
     """One welcomed socket until the deadline, the meeting's end or the connection's loss; the stats and
     whether to reconnect (the connection was lost, not closed for good)."""
@@ -249,7 +258,7 @@ async def _session(
     go_on = False
     try:
         try:
-            await _converse(opts, ws, client, pid, deadline, wall)
+            await _converse(opts, ws, client, pid, deadline, wall, captions)
         except websockets.ConnectionClosed:
             go_on = ws.close_code not in FINAL_CLOSE_CODES
             log.info("bot %s: connection closed (%s)", opts.username, ws.close_code)
@@ -266,27 +275,41 @@ async def _session(
 
 
 async def _converse(
-    opts: BotOptions, ws: Any, client: MediaClient, pid: str, deadline: float, wall: WallWatcher | None = None
+    opts: BotOptions,
+    ws: Any,
+    client: MediaClient,
+    pid: str,
+    deadline: float,
+    wall: WallWatcher | None = None,
+    captions: list[dict[str, Any]] | None = None,
 ) -> None:
-    """Join, answer offers, ask for the floor, until the deadline or the meeting's end (a lost connection
-    raises ``ConnectionClosed``)."""
+    """Join, answer offers, ask for the floor (and for captions), until the deadline or the meeting's end (a
+    lost connection raises ``ConnectionClosed``)."""
     loop = asyncio.get_running_loop()
     await ws.send(json.dumps({"type": "join", "audio_only": False, "publish_video": opts.video,
                               "publish_thumbnail": opts.video and opts.thumbnail}))
     if wall is not None:
         wall.next_at = None
         await ws.send(wall.request(loop.time()))
+    if opts.captions_json is not None:
+        await ws.send(json.dumps({"type": "captions", "enabled": True}))
     if opts.speak:
         await ws.send(json.dumps({"type": "mute", "audio": False, "video": not opts.video}))
     try:
-        await _exchange(opts, ws, client, pid, deadline, wall)
+        await _exchange(opts, ws, client, pid, deadline, wall, captions)
     finally:
         if wall is not None:
             wall.close(client, loop.time())
 
 
 async def _exchange(
-    opts: BotOptions, ws: Any, client: MediaClient, pid: str, deadline: float, wall: WallWatcher | None
+    opts: BotOptions,
+    ws: Any,
+    client: MediaClient,
+    pid: str,
+    deadline: float,
+    wall: WallWatcher | None,
+    captions: list[dict[str, Any]] | None,
 ) -> None:
     loop = asyncio.get_running_loop()
     while (left := deadline - loop.time()) > 0:
@@ -318,5 +341,7 @@ async def _exchange(
             me = msg["participant"]
             if me["audio_muted"] and not me["server_muted"]:
                 await ws.send(json.dumps({"type": "mute", "audio": False}))
+        elif kind == "caption" and captions is not None:
+            captions.append(msg)
         elif kind == "meeting_ended":
             return

@@ -252,6 +252,7 @@ def cmd_bot(args: argparse.Namespace) -> int:
         wall_every_s=args.wall_every,
         duration_s=args.duration,
         stats_json=Path(args.stats_json) if args.stats_json else None,
+        captions_json=Path(args.captions_json) if args.captions_json else None,
     )
     try:
         stats = asyncio.run(run_bot(opts, settings))
@@ -414,6 +415,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="(đơn vị chủ trì) xem bức tường điểm cầu, chuyển trang sau mỗi chừng ấy giây")
     p.add_argument("--duration", type=float, help="số giây ở lại (mặc định: độ dài tệp + 2 s, hoặc 10 s)")
     p.add_argument("--stats-json", help="ghi thống kê nhận được vào tệp JSON")
+    p.add_argument(
+        "--captions-json", help="bật phụ đề trực tiếp; ghi các phụ đề hoàn chỉnh nhận được vào tệp JSON"
+    )
     p.set_defaults(func=cmd_bot)
 
     p = sub.add_parser("models", help="liệt kê mô hình nhận dạng tiếng nói tìm thấy")

@@ -7,7 +7,7 @@ configuration table is generated from the same descriptions (``giaoban settings`
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -190,6 +190,22 @@ class Settings(BaseSettings):
     )
     model_cache_dir: Path | None = Field(
         None, description="Where the packaged model is joined once; unset means ~/.cache/giaoban/models."
+    )
+    live_captions: Literal["on_demand", "always", "off"] = Field(
+        "on_demand",
+        description="Live captions (a caption process per meeting, niced): on_demand starts it when a "
+        "participant first asks for captions; always starts it with every meeting, so its transcript builds "
+        "live from the first word; off refuses captions.",
+    )
+    captions_threads: int = Field(
+        2, ge=1, le=16, description="CPU threads of each meeting's caption process (its Whisper decoder)."
+    )
+    transcript_source: Literal["offline", "live"] = Field(
+        "offline",
+        description="What a recorded meeting's transcript ends as: offline (the per-track pass replaces the "
+        "live captions' segments once the recording is finished, keeping the segments the clerk edited; "
+        "measured more accurate) or live (the live captions' segments stay; the offline pass is not queued "
+        "when live segments exist).",
     )
     worker_in_process: bool = Field(
         True, description="Run the background worker inside `giaoban serve` (embedded default)."

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -24,6 +25,7 @@ from server.rooms.room import Room
 from server.services.context import Actor
 
 if TYPE_CHECKING:
+    from server.live.captions import LiveCaptions
     from server.live.roomstate import FloorState
 
 log = logging.getLogger(__name__)
@@ -79,6 +81,8 @@ class MediaPort(Protocol):
 
     def request_keyframe(self, participant_id: str, source: Source) -> None: ...
 
+    def audible(self) -> frozenset[str]: ...
+
 
 @dataclass
 class Connection:
@@ -103,6 +107,7 @@ class Connection:
     wall_requests: list[float] = field(default_factory=list)  # recent wall_page times (rate limit)
     publishes_thumbnail: bool = False  # joined media with a thumbnail (the wall's copy of its camera)
     thumbnail_sending: bool | None = None  # as last told (`thumbnail`); None: not told yet
+    captions: bool = False  # sent ``captions`` enabled: receives ``caption`` messages
 
 
 @dataclass
@@ -129,6 +134,15 @@ class LiveRoom:
     floor_saved: FloorState | None = None
     floor_saving: bool = False
     floor_dirty: bool = False
+    captions: LiveCaptions | None = None  # the caption process, once started (server/live/captions.py)
+    opened_monotonic_s: float = field(default_factory=time.monotonic)
+
+    def clock_s(self) -> float:
+        """The meeting clock: the recording's when it records (captions and tracks share it), else seconds
+        since the room opened."""
+        if self.recorder is not None:
+            return self.recorder.clock_s()
+        return time.monotonic() - self.opened_monotonic_s
 
     # ---- coalesced changes ---------------------------------------------------------------------------
     def publish_participant(self, msg: PeopleMessage) -> None:
@@ -200,6 +214,10 @@ class LiveRoom:
 
     def removed_list(self) -> m.RemovedList:
         return m.RemovedList(participants=list(self.removed.values()))
+
+    async def send_to(self, pid: str, conn: Connection, msg: m.ServerMessage) -> None:
+        """One socket (a failure is logged, never raised)."""
+        await self._send(pid, conn, msg)
 
     async def _send(self, pid: str, conn: Connection, msg: m.ServerMessage) -> None:
         try:

@@ -13,7 +13,7 @@ import datetime as dt
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from server.live import wall
+from server.live import captions, wall
 from server.live.connections import Connection, LiveRoom, quiet
 from server.live.quality import start_reporting
 from server.live.recording import sync_audio
@@ -162,6 +162,16 @@ async def on_get_roll_call(core: LiveMeetings, live: LiveRoom, conn: Connection,
     await conn.send(m.RollCallUpdate(entries=list(live.roll_call)))
 
 
+async def on_captions(core: LiveMeetings, live: LiveRoom, conn: Connection, msg: m.SetCaptions) -> None:
+    if not isinstance(msg.enabled, bool):
+        raise RoomError("bad_captions", captions.BAD_CAPTIONS_MESSAGE)
+    if msg.enabled and core.settings.live_captions == "off":
+        raise RoomError("captions_off", captions.CAPTIONS_OFF_MESSAGE)
+    conn.captions = msg.enabled
+    if msg.enabled:
+        await captions.enable(core, live)
+
+
 # ---- chair controls -----------------------------------------------------------------------------------
 async def on_mute_participant(
     core: LiveMeetings, live: LiveRoom, conn: Connection, msg: m.MuteParticipant
@@ -265,6 +275,7 @@ HANDLERS: dict[type, Handler] = dict(
         _entry(m.Hello, on_hello),
         _entry(m.GetRollCall, on_get_roll_call),
         _entry(m.WallPage, on_wall_page),
+        _entry(m.SetCaptions, on_captions),
         _entry(m.MuteParticipant, on_mute_participant),
         _entry(m.MuteAll, on_mute_all),
         _entry(m.GiveFloor, on_give_floor),

@@ -3,20 +3,21 @@ media closed, recording finished in the background), and every room closed at sh
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
 from server.errors import GiaobanError
-from server.live import roomstate
+from server.live import captions, roomstate
 from server.live.connections import LiveRoom
 from server.live.recording import RoomMediaListener, close_track, start_recorder, stop_recorder
 from server.live.rollcall import roll_call_infos
 from server.live.roomstate import KeptState
 from server.models import MeetingStatus
 from server.rooms import messages as m
-from server.rooms.room import Room
+from server.rooms.room import Room, RoomError
 from server.services import meetings
 from server.services.context import Actor
 from server.services.meetings import MeetingView
@@ -53,6 +54,9 @@ async def start_meeting(core: LiveMeetings, actor: Actor, meeting_id: int) -> Me
         core.rooms[meeting_id] = live
         if record:
             live.recorder = await start_recorder(core, meeting_id, resumed)
+        if captions.wanted_from_start(core, record):
+            with contextlib.suppress(RoomError):  # logged; the meeting starts without captions
+                await captions.enable(core, live)
         log.info("meeting %s started by %s (record=%s)", meeting_id, actor.username, record)
         return view
 
@@ -105,7 +109,7 @@ async def close_room(core: LiveMeetings, live: LiveRoom) -> None:
             pass
     live.connections.clear()
     await live.media.close()
-    stop_recorder(core, live)
+    stop_recorder(core, live, after=captions.stop(core, live))
 
 
 async def close(core: LiveMeetings) -> None:
@@ -116,6 +120,8 @@ async def close(core: LiveMeetings) -> None:
     for live in list(core.rooms.values()):
         await live.stop_batching()
         await live.media.close()
+        if live.captions is not None:
+            await live.captions.kill()
         if live.recorder is not None:
             for pid in list(live.tracks):
                 close_track(live, pid)

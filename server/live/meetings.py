@@ -75,7 +75,7 @@ class LiveMeetings:
         """Every database use of the live core: one session, in a worker thread."""
         return await in_thread(self.db, fn)
 
-    def spawn(self, coro: Coroutine[Any, Any, None], *, must_finish: bool = False) -> None:
+    def spawn(self, coro: Coroutine[Any, Any, None], *, must_finish: bool = False) -> asyncio.Task[None]:
         """Run ``coro`` in the background, kept in a set: awaited at close when ``must_finish``, else
         cancelled."""
         tasks = self._finishing if must_finish else self._tasks
@@ -83,6 +83,7 @@ class LiveMeetings:
         tasks.add(task)
         task.add_done_callback(tasks.discard)
         task.add_done_callback(_log_failure)
+        return task
 
     async def run_hooks(self, hooks: list[EndHook], meeting_id: int) -> None:
         """Call the hooks (a plain function runs in a thread: it may write the database)."""
@@ -259,6 +260,8 @@ class LiveMeetings:
 
     async def _drop_media(self, live: LiveRoom, pid: str) -> None:
         recording.close_track(live, pid)
+        if live.captions is not None:
+            live.captions.end_of_speech(pid)
         await quiet(live.media.leave(pid))
 
     async def disconnect(self, conn: Connection, reason: str) -> None:

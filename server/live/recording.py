@@ -182,8 +182,12 @@ def close_track(live: LiveRoom, pid: str) -> None:
         handle.close(live.recorder.clock_s())
 
 
-def stop_recorder(core: LiveMeetings, live: LiveRoom) -> None:
-    """Close every track and the recorder, then finish the files in the background (awaited at close)."""
+def stop_recorder(
+    core: LiveMeetings, live: LiveRoom, after: asyncio.Task[None] | None = None
+) -> None:
+    """Close every track and the recorder, then finish the files in the background (awaited at close);
+    ``after``: what the recording's hooks wait for (the live captions' tail, stored before the offline pass
+    is queued)."""
     if live.recorder is None:
         return
     now = live.recorder.clock_s()
@@ -192,10 +196,12 @@ def stop_recorder(core: LiveMeetings, live: LiveRoom) -> None:
     for pid, _source in list(live.video_tracks):
         close_video(live, pid)
     live.recorder.end(now)
-    core.spawn(finish_recording(core, live.meeting_id), must_finish=True)
+    core.spawn(finish_recording(core, live.meeting_id, after), must_finish=True)
 
 
-async def finish_recording(core: LiveMeetings, meeting_id: int) -> None:
+async def finish_recording(
+    core: LiveMeetings, meeting_id: int, after: asyncio.Task[None] | None = None
+) -> None:
     """Mix the playback file, store every file's SHA-256, then tell the hooks (transcription)."""
     folder = core.layout.meeting_dir(str(meeting_id))
     try:
@@ -211,6 +217,8 @@ async def finish_recording(core: LiveMeetings, meeting_id: int) -> None:
         f"meeting {meeting_id}: recording finished",
     )
     log.info("meeting %s: recording finished (%d tracks, mix %d bytes)", meeting_id, len(tracks), mix_bytes)
+    if after is not None:
+        await asyncio.gather(after, return_exceptions=True)
     await core.run_hooks(core.on_recording_finished, meeting_id)
 
 
@@ -265,9 +273,10 @@ class RoomMediaListener(MediaListener):
         red: bool,
         arrival_monotonic_s: float,
     ) -> None:
-        on_audio_packet(
-            self.core.rooms.get(self.meeting_id), participant_id, payload, rtp_timestamp, sequence_number, red
-        )
+        live = self.core.rooms.get(self.meeting_id)
+        on_audio_packet(live, participant_id, payload, rtp_timestamp, sequence_number, red)
+        if live is not None and live.captions is not None:
+            live.captions.on_packet(participant_id, payload, rtp_timestamp, red)
 
     def on_video_packet(
         self,

@@ -7,7 +7,7 @@ Every message is a JSON object with a ``type``. The full list, with examples, is
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -161,6 +161,15 @@ class GetRollCall(_Msg):
     type: Literal["get_roll_call"]
 
 
+class SetCaptions(_Msg):
+    """Live captions on (``caption`` messages follow) or off for this socket. ``enabled`` is checked by its
+    handler, not here: a non-boolean is answered with an ``error`` (``bad_captions``) and the socket stays
+    open, as the contract asks."""
+
+    type: Literal["captions"]
+    enabled: Any = None
+
+
 ClientMessage = Annotated[
     Join
     | Answer
@@ -184,7 +193,8 @@ ClientMessage = Annotated[
     | EndMeeting
     | Hello
     | GetRollCall
-    | WallPage,
+    | WallPage
+    | SetCaptions,
     Field(discriminator="type"),
 ]
 client_message_adapter: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
@@ -375,6 +385,20 @@ class Pong(_Msg):
     type: Literal["pong"] = "pong"
 
 
+class Caption(_Msg):
+    """A live caption of a speaking connection point, to the sockets that sent ``captions`` enabled. Times
+    in seconds on the meeting clock; a partial caption (``final`` false) is replaced by the next caption of
+    the same unit, a final one never changes."""
+
+    type: Literal["caption"] = "caption"
+    unit: str
+    username: str
+    text: str
+    start: float
+    end: float
+    final: bool
+
+
 class MeetingEnded(_Msg):
     type: Literal["meeting_ended"] = "meeting_ended"
 
@@ -464,6 +488,7 @@ ServerMessage = (
     | MutedByChair
     | RemovedList
     | Pong
+    | Caption
     | MeetingEnded
     | Notification
     | ErrorOut

@@ -87,7 +87,19 @@ def hotwords_for(session: Session, meeting: Meeting, manifest: MeetingManifest) 
     Only names: longer phrases (agenda titles, "Điểm cầu ..." labels) were copied into the output.
     """
     names = [meeting.chair_unit.name] + [inv.unit.name for inv in meeting.invitations]
-    names += [t.unit_name for t in manifest.tracks]
+    return short_names(names + [t.unit_name for t in manifest.tracks])
+
+
+def meeting_hotwords(session: Session, meeting_id: int) -> list[str]:
+    """The live captions' hotwords: the chairing and invited units' names, as :func:`hotwords_for` (no
+    agenda titles: the offline pass found them copied into the output)."""
+    meeting = session.get(Meeting, meeting_id)
+    if meeting is None:
+        return []
+    return short_names([meeting.chair_unit.name] + [inv.unit.name for inv in meeting.invitations])
+
+
+def short_names(names: list[str]) -> list[str]:
     seen: list[str] = []
     for name in names:
         short = name.replace("UBND ", "").replace("Ủy ban nhân dân ", "").strip()
@@ -224,7 +236,7 @@ class TranscriptionRunner:
             if row is None or row.worker != self.worker:
                 log.warning("meeting %s: lost the transcription lease; result dropped", meeting_id)
                 return
-            transcripts.store_segments(session, meeting_id, segments)
+            transcripts.store_segments(session, meeting_id, segments, keep_edited=True)
             row.status, row.progress, row.error = JobStatus.DONE, 1.0, ""
             row.finished_at = utcnow()
             row.engine = engine_name

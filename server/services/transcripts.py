@@ -105,28 +105,53 @@ class SegmentInput:
 UNCERTAIN_REASONS: tuple[str, ...] = get_args(UncertainReason)  # as the transcription pipeline gives them
 
 
-def store_segments(session: Session, meeting_id: int, segments: Sequence[SegmentLike]) -> list[int]:
+def store_segments(
+    session: Session, meeting_id: int, segments: Sequence[SegmentLike], *, keep_edited: bool = False
+) -> list[int]:
     """Replace the meeting's segments with ``segments`` (ordered by start) and index them for search.
 
     Idempotent per meeting: a re-run of the transcription replaces what the previous run stored (clerk's edit
     history of the replaced segments goes with them; conclusions keep their second but lose segment links).
-    Creates the transcript row (status done) when there is none; an existing row's status is left to the
-    worker. Returns the new segment ids in order.
+    ``keep_edited`` (the offline pass replacing the live captions' segments): the segments the clerk edited
+    stay, with their history and conclusion links, and a new segment of the same unit overlapping one of them
+    in time is not stored. Creates the transcript row (status done) when there is none; an existing row's
+    status is left to the worker. Returns the new segment ids in order.
     """
     if session.get(Meeting, meeting_id) is None:
         raise NotFound(f"Không tìm thấy cuộc họp {meeting_id}.", details={"meeting": meeting_id})
     codes = {code: uid for uid, code in session.execute(select(Unit.id, Unit.code)).tuples()}
-    old_ids = list(
-        session.scalars(select(TranscriptSegment.id).where(TranscriptSegment.meeting_id == meeting_id))
+    kept = (
+        list(
+            session.scalars(
+                select(TranscriptSegment).where(
+                    TranscriptSegment.meeting_id == meeting_id, TranscriptSegment.edited_at.is_not(None)
+                )
+            )
+        )
+        if keep_edited
+        else []
     )
+    kept_ids = {k.id for k in kept}
+    ids = session.scalars(select(TranscriptSegment.id).where(TranscriptSegment.meeting_id == meeting_id))
+    old_ids = [i for i in ids if i not in kept_ids]
     if old_ids:
         search.unindex_segments(session, old_ids)
         for conclusion in session.scalars(select(Conclusion).where(Conclusion.meeting_id == meeting_id)):
-            conclusion.segment_ids = []
+            conclusion.segment_ids = [i for i in conclusion.segment_ids or [] if i in kept_ids]
+            if conclusion.segment_id not in kept_ids:
+                conclusion.segment_id = None
         session.flush()
-        session.execute(delete(TranscriptSegment).where(TranscriptSegment.meeting_id == meeting_id))
+        session.execute(delete(TranscriptSegment).where(TranscriptSegment.id.in_(old_ids)))
+
+    def covered(seg: SegmentLike) -> bool:
+        unit_id = codes.get(seg.unit_code or "")
+        return any(
+            k.unit_id == unit_id and seg.start_s < k.end_s and k.start_s < seg.end_s for k in kept
+        )
+
     rows: list[TranscriptSegment] = []
-    for seq, seg in enumerate(sorted(segments, key=lambda s: (s.start_s, s.end_s))):
+    fresh = sorted((s for s in segments if not covered(s)), key=lambda s: (s.start_s, s.end_s))
+    for seq, seg in enumerate(fresh):
         text = _nfc(seg.text)
         if not text:
             continue
@@ -155,20 +180,13 @@ def store_segments(session: Session, meeting_id: int, segments: Sequence[Segment
             )
         )
     session.add_all(rows)
-    transcript = session.scalar(select(Transcript).where(Transcript.meeting_id == meeting_id))
-    if transcript is None:
-        now = utcnow()
-        session.add(
-            Transcript(
-                meeting_id=meeting_id,
-                status=JobStatus.DONE,
-                progress=1.0,
-                queued_at=now,
-                started_at=now,
-                finished_at=now,
-            )
-        )
+    _ensure_transcript_row(session, meeting_id)
     session.flush()
+    if kept:  # one order by time again, the clerk's segments among the new ones
+        ordered = sorted([*kept, *rows], key=lambda r: (r.start_s, r.end_s))
+        for seq, row in enumerate(ordered):
+            row.seq = seq
+        session.flush()
     search.index_segments(session, meeting_id)
     audit.record(
         session,
@@ -180,6 +198,74 @@ def store_segments(session: Session, meeting_id: int, segments: Sequence[Segment
     )
     log.info("meeting %s: stored %d transcript segments (replaced %d)", meeting_id, len(rows), len(old_ids))
     return [r.id for r in rows]
+
+
+def _ensure_transcript_row(session: Session, meeting_id: int, engine: str = "") -> None:
+    transcript = session.scalar(select(Transcript).where(Transcript.meeting_id == meeting_id))
+    if transcript is None:
+        now = utcnow()
+        session.add(
+            Transcript(
+                meeting_id=meeting_id,
+                status=JobStatus.DONE,
+                progress=1.0,
+                queued_at=now,
+                started_at=now,
+                finished_at=now,
+                engine=engine,
+            )
+        )
+
+
+LIVE_ENGINE = "live-captions"
+
+
+def append_live_segments(session: Session, meeting_id: int, segments: Sequence[SegmentLike]) -> list[int]:
+    """Add the live captions' final segments to the meeting's transcript while it runs, indexed for search at
+    once (found by whoever may see the meeting). The transcript row is created (status done, engine
+    ``live-captions``) when there is none. Returns the new ids."""
+    codes = {code: uid for uid, code in session.execute(select(Unit.id, Unit.code)).tuples()}
+    last = session.scalar(
+        select(func.max(TranscriptSegment.seq)).where(TranscriptSegment.meeting_id == meeting_id)
+    )
+    seq = 0 if last is None else last + 1
+    rows: list[TranscriptSegment] = []
+    for seg in segments:
+        text = _nfc(seg.text)[:MAX_SEGMENT_CHARS]
+        if not text or seg.end_s < seg.start_s:
+            continue
+        rows.append(
+            TranscriptSegment(
+                meeting_id=meeting_id,
+                seq=seq,
+                start_s=max(0.0, float(seg.start_s)),
+                end_s=max(0.0, float(seg.end_s)),
+                unit_id=codes.get(seg.unit_code or ""),
+                speaker=_nfc(seg.speaker)[:MAX_SPEAKER_CHARS],
+                text=text,
+                asr_text=text,
+            )
+        )
+        seq += 1
+    session.add_all(rows)
+    _ensure_transcript_row(session, meeting_id, LIVE_ENGINE)
+    session.flush()
+    ids = [r.id for r in rows]
+    if ids:
+        search.index_segments(session, meeting_id, ids)
+    return ids
+
+
+def has_live_segments(session: Session, meeting_id: int) -> bool:
+    """Whether the meeting's transcript holds segments written by the live captions (and no offline pass
+    replaced them since)."""
+    row = session.scalar(select(Transcript).where(Transcript.meeting_id == meeting_id))
+    if row is None or row.engine != LIVE_ENGINE:
+        return False
+    count = session.scalar(
+        select(func.count(TranscriptSegment.id)).where(TranscriptSegment.meeting_id == meeting_id)
+    )
+    return bool(count)
 
 
 # ---- reading and editing ----------------------------------------------------------------------------------

@@ -118,6 +118,7 @@ class LiveServer:
         duration_s: float = 8.0,
         stats: Path | None = None,
         extra: tuple[str, ...] = (),
+        captions: Path | None = None,
     ) -> subprocess.Popen[str]:
         args = [
             sys.executable,
@@ -141,6 +142,8 @@ class LiveServer:
         if stats is not None:
             args += ["--stats-json", str(stats)]
         args += extra
+        if captions is not None:
+            args += ["--captions-json", str(captions)]
         proc = subprocess.Popen(
             args,
             stdin=subprocess.PIPE,
