@@ -4,6 +4,7 @@
 // state; room.js performs what a change asks of the browser (a microphone track, a toast, the end screen).
 
 export const CHAT_KEEP = 500; // chat messages kept in the state (the server replays at most its own history)
+export const CAPTION_LINES = 2; // live caption lines shown at once (the latest)
 
 /** The state before `welcome`: `options` are the page's own choices (role, saved camera/audio-only choice). */
 export function initialState({ role = "", camOn = true, audioOnly = false, startedAt = null } = {}) {
@@ -35,6 +36,8 @@ export function initialState({ role = "", camOn = true, audioOnly = false, start
     handUp: false,
     audioOnly,
     screenOn: false,
+    captionsOn: false, // this page asked for live captions (`captions` enabled); kept across a reconnect
+    captions: [], // the caption lines shown, oldest first: {unit, unitName, username, text, start, end, final}
     links: {}, // participant id → its link as the server measures it (link_quality: rating, rtt_ms, loss…)
     notice: null, // {seq, kind: "error" | "info", key?, params?, text?}: the latest thing to tell the user
     ended: null, // {key, params?} or {text}: the room is over for this page
@@ -60,6 +63,14 @@ export function speakingNow(state) {
 /** A participant's link as the server last measured it (`link_quality`), or null. */
 export function linkOf(state, pid) {
   return (state.links && state.links[pid]) || null;
+}
+
+/** A unit's name from its code: a participant of that unit, else its roll-call entry, else the code. */
+export function unitNameByCode(state, code) {
+  const p = state.participants.find((x) => x.unit === code);
+  if (p) return p.unit_name;
+  const e = state.rollCall.find((x) => x.unit === code);
+  return e && e.unit_name ? e.unit_name : code;
 }
 
 /** Raised hands in the order they were raised: [{id, position, unit_name, display_name}]. */
@@ -272,6 +283,28 @@ function linkQuality(state, msg) {
   return { ...state, links };
 }
 
+/** A live caption (only while this page asked for them): a partial one replaces the open (not final) line of
+ * its unit, or opens a new line; a final one fixes that line; an empty one withdraws the open line. The
+ * latest CAPTION_LINES lines are kept. */
+function captionReceived(state, msg) {
+  if (!state.captionsOn || typeof msg.unit !== "string" || typeof msg.text !== "string") return state;
+  const line = {
+    unit: msg.unit,
+    unitName: unitNameByCode(state, msg.unit),
+    username: msg.username || "",
+    text: msg.text.trim(),
+    start: msg.start,
+    end: msg.end,
+    final: msg.final === true,
+  };
+  const open = state.captions.findIndex((l) => l.unit === msg.unit && !l.final);
+  let lines = state.captions.slice();
+  if (open >= 0) lines[open] = line;
+  else lines.push(line);
+  if (!line.text) lines = lines.filter((l) => l !== line);
+  return { ...state, captions: lines.slice(-CAPTION_LINES) };
+}
+
 /** Local actions: what this page's user did (the socket message, if any, is sent by room.js). */
 function local(state, a) {
   switch (a.type) {
@@ -301,6 +334,10 @@ function local(state, a) {
       delete rollDrafts[a.unit];
       return { ...state, rollDrafts };
     }
+    case "ui:captions":
+      return { ...state, captionsOn: a.enabled, captions: a.enabled ? state.captions : [] };
+    case "ui:captions_idle": // no caption for a while: the band faded out, its lines go
+      return state.captions.length ? { ...state, captions: [] } : state;
     case "ui:notice":
       return withNotice(state, { kind: a.kind || "error", key: a.key, params: a.params, text: a.text });
     case "ui:ended":
@@ -372,6 +409,8 @@ export function apply(state, msg) {
       return linkQuality(state, msg);
     case "wall":
       return { ...state, wall: msg };
+    case "caption":
+      return captionReceived(state, msg);
     default:
       return msg.type.startsWith("ui:") ? local(state, msg) : state;
   }

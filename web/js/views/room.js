@@ -6,6 +6,7 @@ import { h, mount } from "../dom.js";
 import { t } from "../i18n.js";
 import { loadChoice, openLocalMedia, saveChoice } from "../media/devices.js";
 import { levelBar, watchLevel } from "../media/levels.js";
+import { createCaptions } from "../room/captions.js";
 import { createPanels } from "../room/panels.js";
 import { MediaSession } from "../room/peer.js";
 import { CLOSE, Signaling } from "../room/signaling.js";
@@ -38,6 +39,7 @@ const STATE_MESSAGES = [
   "meeting_ended",
   "link_quality",
   "wall",
+  "caption",
 ];
 const FINAL_CLOSES = [CLOSE.FORBIDDEN, CLOSE.NOT_LIVE, CLOSE.NOT_FOUND, CLOSE.UNAUTHENTICATED, CLOSE.BAD_MESSAGE, CLOSE.TOO_MANY];
 
@@ -74,6 +76,7 @@ export async function render({ main, params, user }) {
     audioOnly: toggleAudioOnly,
     leave,
   });
+  const captions = createCaptions({ toggle: toggleCaptions, idle: () => dispatch({ type: "ui:captions_idle" }) });
   const chairActions = {
     muteAll: () => send({ type: "mute_all" }),
     floorControl: (enabled) => send({ type: "floor_control", enabled }),
@@ -119,7 +122,15 @@ export async function render({ main, params, user }) {
         h("section.room-main", { "aria-label": t("room.grid") }, stage, wall.el, grid),
         h("aside.room-side", { "aria-label": t("room.side") }, panels.el),
       ),
-      h("footer.room-tools", { role: "toolbar", "aria-label": t("room.toolbar") }, h("div.own-box", {}, ownVideo, ownBar), toolbar.buttons),
+      h(
+        "footer.room-tools",
+        { role: "toolbar", "aria-label": t("room.toolbar") },
+        h("div.own-box", {}, ownVideo, ownBar),
+        captions.band,
+        toolbar.buttons.slice(0, -1),
+        captions.button,
+        toolbar.buttons.slice(-1),
+      ),
       toast,
     ),
   );
@@ -142,6 +153,7 @@ export async function render({ main, params, user }) {
     toolbar.update(state, { hasCamera: !!camTrack(), canCaptureScreen: !!navigator.mediaDevices.getDisplayMedia });
     tiles.update(state);
     panels.update(state);
+    captions.update(state);
   }
 
   function dispatch(msg) {
@@ -224,6 +236,7 @@ export async function render({ main, params, user }) {
     showToast(t("room.reconnected"), "info");
     tiles.clear();
     dispatch(e.detail); // a share in progress stops with the old connection (welcome: screenOn false)
+    if (state.captionsOn) send({ type: "captions", enabled: true }); // a new socket: ask again
     startMedia();
   });
   sig.addEventListener("close", (e) => {
@@ -285,6 +298,10 @@ export async function render({ main, params, user }) {
     const track = session && session.local.screen;
     if (track) track.stop();
     if (session) await session.setLocal("screen", null);
+  }
+  function toggleCaptions() {
+    dispatch({ type: "ui:captions", enabled: !state.captionsOn });
+    send({ type: "captions", enabled: state.captionsOn });
   }
   function leave() {
     send({ type: "leave" });
@@ -349,6 +366,7 @@ export async function render({ main, params, user }) {
   function cleanup() {
     timers.forEach(clearInterval);
     clearTimeout(toastTimer);
+    captions.close();
     stopLevel();
     sig.close();
     if (session && session.local.screen) session.local.screen.stop();
