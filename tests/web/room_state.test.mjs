@@ -128,6 +128,7 @@ const SERVER_TYPES = [
   "link_quality",
   "wall", // the chair's wall page (web/js/room/wall.js draws it)
   "thumbnail", // to the peer (web/js/room/peer.js pauses or resumes our thumbnail), not the room state
+  "caption", // live captions (tests/web/captions.test.mjs)
   "redirect", // to the socket (web/js/room/signaling.js follows it), not the room state
 ];
 
