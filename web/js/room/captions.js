@@ -1,7 +1,8 @@
 // Live captions in the room (issue 21): the "Phụ đề" toggle of the toolbar and the caption band above the
 // toolbar. The lines come from the room state (state.js: `caption` messages, at most two, each with its unit's
-// name); the band fades out after a few seconds without a caption. The band sits in the toolbar's own row, so
-// on a phone it stays below the videos and never covers a speaker's face.
+// name); the band fades out after a few seconds without a caption. Two text lines at most: one caption may
+// take both, two take one each; a long text shows its end (the latest words), the unit's name stays in front.
+// The band sits in the toolbar's own row, so on a phone it stays below the videos and never covers a face.
 import { h, mount } from "../dom.js";
 import { t } from "../i18n.js";
 
@@ -12,12 +13,15 @@ const CSS = `
 .room-tools { flex-wrap: wrap; }
 .caption-band { order: -1; flex: 1 0 100%; box-sizing: border-box; max-width: 60rem; margin: 0 auto .15rem;
   padding: .3rem .7rem; border-radius: 4px; background: rgba(0, 0, 0, .78); color: #fff; font-size: 1.05rem;
-  line-height: 1.4; max-height: calc(2 * 1.4em + .6rem); overflow: hidden; display: flex; flex-direction: column;
-  justify-content: flex-end; transition: opacity ${FADE_MS}ms ease-out; }
+  line-height: 1.4; transition: opacity ${FADE_MS}ms ease-out; }
 .caption-band[hidden] { display: none; }
 .caption-band.fading { opacity: 0; }
-.caption-line { margin: 0; flex: none; }
-.caption-unit { font-weight: 700; color: #ffd36b; margin-right: .4em; }
+.caption-line { display: flex; gap: .4em; margin: 0; }
+.caption-unit { flex: none; max-width: 45%; overflow: hidden; white-space: nowrap; text-overflow: ellipsis;
+  font-weight: 700; color: #ffd36b; }
+.caption-text { flex: 1; min-width: 0; max-height: 1.4em; overflow: hidden; display: flex; flex-direction: column;
+  justify-content: flex-end; }
+.caption-line:only-child .caption-text { max-height: 2.8em; }
 @media (max-width: 700px) { .caption-band { font-size: .95rem; padding: .25rem .5rem; } }
 `;
 
