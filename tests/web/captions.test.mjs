@@ -145,6 +145,17 @@ describe("live captions", () => {
     assert.deepEqual(texts(run(s, caption("CHUMO", "Câu hai.", true))), ["UBND xã Chư Mố: Câu một.", "UBND xã Chư Mố: Câu hai."]);
   });
 
+  test("captions refused or failed for good: the toggle goes back off, with the server's words", () => {
+    for (const code of ["captions_off", "captions_failed"]) {
+      const s = run(on(), caption("CHUMO", "Câu một.", true), { type: "error", code, message: "Phụ đề không có." });
+      assert.equal(s.captionsOn, false);
+      assert.deepEqual(s.captions, []);
+      assert.equal(s.notice.text, "Phụ đề không có.");
+    }
+    const other = run(on(), { type: "error", code: "forbidden", message: "Không được phép." });
+    assert.equal(other.captionsOn, true);
+  });
+
   test("malformed captions are ignored", () => {
     const s = on();
     assert.equal(apply(s, { type: "caption", unit: 3, text: "x" }), s);

@@ -5,6 +5,7 @@
 
 export const CHAT_KEEP = 500; // chat messages kept in the state (the server replays at most its own history)
 export const CAPTION_LINES = 2; // live caption lines shown at once (the latest)
+const CAPTION_ERRORS = ["captions_off", "captions_failed"]; // docs/signaling.md: no captions will come
 
 /** The state before `welcome`: `options` are the page's own choices (role, saved camera/audio-only choice). */
 export function initialState({ role = "", camOn = true, audioOnly = false, startedAt = null } = {}) {
@@ -401,8 +402,11 @@ export function apply(state, msg) {
       return { ...state, ended: { key: "room.ended" } };
     case "notification":
       return withNotice(state, { kind: "info", text: msg.text });
-    case "error":
-      return withNotice(state, { kind: "error", text: msg.message });
+    case "error": {
+      // captions refused (turned off on this server) or failed for good: the toggle goes back off
+      const off = CAPTION_ERRORS.includes(msg.code) ? { captionsOn: false, captions: [] } : {};
+      return withNotice({ ...state, ...off }, { kind: "error", text: msg.message });
+    }
     case "pong":
       return state;
     case "link_quality":
