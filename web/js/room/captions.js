@@ -11,7 +11,7 @@ const FADE_MS = 600; // the fade itself (the CSS transition below)
 const STYLE_ID = "caption-style";
 const CSS = `
 .room-tools { flex-wrap: wrap; }
-.caption-band { order: -1; flex: 1 0 100%; box-sizing: border-box; max-width: 60rem; margin: 0 auto .15rem;
+.caption-band { order: -1; flex: 0 0 100%; box-sizing: border-box; margin: 0 0 .15rem;
   padding: .3rem .7rem; border-radius: 4px; background: rgba(0, 0, 0, .78); color: #fff; font-size: 1.05rem;
   line-height: 1.4; transition: opacity ${FADE_MS}ms ease-out; }
 .caption-band[hidden] { display: none; }
