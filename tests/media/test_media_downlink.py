@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from server.media.downlink import DownlinkConfig, DownlinkPolicy, Interval, ViewerLink
+from server.media.uplink import UplinkConfig, UplinkEstimator
 from tests.netns import namespace
 
 HERE = Path(__file__).resolve().parent
@@ -120,3 +121,26 @@ def test_capped_viewer_switched_down_and_up(tmp_path: Path) -> None:
     assert capped["video_freeze_ratio"] < 0.4, capped
     assert result["recovery_s"] is not None and result["recovery_s"] <= 10.0, result
     assert result["after"]["audio_freezes"] == 0, result["after"]
+
+
+def test_uplink_estimate_lowers_a_lossy_publisher_and_recovers() -> None:
+    """The REMB a publisher is sent (server/media/uplink.py): the cap on a clean uplink, less on a full."""
+    uplink = UplinkEstimator(800_000)
+    expected = received = 0
+
+    def second(t: float, loss: float) -> int:
+        nonlocal expected, received
+        expected += 100
+        received += round(100 * (1 - loss))
+        return uplink.update("cam", expected, received, t)
+
+    assert second(0.0, 0.0) == 800_000
+    assert [second(t, 0.05) for t in (1.0, 2.0)] == [800_000, 800_000]  # noise: held
+    assert second(3.0, 0.30) == 680_000  # x (1 - 0.3 / 2)
+    assert second(4.0, 0.30) == 578_000
+    for t in range(5, 30):
+        second(float(t), 0.6)
+    assert uplink.update("cam", expected, received, 30.0) == UplinkConfig().floor_bps
+    rates = [second(float(t), 0.0) for t in range(31, 70)]
+    assert rates == sorted(rates) and rates[-1] == 800_000  # up 8 % a second, to the cap
+    assert uplink.update("cam", 5, 5, 71.0) == 800_000  # counts restarted (a new sender): the cap again
