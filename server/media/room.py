@@ -354,8 +354,12 @@ class MediaRoom:
         (server/media/quality.py)."""
         participants, streams = list(self._participants.values()), list(self._streams.values())
         samples = await meter.sample(participants, streams, time.monotonic())
-        paused = {pid: self._downlink.link(pid).paused for pid in self._participants}
-        return [dataclasses.replace(s, videos_paused=paused.get(s.participant_id, ())) for s in samples]
+        out = []
+        for sample in samples:
+            link = self._downlink.link(sample.participant_id)
+            remb = None if link.remb_bps is None else link.remb_bps / 1000
+            out.append(dataclasses.replace(sample, videos_paused=link.paused, remb_kbps=remb))
+        return out
 
     def stats(self) -> RoomStats:
         participants = []

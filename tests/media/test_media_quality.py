@@ -169,7 +169,8 @@ async def test_the_chair_gets_every_line_a_commune_only_its_own_every_interval()
     lines = {x["participant_id"]: x for x in chair["links"]}  # type: ignore[union-attr]
     assert set(lines) == {"u1", "u2", "u3"}
     assert lines["u2"] == {"participant_id": "u2", "unit": "CHUMO", "rating": "fair", "rtt_ms": 180,
-                           "loss_up_pct": 5.1, "loss_down_pct": 0.4, "recv_kbps": 96, "videos_paused": ["u1"]}
+                           "loss_up_pct": 5.1, "loss_down_pct": 0.4, "recv_kbps": 96, "videos_paused": ["u1"],
+                           "remb_kbps": None}
     assert lines["u1"]["rating"] == "good" and lines["u3"]["rating"] == "unknown"
     assert lines["u3"]["rtt_ms"] is None and lines["u3"]["recv_kbps"] is None
     for pid in ("u2", "u3"):

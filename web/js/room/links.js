@@ -13,6 +13,7 @@ const VI = {
   "link.loss_up": "mất gói chiều gửi {pct}",
   "link.loss_down": "mất gói chiều nhận {pct}",
   "link.recv": "nhận {kbps} kb/s",
+  "link.remb": "máy nhận ước lượng {kbps} kb/s",
   "link.none": "chưa đo được",
   "link.paused": "Tạm dừng video để tiết kiệm băng thông",
 };
@@ -23,6 +24,7 @@ const EN = {
   "link.loss_up": "sending loss {pct}",
   "link.loss_down": "receiving loss {pct}",
   "link.recv": "receiving {kbps} kb/s",
+  "link.remb": "receiver's estimate {kbps} kb/s",
   "link.none": "not measured yet",
   "link.paused": "Video paused to save bandwidth",
 };
@@ -74,6 +76,7 @@ export function linkFigures(line) {
   if (line.loss_down_pct !== null && line.loss_down_pct !== undefined)
     parts.push(t("link.loss_down", { pct: percent(line.loss_down_pct) }));
   if (line.recv_kbps !== null && line.recv_kbps !== undefined) parts.push(t("link.recv", { kbps: line.recv_kbps }));
+  if (line.remb_kbps !== null && line.remb_kbps !== undefined) parts.push(t("link.remb", { kbps: line.remb_kbps }));
   return parts.length ? parts.join(" · ") : t("link.none");
 }
 
