@@ -2,10 +2,10 @@
 
 What the server reads of each viewer's link, every ``interval_s``:
 
-- loss, over the last ``loss_window_s``: the video packets the viewer asked again for (NACK: a receiver sends
-  one as soon as it misses a packet), of those sent; without enough video for that (audio only), the
-  ``fraction lost`` of its RTCP Receiver Reports about the streams forwarded to it, weighted by the packets
-  each stream carried (reports come every second or five, each about a few dozen packets: noisier);
+- loss, over the newest intervals (within ``loss_window_s``) that hold ``min_packets``: the video packets the
+  viewer asked again for (NACK: a receiver sends one as soon as it misses a packet), of those sent; without
+  enough video for that (audio only), the ``fraction lost`` of its RTCP Receiver Reports about the streams
+  forwarded to it, weighted by the packets each stream carried (reports come every second or five);
 - REMB: the receiver's estimate of the bitrate it can take, sent when ``goog-remb`` is negotiated (the SFU
   offers it on video, as aiortc does). Chromium sends one REMB for all the video SSRCs it receives (its
   receive-side estimator runs on abs-send-time, which the SFU forwards); aiortc's receiver — the bot — sends
@@ -56,8 +56,8 @@ class DownlinkConfig:
     severe: float = 0.20
     lossy_intervals: int = 2
     nack_memory_s: float = 3.0  # a packet asked again within this is counted once (receivers repeat NACKs)
-    loss_window_s: float = 1.5  # loss counted over this long (a stalled loop sends little in one interval)
-    min_packets: int = 40  # fewer packets in the window: no loss figure from them
+    loss_window_s: float = 3.0  # loss counted over the latest intervals of this long that hold min_packets
+    min_packets: int = 100  # packets a loss figure needs (5 % random loss over fewer reads 10 % too often)
     remb_fresh_s: float = 3.0
     settle_s: float = 1.0  # after a change, reports still describe the link before it: not judged
     up_after_s: float = 2.0
@@ -105,6 +105,23 @@ class Interval:
     video_bps: float
     videos: int  # videos that carried packets
     remb_bps: float | None  # the REMBs in force, summed
+
+
+def _windowed_loss(window: Sequence[tuple[float, int, int, float, int]], min_packets: int) -> float | None:
+    """The loss over the newest intervals that hold `min_packets` video packets (NACKed of sent), else over
+    those that hold as many packets weighed by Receiver Reports; None when neither is there."""
+    nacked = sent = 0
+    for _, n, packets, _, _ in reversed(window):
+        nacked, sent = nacked + n, sent + packets
+        if sent >= min_packets:
+            return min(1.0, nacked / sent)
+    lost = 0.0
+    weight = 0
+    for _, _, _, rr_lost, rr_weight in reversed(window):
+        lost, weight = lost + rr_lost, weight + rr_weight
+        if weight >= min_packets:
+            return lost / weight
+    return None
 
 
 class DownlinkPolicy:
@@ -217,12 +234,7 @@ class DownlinkPolicy:
         window = [w for w in link.window if now_s - w[0] < self.config.loss_window_s]
         window.append((now_s, nacked, video_packets, lost_weighted, weight))
         link.window = window
-        video_sent, rr_weight = sum(w[2] for w in window), sum(w[4] for w in window)
-        loss = None
-        if video_sent >= self.config.min_packets:
-            loss = min(1.0, sum(w[1] for w in window) / video_sent)
-        elif rr_weight >= self.config.min_packets:
-            loss = sum(w[3] for w in window) / rr_weight
+        loss = _windowed_loss(window, self.config.min_packets)
         interval = Interval(
             seconds=seconds,
             loss=loss,

@@ -9,7 +9,7 @@ seconds, then the rule is deleted and the call runs ``--after`` seconds. Every 5
 videos the server forwards to the viewer; the viewer notes each packet it receives. Prints one JSON line: per
 phase, the freezes of audio and of the forwarded videos, paused video time, the fewest videos forwarded; and
 the recovery time: from the lift until the server forwards every video for the rest of the call and each
-shows a frame.
+shows a frame (``recovery_s``), and until all of them first show again (``first_full_s``).
 
 Freezes, from the packets the viewer received (when each arrived, its sequence number; not from decoding,
 whose timing on a busy machine says more about the machine than the link):
@@ -187,6 +187,13 @@ def measure(
             recovered = t - lifted
             break
     out["recovery_s"] = recovered
+    # and the first moment after the lift when all of them show (a step up the link then may or may not keep)
+    out["first_full_s"] = next(
+        (t - lifted for t, forwarded in after
+         if all(pid in forwarded and (last := last_before(video[pid], t)) is not None
+                and t - last <= VIDEO_FREEZE_S for pid in PUBLISHERS)),
+        None,
+    )
     return out
 
 
