@@ -101,9 +101,9 @@ class Interval:
     seconds: float
     loss: float | None  # None: no Receiver Report in the interval
     sent_bps: float
-    audio_bps: float
+    audio_bps: float  # audio and a wall's thumbnails (not stepped)
     video_bps: float
-    videos: int  # videos that carried packets
+    videos: int  # videos that carried packets (cameras and screens)
     remb_bps: float | None  # the REMBs in force, summed
 
 
@@ -199,8 +199,8 @@ class DownlinkPolicy:
             counters[key] = (forwarder.bytes_sent, forwarder.packets_sent)
             before = link.counters.get(key, (0, 0))
             sent, packets = forwarder.bytes_sent - before[0], forwarder.packets_sent - before[1]
-            if slot.kind == "audio":
-                audio_bytes += sent
+            if slot.kind == "audio" or (slot.stream is not None and slot.stream[1] == "thumbnail"):
+                audio_bytes += sent  # what the policy does not step: audio, and a wall's thumbnails
             else:
                 video_bytes += sent
                 if packets > 0:
