@@ -55,14 +55,16 @@ class DownlinkConfig:
     lossy: float = 0.10
     severe: float = 0.20
     lossy_intervals: int = 2
-    nack_memory_s: float = 3.0  # a packet asked again within this is counted once (receivers repeat NACKs)
+    # a packet NACKed again within this is not counted again: aiortc's receiver repeats every packet still
+    # missing (up to a few hundred) in each NACK it sends, long after they were lost
+    nack_memory_s: float = 60.0
     loss_window_s: float = 3.0  # loss counted over the latest intervals of this long that hold min_packets
     min_packets: int = 100  # packets a loss figure needs (5 % random loss over fewer reads 10 % too often)
     remb_fresh_s: float = 3.0
     settle_s: float = 1.0  # after a change, reports still describe the link before it: not judged
-    up_after_s: float = 2.0
+    up_after_s: float = 1.5
     probe_window_s: float = 6.0
-    backoff_max_s: float = 5.0
+    backoff_max_s: float = 4.0
 
 
 @dataclass

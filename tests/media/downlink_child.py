@@ -233,6 +233,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 break
             await asyncio.sleep(0.1)
         t0 = time.monotonic() + 1.0
+        logging.getLogger(__name__).info("clock starts")
         capped_at, lifted_at = t0 + args.before, t0 + args.before + args.capped
         end = lifted_at + args.after
         while (now := time.monotonic()) < end:
@@ -255,6 +256,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 video[label.participant_id] = shown_frames(arrivals)
         phases = {"before": (t0, capped_at), "capped": (capped_at, lifted_at), "after": (lifted_at, end)}
         result = measure(ticks, audio, video, phases)
+        logging.getLogger(__name__).info("capped %.1f .. %.1f s after the clock started, ended at %.1f",
+                                         capped_at - t0, lifted_at - t0, end - t0)
         result["video_fps"] = {pid: round(len(video[pid]) / (end - t0 + 1.0), 1) for pid in PUBLISHERS}
         stats = room.stats()
         result["video_kbps_sent"] = {
@@ -285,4 +288,5 @@ if __name__ == "__main__":
     if parsed.verbose:
         logging.basicConfig(level=logging.WARNING, format="%(relativeCreated)8.0f %(name)s %(message)s")
         logging.getLogger("server.media.room").setLevel(logging.INFO)
+        logging.getLogger(__name__).setLevel(logging.INFO)
     print(json.dumps(asyncio.run(main(parsed))))
