@@ -49,6 +49,7 @@ def link_info(live: LiveRoom, sample: LinkSample) -> m.LinkInfo | None:
         loss_down_pct=pct(sample.loss_down),
         recv_kbps=None if sample.recv_kbps is None else round(sample.recv_kbps),
         videos_paused=list(sample.videos_paused),
+        remb_kbps=None if sample.remb_kbps is None else round(sample.remb_kbps),
     )
 
 

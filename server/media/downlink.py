@@ -2,32 +2,33 @@
 
 What the server reads of each viewer's link, every ``interval_s``:
 
-- loss: the ``fraction lost`` of the viewer's RTCP Receiver Reports about the streams forwarded to it (audio
-  and video), weighted by the packets each stream carried since the last interval, and — sooner: a receiver
-  sends them as soon as it misses a packet, Receiver Reports come every second or five — the video packets it
-  asked again for (NACK), of those sent; the larger of the two;
+- loss, over the newest intervals (within ``loss_window_s``) that hold ``min_packets``: the video packets the
+  viewer asked again for (NACK: a receiver sends one as soon as it misses a packet), of those sent; without
+  enough video for that (audio only), the ``fraction lost`` of its RTCP Receiver Reports about the streams
+  forwarded to it, weighted by the packets each stream carried (reports come every second or five);
 - REMB: the receiver's estimate of the bitrate it can take, sent when ``goog-remb`` is negotiated (the SFU
   offers it on video, as aiortc does). Chromium sends one REMB for all the video SSRCs it receives (its
   receive-side estimator runs on abs-send-time, which the SFU forwards); aiortc's receiver — the bot — sends
   one per video m-line, its estimator seeing only that m-line's packets. aiortc offers no transport-wide
   congestion control (no ``transport-cc`` feedback, no transport-wide sequence numbers), so Chromium never
-  sends transport-cc feedback to this server: REMB and Receiver Reports are all there is. A REMB is taken per
-  set of SSRCs it names (a newer one replaces those it overlaps); the sum over the sets is the estimate.
-  A delay-based estimate caps itself near 1.5x what arrives, so it only says when to go *down* (it falls under
-  what is sent once queues grow);
+  sends transport-cc feedback to this server: REMB, NACKs and Receiver Reports are all there is. A REMB is
+  taken per set of SSRCs it names (a newer one replaces those it overlaps); the sum over the sets is reported
+  (link_quality ``remb_kbps``) but not acted on: a delay-based estimate caps itself near 1.5x what arrives (it
+  cannot say when to go up), a policer drops without delay first (it cannot say when to go down), and aiortc's
+  estimator in a loaded process said 25-60 % of what arrived whole (442 kb/s for 1.8 Mb/s at 2 % loss);
 - sent: the bytes the server forwarded to the viewer.
 
 The policy, per viewer, in steps: all the videos it would get (screens, then its last-N cameras), one fewer …
 one, none (audio only). Audio is never dropped. A step down comes after ``lossy_intervals`` consecutive lossy
-intervals (loss at least ``lossy``, or a REMB under what is sent along with some loss), or at once when the
-loss is ``severe``; it drops as many videos as the throughput that arrived (sent x (1 - loss)) cannot carry.
-A step up — one video — comes after ``up_after_s`` without a lossy interval, plus, after a step down, a
-back-off that doubles (from ``up_after_s`` to ``backoff_max_s``) with each step down and goes back to zero
-once a step up has held for ``probe_window_s``. A policer (a capped 3G/4G link) shows no queue before it
-drops, so stepping up is the only probe: a failed one costs a second or two of loss, repaired in part by
-retransmissions (NACK), rarely on audio (small audio packets pass a byte-counting limiter before large video
-ones). A resumed video starts at a key
-frame, which the room asks of its publisher (StreamForwarder.restart, PLI): no longer freeze than that.
+intervals (loss at least ``lossy``), or at once when the loss is ``severe``; it drops as many videos as the
+throughput that arrived (sent x (1 - loss)) cannot carry.
+A step up — one video; two after a step up that held, then four … — comes after ``up_after_s`` without a
+lossy interval, plus, after a step down, a back-off that doubles (from ``up_after_s`` to ``backoff_max_s``)
+with each step down and goes back to zero once a step up has held for ``probe_window_s``. A policer (a capped
+3G/4G link) shows no queue before it drops, so stepping up is the only probe: a failed one costs a second or
+two of loss, repaired in part by retransmissions (NACK), rarely on audio (small audio packets pass a
+byte-counting limiter before large video ones). A resumed video starts at a key frame, which the room asks of
+its publisher (StreamForwarder.restart, PLI): no longer freeze than that.
 
 Losses under ``lossy`` (10 %, GCC's threshold) are taken as the link's own noise, not congestion: a viewer on
 a link losing 5 % at random keeps every video.
@@ -39,8 +40,6 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
-
-from server.media import aiortc_hooks as hooks
 
 if TYPE_CHECKING:
     from server.media.participants import SendSlot
@@ -56,16 +55,16 @@ class DownlinkConfig:
     lossy: float = 0.10
     severe: float = 0.20
     lossy_intervals: int = 2
-    remb_overuse: float = 0.85  # REMB under this share of the video sent on its SSRCs, with loss: overuse
-    clean: float = 0.02  # loss under which a REMB under what is sent is not believed
-    nack_memory_s: float = 3.0  # a packet asked again within this is counted once (receivers repeat NACKs)
-    nack_window_s: float = 1.0  # NACKed of sent video packets over this long (a stalled loop sends little)
-    nack_min_packets: int = 30  # fewer video packets sent in the window: no NACK loss figure
+    # a packet NACKed again within this is not counted again: aiortc's receiver repeats every packet still
+    # missing (up to a few hundred) in each NACK it sends, long after they were lost
+    nack_memory_s: float = 60.0
+    loss_window_s: float = 3.0  # loss counted over the latest intervals of this long that hold min_packets
+    min_packets: int = 100  # packets a loss figure needs (5 % random loss over fewer reads 10 % too often)
     remb_fresh_s: float = 3.0
     settle_s: float = 1.0  # after a change, reports still describe the link before it: not judged
-    up_after_s: float = 2.0
+    up_after_s: float = 1.5
     probe_window_s: float = 6.0
-    backoff_max_s: float = 5.0
+    backoff_max_s: float = 4.0
 
 
 @dataclass
@@ -86,7 +85,9 @@ class ViewerLink:
     remb: dict[frozenset[int], tuple[int, float]] = field(default_factory=dict)  # SSRCs -> (bps, at)
     nacked: dict[tuple[int, int], float] = field(default_factory=dict)  # (SSRC, seq) asked again -> when
     new_nacks: int = 0  # packets asked again for the first time this interval
-    nack_window: list[tuple[float, int, int]] = field(default_factory=list)  # (at, NACKed, video sent)
+    # (at, NACKed, video packets sent, RR-reported lost, packets the RRs weigh) of the intervals in the window
+    window: list[tuple[float, int, int, float, int]] = field(default_factory=list)
+    up_step: int = 1  # videos added by the next step up: 1 after a step down, doubled by each that held
     # the last interval's figures (link_quality reports them)
     loss: float | None = None
     sent_bps: float | None = None
@@ -102,11 +103,27 @@ class Interval:
     seconds: float
     loss: float | None  # None: no Receiver Report in the interval
     sent_bps: float
-    audio_bps: float
+    audio_bps: float  # audio and a wall's thumbnails (not stepped)
     video_bps: float
-    videos: int  # videos that carried packets
+    videos: int  # videos that carried packets (cameras and screens)
     remb_bps: float | None  # the REMBs in force, summed
-    remb_covered_bps: float  # video sent on the SSRCs those REMBs name
+
+
+def _windowed_loss(window: Sequence[tuple[float, int, int, float, int]], min_packets: int) -> float | None:
+    """The loss over the newest intervals that hold `min_packets` video packets (NACKed of sent), else over
+    those that hold as many packets weighed by Receiver Reports; None when neither is there."""
+    nacked = sent = 0
+    for _, n, packets, _, _ in reversed(window):
+        nacked, sent = nacked + n, sent + packets
+        if sent >= min_packets:
+            return min(1.0, nacked / sent)
+    lost = 0.0
+    weight = 0
+    for _, _, _, rr_lost, rr_weight in reversed(window):
+        lost, weight = lost + rr_lost, weight + rr_weight
+        if weight >= min_packets:
+            return lost / weight
+    return None
 
 
 class DownlinkPolicy:
@@ -176,7 +193,6 @@ class DownlinkPolicy:
         lost_weighted = 0.0
         weight = 0
         videos = 0
-        by_ssrc: dict[int, int] = {}
         for slot in slots:
             forwarder = slot.forwarder
             if forwarder is None:
@@ -185,11 +201,10 @@ class DownlinkPolicy:
             counters[key] = (forwarder.bytes_sent, forwarder.packets_sent)
             before = link.counters.get(key, (0, 0))
             sent, packets = forwarder.bytes_sent - before[0], forwarder.packets_sent - before[1]
-            if slot.kind == "audio":
-                audio_bytes += sent
+            if slot.kind == "audio" or (slot.stream is not None and slot.stream[1] == "thumbnail"):
+                audio_bytes += sent  # what the policy does not step: audio, and a wall's thumbnails
             else:
                 video_bytes += sent
-                by_ssrc[hooks.sender_ssrc(slot.transceiver.sender)] = sent
                 if packets > 0:
                     videos += 1
             reports = slot.reports
@@ -210,7 +225,7 @@ class DownlinkPolicy:
         if previous_at is None or now_s <= previous_at:
             return None
         seconds = now_s - previous_at
-        remb_bps = covered = 0.0
+        remb_bps = 0.0
         fresh_rembs = 0
         for ssrcs, (bps, at) in list(link.remb.items()):
             if now_s - at > self.config.remb_fresh_s:
@@ -218,23 +233,18 @@ class DownlinkPolicy:
                 continue
             fresh_rembs += 1
             remb_bps += bps
-            covered += sum(sent for ssrc, sent in by_ssrc.items() if ssrc in ssrcs) * 8 / seconds
-        losses = [lost_weighted / weight] if weight else []
-        window = [w for w in link.nack_window if now_s - w[0] < self.config.nack_window_s]
-        window.append((now_s, nacked, video_packets))
-        link.nack_window = window
-        window_packets = sum(w[2] for w in window)
-        if window_packets >= self.config.nack_min_packets:
-            losses.append(min(1.0, sum(w[1] for w in window) / window_packets))
+        window = [w for w in link.window if now_s - w[0] < self.config.loss_window_s]
+        window.append((now_s, nacked, video_packets, lost_weighted, weight))
+        link.window = window
+        loss = _windowed_loss(window, self.config.min_packets)
         interval = Interval(
             seconds=seconds,
-            loss=max(losses) if losses else None,
+            loss=loss,
             sent_bps=(audio_bytes + video_bytes) * 8 / seconds,
             audio_bps=audio_bytes * 8 / seconds,
             video_bps=video_bytes * 8 / seconds,
             videos=videos,
             remb_bps=remb_bps if fresh_rembs else None,
-            remb_covered_bps=covered,
         )
         link.loss, link.sent_bps, link.remb_bps = interval.loss, interval.sent_bps, interval.remb_bps
         link.forwarded = videos
@@ -245,27 +255,15 @@ class DownlinkPolicy:
         if now_s - link.last_change_s < c.settle_s:
             return False
         loss = interval.loss
-        # a REMB under what is sent, believed with some loss (aiortc's estimator, in a busy process, says half
-        # of what arrives whole): the link is full
-        overuse = (
-            interval.remb_bps is not None
-            and interval.remb_covered_bps > 0
-            and interval.remb_bps < c.remb_overuse * interval.remb_covered_bps
-            and loss is not None
-            and loss >= c.clean
-        )
-        lossy = (loss is not None and loss >= c.lossy) or overuse
-        if lossy:
+        if loss is not None and loss >= c.lossy:
             link.lossy_run += 1
             link.last_lossy_s = now_s
-            severe = loss is not None and loss >= c.severe
+            severe = loss >= c.severe
             current = interval.videos if link.cap is None else min(link.cap, interval.videos)
             if current == 0 or not (severe or link.lossy_run >= c.lossy_intervals):
                 return False
             # keep what the throughput that arrived can carry, at least one video fewer
-            arrived = interval.sent_bps * (1.0 - (loss or 0.0))
-            if overuse and interval.remb_bps is not None:
-                arrived = min(arrived, interval.audio_bps + interval.remb_bps)
+            arrived = interval.sent_bps * (1.0 - loss)
             per_video = interval.video_bps / max(interval.videos, 1)
             fit = int((arrived - interval.audio_bps) // per_video) if per_video > 0 else 0
             new_cap = max(0, min(current - 1, fit))
@@ -273,6 +271,7 @@ class DownlinkPolicy:
             link.backoff_s = min(c.backoff_max_s, max(c.up_after_s, 2 * link.backoff_s))
             link.cap = new_cap
             link.lossy_run = 0
+            link.window = []  # the losses of what was sent before
             link.last_change_s = now_s
             link.steps_down += 1
             return True
@@ -286,9 +285,12 @@ class DownlinkPolicy:
         wait = c.up_after_s + (link.backoff_s if link.last_change_s > link.last_up_s else 0.0)
         if now_s - quiet_since < wait:
             return False
-        link.cap += 1
+        held = link.last_change_s == link.last_up_s  # the last change was a step up, and no loss since
+        link.up_step = min(2 * link.up_step, max(link.wanted, 1)) if held else 1
+        link.cap += link.up_step
         if link.cap >= link.wanted:
             link.cap = None
         link.last_up_s = link.last_change_s = now_s
+        link.window = []
         link.steps_up += 1
         return True

@@ -58,6 +58,7 @@ from server.media.quality import LinkMeter, LinkSample
 from server.media.sdp import declared_ssrcs, prefer_codecs, with_opus_dtx
 from server.media.speakers import SpeakerTracker, last_n_of, loudness_from_extension, loudness_from_opus_size
 from server.media.stats import ForwardedStreamStats, ParticipantStats, RoomStats
+from server.media.uplink import UplinkEstimator
 from server.media.vp8 import is_keyframe_start
 
 logger = logging.getLogger(__name__)
@@ -88,6 +89,7 @@ class MediaRoom:
         self._packets_out = 0
         self._feedback: set[asyncio.Task[None]] = set()  # RTCP sent from the synchronous media path
         self._downlink = DownlinkPolicy(config.downlink)  # each viewer's videos follow its link
+        self._uplink = UplinkEstimator(config.video_bitrate_cap_bps)  # each publisher's video, its uplink's
         self._task = asyncio.ensure_future(self._periodic())
 
     # --- public API ---------------------------------------------------------------------------------
@@ -352,8 +354,12 @@ class MediaRoom:
         (server/media/quality.py)."""
         participants, streams = list(self._participants.values()), list(self._streams.values())
         samples = await meter.sample(participants, streams, time.monotonic())
-        paused = {pid: self._downlink.link(pid).paused for pid in self._participants}
-        return [dataclasses.replace(s, videos_paused=paused.get(s.participant_id, ())) for s in samples]
+        out = []
+        for sample in samples:
+            link = self._downlink.link(sample.participant_id)
+            remb = None if link.remb_bps is None else link.remb_bps / 1000
+            out.append(dataclasses.replace(sample, videos_paused=link.paused, remb_kbps=remb))
+        return out
 
     def stats(self) -> RoomStats:
         participants = []
@@ -1050,7 +1056,7 @@ class MediaRoom:
                         if stream.kind == "video" and stream.media_ssrc is not None and stream.transceiver:
                             await hooks.send_remb(
                                 stream.transceiver.receiver,
-                                self.config.video_bitrate_cap_bps,
+                                self._uplink_bps(stream, now),
                                 [stream.media_ssrc],
                             )
             except Exception:
@@ -1094,6 +1100,15 @@ class MediaRoom:
                 )
                 changed = True
         return changed
+
+    def _uplink_bps(self, stream: PublishedStream, now_s: float) -> int:
+        """The bitrate to ask of this video publisher (REMB): the cap, less when its packets are lost."""
+        stats = None
+        if stream.transceiver is not None and stream.media_ssrc is not None:
+            stats = hooks.reception_statistics(stream.transceiver.receiver).get(stream.media_ssrc)
+        if not isinstance(stats, ReceptionStats):
+            return self.config.video_bitrate_cap_bps
+        return self._uplink.update((stream.key, stream.media_ssrc), stats.expected, stats.received, now_s)
 
     # --- helpers ----------------------------------------------------------------------------------------
 

@@ -67,6 +67,10 @@ def test_pre_join_verdict_and_the_link_indicator(server: RunningServer, chromium
     assert quality in WORDS and flag.inner_text() == WORDS[quality]
     assert title.startswith("Đường truyền của UBND xã Chư Mố: ")
     assert re.search(r"nhận \d+ kb/s", title) and "mất gói chiều nhận" in title
+    # Chromium's own estimate of its downlink reaches the server: REMB (goog-remb and abs-send-time are in the
+    # server's offer; transport-cc is not, aiortc has none), server/media/downlink.py
+    expect(flag).to_have_attribute("title", re.compile(r"máy nhận ước lượng \d+ kb/s"), timeout=30_000)
+    print(f"with Chromium's REMB: {flag.get_attribute('title')!r}")
     # the commune: its own line, and no other connection point's link
     own = tech.get_by_test_id("own-link")
     expect(own).to_be_visible(timeout=30_000)

@@ -2,12 +2,14 @@
 test_media_downlink.py and benchmarks/links/downlink.py.
 
 A MediaRoom and three publishers, each sending Opus and pre-encoded VP8 (``--video-kbps`` each, a key frame
-every ``--keyframe-s``), and a viewer bot that decodes what it receives (aiortc's receiver then sends REMB).
-Once the viewer shows all three videos, the call runs ``--before`` seconds, then an iptables ``hashlimit``
-rule drops the viewer's UDP above ``--cap-kbps`` for ``--capped`` seconds, then the rule is deleted and the
-call runs ``--after`` seconds. Every 50 ms the process notes which videos the server forwards to the viewer;
-the viewer notes when each frame was decoded. Prints one JSON line: per phase, the freeze time of audio and of
-the forwarded videos, paused video time, the fewest videos forwarded, and the recovery time after the cap.
+every ``--keyframe-s``), and a viewer bot that decodes what it receives (aiortc's receiver then sends its
+Receiver Reports, NACKs, PLIs and REMB). Once the viewer shows all three videos, the call runs ``--before``
+seconds, then an iptables ``hashlimit`` rule drops the viewer's UDP above ``--cap-kbps`` for ``--capped``
+seconds, then the rule is deleted and the call runs ``--after`` seconds. Every 50 ms the process notes which
+videos the server forwards to the viewer; the viewer notes each packet it receives. Prints one JSON line: per
+phase, the freezes of audio and of the forwarded videos, paused video time, the fewest videos forwarded; and
+the recovery time: from the lift until the server forwards every video for the rest of the call and each
+shows a frame (``recovery_s``), and until all of them first show again (``first_full_s``).
 
 Freezes, from the packets the viewer received (when each arrived, its sequence number; not from decoding,
 whose timing on a busy machine says more about the machine than the link):
@@ -173,17 +175,25 @@ def measure(
             "video_paused_ratio": paused_s / (len(PUBLISHERS) * (end - start)),
             "fewest_videos": fewest,
         }
+    # recovery: from the lift until every video is forwarded for the rest of the call and shows a frame
     lifted = phases["after"][0]
+    after = [(t, forwarded) for t, forwarded in ticks if t >= lifted]
+    missing = [i for i, (_, forwarded) in enumerate(after) if len(forwarded) < len(PUBLISHERS)]
     recovered = None
-    for t, forwarded in ticks:
-        if t < lifted:
-            continue
+    for t, forwarded in after[missing[-1] + 1 if missing else 0 :]:
         showing = [pid for pid in PUBLISHERS if pid in forwarded
                    and (last := last_before(video[pid], t)) is not None and t - last <= VIDEO_FREEZE_S]
         if len(showing) == len(PUBLISHERS):
             recovered = t - lifted
             break
     out["recovery_s"] = recovered
+    # and the first moment after the lift when all of them show (a step up the link then may or may not keep)
+    out["first_full_s"] = next(
+        (t - lifted for t, forwarded in after
+         if all(pid in forwarded and (last := last_before(video[pid], t)) is not None
+                and t - last <= VIDEO_FREEZE_S for pid in PUBLISHERS)),
+        None,
+    )
     return out
 
 
@@ -223,6 +233,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 break
             await asyncio.sleep(0.1)
         t0 = time.monotonic() + 1.0
+        logging.getLogger(__name__).info("clock starts")
         capped_at, lifted_at = t0 + args.before, t0 + args.before + args.capped
         end = lifted_at + args.after
         while (now := time.monotonic()) < end:
@@ -245,6 +256,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 video[label.participant_id] = shown_frames(arrivals)
         phases = {"before": (t0, capped_at), "capped": (capped_at, lifted_at), "after": (lifted_at, end)}
         result = measure(ticks, audio, video, phases)
+        logging.getLogger(__name__).info("capped %.1f .. %.1f s after the clock started, ended at %.1f",
+                                         capped_at - t0, lifted_at - t0, end - t0)
         result["video_fps"] = {pid: round(len(video[pid]) / (end - t0 + 1.0), 1) for pid in PUBLISHERS}
         stats = room.stats()
         result["video_kbps_sent"] = {
@@ -275,4 +288,5 @@ if __name__ == "__main__":
     if parsed.verbose:
         logging.basicConfig(level=logging.WARNING, format="%(relativeCreated)8.0f %(name)s %(message)s")
         logging.getLogger("server.media.room").setLevel(logging.INFO)
+        logging.getLogger(__name__).setLevel(logging.INFO)
     print(json.dumps(asyncio.run(main(parsed))))

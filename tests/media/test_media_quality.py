@@ -142,7 +142,7 @@ async def test_the_chair_gets_every_line_a_commune_only_its_own_every_interval()
     room = Room(meeting_id=1, title="Giao ban")
     media = FakeMedia([
         LinkSample("u1", 12.0, 0.0, 0.0, 640.0),
-        LinkSample("u2", 180.4, 0.051, 0.004, 96.5),
+        LinkSample("u2", 180.4, 0.051, 0.004, 96.5, ("u1",)),  # the hall's video paused to spare its link
         LinkSample("u3", None, None, None, None),
         LinkSample("u9", 5.0, 0.0, 0.0, 10.0),  # media of someone the room no longer has: not reported
     ])
@@ -169,7 +169,8 @@ async def test_the_chair_gets_every_line_a_commune_only_its_own_every_interval()
     lines = {x["participant_id"]: x for x in chair["links"]}  # type: ignore[union-attr]
     assert set(lines) == {"u1", "u2", "u3"}
     assert lines["u2"] == {"participant_id": "u2", "unit": "CHUMO", "rating": "fair", "rtt_ms": 180,
-                           "loss_up_pct": 5.1, "loss_down_pct": 0.4, "recv_kbps": 96}
+                           "loss_up_pct": 5.1, "loss_down_pct": 0.4, "recv_kbps": 96, "videos_paused": ["u1"],
+                           "remb_kbps": None}
     assert lines["u1"]["rating"] == "good" and lines["u3"]["rating"] == "unknown"
     assert lines["u3"]["rtt_ms"] is None and lines["u3"]["recv_kbps"] is None
     for pid in ("u2", "u3"):

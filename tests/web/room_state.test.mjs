@@ -19,6 +19,7 @@ import {
   speakingNow,
   tileIds,
   unitNameOf,
+  videoPaused,
 } from "../../web/js/room/state.js";
 
 // ---- fixtures: messages shaped as server/rooms/messages.py sends them ------------------------------------
@@ -640,6 +641,20 @@ describe("link quality", () => {
     assert.equal(linkOf(s, CHURANG.id), null);
     const same = chairRoom();
     assert.equal(apply(same, { type: "link_quality", links: "nonsense" }), same);
+  });
+
+  test("videos the server holds back to spare this page's link: from its own line only", () => {
+    // Chư Mố's own line: the server pauses Chư Răng's video to it (server/media/downlink.py)
+    let s = run(communeRoom(), { type: "link_quality", links: [line(CHUMO.id, "poor", { videos_paused: [CHURANG.id] })] });
+    assert.equal(videoPaused(s, CHURANG.id), true);
+    assert.equal(videoPaused(s, CHAIR.id), false);
+    s = run(s, { type: "link_quality", links: [line(CHUMO.id, "good", { videos_paused: [] })] });
+    assert.equal(videoPaused(s, CHURANG.id), false);
+    // the chair sees Chư Mố's line, whose paused videos are not the chair's own
+    const chair = run(chairRoom(), { type: "link_quality", links: [line(CHUMO.id, "poor", { videos_paused: [CHURANG.id] })] });
+    assert.equal(videoPaused(chair, CHURANG.id), false);
+    // a line from before the field existed
+    assert.equal(videoPaused(run(communeRoom(), { type: "link_quality", links: [line(CHUMO.id, "good")] }), CHAIR.id), false);
   });
 });
 

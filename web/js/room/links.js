@@ -4,6 +4,7 @@
 import { h } from "../dom.js";
 import { lang, t } from "../i18n.js";
 import { STRINGS } from "../strings.js";
+import { videoPaused } from "./state.js";
 
 const VI = {
   "link.own": "Đường truyền của điểm cầu (máy chủ đo)",
@@ -12,7 +13,9 @@ const VI = {
   "link.loss_up": "mất gói chiều gửi {pct}",
   "link.loss_down": "mất gói chiều nhận {pct}",
   "link.recv": "nhận {kbps} kb/s",
+  "link.remb": "máy nhận ước lượng {kbps} kb/s",
   "link.none": "chưa đo được",
+  "link.paused": "Tạm dừng video để tiết kiệm băng thông",
 };
 const EN = {
   "link.own": "Your connection point's link (measured by the server)",
@@ -21,7 +24,9 @@ const EN = {
   "link.loss_up": "sending loss {pct}",
   "link.loss_down": "receiving loss {pct}",
   "link.recv": "receiving {kbps} kb/s",
+  "link.remb": "receiver's estimate {kbps} kb/s",
   "link.none": "not measured yet",
+  "link.paused": "Video paused to save bandwidth",
 };
 for (const [table, extra] of [
   [STRINGS.vi, VI],
@@ -39,6 +44,8 @@ const CSS = `
 .flag.link[data-quality=unknown], .own-link[data-quality=unknown] .q { background: #4a5560; }
 .own-link { font-size: .85rem; margin: 0 0 .4rem; }
 .own-link .q { color: #fff; padding: 0 .4rem; border-radius: 3px; margin-left: .3rem; }
+.flag.paused { padding: 0 .35rem; border-radius: 3px; color: #fff; background: #4a5560; }
+.video-paused video { opacity: .35; }
 `;
 
 /** The indicator's colours, once per page (the room's stylesheet belongs to the page layout). */
@@ -69,6 +76,7 @@ export function linkFigures(line) {
   if (line.loss_down_pct !== null && line.loss_down_pct !== undefined)
     parts.push(t("link.loss_down", { pct: percent(line.loss_down_pct) }));
   if (line.recv_kbps !== null && line.recv_kbps !== undefined) parts.push(t("link.recv", { kbps: line.recv_kbps }));
+  if (line.remb_kbps !== null && line.remb_kbps !== undefined) parts.push(t("link.remb", { kbps: line.remb_kbps }));
   return parts.length ? parts.join(" · ") : t("link.none");
 }
 
@@ -80,6 +88,13 @@ export function linkFlag(line, unitName) {
     { "data-quality": line.rating, "data-testid": "link-flag", title: label, "aria-label": label },
     ratingWord(line.rating),
   );
+}
+
+/** A tile's flag while the server holds `pid`'s video back from this page to spare the page's link; or null. */
+export function pausedFlag(state, pid) {
+  if (!videoPaused(state, pid)) return null;
+  const label = t("link.paused");
+  return h("span.flag.paused", { "data-testid": "video-paused", title: label, "aria-label": label }, label);
 }
 
 /** Fill the page's own line (its connection point as the server measures it); hidden until measured. */

@@ -74,6 +74,12 @@ export function unitNameByCode(state, code) {
   return e && e.unit_name ? e.unit_name : code;
 }
 
+/** Whether the server holds back `pid`'s video from this page to spare its link (`videos_paused` of its own line). */
+export function videoPaused(state, pid) {
+  const own = linkOf(state, state.me);
+  return Boolean(own && Array.isArray(own.videos_paused) && own.videos_paused.includes(pid));
+}
+
 /** Raised hands in the order they were raised: [{id, position, unit_name, display_name}]. */
 export function handQueue(state) {
   return state.hands

@@ -3,7 +3,7 @@
 import { h, mount } from "../dom.js";
 import { t } from "../i18n.js";
 import { icon } from "../icons.js";
-import { ensureLinkStyle, linkFlag, showOwnLink } from "./links.js";
+import { ensureLinkStyle, linkFlag, pausedFlag, showOwnLink } from "./links.js";
 import { handPosition, isMuted, linkOf, participant, screenSharer, shortUnitName, speakingNow, tileIds, unitNameOf } from "./state.js";
 
 function attach(el, track) {
@@ -126,9 +126,12 @@ export class TileView {
       tile.el.dataset.unit = p.unit;
       const pos = handPosition(state, pid);
       const link = linkOf(state, pid);
+      const paused = pausedFlag(state, pid); // the server holds this video back to spare this page's link
+      tile.el.classList.toggle("video-paused", Boolean(paused));
       mount(
         tile.flags,
         link ? linkFlag(link, p.unit_name) : null,
+        paused,
         speaking === pid ? h("span.flag.floor", {}, t("room.speaking_now")) : null,
         pos ? handFlag(pos) : null,
         isMuted(p) ? h("span.flag.muted", { title: t("room.muted"), "aria-label": t("room.muted") }, icon("micOff")) : null,
