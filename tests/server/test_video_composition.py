@@ -78,7 +78,7 @@ def subtitle_text(path: Path) -> str:
     return out.stdout
 
 
-def wait_composed(live: LiveServer, *, after_sha: str = "", timeout_s: float = 180) -> dict[str, Any]:
+def wait_composed(live: LiveServer, *, after_sha: str = "", timeout_s: float = 600) -> dict[str, Any]:
     """Poll the status until the video is done (and differs from ``after_sha``); every GET of the video
     meanwhile answers 409 (being made) or 200 (an earlier file)."""
     deadline = time.monotonic() + timeout_s
