@@ -85,7 +85,7 @@ def video_sources(meeting_dir: Path, tracks: Any) -> list[VideoSource]:
             logger.warning("%s: unreadable video: %s", track.track_id, exc)
             continue
         if info.frames:
-            out.append(source_of(track, info.duration_s, info.valid_bytes))
+            out.append(source_of(track, info.duration_s, info.valid_bytes, info.file_bytes))
     return out
 
 

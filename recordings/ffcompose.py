@@ -30,6 +30,8 @@ class EncodeOptions:
     audio_bitrate: str = "96k"
     threads: int = 2
     keyframe_interval_s: int = 4  # seeking lands on a key frame at most this far before the asked second
+    drop_hidden: bool = True  # frames outside a track's shots dropped before scaling (False: the benchmark's
+    # baseline, every frame of every shown track scaled)
 
 
 @dataclass(frozen=True)
@@ -86,8 +88,12 @@ def picture_command(
         args += ["-reinit_filter", "0", "-i", input_url(source, meeting_dir)]
         tid = source.track.track_id
         main, corner = _spans(shots, tid, "main"), _spans(shots, tid, "corner")
-        keep = _between(sorted(main + corner), LEAD_IN_S)
-        head = f"[{index}:v]setpts=PTS-STARTPTS+{source.track.start_s:.3f}/TB,select='{keep}'"
+        # a shot past the file's last frame (held to the track's end) keeps that frame
+        last = source.last_frame_s
+        keep = _between(sorted((min(a, last), b) for a, b in main + corner), LEAD_IN_S)
+        head = f"[{index}:v]setpts=PTS-STARTPTS+{source.track.start_s:.3f}/TB"
+        if o.drop_hidden:
+            head += f",select='{keep}'"
         roles = [(r, s) for r, s in (("main", main), ("corner", corner)) if s]
         labels = [f"{'m' if role == 'main' else 'k'}{index}" for role, _ in roles]
         if len(roles) == 2:
@@ -106,7 +112,7 @@ def picture_command(
         x, y = (0, 0) if role == "main" else (cx, cy)
         for label, enable in overlays[role]:
             graph.append(
-                f"[c{canvas}][{label}]overlay=x={x}:y={y}:eof_action=pass:repeatlast=0:"
+                f"[c{canvas}][{label}]overlay=x={x}:y={y}:eof_action=repeat:"
                 f"enable='{enable}'[c{canvas + 1}]"
             )
             canvas += 1

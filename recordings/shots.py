@@ -33,8 +33,9 @@ class VideoSource:
 
     track: TrackRecord
     frames: tuple[Interval, ...]  # where it can be shown
-    file_end_s: float  # the meeting clock at its last whole frame
+    file_end_s: float  # where it can be shown until: its last whole frame, or held to the track's end
     valid_bytes: int  # the file up to its last whole frame (the composer reads no further)
+    last_frame_s: float  # the meeting clock at its last whole frame, by the file's timestamps
 
     def shows(self, t_s: float) -> bool:
         return any(span.start_s <= t_s < span.end_s for span in self.frames)
@@ -64,9 +65,13 @@ class PictureGap:
     reason: str  # "truncated", "video_loss", "interrupted" or "video_stopped"
 
 
-def source_of(track: TrackRecord, file_duration_s: float, valid_bytes: int) -> VideoSource:
-    """A track's showable spans: its file's frames, minus the manifest's video_loss gaps."""
+def source_of(track: TrackRecord, file_duration_s: float, valid_bytes: int, file_bytes: int) -> VideoSource:
+    """A track's showable spans: its file's frames, minus the manifest's video_loss gaps. An intact file whose
+    frames end before the track did (a sender's media clock behind the wall clock: a loaded machine) holds its
+    last frame to the track's end; a file with a torn or corrupt tail ends at its last whole frame."""
     file_end = track.start_s + file_duration_s
+    if valid_bytes >= file_bytes and track.end_s is not None:
+        file_end = max(file_end, track.end_s)
     spans = [Interval(track.start_s, file_end)] if file_end > track.start_s else []
     for gap in track.gaps:
         if gap.reason != GAP_REASON_VIDEO_LOSS:
@@ -81,7 +86,7 @@ def source_of(track: TrackRecord, file_duration_s: float, valid_bytes: int) -> V
             if gap.end_s < span.end_s:
                 cut.append(Interval(gap.end_s, span.end_s))
         spans = cut
-    return VideoSource(track, tuple(spans), file_end, valid_bytes)
+    return VideoSource(track, tuple(spans), file_end, valid_bytes, track.start_s + file_duration_s)
 
 
 def _speaker_at(turns: Sequence[Turn], t_s: float) -> str | None:

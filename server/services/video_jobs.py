@@ -17,6 +17,7 @@ import queue as queues
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -158,21 +159,17 @@ class CompositionRunner:
 
     def _child(self, meeting_id: int, request: dict[str, Any]) -> dict[str, Any] | None:
         """Run the composer; its last JSON line (result or error), or None when the worker stopped."""
-        niceness = self.settings.compose_nice
-
-        def lower_priority() -> None:
-            os.nice(niceness)
-
+        errors = tempfile.TemporaryFile(mode="w+")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "recordings.compose"],
+            # lower priority with nice(1): no preexec_fn in a process with threads
+            ["nice", "-n", str(self.settings.compose_nice), sys.executable, "-m", "recordings.compose"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=errors,  # a file: a chatty child never blocks on a full pipe
             text=True,
-            preexec_fn=lower_priority,  # noqa: PLW1509 - only os.nice, before exec
-            start_new_session=True,
+            start_new_session=True,  # its own process group: a stopping worker kills it with its FFmpeg
         )
-        assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+        assert proc.stdin is not None and proc.stdout is not None
         proc.stdin.write(json.dumps(request))
         proc.stdin.close()
         lines: queues.Queue[str | None] = queues.Queue()
@@ -190,6 +187,7 @@ class CompositionRunner:
         while True:
             if self.stopping():
                 _kill(proc)
+                errors.close()
                 return None
             try:
                 line = lines.get(timeout=1.0)
@@ -210,8 +208,11 @@ class CompositionRunner:
             if now - last_write >= (PROGRESS_WRITE_INTERVAL_S if line else HEARTBEAT_S):
                 last_write = now
                 self._report(meeting_id, progress)
-        stderr = proc.stderr.read()
-        if proc.wait() != 0 and "error" not in last:
+        proc.wait()
+        errors.seek(0)
+        stderr = errors.read()
+        errors.close()
+        if proc.returncode != 0 and "error" not in last:
             last = {"error": f"composer exited {proc.returncode}: {stderr.strip()[-1500:]}"}
         return last
 
