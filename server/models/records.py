@@ -6,7 +6,7 @@ import datetime as dt
 import enum
 from typing import Any
 
-from sqlalchemy import JSON, Enum, ForeignKey, String, Text, UniqueConstraint, false
+from sqlalchemy import JSON, BigInteger, Enum, ForeignKey, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.models.base import Base, utcnow
@@ -124,7 +124,7 @@ class VideoComposition(Base):
     heartbeat_at: Mapped[dt.datetime | None]
     file: Mapped[str] = mapped_column(String(500), default="")  # relative to the recording's directory
     sha256: Mapped[str] = mapped_column(String(64), default="")
-    bytes: Mapped[int] = mapped_column(default=0)
+    bytes: Mapped[int] = mapped_column(BigInteger, default=0)  # an hour of 720p passes 2 GiB on long meetings
     length_s: Mapped[float] = mapped_column(default=0.0)
     subtitles_file: Mapped[str] = mapped_column(String(500), default="")
     subtitles_sha256: Mapped[str] = mapped_column(String(64), default="")

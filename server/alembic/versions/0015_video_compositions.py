@@ -41,7 +41,7 @@ def upgrade() -> None:
         sa.Column("heartbeat_at", server.models.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("file", sa.String(length=500), nullable=False),
         sa.Column("sha256", sa.String(length=64), nullable=False),
-        sa.Column("bytes", sa.Integer(), nullable=False),
+        sa.Column("bytes", sa.BigInteger(), nullable=False),
         sa.Column("length_s", sa.Double(), nullable=False),
         sa.Column("subtitles_file", sa.String(length=500), nullable=False),
         sa.Column("subtitles_sha256", sa.String(length=64), nullable=False),
