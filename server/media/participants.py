@@ -89,6 +89,7 @@ class Participant:
     slots: list[SendSlot] = field(default_factory=list)
     offer_pending: bool = False
     renegotiate_after_answer: bool = False
+    ssrc_mids: dict[int, str] = field(default_factory=dict)  # SSRC -> the m-line its answer declares it on
     connection_state: str = "new"
     # one per DTLS transport of the participant's RTCPeerConnection (one with max-bundle)
     fast_paths: dict[RTCDtlsTransport, hooks.RtpFastPath] = field(default_factory=dict)

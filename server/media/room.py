@@ -719,12 +719,26 @@ class MediaRoom:
         """A publisher packet parsed by aiortc; its SSRC is then routed to the fast path."""
         if stream.declared_ssrcs and packet.ssrc not in stream.declared_ssrcs:
             publisher = self._participants.get(stream.participant_id)
-            if publisher is None or publisher.offer_pending:
-                stream.foreign_packets += 1  # a new m-line's, sent before the answer that declares it
+            if (
+                publisher is None
+                or publisher.offer_pending
+                or self._declared_elsewhere(publisher, stream, packet)
+            ):
+                # a new m-line's, sent before the answer that declares it: aiortc routed it here by payload
+                # type alone, possibly before that answer was applied but handled after it
+                stream.foreign_packets += 1
                 return
         incoming = IncomingPacket.from_rtp(packet, False, time.time())
         if self._on_packet(stream, receiver, incoming) and self.config.rtp_fast_path:
             self._route_fast(stream, receiver, packet.ssrc)
+
+    @staticmethod
+    def _declared_elsewhere(publisher: Participant, stream: PublishedStream, packet: RtpPacket) -> bool:
+        """Whether the publisher's answer declares this packet's SSRC on another m-line than `stream`'s:
+        forwarding it as `stream` would hand another track's packets (a screen's) to this one's viewers and
+        route that SSRC's fast path here for good."""
+        mid = publisher.ssrc_mids.get(packet.ssrc)
+        return mid is not None and stream.transceiver is not None and mid != stream.transceiver.mid
 
     def _on_rtp_bytes(
         self,
@@ -772,6 +786,7 @@ class MediaRoom:
     def _declare_ssrcs(self, participant: Participant, answer_sdp: str) -> None:
         """Record the SSRCs the answer declares per published m-line; drop fast routes it no longer does."""
         declared = declared_ssrcs(answer_sdp)
+        participant.ssrc_mids = {ssrc: mid for mid, ssrcs in declared.items() for ssrc in ssrcs}
         for source, transceiver in participant.recv.items():
             stream = self._streams.get((participant.participant_id, source))
             if stream is None or stream.transceiver is not transceiver:
