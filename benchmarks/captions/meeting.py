@@ -50,6 +50,10 @@ PAUSE_S = 0.8
 SPEAKER = "chumo"
 OTHERS = ("thuky", "poto", "churang", "iabroai", "iakdam", "iamron", "iatrok", "iatul", "kimtan")
 CAMERAS = ("chumo", "thuky")
+# The ten clients stand for machines elsewhere on the network, but here they share the server's 2 cores: at
+# the normal priority they took ~4 of the 5 runnable tasks and the caption process (niced by 10, as shipped)
+# ran 15-20 s behind the speech. Niced by 19 they take only what the server and the caption process leave.
+CLIENT_NICE = 19
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -81,6 +85,13 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def niced(proc: subprocess.Popen[str], niceness: int) -> subprocess.Popen[str]:
+    """A client process lowered to ``niceness`` (it stands for a machine elsewhere)."""
+    if niceness:
+        os.setpriority(os.PRIO_PROCESS, proc.pid, niceness)
+    return proc
+
+
 def finish_bots(procs: list[subprocess.Popen[str]]) -> int:
     """Wait for the bots; how many failed (on a machine loaded past its 2 cores a bot's ICE consent can
     expire: it is counted and said, not hidden)."""
@@ -108,7 +119,9 @@ def write_wav(audio: np.ndarray, out: Path) -> None:
         w.writeframes((np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes())
 
 
-def run_mode(captions: bool, wav: Path, speech_s: float, model: Path, work: Path) -> dict[str, Any]:
+def run_mode(
+    captions: bool, wav: Path, speech_s: float, model: Path, work: Path, client_nice: int = CLIENT_NICE
+) -> dict[str, Any]:
     env = {"GIAOBAN_ASR_MODEL": str(model), "GIAOBAN_TRANSCRIPT_SOURCE": "live"}
     live = LiveServer(work / "data", None, extra_env=env).start()
     out: dict[str, Any] = {}
@@ -124,13 +137,16 @@ def run_mode(captions: bool, wav: Path, speech_s: float, model: Path, work: Path
             viewer.send({"type": "captions", "enabled": True})
         stay_s = LEAD_S + speech_s + 60
         bots = [
-            live.bot(
-                MEETING,
-                name,
-                video=name in CAMERAS,
-                duration_s=stay_s,
-                stats=work / f"{name}.json",
-                captions=work / "captions.json" if captions and name == "poto" else None,
+            niced(
+                live.bot(
+                    MEETING,
+                    name,
+                    video=name in CAMERAS,
+                    duration_s=stay_s,
+                    stats=work / f"{name}.json",
+                    captions=work / "captions.json" if captions and name == "poto" else None,
+                ),
+                client_nice,
             )
             for name in OTHERS
         ]
@@ -139,7 +155,9 @@ def run_mode(captions: bool, wav: Path, speech_s: float, model: Path, work: Path
                 lambda m, n=name: m["type"] == "participant_joined" and m["participant"]["username"] == n, 120
             )
         time.sleep(3)  # every peer connected
-        speaker = live.bot(MEETING, SPEAKER, play=wav, video=True, duration_s=LEAD_S + speech_s + 3)
+        speaker = niced(
+            live.bot(MEETING, SPEAKER, play=wav, video=True, duration_s=LEAD_S + speech_s + 3), client_nice
+        )
         chair.wait_for(
             lambda m: m["type"] == "participant_joined" and m["participant"]["username"] == SPEAKER, 120
         )
@@ -216,6 +234,12 @@ class TimedSocket(SocketClient):
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--clips", type=int, default=8, help="clips the speaker says (default 8)")
+    parser.add_argument(
+        "--client-nice",
+        type=int,
+        default=CLIENT_NICE,
+        help=f"niceness of the ten client processes (default {CLIENT_NICE}; 0: they compete with the server)",
+    )
     args = parser.parse_args()
     if speech.vivos_present():
         corpus, utterances = "VIVOS spk01 dev (real speech)", speech.vivos()[: args.clips]
@@ -231,6 +255,7 @@ def main() -> int:
     model = discover_model(setting, cache_dir=DEFAULT_CACHE_DIR.expanduser())
     print(f"speech: {corpus}, {len(utterances)} clips, {speech_s:.1f} s; model {model.path}")
     print(f"load average before: {os.getloadavg()[0]:.2f} (2-core machine shared with others)")
+    print(f"clients niced by {args.client_nice} (they stand for machines elsewhere; the server is not niced)")
     results = {}
     with tempfile.TemporaryDirectory(prefix="giaoban-captions-bench-") as tmp:
         wav = Path(tmp) / "speech.wav"
@@ -238,7 +263,7 @@ def main() -> int:
         for mode in ("off", "on"):
             work = Path(tmp) / mode
             work.mkdir()
-            results[mode] = run_mode(mode == "on", wav, speech_s, model.path, work)
+            results[mode] = run_mode(mode == "on", wav, speech_s, model.path, work, args.client_nice)
             print(f"captions {mode}: done (load average {os.getloadavg()[0]:.2f})", flush=True)
     off, on = results["off"], results["on"]
     engine = create_engine("faster-whisper", model, threads=2)

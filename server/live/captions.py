@@ -185,6 +185,10 @@ class LiveCaptions:
 
     def end_of_speech(self, pid: str) -> None:
         """``pid`` is no longer forwarded (or left): its utterance is finalised now."""
+        if pid in self._fed:
+            log.debug(
+                "meeting %s: end of speech of %s at clock %.2f", self.meeting_id, pid, self.live.clock_s()
+            )
         self._fed.discard(pid)
         self._clocks.pop(pid, None)
         if not self.closing:
@@ -231,7 +235,8 @@ class LiveCaptions:
         self.failed = True
         log.error(
             "meeting %s: captions stopped (the caption process died %d times)",
-            self.meeting_id, self.starts,
+            self.meeting_id,
+            self.starts,
         )
         error = m.ErrorOut(code="captions_failed", message=CAPTIONS_FAILED_MESSAGE)
         await self._to_subscribers(error)
@@ -244,6 +249,16 @@ class LiveCaptions:
             self.closed_info = event
         elif kind == "caption":
             pid = str(event["unit"])
+            log.debug(
+                "meeting %s: caption %s %s %.2f-%.2f at clock %.2f: %s",
+                self.meeting_id,
+                pid,
+                "final" if event.get("final") else "partial",
+                event.get("start"),
+                event.get("end"),
+                self.live.clock_s(),
+                event.get("text"),
+            )
             unit, username, name = self._who.get(pid, ("", pid, ""))
             caption = m.Caption(
                 unit=unit,
@@ -303,8 +318,12 @@ class LiveCaptions:
         info = self.closed_info or {}
         log.info(
             "meeting %s: captions closed: %d final, %d frames, %d dropped, process CPU %s s, peak %s MB",
-            self.meeting_id, self.finals, self.frames, self.dropped,
-            info.get("cpu_s"), info.get("max_rss_mb"),
+            self.meeting_id,
+            self.finals,
+            self.frames,
+            self.dropped,
+            info.get("cpu_s"),
+            info.get("max_rss_mb"),
         )
 
     async def kill(self) -> None:
