@@ -26,6 +26,7 @@ from server.db import Database, migrate
 from server.documents.pool import RenderPool
 from server.live import LiveMeetings
 from server.reminders import ReminderScheduler
+from server.security import use_password_hashing
 from server.services import meetings, recordings
 from server.site import SiteNode
 
@@ -43,6 +44,7 @@ def _sessions_ended(app: FastAPI, session_ids: list[int]) -> None:
 
 def create_app(settings: Settings | None = None, *, run_migrations: bool = True) -> FastAPI:
     settings = settings or Settings()
+    use_password_hashing(settings.password_hashing)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from server.config import Settings
 from server.errors import GiaobanError
+from server.security import use_password_hashing
 
 if TYPE_CHECKING:
     import uvicorn
@@ -49,7 +50,9 @@ def _settings(args: argparse.Namespace) -> Settings:
         overrides["host"] = args.host
     if getattr(args, "port", None):
         overrides["port"] = args.port
-    return Settings(**overrides)  # type: ignore[arg-type]
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    use_password_hashing(settings.password_hashing)
+    return settings
 
 
 def _db(settings: Settings):  # type: ignore[no-untyped-def]

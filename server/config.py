@@ -71,6 +71,12 @@ class Settings(BaseSettings):
     cookie_secure: bool = Field(
         False, description="Mark the session cookie Secure (set true behind HTTPS in production)."
     )
+    password_hashing: Literal["strong", "minimal"] = Field(
+        "strong",
+        description="Cost of the argon2id password hash: strong (RFC 9106's low-memory recommendation: "
+        "64 MiB, 3 passes, 4 lanes) or minimal (OWASP's floor: 19 MiB, 2 passes, 1 lane; ~5x cheaper, for "
+        "small machines and the test suite). A hash made under either verifies under both.",
+    )
     login_max_failures: int = Field(
         5,
         description="Failed logins allowed for one username from one client address within login_window_s "

@@ -11,10 +11,28 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 TOKEN_BYTES = 32
-_hasher = PasswordHasher()
+# argon2id costs (``GIAOBAN_PASSWORD_HASHING``): a hash records its own parameters, so one made under either
+# profile verifies under both; only new hashes take the current profile's.
+PASSWORD_PROFILES: dict[str, PasswordHasher] = {
+    # RFC 9106 section 4, the low-memory recommendation (argon2-cffi's default)
+    "strong": PasswordHasher(time_cost=3, memory_cost=64 * 1024, parallelism=4),
+    # OWASP Password Storage Cheat Sheet's minimum for argon2id
+    "minimal": PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1),
+}
+_hasher = PASSWORD_PROFILES["strong"]
 # A hash of a random password, verified against when the username is unknown, so that the time taken does
-# not reveal which usernames exist.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+# not reveal which usernames exist (made under the current profile, so that it costs what a real one does).
+_dummy_hash: str | None = None
+
+
+def use_password_hashing(profile: str) -> None:
+    """Hash new passwords under ``profile`` (a key of PASSWORD_PROFILES) from now on, in this process."""
+    global _hasher, _dummy_hash
+    if profile not in PASSWORD_PROFILES:
+        raise ValueError(f"unknown password hashing profile {profile!r}")
+    hasher = PASSWORD_PROFILES[profile]
+    if hasher is not _hasher:
+        _hasher, _dummy_hash = hasher, None
 
 
 def hash_password(password: str) -> str:
@@ -22,8 +40,11 @@ def hash_password(password: str) -> str:
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
+    global _dummy_hash
+    if _dummy_hash is None:
+        _dummy_hash = _hasher.hash(secrets.token_urlsafe(16))
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        return _hasher.verify(password_hash or _dummy_hash, password) and password_hash is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 

@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 
 from server.config import Settings
 from tests import speech
+from tests.env import TEST_SETTINGS
 
 REPO = Path(__file__).resolve().parent.parent
 TEST_PASSWORD = "mat-khau-thu-nghiem"
@@ -25,6 +26,7 @@ PG_URL = os.environ.get("GIAOBAN_TEST_DATABASE_URL", "")
 # Settings read GIAOBAN_* from the environment: tests build them explicitly, so drop what the shell set.
 for _key in [k for k in os.environ if k.startswith("GIAOBAN_") and not k.startswith("GIAOBAN_TEST_")]:
     del os.environ[_key]
+os.environ.update(TEST_SETTINGS)  # what every process of the suite runs with (tests/env.py)
 
 _NOT_MEASURED = pytest.StashKey[list[str]]()
 _FIRST_RUN_ONLY = pytest.StashKey[int]()

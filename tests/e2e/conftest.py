@@ -9,7 +9,6 @@ GIAOBAN_TEST_DATABASE_URL is set) is reached through its Unix socket, which a ne
 
 from __future__ import annotations
 
-import os
 import re
 import stat
 import subprocess
@@ -24,6 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 from playwright.sync_api import Browser, Playwright, sync_playwright
 
+from tests.env import child_env
 from tests.netns import namespace
 from tests.speech import joined, shippable
 
@@ -134,7 +134,7 @@ def server(netns: str, tmp_path: Path, database_url: str | None, server_extra_en
            request: pytest.FixtureRequest) -> Iterator[RunningServer]:
     """``python -m server.cli serve --demo`` as a subprocess in the namespace; the demo passwords parsed."""
     data_dir = tmp_path / "data"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIAOBAN_")}
+    env = child_env()
     env.update(
         GIAOBAN_ICE_ADDRESSES="127.0.0.1",
         GIAOBAN_SECRET_KEY="e2e-secret",

@@ -11,7 +11,6 @@ again. The chair never turned captions on and gets none.
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -24,6 +23,7 @@ from playwright.sync_api import Locator, Page, expect
 
 from tests.e2e.conftest import REPO, Chromium, RunningServer
 from tests.e2e.pages import join_room, login, new_page, open_demo_meeting, shot
+from tests.env import child_env
 from tests.speech import joined, shippable
 from transcription.models import discover_model
 
@@ -58,7 +58,7 @@ def server_extra_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]
 
 def _speaker(server: RunningServer, meeting_id: int, username: str, play: Path,
              duration_s: float) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIAOBAN_")}
+    env = child_env()
     env["GIAOBAN_ICE_ADDRESSES"] = "127.0.0.1"
     proc = subprocess.Popen(
         ["ip", "netns", "exec", server.netns, sys.executable, "-m", "server.cli", "bot", "--server",

@@ -4,7 +4,6 @@ again in one click, filters the 135 names without accents, and schedules; the AP
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import REPO, Chromium, RunningServer
 from tests.e2e.pages import login, new_page, shot
+from tests.env import child_env
 
 pytestmark = [pytest.mark.e2e]
 
@@ -23,7 +23,7 @@ PASSWORD = "mat-khau-tinh-gia-lai"
 
 def giaoban(server: RunningServer, database_url: str | None, *args: str, stdin: str | None = None) -> str:
     """The CLI on the running server's data dir and database (as an operator runs it beside the server)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIAOBAN_")}
+    env = child_env()
     if database_url:
         env["GIAOBAN_DATABASE_URL"] = database_url
     done = subprocess.run(

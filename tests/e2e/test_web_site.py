@@ -7,7 +7,6 @@ socket relayed to the machine's Redis (database 13)."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -32,6 +31,7 @@ from tests.e2e.conftest import (
     _wait_healthy,
 )
 from tests.e2e.pages import join_room, login, new_page, open_demo_meeting
+from tests.env import child_env
 from tests.server.site_harness import UnixRedisRelay, flush_site_redis, site_redis_url
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.pg]
@@ -54,7 +54,7 @@ class Node:
 def site(netns: str, tmp_path: Path, database_url: str | None) -> Iterator[tuple[list[Node], dict[str, str]]]:
     flush_site_redis()
     relay = UnixRedisRelay(str(tmp_path / "redis.sock"), site_redis_url())
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIAOBAN_")}
+    env = child_env()
     env.update(
         GIAOBAN_ICE_ADDRESSES="127.0.0.1",
         GIAOBAN_SECRET_KEY="e2e-secret",

@@ -7,7 +7,6 @@ is highlighted."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from playwright.sync_api import Page, expect
 from server.media.client import sender_colour
 from tests.e2e.conftest import REPO, Chromium, RunningServer
 from tests.e2e.pages import login, shot
+from tests.env import child_env
 from tests.speech import spoken
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -48,7 +48,7 @@ def _api(page: Page, method: str, path: str, body: Any = None) -> Any:
 
 
 def _bot(server: RunningServer, username: str, duration_s: int, play: Path | None) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIAOBAN_")}
+    env = child_env()
     env["GIAOBAN_ICE_ADDRESSES"] = "127.0.0.1"
     args = ["--meeting", str(MEETING), "--username", username, "--password-stdin", "--video"]
     if play is not None:

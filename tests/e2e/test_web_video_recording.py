@@ -7,7 +7,6 @@ the subtitles link appears once the transcript exists."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from server.services import transcripts
 from server.services.transcripts import SegmentInput
 from tests.e2e.conftest import REPO, Chromium, RunningServer
 from tests.e2e.pages import login, shot
+from tests.env import child_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -56,7 +56,7 @@ def _api(page: Page, method: str, path: str) -> Any:
 
 def _video_bot(server: RunningServer, meeting_id: int, username: str) -> None:
     """`giaoban bot --video` inside the server's namespace: joins, sends camera and microphone, leaves."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIAOBAN_")}
+    env = child_env()
     env["GIAOBAN_ICE_ADDRESSES"] = "127.0.0.1"  # the namespace has loopback only, as the server is told
     args = ["--meeting", str(meeting_id), "--username", username, "--password-stdin", "--video"]
     done = subprocess.run(

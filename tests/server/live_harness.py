@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import socket
@@ -16,6 +15,8 @@ from typing import Any
 
 import httpx
 
+from tests.env import child_env
+
 CRED_RE = re.compile(r"^\s+(\S+)\s+([a-z0-9]{4}(?:-[a-z0-9]{4}){3})\s+(\w+)\s+(\S+)$")
 START_TIMEOUT_S = 90.0
 
@@ -27,7 +28,7 @@ def free_port() -> int:
 
 
 def server_env(data_dir: Path, database_url: str | None, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIAOBAN_")}
+    env = child_env()
     env.update(GIAOBAN_DATA_DIR=str(data_dir), GIAOBAN_ICE_ADDRESSES="127.0.0.1", GIAOBAN_LOG_LEVEL="INFO")
     if database_url:
         env["GIAOBAN_DATABASE_URL"] = database_url

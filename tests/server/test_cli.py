@@ -12,10 +12,11 @@ import httpx
 import pytest
 
 from server.config import Settings
+from tests.env import child_env
 
 
 def _env(settings: Settings) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIAOBAN_")}
+    env = child_env()
     env["GIAOBAN_DATA_DIR"] = str(settings.data_dir)
     if settings.database_url:
         env["GIAOBAN_DATABASE_URL"] = settings.database_url
