@@ -35,7 +35,10 @@ _FIRST_RUN_ONLY = pytest.StashKey[int]()
 # the code differs from the first pass: it takes the database_url fixture (directly or through another
 # fixture, e.g. a live server), or its module reaches the database or Redis another way (a module-wide app,
 # the site harness). The rest (codecs, forwarding, documents, ASR, the web client's unit tests) already ran
-# in the first pass against the same code and are deselected; the summary says how many.
+# in the first pass against the same code and are deselected; the summary says how many. So are the tests
+# marked ``any_database``: they start a server (so they reach a database) but check what does not depend on
+# it (media, the browser's rendering, the document renderer, the signaling's bad input); the store code they
+# pass through runs on PostgreSQL in the API and service tests.
 _DATABASE_MARKERS = ("database_url", "open_app", "open_world", "PG_URL", "GIAOBAN_TEST_", "site_harness")
 
 
@@ -58,6 +61,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def _reaches_database(item: pytest.Item, sources: dict[str, bool]) -> bool:
+    if item.get_closest_marker("any_database") is not None:
+        return False
     if "database_url" in getattr(item, "fixturenames", ()):
         return True
     path = str(item.path)

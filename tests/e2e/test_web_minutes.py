@@ -28,7 +28,7 @@ from server.services.transcripts import SegmentInput
 from tests.e2e.conftest import Chromium, RunningServer
 from tests.e2e.pages import login, shot
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.any_database]
 
 DEMO_MEETING_ID = 1
 VIEWPORTS: dict[str, ViewportSize] = {

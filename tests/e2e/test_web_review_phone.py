@@ -22,7 +22,7 @@ from playwright.sync_api import Browser, Page, ViewportSize, expect
 from tests.e2e.conftest import Chromium, RunningServer
 from tests.e2e.pages import shot
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.any_database]
 
 VIEWPORTS: dict[str, ViewportSize] = {
     "desktop": {"width": 1366, "height": 768},

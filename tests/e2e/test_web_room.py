@@ -18,7 +18,7 @@ from tests.e2e.conftest import SPEECH_CLIPS, Chromium, RunningServer
 from tests.e2e.pages import join_room, login, new_page, open_demo_meeting, shot
 from tests.speech import shippable
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.any_database]
 
 SETTLE_S = 1.5  # let packets in flight arrive after a mute before measuring that nothing more comes
 MEASURE_S = 2.0

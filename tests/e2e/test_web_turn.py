@@ -20,7 +20,7 @@ import pytest
 from tests.e2e.conftest import Chromium, RunningServer
 from tests.e2e.pages import join_room, login, new_page, open_demo_meeting
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.any_database]
 
 TURN_PORT = 3478  # free by construction: the namespace holds only the server (8000)
 TURN_SECRET = "e2e-turn-secret"

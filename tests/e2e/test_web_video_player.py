@@ -23,7 +23,7 @@ from tests.e2e.pages import login, shot
 from tests.env import child_env
 from tests.speech import spoken
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.any_database]
 
 MEETING = 1  # the demo meeting of UBND huyện Ia Pa
 HALL_S = 16

@@ -24,7 +24,7 @@ from tests.e2e.conftest import REPO, Chromium, RunningServer
 from tests.e2e.pages import login, shot
 from tests.env import child_env
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.any_database]
 
 VIEWPORTS: dict[str, ViewportSize] = {
     "desktop": {"width": 1366, "height": 768},

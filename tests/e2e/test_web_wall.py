@@ -14,7 +14,7 @@ from playwright.sync_api import Page, expect
 from tests.e2e.conftest import Chromium, RunningServer
 from tests.e2e.pages import join_room, login, new_page, open_demo_meeting, shot
 
-pytestmark = [pytest.mark.e2e]
+pytestmark = [pytest.mark.e2e, pytest.mark.any_database]
 
 # the fake camera is 320x240 (conftest FAKE_VIDEO_SIZE): its thumbnail at most 160 wide
 THUMBNAIL_PLAYING_JS = """

@@ -21,7 +21,7 @@ import pytest
 from tests.server.live_harness import LiveServer
 from tests.server.render_load import measure_renders, percentile, render_children, store_long_meeting
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.any_database]
 
 MEETING = 1  # the demo meeting
 PARALLEL_DOWNLOADS = 4

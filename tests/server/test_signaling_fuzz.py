@@ -18,7 +18,7 @@ import websockets
 
 from tests.server.live_harness import LiveServer
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.any_database]
 
 MEETING = 1  # the demo meeting
 REPEATS = 3

@@ -12,7 +12,7 @@ import pytest
 
 from tests.server.live_harness import LiveServer, SocketClient, wait_bots
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.any_database]
 
 MEETING = 1  # the demo meeting: UBND huyện Ia Pa with its nine communes
 COMMUNES = ("chumo", "churang", "iabroai", "iakdam")  # units CHUMO, CHURANG | IABROAI, IAKDAM: 2 pages of 2
