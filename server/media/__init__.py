@@ -6,16 +6,16 @@ raises HookError; one that only accelerates — `ACCELERATIONS`: the synchronous
 sender `c_sender`, the receive `fast_path`, libwebrtc's RTCP `report_interval` — is switched off with a
 warning and aiortc's plain path does that work; `/api/health` lists what is off under `media`).
 
-Forwarding path (room.py -> forwarding.py): each publisher packet is read once into an `IncomingPacket`
-(incoming.py); per viewer m-line a `StreamForwarder` rewrites SSRC / payload type / sequence number /
-timestamp with a precomputed header template (`RtpWriter`, rtp_writer.py) and writes the packet through the
-viewer transport's SRTP session straight to its ICE socket (`aiortc_hooks.rtp_output`). Where the optional C
-extension is built (server/media/_rtpsend.c, at install), the header write, SRTP protect and `sendto` of each
-copy happen in one C call (`RtpSender`, armed by `aiortc_hooks.arm_rtp_sender` with guards on the aiortc
-state it depends on; when a guard fails the Python path takes the packet and re-arms).
-`MediaConfig.rtp_native_send` (GIAOBAN_RTP_NATIVE_SEND=0) keeps the Python path. NACKs are answered
-(RTX) from a history of references to the shared incoming packets; the viewers' RTCP Sender Reports carry the
-forwarders' packet/octet counts and RTP/NTP timestamps (`aiortc_hooks.intercept_sender_reports`).
+Forwarding path (room_ingress.py -> forwarding.py): each publisher packet is read once into an
+`IncomingPacket` (incoming.py); per viewer m-line a `StreamForwarder` rewrites SSRC / payload type / sequence
+number / timestamp with a precomputed header template (`RtpWriter`, rtp_writer.py) and writes the packet
+through the viewer transport's SRTP session straight to its ICE socket (`aiortc_hooks.rtp_output`). Where the
+optional C extension is built (server/media/_rtpsend.c, at install), the header write, SRTP protect and
+`sendto` of each copy happen in one C call (`RtpSender`, armed by `aiortc_hooks.arm_rtp_sender` with guards on
+the aiortc state it depends on; when a guard fails the Python path takes the packet and re-arms).
+`MediaConfig.rtp_native_send` (GIAOBAN_RTP_NATIVE_SEND=0) keeps the Python path. NACKs are answered (RTX) from
+a history of references to the shared incoming packets; the viewers' RTCP Sender Reports carry the forwarders'
+packet/octet counts and RTP/NTP timestamps (`aiortc_hooks.intercept_sender_reports`).
 
 Receive path: the first packets of a publisher SSRC come aiortc's way (ICE queue, DTLS transport coroutines,
 `RtpPacket.parse`, the receiver hook `intercept_rtp` -> `MediaRoom._on_rtp`); the room then routes the SSRC
@@ -31,7 +31,9 @@ Public API
   video_bitrate_cap_bps (REMB to publishers), last_n (camera videos per viewer, 0 = all), udp_rcvbuf_bytes,
   pli_min_interval_s, turn (a `TurnIssuer`, turn.py: a fresh time-limited TURN credential per peer
   connection), ...
-- `MediaRoom(room_id, config, listener)` (room.py), the server is always the SDP offerer:
+- `MediaRoom(room_id, config, listener)` (room.py; built in layers, each module one concern, listed in
+  room_core.py: room_core, room_feedback (RTCP), room_slots (each viewer's m-lines, last-N, the wall),
+  room_ingress (the receive path), room (this API, the offers)), the server is always the SDP offerer:
     `await join(pid, *, publishes_video=True, audio_only=False, username=None, unit=None) -> Offer`
     (the same pid again = reconnect with a fresh RTCPeerConnection), `await answer(pid, sdp)`,
     `await add_ice_candidate(pid, candidate, sdp_mid, sdp_mline_index)`, `await renegotiate(pid) -> Offer`
