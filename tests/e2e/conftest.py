@@ -61,6 +61,27 @@ class RunningServer:
     def url(self, path: str) -> str:
         return self.base_url + path
 
+    def bot(self, meeting_id: int, username: str, duration_s: float, *args: str) -> subprocess.Popen[str]:
+        """`giaoban bot` as ``username`` in the server's namespace for ``duration_s`` (whole seconds), its
+        password on stdin, its output piped; ``args``: what it sends (``--video``, ``--play FILE``)."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GIAOBAN_")}
+        env["GIAOBAN_ICE_ADDRESSES"] = "127.0.0.1"  # the namespace has loopback only, as the server is told
+        login = ["--meeting", str(meeting_id), "--username", username, "--password-stdin"]
+        command = ["ip", "netns", "exec", self.netns, sys.executable, "-m", "server.cli", "bot"]
+        proc = subprocess.Popen(
+            [*command, "--server", self.base_url, *login, *args, "--duration", f"{duration_s:.0f}"],
+            cwd=REPO,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        assert proc.stdin is not None
+        proc.stdin.write(self.accounts[username].password + "\n")
+        proc.stdin.close()
+        return proc
+
 
 @pytest.fixture(scope="session")
 def netns() -> Iterator[str]:
