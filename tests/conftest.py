@@ -186,18 +186,20 @@ def seeded(client: TestClient) -> dict[str, Account]:
     return seed_accounts(client)
 
 
-def seed_accounts(client: TestClient) -> dict[str, Account]:
-    """What the ``seeded`` fixture does, for a client a test made itself."""
-    from server.services import accounts, units
+def seed_accounts(client: TestClient, accounts: Sequence[Account] = ACCOUNTS) -> dict[str, Account]:
+    """What the ``seeded`` fixture does, for a client a test made itself: Ia Pa's units and ``accounts``, all
+    with TEST_PASSWORD."""
+    from server.services import accounts as account_service
+    from server.services import units
 
     db = client.app.state.db  # type: ignore[attr-defined]
     with db.session() as session:
         units.seed_ia_pa(session)
-        for acc in ACCOUNTS:
-            accounts.create_user(
+        for acc in accounts:
+            account_service.create_user(
                 session, username=acc.username, password=TEST_PASSWORD, role=acc.role, unit_code=acc.unit
             )
-    return {a.username: a for a in ACCOUNTS}
+    return {a.username: a for a in accounts}
 
 
 def login_headers(client: TestClient, username: str, password: str = TEST_PASSWORD) -> dict[str, str]:
@@ -244,15 +246,7 @@ def open_world(
     tmp_path_factory: pytest.TempPathFactory, name: str, accounts: Sequence[Account] = ACCOUNTS
 ) -> Iterator[World]:
     """Seeding and logging in cost seconds (argon2): a module pays once, then makes fresh data per test."""
-    from server.services import accounts as account_service
-    from server.services import units
-
     with open_app(tmp_path_factory, name) as client:
-        with client.app.state.db.session() as session:  # type: ignore[attr-defined]
-            units.seed_ia_pa(session)
-            for acc in accounts:
-                account_service.create_user(
-                    session, username=acc.username, password=TEST_PASSWORD, role=acc.role, unit_code=acc.unit
-                )
+        seed_accounts(client, accounts)
         headers = {a.username: login_headers(client, a.username) for a in accounts}
         yield World(client, headers, client.app.state.settings)  # type: ignore[attr-defined]

@@ -17,22 +17,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-import multiprocessing
 import os
 import statistics
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
-from typing import Any
 
 import httpx
 import websockets
 
 from server.bot import _offer, _open
 from server.cli import DEMO_ACCOUNTS
-from server.media import ClientConfig, MediaClient
+from server.media import ClientConfig
+from server.media.client_process import ClientProcess
 from server.media.config import MediaConfig
 from server.media.stats import ClientStats
 from tests.server.live_harness import LiveServer
@@ -51,59 +49,21 @@ TICKS = os.sysconf("SC_CLK_TCK")
 
 
 # ---- the media clients, in child processes ------------------------------------------------------------
-def _child(conn: Connection, config: ClientConfig) -> None:
-    asyncio.run(_child_loop(conn, config))
+def client_processes(config: ClientConfig) -> list[ClientProcess]:
+    """``CLIENT_PROCESSES`` children of media clients, one client per (meeting, account) key, made on the
+    key's first offer."""
+    return [ClientProcess([], config) for _ in range(CLIENT_PROCESSES)]
 
 
-async def _child_loop(conn: Connection, config: ClientConfig) -> None:
-    """One MediaClient per (meeting, account) key: ("offer", key, pid, Offer) -> answer SDP;
-    ("stats",) -> {key: ClientStats}; ("close",)."""
-    loop = asyncio.get_running_loop()
-    clients: dict[str, MediaClient] = {}
-    try:
-        while True:
-            message = await loop.run_in_executor(None, conn.recv)
-            if message[0] == "offer":
-                _, key, pid, offer = message
-                client = clients.setdefault(key, MediaClient(pid, config))
-                conn.send(("answer", key, await client.accept_offer(offer)))
-            elif message[0] == "stats":
-                conn.send(("stats", {k: c.stats() for k, c in clients.items()}))
-            elif message[0] == "close":
-                break
-    finally:
-        for client in clients.values():
-            await client.close()
-        conn.send(("closed",))
-
-
-class Clients:
-    """A child process of media clients, called one request at a time."""
-
-    def __init__(self, config: ClientConfig) -> None:
-        ctx = multiprocessing.get_context("spawn")
-        self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_child, args=(child, config), daemon=True)
-        self.proc.start()
-        self.lock = asyncio.Lock()
-
-    async def call(self, *message: object) -> tuple[Any, ...]:
-        async with self.lock:
-            self.conn.send(message)
-            reply: tuple[Any, ...] = await asyncio.get_running_loop().run_in_executor(None, self.conn.recv)
-            return reply
-
-    async def close(self) -> None:
+async def close_clients(procs: list[ClientProcess]) -> None:
+    for proc in procs:
         try:
-            await asyncio.wait_for(self.call("close"), 20)
+            await asyncio.wait_for(proc.close(), 20)
         except (TimeoutError, EOFError, OSError):
             pass
-        self.proc.join(timeout=10)
-        if self.proc.is_alive():
-            self.proc.kill()
 
 
-async def _participant(clients: Clients, key: str, url: str, token: str, stop: asyncio.Event) -> None:
+async def _participant(clients: ClientProcess, key: str, url: str, token: str, stop: asyncio.Event) -> None:
     """One participant's socket: join publishing video, answer every offer, until ``stop``. Opening it is
     tried again while the machine is too loaded to answer in time."""
     deadline = time.monotonic() + CONNECT_TIMEOUT_S
@@ -126,8 +86,8 @@ async def _participant(clients: Clients, key: str, url: str, token: str, stop: a
                 continue
             msg = json.loads(raw)
             if msg["type"] == "offer":
-                reply = await clients.call("offer", key, pid, _offer(pid, msg))
-                await ws.send(json.dumps({"type": "answer", "sdp": reply[2]}))
+                answer = await clients.answer(key, _offer(pid, msg))
+                await ws.send(json.dumps({"type": "answer", "sdp": answer}))
     except websockets.ConnectionClosed:
         pass
     finally:
@@ -228,7 +188,7 @@ async def step(
 ) -> Step:
     first = nodes[0]
     accounts = ACCOUNTS[:size]
-    procs = [Clients(config) for _ in range(CLIENT_PROCESSES)]
+    procs = client_processes(config)
     stop = asyncio.Event()
     with meetings_started(first, {"Authorization": f"Bearer {tokens['chutri']}"}, count, size) as ids:
         entry = [n.url for n in nodes]
@@ -243,7 +203,7 @@ async def step(
             connected = await _all_flowing(procs, count * size, size)
             await asyncio.sleep(WARMUP_S)
             server_pids = [n.proc.pid for n in nodes if n.proc is not None]
-            client_pids = [p.proc.pid for p in procs if p.proc.pid is not None]
+            client_pids = [p.process.pid for p in procs if p.process.pid is not None]
             before = await _timed_stats(procs)
             t0 = time.monotonic()
             cpu0 = [process_cpu_s(p) for p in server_pids + client_pids + [os.getpid()]]
@@ -256,8 +216,7 @@ async def step(
         finally:
             stop.set()
             await asyncio.gather(*tasks, return_exceptions=True)
-            for p in procs:
-                await p.close()
+            await close_clients(procs)
     wall = t1 - t0
     pct = [(c1 - c0) / wall * 100 for c0, c1 in zip(cpu0, cpu1, strict=True)]
     n_servers = len(server_pids)
@@ -286,23 +245,23 @@ async def step(
     )
 
 
-async def _stats(procs: list[Clients]) -> dict[str, ClientStats]:
+async def _stats(procs: list[ClientProcess]) -> dict[str, ClientStats]:
     return {k: v for k, (v, _) in (await _timed_stats(procs)).items()}
 
 
-async def _timed_stats(procs: list[Clients]) -> dict[str, tuple[ClientStats, float]]:
+async def _timed_stats(procs: list[ClientProcess]) -> dict[str, tuple[ClientStats, float]]:
     """Each client's stats and when its process took them (the midpoint of the call: a loaded machine may
     answer late, and fps over the time between two calls' starts would be off)."""
     out: dict[str, tuple[ClientStats, float]] = {}
     for p in procs:
         asked = time.monotonic()
-        reply = (await p.call("stats"))[1]
+        reply = await p.stats()
         at = (asked + time.monotonic()) / 2
         out.update((k, (v, at)) for k, v in reply.items())
     return out
 
 
-async def _all_flowing(procs: list[Clients], participants: int, size: int) -> bool:
+async def _all_flowing(procs: list[ClientProcess], participants: int, size: int) -> bool:
     """Every participant receives video from every other one (False after ``CONNECT_TIMEOUT_S``)."""
     deadline = time.monotonic() + CONNECT_TIMEOUT_S
     while time.monotonic() < deadline:

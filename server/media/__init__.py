@@ -63,7 +63,9 @@ Public API
 - `MediaClient(participant_id, ClientConfig)` (client.py): a real aiortc participant for `giaoban bot`, tests
   and benchmarks: `await accept_offer(offer) -> answer_sdp`, `stats() -> ClientStats`
   (`to_json()` in the shape of the `--stats-json` contract), `await wait_connected()`, `await close()`.
-- `ClientProcess(pids, ClientConfig)` (client_process.py): MediaClients in a child process over a pipe.
+- `ClientProcess(pids, ClientConfig, extension=None)` (client_process.py): MediaClients in a child process
+  over a pipe; a key not among `pids` gets its client on its first offer; an extension (made in the child)
+  answers the messages of its own (the Janus benchmark's publishers).
 """
 
 from server.media.client import ClientConfig, MediaClient

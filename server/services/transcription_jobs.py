@@ -12,7 +12,6 @@ interrupted attempt not counted (:meth:`TranscriptionRunner.release_held`).
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import threading
 import time
@@ -27,6 +26,7 @@ from recordings.manifest import MeetingManifest, read_manifest
 from server.config import Settings
 from server.db import Database
 from server.models import JobStatus, Meeting, Recording, Transcript, utcnow
+from server.services.leased_jobs import Enqueue, LeasedJobRunner
 from transcription.errors import AudioDecodeError, TranscriptionError
 from transcription.pipeline import TrackInput, TranscribedSegment, lost_spans, transcribe_tracks
 
@@ -34,8 +34,6 @@ log = logging.getLogger(__name__)
 
 PROGRESS_WRITE_INTERVAL_S = 1.0
 JOB_KIND = "transcribe"
-
-Enqueue = Callable[[int], None]
 
 
 class JobInterrupted(Exception):
@@ -108,7 +106,7 @@ def short_names(names: list[str]) -> list[str]:
     return seen
 
 
-class TranscriptionRunner:
+class TranscriptionRunner(LeasedJobRunner[Transcript]):
     """Runs transcription jobs in a worker process; loads the speech engine once, on first use."""
 
     def __init__(
@@ -121,12 +119,8 @@ class TranscriptionRunner:
         stopping: Callable[[], bool] = lambda: False,
         on_done: Callable[[int], None] | None = None,
     ) -> None:
-        self.settings = settings
+        super().__init__(Transcript, "transcription", settings, db, enqueue, worker, stopping)
         self.on_done = on_done  # after a transcript is stored (the composed video's subtitles follow it)
-        self.stopping = stopping
-        self.db = db
-        self.enqueue = enqueue
-        self.worker = worker
         self._engine: Any = None
         self._engine_factory = engine_factory or self._default_engine
         self._lock = threading.Lock()
@@ -151,39 +145,12 @@ class TranscriptionRunner:
             return self._engine
 
     # ---- the job ----------------------------------------------------------------------------------------
-    def _claim(self, meeting_id: int) -> bool:
-        with self.db.session() as session:
-            row = session.scalar(
-                select(Transcript).where(Transcript.meeting_id == meeting_id).with_for_update()
-            )
-            if row is None or row.status in (JobStatus.DONE, JobStatus.FAILED):
-                return False
-            if (
-                row.status is JobStatus.RUNNING
-                and row.worker != self.worker
-                and not _stale(row, self.settings.job_lease_s)
-            ):
-                return False  # a live worker holds it
-            if row.attempts >= self.settings.job_max_attempts:
-                row.status = JobStatus.FAILED
-                row.error = row.error or "Đã thử quá số lần cho phép."
-                row.finished_at = utcnow()
-                return False
-            row.status, row.worker, row.heartbeat_at = JobStatus.RUNNING, self.worker, utcnow()
-            row.attempts += 1
-            row.started_at = utcnow()
-            row.progress = 0.0
-            return True
-
     def _check_stopping(self) -> None:
         if self.stopping():
             raise JobInterrupted
 
     def run(self, meeting_id: int) -> None:
-        if self.stopping():
-            self.enqueue(meeting_id)  # not ours to start: the wake-up goes back for the next worker
-            return
-        if not self._claim(meeting_id):
+        if self._start(meeting_id) is None:
             return
         log.info("meeting %s: transcription started by %s", meeting_id, self.worker)
         try:
@@ -209,7 +176,7 @@ class TranscriptionRunner:
             self._fail(meeting_id, f"{type(exc).__name__}: {exc}", permanent=True)
         except Exception as exc:  # noqa: BLE001 - anything else may be transient: retry
             log.exception("meeting %s: transcription attempt failed", meeting_id)
-            self._fail(meeting_id, f"{type(exc).__name__}: {exc}", permanent=False)
+            self._fail(meeting_id, f"{type(exc).__name__}: {exc}")
 
     def _progress(self, meeting_id: int) -> Callable[[float], None]:
         last = [0.0]
@@ -220,11 +187,7 @@ class TranscriptionRunner:
             if now - last[0] < PROGRESS_WRITE_INTERVAL_S and value < 1.0:
                 return
             last[0] = now
-            with self.db.session() as session:
-                row = session.scalar(select(Transcript).where(Transcript.meeting_id == meeting_id))
-                if row is not None and row.worker == self.worker:
-                    row.progress = round(min(0.99, max(0.0, value)), 4)
-                    row.heartbeat_at = utcnow()
+            self._renew(meeting_id, value)
 
         return report
 
@@ -232,87 +195,14 @@ class TranscriptionRunner:
         from server.services import transcripts
 
         with self.db.session() as session:
-            row = session.scalar(select(Transcript).where(Transcript.meeting_id == meeting_id))
-            if row is None or row.worker != self.worker:
+            row = self._held(session, meeting_id)
+            if row is None:
                 log.warning("meeting %s: lost the transcription lease; result dropped", meeting_id)
                 return
             transcripts.store_segments(session, meeting_id, segments, keep_edited=True)
-            row.status, row.progress, row.error = JobStatus.DONE, 1.0, ""
-            row.finished_at = utcnow()
+            self._done(row)
             row.engine = engine_name
             row.model = str(self.settings.asr_model or "whisper-base (packaged)")
         log.info("meeting %s: transcription done, %d segments", meeting_id, len(segments))
         if self.on_done is not None:
             self.on_done(meeting_id)
-
-    def _fail(self, meeting_id: int, reason: str, *, permanent: bool) -> None:
-        retry = False
-        with self.db.session() as session:
-            row = session.scalar(select(Transcript).where(Transcript.meeting_id == meeting_id))
-            if row is None or row.worker != self.worker:
-                return  # given back meanwhile (the worker stopped): not ours to fail
-            row.error = reason[:2000]
-            if permanent or row.attempts >= self.settings.job_max_attempts:
-                row.status = JobStatus.FAILED
-                row.finished_at = utcnow()
-            else:
-                row.status, row.worker, row.heartbeat_at = JobStatus.QUEUED, "", None
-                retry = True
-        log.warning(
-            "meeting %s: transcription %s: %s", meeting_id, "will retry" if retry else "failed", reason
-        )
-        if retry:
-            self.enqueue(meeting_id)
-
-    # ---- recovery ---------------------------------------------------------------------------------------
-    def release_held(self) -> list[int]:
-        """Give back the jobs this worker holds (it is stopping): queued again at once, the interrupted
-        attempt not counted. A job that finished meanwhile is left as it is."""
-        ids: list[int] = []
-        with self.db.session() as session:
-            for row in session.scalars(
-                select(Transcript)
-                .where(Transcript.status == JobStatus.RUNNING, Transcript.worker == self.worker)
-                .with_for_update()
-            ):
-                row.status, row.worker, row.heartbeat_at = JobStatus.QUEUED, "", None
-                row.attempts = max(0, row.attempts - 1)
-                row.progress = 0.0
-                row.queued_at = utcnow()
-                ids.append(row.meeting_id)
-        for meeting_id in ids:
-            log.warning(
-                "meeting %s: transcription given back to the queue (worker %s stopping)",
-                meeting_id,
-                self.worker,
-            )
-            self.enqueue(meeting_id)
-        return ids
-
-    def requeue_stale(self) -> list[int]:
-        """Queue again the jobs whose worker stopped renewing its lease (killed, crashed, machine lost),
-        and the queued ones that lost their queue entry (the embedded queue died with its process)."""
-        ids: list[int] = []
-        with self.db.session() as session:
-            for row in session.scalars(
-                select(Transcript).where(Transcript.status.in_([JobStatus.RUNNING, JobStatus.QUEUED]))
-            ):
-                if row.status is JobStatus.RUNNING and _stale(row, self.settings.job_lease_s):
-                    row.status, row.worker, row.heartbeat_at = JobStatus.QUEUED, "", None
-                    row.queued_at = utcnow()
-                    ids.append(row.meeting_id)
-                elif row.status is JobStatus.QUEUED and _age_s(row.queued_at) > self.settings.job_lease_s:
-                    row.queued_at = utcnow()
-                    ids.append(row.meeting_id)
-        for meeting_id in ids:
-            log.warning("meeting %s: transcription queued again (stale)", meeting_id)
-            self.enqueue(meeting_id)
-        return ids
-
-
-def _age_s(at: dt.datetime | None) -> float:
-    return float("inf") if at is None else (utcnow() - at).total_seconds()
-
-
-def _stale(row: Transcript, lease_s: float) -> bool:
-    return _age_s(row.heartbeat_at) > lease_s

@@ -1,11 +1,11 @@
 """Composition jobs: the meeting's video made by a worker in a niced child process, never the media process.
 
-The durable state is the meeting's ``VideoComposition`` row (status, progress, attempts, lease), claimed and
-renewed as the transcript's is. The work runs in ``python -m recordings.compose`` started with a raised nice
-value and its own process group; FFmpeg's threads are bounded by ``GIAOBAN_COMPOSE_THREADS``. The worker
-thread only writes the WebVTT and the chapters, reads the child's progress lines and renews the lease. A
-stopping worker kills the child and gives the job back. When a job ends and the transcript changed while it
-ran, the subtitles are queued again.
+The durable state is the meeting's ``VideoComposition`` row (status, progress, attempts, lease), claimed,
+renewed, failed, given back and recovered as the transcript's is (``server.services.leased_jobs``). The work
+runs in ``python -m recordings.compose`` started with a raised nice value and its own process group; FFmpeg's
+threads are bounded by ``GIAOBAN_COMPOSE_THREADS``. The worker thread only writes the WebVTT and the
+chapters, reads the child's progress lines and renews the lease. A stopping worker kills the child and gives
+the job back. When a job ends and the transcript changed while it ran, the subtitles are queued again.
 """
 
 from __future__ import annotations
@@ -30,8 +30,9 @@ from recordings.compose import SUBTITLES_FILENAME
 from recordings.manifest import read_manifest
 from server.config import Settings
 from server.db import Database
-from server.models import JobStatus, Meeting, Recording, VideoComposition, utcnow
+from server.models import Meeting, Recording, VideoComposition
 from server.services import subtitles, videos
+from server.services.leased_jobs import Enqueue, LeasedJobRunner
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +40,6 @@ JOB_KIND = "compose_video"
 HEARTBEAT_S = 5.0
 PROGRESS_WRITE_INTERVAL_S = 1.0
 OPENING_CHAPTER = "Khai mạc"
-
-Enqueue = Callable[[int], None]
 
 
 def chapters(meeting: Meeting, length_s: float) -> list[dict[str, Any]]:
@@ -78,37 +77,11 @@ def write_subtitles(folder: Path, text: str | None) -> bool:
     return True
 
 
-class CompositionRunner:
+class CompositionRunner(LeasedJobRunner[VideoComposition]):
     def __init__(
         self, settings: Settings, db: Database, enqueue: Enqueue, worker: str, stopping: Callable[[], bool]
     ) -> None:
-        self.settings = settings
-        self.db = db
-        self.enqueue = enqueue
-        self.worker = worker
-        self.stopping = stopping
-
-    def _claim(self, meeting_id: int) -> str | None:
-        with self.db.session() as session:
-            row = session.scalar(
-                select(VideoComposition).where(VideoComposition.meeting_id == meeting_id).with_for_update()
-            )
-            if row is None or row.status in (JobStatus.DONE, JobStatus.FAILED):
-                return None
-            if (
-                row.status is JobStatus.RUNNING
-                and row.worker != self.worker
-                and not _stale(row, self.settings)
-            ):
-                return None
-            if row.attempts >= self.settings.job_max_attempts:
-                row.status, row.finished_at = JobStatus.FAILED, utcnow()
-                row.error = row.error or "Đã thử quá số lần cho phép."
-                return None
-            row.status, row.worker, row.heartbeat_at = JobStatus.RUNNING, self.worker, utcnow()
-            row.attempts += 1
-            row.started_at, row.progress = utcnow(), 0.0
-            return row.mode
+        super().__init__(VideoComposition, "video composition", settings, db, enqueue, worker, stopping)
 
     def _request(self, meeting_id: int, mode: str) -> tuple[dict[str, Any], str]:
         with self.db.session() as session:
@@ -136,12 +109,10 @@ class CompositionRunner:
         return request, vtt or ""
 
     def run(self, meeting_id: int) -> None:
-        if self.stopping():
-            self.enqueue(meeting_id)
+        claimed = self._start(meeting_id)
+        if claimed is None:
             return
-        mode = self._claim(meeting_id)
-        if mode is None:
-            return
+        mode = claimed.mode
         log.info("meeting %s: video composition (%s) started by %s", meeting_id, mode, self.worker)
         try:
             request, vtt = self._request(meeting_id, mode)
@@ -207,7 +178,7 @@ class CompositionRunner:
             now = time.monotonic()
             if now - last_write >= (PROGRESS_WRITE_INTERVAL_S if line else HEARTBEAT_S):
                 last_write = now
-                self._report(meeting_id, progress)
+                self._renew(meeting_id, progress)
         proc.wait()
         errors.seek(0)
         stderr = errors.read()
@@ -216,21 +187,14 @@ class CompositionRunner:
             last = {"error": f"composer exited {proc.returncode}: {stderr.strip()[-1500:]}"}
         return last
 
-    def _report(self, meeting_id: int, value: float) -> None:
-        with self.db.session() as session:
-            row = session.scalar(select(VideoComposition).where(VideoComposition.meeting_id == meeting_id))
-            if row is not None and row.worker == self.worker:
-                row.progress = round(min(0.99, max(0.0, value)), 4)
-                row.heartbeat_at = utcnow()
-
     def _complete(self, meeting_id: int, result: dict[str, Any], vtt: str) -> None:
         again = False
         with self.db.session() as session:
-            row = session.scalar(select(VideoComposition).where(VideoComposition.meeting_id == meeting_id))
-            if row is None or row.worker != self.worker:
+            row = self._held(session, meeting_id)
+            if row is None:
                 log.warning("meeting %s: lost the composition lease; result dropped", meeting_id)
                 return
-            row.status, row.progress, row.error, row.finished_at = JobStatus.DONE, 1.0, "", utcnow()
+            self._done(row)
             row.file, row.sha256, row.bytes = result["file"], result["sha256"], int(result["bytes"])
             row.length_s = float(result["length_s"])
             if row.mode == videos.MODE_FULL:
@@ -245,65 +209,6 @@ class CompositionRunner:
         if again:
             self.enqueue(meeting_id)
 
-    def _fail(self, meeting_id: int, reason: str) -> None:
-        retry = False
-        with self.db.session() as session:
-            row = session.scalar(select(VideoComposition).where(VideoComposition.meeting_id == meeting_id))
-            if row is None or row.worker != self.worker:
-                return
-            row.error = reason[:2000]
-            if row.attempts >= self.settings.job_max_attempts:
-                row.status, row.finished_at = JobStatus.FAILED, utcnow()
-            else:
-                row.status, row.worker, row.heartbeat_at = JobStatus.QUEUED, "", None
-                retry = True
-        log.warning(
-            "meeting %s: video composition %s: %s", meeting_id, "will retry" if retry else "failed", reason
-        )
-        if retry:
-            self.enqueue(meeting_id)
-
-    def release_held(self) -> list[int]:
-        """Give back the compositions this worker holds (it is stopping), the attempt not counted."""
-        ids: list[int] = []
-        with self.db.session() as session:
-            for row in session.scalars(
-                select(VideoComposition).where(
-                    VideoComposition.status == JobStatus.RUNNING, VideoComposition.worker == self.worker
-                )
-            ):
-                row.status, row.worker, row.heartbeat_at = JobStatus.QUEUED, "", None
-                row.attempts, row.progress, row.queued_at = max(0, row.attempts - 1), 0.0, utcnow()
-                ids.append(row.meeting_id)
-        for meeting_id in ids:
-            self.enqueue(meeting_id)
-        return ids
-
-    def requeue_stale(self) -> list[int]:
-        """Queue again the compositions of dead workers and the queued ones whose queue entry was lost."""
-        ids: list[int] = []
-        with self.db.session() as session:
-            for row in session.scalars(
-                select(VideoComposition).where(
-                    VideoComposition.status.in_([JobStatus.RUNNING, JobStatus.QUEUED])
-                )
-            ):
-                if row.status is JobStatus.RUNNING and _stale(row, self.settings):
-                    row.status, row.worker, row.heartbeat_at, row.queued_at = (
-                        JobStatus.QUEUED,
-                        "",
-                        None,
-                        utcnow(),
-                    )
-                    ids.append(row.meeting_id)
-                elif row.status is JobStatus.QUEUED and _age_s(row.queued_at) > self.settings.job_lease_s:
-                    row.queued_at = utcnow()
-                    ids.append(row.meeting_id)
-        for meeting_id in ids:
-            log.warning("meeting %s: video composition queued again (stale)", meeting_id)
-            self.enqueue(meeting_id)
-        return ids
-
 
 def _kill(proc: subprocess.Popen[str]) -> None:
     try:
@@ -311,11 +216,3 @@ def _kill(proc: subprocess.Popen[str]) -> None:
     except ProcessLookupError:
         pass
     proc.wait()
-
-
-def _age_s(at: Any) -> float:
-    return float("inf") if at is None else (utcnow() - at).total_seconds()
-
-
-def _stale(row: VideoComposition, settings: Settings) -> bool:
-    return _age_s(row.heartbeat_at) > settings.job_lease_s

@@ -23,13 +23,13 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 from playwright.sync_api import Browser, Playwright, sync_playwright
 
+from tests.e2e.chromium_child import CHROMIUM, FLAGS
 from tests.env import child_env
 from tests.netns import namespace
 from tests.speech import joined, shippable
 
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
 SERVER_PORT = 8000  # free by construction: the namespace is new and holds nothing else
 SERVER_START_TIMEOUT_S = 60.0
 PG_SOCKET_DIR = "/var/run/postgresql"
@@ -38,20 +38,7 @@ FAKE_VIDEO_FPS = 15
 SPEECH_SAMPLE_RATE_HZ = 48000
 SPEECH_CLIPS = 8  # synthesised sentences (tests/speech.py) joined into the speaker's microphone (~29 s)
 
-CHROMIUM_FLAGS = (
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",
-    "--allow-loopback-in-peer-connection",
-    "--disable-features=WebRtcHideLocalIpsWithMdns",
-    "--autoplay-policy=no-user-gesture-required",
-)
+CHROMIUM_FLAGS = (*FLAGS, "--autoplay-policy=no-user-gesture-required")
 
 
 @dataclass(frozen=True)
@@ -73,6 +60,27 @@ class RunningServer:
 
     def url(self, path: str) -> str:
         return self.base_url + path
+
+    def bot(self, meeting_id: int, username: str, duration_s: float, *args: str) -> subprocess.Popen[str]:
+        """`giaoban bot` as ``username`` in the server's namespace for ``duration_s`` (whole seconds), its
+        password on stdin, its output piped; ``args``: what it sends (``--video``, ``--play FILE``)."""
+        env = child_env()
+        env["GIAOBAN_ICE_ADDRESSES"] = "127.0.0.1"  # the namespace has loopback only, as the server is told
+        login = ["--meeting", str(meeting_id), "--username", username, "--password-stdin"]
+        command = ["ip", "netns", "exec", self.netns, sys.executable, "-m", "server.cli", "bot"]
+        proc = subprocess.Popen(
+            [*command, "--server", self.base_url, *login, *args, "--duration", f"{duration_s:.0f}"],
+            cwd=REPO,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        assert proc.stdin is not None
+        proc.stdin.write(self.accounts[username].password + "\n")
+        proc.stdin.close()
+        return proc
 
 
 @pytest.fixture(scope="session")
@@ -108,8 +116,11 @@ def _wait_healthy(netns: str, url: str, deadline: float) -> None:
         "        time.sleep(0.2)\n"
         "sys.exit(1)\n"
     )
-    subprocess.run(["ip", "netns", "exec", netns, sys.executable, "-c", probe], check=True,
-                   timeout=SERVER_START_TIMEOUT_S)
+    subprocess.run(
+        ["ip", "netns", "exec", netns, sys.executable, "-c", probe],
+        check=True,
+        timeout=SERVER_START_TIMEOUT_S,
+    )
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -130,8 +141,13 @@ def server_extra_env(request: pytest.FixtureRequest) -> dict[str, str]:
 
 
 @pytest.fixture
-def server(netns: str, tmp_path: Path, database_url: str | None, server_extra_env: dict[str, str],
-           request: pytest.FixtureRequest) -> Iterator[RunningServer]:
+def server(
+    netns: str,
+    tmp_path: Path,
+    database_url: str | None,
+    server_extra_env: dict[str, str],
+    request: pytest.FixtureRequest,
+) -> Iterator[RunningServer]:
     """``python -m server.cli serve --demo`` as a subprocess in the namespace; the demo passwords parsed."""
     data_dir = tmp_path / "data"
     env = child_env()
@@ -145,10 +161,26 @@ def server(netns: str, tmp_path: Path, database_url: str | None, server_extra_en
     pg = _in_netns_url(database_url)
     if pg:
         env["GIAOBAN_DATABASE_URL"] = pg
-    cmd = ["ip", "netns", "exec", netns, sys.executable, "-m", "server.cli", "serve", "--demo",
-           "--host", "127.0.0.1", "--port", str(SERVER_PORT), "--data-dir", str(data_dir)]
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
+    cmd = [
+        "ip",
+        "netns",
+        "exec",
+        netns,
+        sys.executable,
+        "-m",
+        "server.cli",
+        "serve",
+        "--demo",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(SERVER_PORT),
+        "--data-dir",
+        str(data_dir),
+    ]
+    proc = subprocess.Popen(
+        cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     assert proc.stdout is not None
     accounts: dict[str, DemoAccount] = {}
     log: list[str] = []
@@ -193,9 +225,20 @@ def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("media")
     video = out / "camera.y4m"
     subprocess.run(
-        ["ffmpeg", "-loglevel", "error", "-f", "lavfi", "-i",
-         f"testsrc2=size={FAKE_VIDEO_SIZE}:rate={FAKE_VIDEO_FPS}", "-t", "2", "-pix_fmt", "yuv420p",
-         str(video)],
+        [
+            "ffmpeg",
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            f"testsrc2=size={FAKE_VIDEO_SIZE}:rate={FAKE_VIDEO_FPS}",
+            "-t",
+            "2",
+            "-pix_fmt",
+            "yuv420p",
+            str(video),
+        ],
         check=True,
     )
     voice = joined([u.path for u in shippable()[:SPEECH_CLIPS]], SPEECH_SAMPLE_RATE_HZ)
@@ -207,10 +250,29 @@ def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     noise = out / "room.wav"
     length_s = subprocess.run(["soxi", "-D", str(voice)], capture_output=True, text=True, check=True).stdout
     length_s = length_s.strip()
-    subprocess.run(["sox", "-R", "-n", "-r", str(SPEECH_SAMPLE_RATE_HZ), "-c", "1", "-b", "16", str(noise),
-                    "synth", length_s, "pinknoise", "vol", "0.02"], check=True)
-    subprocess.run(["sox", "-m", "-v", "1", str(voice), "-v", "1", str(noise), "-b", "16", str(speech)],
-                   check=True)
+    subprocess.run(
+        [
+            "sox",
+            "-R",
+            "-n",
+            "-r",
+            str(SPEECH_SAMPLE_RATE_HZ),
+            "-c",
+            "1",
+            "-b",
+            "16",
+            str(noise),
+            "synth",
+            length_s,
+            "pinknoise",
+            "vol",
+            "0.02",
+        ],
+        check=True,
+    )
+    subprocess.run(
+        ["sox", "-m", "-v", "1", str(voice), "-v", "1", str(noise), "-b", "16", str(speech)], check=True
+    )
     return out
 
 

@@ -18,39 +18,12 @@ from playwright.async_api import Page, async_playwright
 
 from server.media.config import MediaConfig
 from server.media.room import MediaRoom
+from tests.e2e.chromium_child import launch, open_page, page_answer
 
-CHROMIUM = "/usr/bin/chromium"
 PAGE_URL = "http://127.0.0.1:9/dtx"
-PAGE = "<!doctype html><title>dtx</title>"
-FLAGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream", "--allow-loopback-in-peer-connection",
-    "--disable-features=WebRtcHideLocalIpsWithMdns",
-]
-# answer the server's offer, the microphone on its own m-line (the web client's constraints: devices.js)
-PAGE_JS = """
+AUDIO = "{echoCancellation: true, noiseSuppression: true}"  # the web client's constraints: devices.js
+SENT_JS = """
 async () => {
-  window.pc = new RTCPeerConnection({iceServers: []});
-  const audio = {echoCancellation: true, noiseSuppression: true};
-  window.mic = await navigator.mediaDevices.getUserMedia({audio});
-  window.answer = async (sdp, ownMid) => {
-    await pc.setRemoteDescription({type: "offer", sdp});
-    for (const tr of pc.getTransceivers()) {
-      if (tr.mid === ownMid) {
-        tr.direction = "sendonly";
-        if (!tr.sender.track) await tr.sender.replaceTrack(mic.getAudioTracks()[0]);
-      }
-    }
-    await pc.setLocalDescription(await pc.createAnswer());
-    if (pc.iceGatheringState !== "complete") {
-      await new Promise((ok) => {
-        pc.addEventListener("icegatheringstatechange", () => pc.iceGatheringState === "complete" && ok());
-        setTimeout(ok, 3000);
-      });
-    }
-    return pc.localDescription.sdp;
-  };
   window.sent = async () => {
     let packets = 0;
     (await pc.getStats()).forEach((s) => {
@@ -64,11 +37,9 @@ async () => {
 
 
 async def connect(room: MediaRoom, page: Page) -> None:
-    await page.goto(PAGE_URL)
-    await page.evaluate(PAGE_JS)
+    await page.evaluate(SENT_JS)
     offer = await room.join("c", username="chromium", unit="CHUMO", publishes_video=False)
-    own = next(s.mid for s in offer.streams if s.participant_id == "c")
-    await room.answer("c", await page.evaluate("([sdp, mid]) => answer(sdp, mid)", [offer.sdp, own]))
+    await room.answer("c", await page_answer(page, offer, "c"))
     for _ in range(100):
         if (await page.evaluate("sent()"))["state"] == "connected":
             return
@@ -87,19 +58,17 @@ async def main(wav: str, seconds: float) -> None:
     }
     out: dict[str, Any] = {}
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=[*FLAGS, f"--use-file-for-fake-audio-capture={wav}"]
-        )
+        browser = await launch(playwright, wav)
         try:
             pages: dict[bool, Page] = {}
             for dtx, room in rooms.items():
-                pages[dtx] = page = await browser.new_page()
-                # a secure context for getUserMedia (http://127.0.0.1), answered by Playwright: no HTTP server
-                await page.route(PAGE_URL, lambda route: route.fulfill(body=PAGE, content_type="text/html"))
+                pages[dtx] = page = await open_page(browser, PAGE_URL, "dtx", audio=AUDIO)
                 await connect(room, page)
             await asyncio.sleep(2.0)  # the encoders settle (DTX starts after a few hundred ms of silence)
-            start = {dtx: (received(room), (await pages[dtx].evaluate("sent()"))["packets"])
-                     for dtx, room in rooms.items()}
+            start = {
+                dtx: (received(room), (await pages[dtx].evaluate("sent()"))["packets"])
+                for dtx, room in rooms.items()
+            }
             await asyncio.sleep(seconds)
             for dtx, room in rooms.items():
                 report = await pages[dtx].evaluate("sent()")

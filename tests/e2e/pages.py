@@ -1,9 +1,10 @@
-"""Steps shared by the browser tests: log in through the form, open the demo meeting as the chair, join its
-room, take a screenshot of a screen."""
+"""Steps shared by the browser tests: log in through the form, call the API from inside a page, open the demo
+meeting as the chair, join its room, take a screenshot of a screen."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from playwright.sync_api import Browser, Page, ViewportSize, expect
 
@@ -24,6 +25,21 @@ def login(page: Page, username: str, password: str) -> None:
     page.get_by_label("Mật khẩu").fill(password)
     page.get_by_role("button", name="Đăng nhập").click()
     expect(page.get_by_test_id("current-user")).to_be_visible()
+
+
+def api(page: Page, method: str, path: str, body: Any = None) -> Any:
+    """A call from inside the page (its session cookie; Playwright's own requests would not reach the
+    namespace): the JSON answer, which must be a success."""
+    result = page.evaluate(
+        """async ([method, path, body]) => {
+             const r = await fetch(path, {method, headers: {"Content-Type": "application/json"},
+                                          body: body === null ? undefined : JSON.stringify(body)});
+             return {status: r.status, body: await r.json()};
+           }""",
+        [method, path, body],
+    )
+    assert result["status"] < 300, result
+    return result["body"]
 
 
 DEMO_TITLE = "Họp giao ban trực tuyến UBND huyện với các xã"

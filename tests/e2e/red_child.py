@@ -23,42 +23,14 @@ from recordings.opuspacket import has_lbrr
 from recordings.red import parse_red
 from recordings.storage import MeetingRecorder, RecordingsLayout
 from server.media.client import ClientConfig
-from server.media.events import Offer
 from server.media.room import MediaRoom
+from tests.e2e.chromium_child import launch, open_page, page_answer
 from tests.media.loss_child import TwoWayTap
 from tests.media.meeting import Meeting
 
-CHROMIUM = "/usr/bin/chromium"
 PAGE_URL = "http://127.0.0.1:9/red"
-FLAGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream", "--allow-loopback-in-peer-connection",
-    "--disable-features=WebRtcHideLocalIpsWithMdns",
-]
-PAGE_JS = """
+REPORT_JS = """
 async () => {
-  window.pc = new RTCPeerConnection({iceServers: []});
-  window.mic = await navigator.mediaDevices.getUserMedia({audio: true});
-  window.answer = async (sdp, ownMid) => {
-    await pc.setRemoteDescription({type: "offer", sdp});
-    for (const tr of pc.getTransceivers()) {
-      if (tr.mid === ownMid) {
-        tr.direction = "sendonly";
-        if (!tr.sender.track) await tr.sender.replaceTrack(mic.getAudioTracks()[0]);
-      } else if (tr.mid !== null) {
-        tr.direction = "recvonly";
-      }
-    }
-    await pc.setLocalDescription(await pc.createAnswer());
-    if (pc.iceGatheringState !== "complete") {
-      await new Promise((ok) => {
-        pc.addEventListener("icegatheringstatechange", () => pc.iceGatheringState === "complete" && ok());
-        setTimeout(ok, 3000);
-      });
-    }
-    return pc.localDescription.sdp;
-  };
   window.report = async () => {
     const out = {local: pc.localDescription.sdp, remote: pc.remoteDescription.sdp, stats: []};
     (await pc.getStats()).forEach((s) => out.stats.push(s));
@@ -76,13 +48,21 @@ class SendTap(TwoWayTap):
         self.red = self.redundant_blocks = self.lbrr = self.primaries = 0
         self.seqs: set[int] = set()
 
-    def on_audio_packet(self, participant_id: str, payload: bytes, rtp_timestamp: int, sequence_number: int,
-                        red: bool, arrival_monotonic_s: float) -> None:
+    def on_audio_packet(
+        self,
+        participant_id: str,
+        payload: bytes,
+        rtp_timestamp: int,
+        sequence_number: int,
+        red: bool,
+        arrival_monotonic_s: float,
+    ) -> None:
         if participant_id != "c":  # only Chromium's microphone is recorded
             return
         self.seqs.add(sequence_number)
-        super().on_audio_packet(participant_id, payload, rtp_timestamp, sequence_number, red,
-                                arrival_monotonic_s)
+        super().on_audio_packet(
+            participant_id, payload, rtp_timestamp, sequence_number, red, arrival_monotonic_s
+        )
         primary = payload
         if red:
             self.red += 1
@@ -106,26 +86,14 @@ async def main(wav: str, data_dir: Path, seconds: float, no_rr: bool) -> None:
     meeting.room.listener = tap
     reports: list[dict[str, object]] = []
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
-            args=[*FLAGS, f"--use-file-for-fake-audio-capture={wav}"],  # a fresh profile: Playwright's
-        )
+        browser = await launch(playwright, wav)
         try:
-            page = await browser.new_page()
-            # a secure context for getUserMedia (http://127.0.0.1), answered by Playwright: no HTTP server
-            await page.route(PAGE_URL, lambda route: route.fulfill(body="<!doctype html><title>red</title>",
-                                                               content_type="text/html"))
-            await page.goto(PAGE_URL)
-            await page.evaluate(PAGE_JS)
+            page = await open_page(browser, PAGE_URL, "red", others_recvonly=True)
+            await page.evaluate(REPORT_JS)
             viewer = await meeting.join("v", ClientConfig(video=False))
 
-            async def answer(offer: Offer) -> None:
-                own = next(s.mid for s in offer.streams if s.participant_id == "c")
-                sdp = await page.evaluate("([sdp, mid]) => answer(sdp, mid)", [offer.sdp, own])
-                await meeting.room.answer("c", sdp)
-
             offer = await meeting.room.join("c", username="chromium", unit="CHUMO", publishes_video=False)
-            await answer(offer)
+            await meeting.room.answer("c", await page_answer(page, offer, "c"))
             await meeting.settle()
             deadline = time.monotonic() + seconds
             while time.monotonic() < deadline:
@@ -144,32 +112,49 @@ async def main(wav: str, data_dir: Path, seconds: float, no_rr: bool) -> None:
     track = read_manifest(layout.meeting_dir("m1")).track("repaired")
     assert track.repair is not None
     remote_inbound = [
-        {k: s.get(k) for k in ("fractionLost", "packetsLost", "jitter", "roundTripTime",
-                               "roundTripTimeMeasurements")}
-        for r in reports for s in r["stats"] if s["type"] == "remote-inbound-rtp" and s.get("kind") == "audio"
+        {
+            k: s.get(k)
+            for k in ("fractionLost", "packetsLost", "jitter", "roundTripTime", "roundTripTimeMeasurements")
+        }
+        for r in reports
+        for s in r["stats"]
+        if s["type"] == "remote-inbound-rtp" and s.get("kind") == "audio"
     ]
     stats = final["stats"]
     codecs = {s["id"]: s for s in stats if s["type"] == "codec"}
     outbound = next(s for s in stats if s["type"] == "outbound-rtp" and s.get("kind") == "audio")
     inbound = [s for s in stats if s["type"] == "inbound-rtp" and s.get("kind") == "audio"]
-    print(json.dumps({
-        "local_sdp": final["local"], "remote_sdp": final["remote"],
-        "sent_codec": codecs.get(outbound.get("codecId"), {}).get("mimeType"),
-        "packets_sent": outbound.get("packetsSent"),
-        "received_codecs": [codecs.get(s.get("codecId"), {}).get("mimeType") for s in inbound],
-        "received_packets": [s.get("packetsReceived") for s in inbound],
-        "remote_inbound": remote_inbound,
-        "tap_packets": tap.packets, "seq_span": max(tap.seqs) - min(tap.seqs) + 1 if tap.seqs else 0,
-        "tap_red": tap.red, "redundant_blocks": tap.redundant_blocks,
-        "primaries": tap.primaries, "lbrr": tap.lbrr,
-        "holes": track.repair.holes, "recovered_red": track.repair.recovered_red,
-        "recovered_fec": track.repair.recovered_fec, "concealed": track.repair.concealed,
-        "reordered": track.repair.reordered, "late": track.repair.late,
-        "viewer_audio_frames": viewer_stats.audio_frames, "viewer_decode_errors": viewer_stats.decode_errors,
-        "viewer_packets_lost": viewer_stats.packets_lost,
-        "forwarded_to_v": [f.packets_sent for f in forwarded if f.viewer_id == "v"],
-        "red_stripped": strip.red_stripped, "red_malformed": strip.red_malformed,
-    }))
+    print(
+        json.dumps(
+            {
+                "local_sdp": final["local"],
+                "remote_sdp": final["remote"],
+                "sent_codec": codecs.get(outbound.get("codecId"), {}).get("mimeType"),
+                "packets_sent": outbound.get("packetsSent"),
+                "received_codecs": [codecs.get(s.get("codecId"), {}).get("mimeType") for s in inbound],
+                "received_packets": [s.get("packetsReceived") for s in inbound],
+                "remote_inbound": remote_inbound,
+                "tap_packets": tap.packets,
+                "seq_span": max(tap.seqs) - min(tap.seqs) + 1 if tap.seqs else 0,
+                "tap_red": tap.red,
+                "redundant_blocks": tap.redundant_blocks,
+                "primaries": tap.primaries,
+                "lbrr": tap.lbrr,
+                "holes": track.repair.holes,
+                "recovered_red": track.repair.recovered_red,
+                "recovered_fec": track.repair.recovered_fec,
+                "concealed": track.repair.concealed,
+                "reordered": track.repair.reordered,
+                "late": track.repair.late,
+                "viewer_audio_frames": viewer_stats.audio_frames,
+                "viewer_decode_errors": viewer_stats.decode_errors,
+                "viewer_packets_lost": viewer_stats.packets_lost,
+                "forwarded_to_v": [f.packets_sent for f in forwarded if f.viewer_id == "v"],
+                "red_stripped": strip.red_stripped,
+                "red_malformed": strip.red_malformed,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

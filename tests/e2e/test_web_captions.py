@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -21,9 +20,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from tests.e2e.conftest import REPO, Chromium, RunningServer
+from tests.e2e.conftest import Chromium, RunningServer
 from tests.e2e.pages import join_room, login, new_page, open_demo_meeting, shot
-from tests.env import child_env
 from tests.speech import joined, shippable
 from transcription.models import discover_model
 
@@ -54,22 +52,6 @@ def server_extra_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]
     tests/server/test_live_captions.py)."""
     model = discover_model(None, cache_dir=tmp_path_factory.mktemp("models") / "whisper-base-ct2")
     return {"GIAOBAN_ASR_MODEL": str(model.path), "GIAOBAN_LIVE_CAPTIONS": "always"}
-
-
-def _speaker(server: RunningServer, meeting_id: int, username: str, play: Path,
-             duration_s: float) -> subprocess.Popen[str]:
-    env = child_env()
-    env["GIAOBAN_ICE_ADDRESSES"] = "127.0.0.1"
-    proc = subprocess.Popen(
-        ["ip", "netns", "exec", server.netns, sys.executable, "-m", "server.cli", "bot", "--server",
-         server.base_url, "--meeting", str(meeting_id), "--username", username, "--password-stdin", "--video",
-         "--play", str(play), "--duration", f"{duration_s:.0f}"],
-        cwd=REPO, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    assert proc.stdin is not None
-    proc.stdin.write(server.accounts[username].password + "\n")
-    proc.stdin.close()
-    return proc
 
 
 def _captions(page: Page) -> list[dict[str, Any]]:
@@ -104,16 +86,19 @@ def _round_trip(page: Page) -> None:
     page.evaluate("() => window.__giaoban.sig.measureRtt(5000)")
 
 
-def test_captions_toggle_on_a_phone(server: RunningServer, chromium: Chromium, screenshots: Path,
-                                    tmp_path: Path) -> None:
+def test_captions_toggle_on_a_phone(
+    server: RunningServer, chromium: Chromium, screenshots: Path, tmp_path: Path
+) -> None:
     # a pause after each sentence ends its utterance: a final caption each, and Whisper decodes a few seconds
     # at a time (on espeak's voice without pauses it loops over a long buffer and decodes very slowly)
     pause = tmp_path / "pause.wav"
-    subprocess.run(["sox", "-n", "-r", "16000", "-c", "1", "-b", "16", str(pause), "trim", "0", str(PAUSE_S)],
-                   check=True)
+    subprocess.run(
+        ["sox", "-n", "-r", "16000", "-c", "1", "-b", "16", str(pause), "trim", "0", str(PAUSE_S)], check=True
+    )
     speech = joined([p for u in shippable() for p in (u.path, pause)] * SPEECH_REPEAT, SPEECH_RATE_HZ)
-    length_s = float(subprocess.run(["soxi", "-D", str(speech)], capture_output=True, text=True,
-                                    check=True).stdout)
+    length_s = float(
+        subprocess.run(["soxi", "-D", str(speech)], capture_output=True, text=True, check=True).stdout
+    )
     browser = chromium.launch()
     chair = new_page(browser, server.base_url)
     login(chair, "chutri", server.accounts["chutri"].password)
@@ -121,8 +106,9 @@ def test_captions_toggle_on_a_phone(server: RunningServer, chromium: Chromium, s
     join_room(chair, meeting_id)
     chair.evaluate(RECORD_CAPTIONS)
 
-    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True, locale="vi-VN",
-                                  base_url=server.base_url)
+    context = browser.new_context(
+        viewport=PHONE, is_mobile=True, has_touch=True, locale="vi-VN", base_url=server.base_url
+    )
     context.set_default_timeout(15_000)
     phone = context.new_page()
     login(phone, "poto", server.accounts["poto"].password)
@@ -133,7 +119,8 @@ def test_captions_toggle_on_a_phone(server: RunningServer, chromium: Chromium, s
     band = phone.get_by_test_id("caption-band")
     expect(band).to_be_hidden()
 
-    bot = _speaker(server, meeting_id, "chumo", speech, length_s + 15)  # killed when the test is done
+    # killed when the test is done
+    bot = server.bot(meeting_id, "chumo", length_s + 15, "--video", "--play", str(speech))
     try:
         # the chair gives Chư Mố the floor (its bot asked by raising its hand)
         give = chair.get_by_role("button", name="Mời UBND xã Chư Mố phát biểu").first
@@ -160,8 +147,10 @@ def test_captions_toggle_on_a_phone(server: RunningServer, chromium: Chromium, s
         band_box, video_box = band.bounding_box(), video.bounding_box()
         assert band_box is not None and video_box is not None
         face = {**video_box, "height": video_box["height"] * 2 / 3}  # the upper two thirds of the speaker
-        print(f"first caption {first_after_s:.1f} s after the floor; band {band_box}, Chư Mố's video "
-              f"{video_box}; screenshot {path}")
+        print(
+            f"first caption {first_after_s:.1f} s after the floor; band {band_box}, Chư Mố's video "
+            f"{video_box}; screenshot {path}"
+        )
         assert _overlap(band_box, face) == 0.0, (band_box, video_box)
         assert band_box["y"] >= video_box["y"] + video_box["height"] * 2 / 3
         assert band_box["y"] >= 0 and band_box["y"] + band_box["height"] <= PHONE["height"]  # on screen
@@ -194,8 +183,10 @@ def test_captions_toggle_on_a_phone(server: RunningServer, chromium: Chromium, s
         expect(band.locator(".caption-line").last).to_contain_text(UNIT)
         _two_lines_at_most(band)
         after = len(_captions(phone)) - reconnected
-        print(f"captions received: {stopped} before off, 0 while off, {reconnected - stopped} between on and "
-              f"the reconnect, {after} after it")
+        print(
+            f"captions received: {stopped} before off, 0 while off, {reconnected - stopped} between on and "
+            f"the reconnect, {after} after it"
+        )
 
         # the chair never asked: not one caption reached her page
         assert _captions(chair) == []

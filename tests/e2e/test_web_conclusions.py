@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Dialog, Page, ViewportSize, expect
@@ -22,7 +21,7 @@ from server.db import Database
 from server.services import transcripts
 from server.services.transcripts import SegmentInput
 from tests.e2e.conftest import Chromium, RunningServer
-from tests.e2e.pages import login, shot
+from tests.e2e.pages import api, login, shot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.any_database]
 
@@ -55,21 +54,6 @@ def _page(browser: Browser, server: RunningServer, viewport: ViewportSize, usern
     return page
 
 
-def _api(page: Page, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-    """A call from inside the page (its session cookie; Playwright's own requests would not reach the
-    namespace)."""
-    result = page.evaluate(
-        """async ([method, path, body]) => {
-             const r = await fetch(path, {method, headers: {"Content-Type": "application/json"},
-                                          body: body === null ? undefined : JSON.stringify(body)});
-             return {status: r.status, body: await r.json()};
-           }""",
-        [method, path, body],
-    )
-    assert result["status"] < 300, result
-    return result["body"]
-
-
 def _fits(page: Page, viewport: ViewportSize, what: str) -> None:
     box = page.locator(what).bounding_box()
     assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= viewport["width"] + 1, (what, box)
@@ -84,9 +68,9 @@ def test_chair_edits_conclusions_and_errors_are_inline(
     browser = chromium.launch()
     chair = _page(browser, server, viewport, "chutri", dialogs)
     deadline = dt.date.today() + dt.timedelta(days=20)
-    first = _api(chair, "POST", f"/api/meetings/{DEMO_MEETING_ID}/conclusions",
+    first = api(chair, "POST", f"/api/meetings/{DEMO_MEETING_ID}/conclusions",
                  {"text": FIRST, "assignee_unit": "IATUL", "deadline": deadline.isoformat()})  # fmt: skip
-    second = _api(chair, "POST", f"/api/meetings/{DEMO_MEETING_ID}/conclusions",
+    second = api(chair, "POST", f"/api/meetings/{DEMO_MEETING_ID}/conclusions",
                   {"text": SECOND, "assignee_unit": "IATUL"})  # fmt: skip
 
     chair.goto(f"/#/meetings/{DEMO_MEETING_ID}")
@@ -116,7 +100,7 @@ def test_chair_edits_conclusions_and_errors_are_inline(
     wrong_day = day.locator("xpath=following-sibling::*[@role='alert']")  # right under the field
     expect(wrong_day).to_have_text("Ngày không hợp lệ, nhập theo dạng ngày/tháng/năm, ví dụ 01/12/2026.")
     expect(day).to_have_attribute("aria-invalid", "true")
-    assert _api(chair, "GET", f"/api/meetings/{DEMO_MEETING_ID}/conclusions")[0]["text"] == FIRST
+    assert api(chair, "GET", f"/api/meetings/{DEMO_MEETING_ID}/conclusions")[0]["text"] == FIRST
 
     # the right day: saved, said, shown, and still there after a reload
     day.fill("15/01/2027")
@@ -130,7 +114,7 @@ def test_chair_edits_conclusions_and_errors_are_inline(
     expect(item.get_by_test_id("conclusion-text")).to_have_text(FIRST_EDITED)
     expect(item).to_contain_text("Chư Mố")
     expect(item).to_contain_text("15/01/2027")
-    saved = _api(chair, "GET", f"/api/meetings/{DEMO_MEETING_ID}/conclusions")[0]
+    saved = api(chair, "GET", f"/api/meetings/{DEMO_MEETING_ID}/conclusions")[0]
     assert (saved["text"], saved["assignee_unit"], saved["deadline"]) == (FIRST_EDITED, "CHUMO", "2027-01-15")
 
     # the unit taken off: saved; turned into a task, the missing unit is an inline error, not an alert
@@ -150,7 +134,7 @@ def test_chair_edits_conclusions_and_errors_are_inline(
     other = chair.locator(f"ol.conclusions li[data-conclusion-id='{second['id']}']")
     other.get_by_role("button", name="Giao nhiệm vụ theo kết luận 2").click()
     expect(other.get_by_role("alert")).to_have_text("Cần có thời hạn hoàn thành.")
-    made = _api(chair, "GET", f"/api/tasks?meeting={DEMO_MEETING_ID}")
+    made = api(chair, "GET", f"/api/tasks?meeting={DEMO_MEETING_ID}")
     assert [task for task in made if task["conclusion_id"] in (first["id"], second["id"])] == []
 
     # given a deadline, the second one becomes a task for Ia Tul; the error goes with the retry
@@ -193,7 +177,7 @@ def test_a_transcript_line_refused_is_said_under_it(
     refused = line.locator("xpath=following-sibling::*[@role='alert']")
     expect(refused).to_contain_text("Chưa lưu được đoạn này:")
     expect(line).to_have_attribute("aria-invalid", "true")
-    stored = _api(clerk, "GET", f"/api/meetings/{DEMO_MEETING_ID}/transcript")["segments"]
+    stored = api(clerk, "GET", f"/api/meetings/{DEMO_MEETING_ID}/transcript")["segments"]
     assert [s["text"] for s in stored] == [s.text for s in SEGMENTS]
 
     # corrected: saved, the error gone
@@ -203,6 +187,6 @@ def test_a_transcript_line_refused_is_said_under_it(
     assert saved.value.ok, saved.value.status
     expect(refused).to_have_count(0)
     expect(line).not_to_have_attribute("aria-invalid", "true")
-    stored = _api(clerk, "GET", f"/api/meetings/{DEMO_MEETING_ID}/transcript")["segments"]
+    stored = api(clerk, "GET", f"/api/meetings/{DEMO_MEETING_ID}/transcript")["segments"]
     assert stored[1]["text"] == "Xã Ia Tul đề nghị huyện hỗ trợ thêm 2 tấn giống lúa."
     assert dialogs == []

@@ -13,14 +13,13 @@ import io
 import re
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
 from openpyxl import load_workbook
 from playwright.sync_api import Browser, Page, ViewportSize, expect
 
 from tests.e2e.conftest import Chromium, RunningServer
-from tests.e2e.pages import shot
+from tests.e2e.pages import api, login, shot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.any_database]
 
@@ -47,15 +46,6 @@ def open_page(browser: Browser, base_url: str, viewport: ViewportSize, locale: s
     return page
 
 
-def log_in(page: Page, username: str, password: str) -> None:
-    page.goto("/")
-    expect(page.get_by_role("heading", name="Đăng nhập")).to_be_visible()
-    page.get_by_label("Tên đăng nhập").fill(username)
-    page.get_by_label("Mật khẩu").fill(password)
-    page.get_by_role("button", name="Đăng nhập").click()
-    expect(page.get_by_test_id("current-user")).to_be_visible()
-
-
 def no_horizontal_scroll(page: Page, where: str) -> None:
     page.wait_for_timeout(100)  # the layout of what was just drawn
     widths = page.evaluate(
@@ -76,19 +66,6 @@ def go(page: Page, phone: bool, link: str) -> None:
     nav.get_by_role("link", name=link).click()
 
 
-def api(page: Page, method: str, path: str, body: Any = None) -> Any:
-    result = page.evaluate(
-        """async ([method, path, body]) => {
-             const r = await fetch(path, {method, headers: {"Content-Type": "application/json"},
-                                          body: body === null ? undefined : JSON.stringify(body)});
-             return {status: r.status, body: await r.json()};
-           }""",
-        [method, path, body],
-    )
-    assert result["status"] < 300, result
-    return result["body"]
-
-
 @pytest.mark.parametrize("size", list(VIEWPORTS))
 def test_chair_reviews_reported_tasks_and_exports_the_scoreboard(
     server: RunningServer, chromium: Chromium, screenshots: Path, tmp_path: Path, size: str
@@ -96,7 +73,7 @@ def test_chair_reviews_reported_tasks_and_exports_the_scoreboard(
     phone = size == "phone"
     browser = chromium.launch()
     clerk = open_page(browser, server.base_url, VIEWPORTS[size])
-    log_in(clerk, "thuky", server.accounts["thuky"].password)
+    login(clerk, "thuky", server.accounts["thuky"].password)
     deadline = (dt.date.today() + dt.timedelta(days=10)).isoformat()
     returned = api(clerk, "POST", "/api/tasks", {"title": "Rà soát hộ nghèo năm 2026", "lead_unit": "CHUMO",
                                                  "deadline": deadline})  # fmt: skip
@@ -105,7 +82,7 @@ def test_chair_reviews_reported_tasks_and_exports_the_scoreboard(
 
     # the commune reports both done, one with a photo through the form (its own file button, in Vietnamese)
     commune = open_page(browser, server.base_url, VIEWPORTS[size])
-    log_in(commune, "chumo", server.accounts["chumo"].password)
+    login(commune, "chumo", server.accounts["chumo"].password)
     go(commune, phone, "Nhiệm vụ")
     card = commune.locator(f".task-card[data-task-id='{returned['id']}']")
     card.get_by_role("button", name="Báo cáo tiến độ: Rà soát hộ nghèo năm 2026").click()
@@ -134,7 +111,7 @@ def test_chair_reviews_reported_tasks_and_exports_the_scoreboard(
 
     # the chair: a "Xem xét" button on each reported task
     chair = open_page(browser, server.base_url, VIEWPORTS[size])
-    log_in(chair, "chutri", server.accounts["chutri"].password)
+    login(chair, "chutri", server.accounts["chutri"].password)
     go(chair, phone, "Nhiệm vụ")
     first = chair.locator(f".task-card[data-task-id='{returned['id']}']")
     expect(first).to_have_attribute("data-state", "reported_done")
@@ -225,7 +202,7 @@ def test_scheduling_refuses_no_units_edits_and_cancels(
     phone = size == "phone"
     browser = chromium.launch()
     page = open_page(browser, server.base_url, VIEWPORTS[size])
-    log_in(page, "chutri", server.accounts["chutri"].password)
+    login(page, "chutri", server.accounts["chutri"].password)
     no_horizontal_scroll(page, "meetings")
     title = "Họp chuyên đề nông thôn mới"
 
@@ -293,7 +270,7 @@ def test_scheduling_refuses_no_units_edits_and_cancels(
 
     # the communes are told: Chư Mố of the new time, Ia Tul that it is no longer invited
     commune = open_page(browser, server.base_url, VIEWPORTS[size])
-    log_in(commune, "chumo", server.accounts["chumo"].password)
+    login(commune, "chumo", server.accounts["chumo"].password)
     texts = [
         n["text"]
         for n in api(commune, "GET", "/api/notifications")
@@ -315,7 +292,7 @@ def test_scheduling_refuses_no_units_edits_and_cancels(
     expected = f"Thông báo: {unread - 1} chưa đọc" if unread > 1 else "Thông báo"
     expect(bell).to_have_accessible_name(expected)
     iatul = open_page(browser, server.base_url, VIEWPORTS[size])
-    log_in(iatul, "iatul", server.accounts["iatul"].password)
+    login(iatul, "iatul", server.accounts["iatul"].password)
     iatul.get_by_role("button", name=re.compile("^Thông báo")).click()
     expect(iatul.get_by_test_id("notice-panel")).to_contain_text(
         f"Đơn vị không còn được mời dự cuộc họp «{title}» lúc 15:00 ngày 05/01/2027."
@@ -333,7 +310,7 @@ def test_scheduling_refuses_no_units_edits_and_cancels(
     expect(past.locator("[data-status=cancelled]")).to_have_text("Đã hủy")
     expect(page.locator(f"[data-group=upcoming] tr[data-meeting-id='{second_id}']")).to_have_count(0)
     poto = open_page(browser, server.base_url, VIEWPORTS[size])
-    log_in(poto, "poto", server.accounts["poto"].password)
+    login(poto, "poto", server.accounts["poto"].password)
     cancelled = [n for n in api(poto, "GET", "/api/notifications") if n["kind"] == "meeting_cancelled"]
     assert [n["data"]["meeting_id"] for n in cancelled] == [second_id]
     assert cancelled[0]["text"].endswith("Lý do: Trùng lịch họp của tỉnh.")
@@ -353,7 +330,7 @@ def test_an_english_browser_gets_vietnamese_and_finds_meetings_by_unit(
     page.goto("/")
     expect(page.get_by_role("heading", name="Đăng nhập")).to_be_visible()
     no_horizontal_scroll(page, "login")
-    log_in(page, "chutri", server.accounts["chutri"].password)
+    login(page, "chutri", server.accounts["chutri"].password)
     expect(page.get_by_role("heading", name="Cuộc họp", exact=True)).to_be_visible()
     expect(page.locator("html")).to_have_attribute("lang", "vi")
     # dates day/month/year and a 24-hour clock, whatever the browser's locale; the status in words

@@ -8,8 +8,6 @@ is highlighted."""
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -18,9 +16,8 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from server.media.client import sender_colour
-from tests.e2e.conftest import REPO, Chromium, RunningServer
+from tests.e2e.conftest import Chromium, RunningServer
 from tests.e2e.pages import login, shot
-from tests.env import child_env
 from tests.speech import spoken
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.any_database]
@@ -46,23 +43,6 @@ def _api(page: Page, method: str, path: str, body: Any = None) -> Any:
            }""",
         [method, path, body],
     )
-
-
-def _bot(server: RunningServer, username: str, duration_s: int, play: Path | None) -> subprocess.Popen[str]:
-    env = child_env()
-    env["GIAOBAN_ICE_ADDRESSES"] = "127.0.0.1"
-    args = ["--meeting", str(MEETING), "--username", username, "--password-stdin", "--video"]
-    if play is not None:
-        args += ["--play", str(play)]
-    proc = subprocess.Popen(
-        ["ip", "netns", "exec", server.netns, sys.executable, "-m", "server.cli", "bot",
-         "--server", server.base_url, *args, "--duration", str(duration_s)],
-        cwd=REPO, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    assert proc.stdin is not None
-    proc.stdin.write(server.accounts[username].password + "\n")
-    proc.stdin.close()
-    return proc
 
 
 def _wait(page: Page, path: str, done: Any, timeout_s: float = 240) -> Any:
@@ -114,9 +94,9 @@ def test_record_page_plays_the_composed_video_beside_the_transcript(
         MEETING,
     )
     assert opened is False
-    hall = _bot(server, "thuky", HALL_S, None)
+    hall = server.bot(MEETING, "thuky", HALL_S, "--video")
     time.sleep(1.0)
-    speaker = _bot(server, "chumo", SPEAKER_S, spoken(SPEECH))
+    speaker = server.bot(MEETING, "chumo", SPEAKER_S, "--video", "--play", str(spoken(SPEECH)))
     for proc in (hall, speaker):
         proc.wait(timeout=120)
         assert proc.stdout is not None

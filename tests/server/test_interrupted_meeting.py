@@ -30,9 +30,7 @@ def test_an_interrupted_meeting_ended_without_resuming_keeps_its_recording(
         bot = server.bot(MEETING, "chutri", play=spoken(("GB01", "GB02", "GB03")), duration_s=60)
         time.sleep(12)
         assert server.proc is not None
-        server.proc.send_signal(signal.SIGKILL)
-        server.proc.wait()
-        server.proc = None
+        server.stop(signal.SIGKILL)
         bot.kill()
         bot.wait()
 

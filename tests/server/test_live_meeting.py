@@ -22,6 +22,8 @@ SPEECH_2 = "GB05"
 
 def wav(key: str) -> Path:
     return shippable_utterance(key).path
+
+
 MEETING = 1  # the demo meeting: UBND huyện Ia Pa with its nine communes
 
 
@@ -431,9 +433,7 @@ def test_server_killed_mid_meeting_leaves_playable_files(live: LiveServer, tmp_p
     bot = live.bot(MEETING, "chumo", play=wav(SPEECH), duration_s=30)
     time.sleep(6)
     assert live.proc is not None
-    live.proc.send_signal(signal.SIGKILL)
-    live.proc.wait()
-    live.proc = None
+    live.stop(signal.SIGKILL)
     bot.kill()
     bot.wait()
     folder = live.data_dir / "recordings" / str(MEETING)

@@ -14,9 +14,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from server.models import Task
-from server.services import accounts, search, transcripts, units
+from server.services import search, transcripts, units
 from server.services.transcripts import SegmentInput
-from tests.conftest import ACCOUNTS, TEST_PASSWORD, login_headers, open_app
+from tests.conftest import ACCOUNTS, login_headers, open_app, seed_accounts
 
 FIRST = [  # meeting 1: chaired by IAPA with CHUMO and CHURANG, 01/12/2026
     ("CHUMO", "Nguyễn Văn An", "Ủy ban nhân dân xã Chư Mố rà soát hộ nghèo trước ngày 15/5"),
@@ -54,12 +54,7 @@ def _meeting(client: TestClient, headers: dict[str, str], units_: list[str], day
 
 def build_corpus(client: TestClient) -> Corpus:
     db = client.app.state.db  # type: ignore[attr-defined]
-    with db.session() as session:
-        units.seed_ia_pa(session)
-        for acc in ACCOUNTS:
-            accounts.create_user(
-                session, username=acc.username, password=TEST_PASSWORD, role=acc.role, unit_code=acc.unit
-            )
+    seed_accounts(client)
     tokens = {a.username: login_headers(client, a.username) for a in ACCOUNTS}
     m1 = _meeting(client, tokens["chair"], ["CHUMO", "CHURANG"], "2026-12-01", "Họp giao ban tháng 12")
     m2 = _meeting(client, tokens["chair"], ["IATUL"], "2026-12-10", "Họp về thủy lợi xã Ia Tul")

@@ -37,7 +37,7 @@ from server.services import accounts, meetings, minutes, search, tasks, transcri
 from server.services.context import Actor
 from server.services.minutes_content import DocKind, DocumentRequest
 from server.services.transcripts import SegmentInput
-from tests.conftest import ACCOUNTS, TEST_PASSWORD, Account, login_headers, open_app
+from tests.conftest import ACCOUNTS, Account, login_headers, open_app, seed_accounts
 
 TODAY = dt.date(2026, 12, 1)
 UNITS = ("IAPA", "CHUMO", "CHURANG", "IATUL", "POTO", "KIMTAN")
@@ -173,14 +173,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         client.app.state.clock = FixedClock()  # type: ignore[attr-defined]
         client.app.state.clock.set_today(TODAY)  # type: ignore[attr-defined]
         db = client.app.state.db  # type: ignore[attr-defined]
-        from server.services import units
-
+        seed_accounts(client, USERS)
         with db.session() as session:
-            units.seed_ia_pa(session)
-            for acc in USERS:
-                accounts.create_user(
-                    session, username=acc.username, password=TEST_PASSWORD, role=acc.role, unit_code=acc.unit
-                )
             admin = accounts.actor_of(session.scalars(select(User).where(User.username == "admin")).one())
         headers = {a.username: login_headers(client, a.username) for a in USERS}
         yield World(client, headers, admin)

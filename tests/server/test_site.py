@@ -87,9 +87,7 @@ def test_three_nodes_place_redirect_and_carry_a_meeting_over_a_killed_node(
 
     assert holder.proc is not None
     killed_at = time.time()
-    holder.proc.send_signal(signal.SIGKILL)
-    holder.proc.wait()
-    holder.proc = None
+    holder.stop(signal.SIGKILL)
     survivors = [n for n in site.nodes if n is not holder]
 
     def back() -> bool:
@@ -100,8 +98,10 @@ def test_three_nodes_place_redirect_and_carry_a_meeting_over_a_killed_node(
     failover_s = time.time() - killed_at
     resumed_on = site.holder(DEMO_MEETING)
     assert resumed_on in survivors
-    print(f"\nmeeting {DEMO_MEETING}: node :{holder.port} killed, resumed on :{resumed_on.port}, "
-          f"both bots back after {failover_s:.1f} s")
+    print(
+        f"\nmeeting {DEMO_MEETING}: node :{holder.port} killed, resumed on :{resumed_on.port}, "
+        f"both bots back after {failover_s:.1f} s"
+    )
 
     outputs = wait_bots(chair, commune, timeout_s=BOT_S + 90)
     for out in outputs:
@@ -147,8 +147,10 @@ def test_three_nodes_place_redirect_and_carry_a_meeting_over_a_killed_node(
     with av.open(str(mix_path)) as container:
         mix_s = float(container.duration or 0) / 1_000_000
     assert mix_s >= post["end_s"] - 1.0, (mix_s, post)
-    print(f"chair's tracks: {[(t['start_s'], t['end_s']) for t in tracks]}; killed at {kill_clock_s:.2f} s "
-          f"on the meeting clock; mix {mix_s:.1f} s")
+    print(
+        f"chair's tracks: {[(t['start_s'], t['end_s']) for t in tracks]}; killed at {kill_clock_s:.2f} s "
+        f"on the meeting clock; mix {mix_s:.1f} s"
+    )
 
     # the finished recording reached the worker through the Redis queue
     def transcription_taken() -> bool:
@@ -229,9 +231,7 @@ def test_the_floor_and_the_chat_survive_the_meeting_node_killed(
             time.sleep(1.0)  # the floor is written off the event loop after each change
 
             assert holder.proc is not None
-            holder.proc.send_signal(signal.SIGKILL)
-            holder.proc.wait()
-            holder.proc = None
+            holder.stop(signal.SIGKILL)
             assert chair.wait_closed(30) is not None and poto.wait_closed(30) is not None
             chair.close()
             poto.close()

@@ -106,9 +106,7 @@ def test_server_killed_mid_meeting_leaves_playable_video(live: LiveServer, tmp_p
     bot = live.bot(MEETING, "chumo", video=True, duration_s=30)
     time.sleep(8)
     assert live.proc is not None
-    live.proc.send_signal(signal.SIGKILL)
-    live.proc.wait()
-    live.proc = None
+    live.stop(signal.SIGKILL)
     bot.kill()
     bot.wait()
     folder = live.data_dir / "recordings" / str(MEETING)

@@ -6,28 +6,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 
 import { apply, CAPTION_LINES, initialState, unitNameByCode } from "../../web/js/room/state.js";
-
-function person(id, unit, unitName, extra = {}) {
-  return {
-    id,
-    username: unit.toLowerCase(),
-    display_name: `Cán bộ ${unitName}`,
-    unit,
-    unit_name: unitName,
-    role: "member",
-    is_chair_unit: false,
-    audio_muted: true,
-    video_muted: false,
-    server_muted: true,
-    hand_raised: false,
-    screen_sharing: false,
-    may_share_screen: false,
-    audio_only: false,
-    connected: true,
-    joined_at: "2026-03-02T08:00:01+00:00",
-    ...extra,
-  };
-}
+import { person, run, welcome as welcomeTo } from "./fixtures.mjs";
 
 const CHAIR = person("u1", "IAPA", "UBND huyện Ia Pa", { role: "chair", is_chair_unit: true, server_muted: false });
 const CHUMO = person("u3", "CHUMO", "UBND xã Chư Mố");
@@ -37,36 +16,8 @@ const ROLL = [
   { unit: "IATUL", unit_name: "UBND xã Ia Tul", status: "not_called", reason: "", status_at: null },
 ];
 
-function welcome(you, others) {
-  return {
-    type: "welcome",
-    participant_id: you.id,
-    meeting_id: 7,
-    title: "Giao ban tháng 3",
-    you,
-    participants: [you, ...others],
-    roll_call: ROLL,
-    floor: null,
-    floor_control: true,
-    locked: false,
-    recording: false,
-    chat: [],
-    ice_servers: [],
-    can_moderate: you.role === "chair",
-  };
-}
-
-function frozen(value) {
-  if (value && typeof value === "object" && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const v of Object.values(value)) frozen(v);
-  }
-  return value;
-}
-
-function run(state, ...msgs) {
-  return msgs.reduce((s, m) => apply(frozen(s), frozen(structuredClone(m))), state);
-}
+// as the meeting's welcome has it: the roll call started, not recording
+const welcome = (you, others) => welcomeTo(you, others, { roll_call: ROLL });
 
 let clock = 10;
 function caption(unit, text, final, username = unit.toLowerCase()) {

@@ -21,31 +21,16 @@ import {
   unitNameOf,
   videoPaused,
 } from "../../web/js/room/state.js";
+import { person as personOf, run, welcome as welcomeTo } from "./fixtures.mjs";
 
 // ---- fixtures: messages shaped as server/rooms/messages.py sends them ------------------------------------
 
 let joinedSeq = 0;
+// each one joined a second after the one before (the tiles' order)
 function person(id, unit, unitName, extra = {}) {
   joinedSeq += 1;
-  return {
-    id,
-    username: unit.toLowerCase(),
-    display_name: `Cán bộ ${unitName}`,
-    unit,
-    unit_name: unitName,
-    role: "member",
-    is_chair_unit: false,
-    audio_muted: true,
-    video_muted: false,
-    server_muted: true,
-    hand_raised: false,
-    screen_sharing: false,
-    may_share_screen: false,
-    audio_only: false,
-    connected: true,
-    joined_at: `2026-03-02T08:00:${String(joinedSeq).padStart(2, "0")}+00:00`,
-    ...extra,
-  };
+  const joined_at = `2026-03-02T08:00:${String(joinedSeq).padStart(2, "0")}+00:00`;
+  return personOf(id, unit, unitName, { joined_at, ...extra });
 }
 
 const CHAIR = person("u1", "IAPA", "UBND huyện Ia Pa", {
@@ -68,38 +53,8 @@ const ROLL = [
   roll("IATUL", "UBND xã Ia Tul"),
 ];
 
-function welcome(you, others = [], extra = {}) {
-  return {
-    type: "welcome",
-    participant_id: you.id,
-    meeting_id: 7,
-    title: "Giao ban tháng 3",
-    you,
-    participants: [you, ...others],
-    roll_call: ROLL,
-    floor: null,
-    floor_control: true,
-    locked: false,
-    recording: true,
-    chat: [],
-    ice_servers: [],
-    can_moderate: you.role === "chair",
-    ...extra,
-  };
-}
-
-/** Deep-freeze: apply must never mutate what it was given. */
-function frozen(value) {
-  if (value && typeof value === "object" && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const v of Object.values(value)) frozen(v);
-  }
-  return value;
-}
-
-function run(state, ...msgs) {
-  return msgs.reduce((s, m) => apply(frozen(s), frozen(structuredClone(m))), state);
-}
+// as the meeting's welcome has it: the roll call started, recording
+const welcome = (you, others = [], extra = {}) => welcomeTo(you, others, { roll_call: ROLL, recording: true, ...extra });
 
 const chairRoom = () => run(initialState({ role: "chair" }), welcome(CHAIR, [CHUMO, CHURANG]));
 const communeRoom = () => run(initialState({ role: "member" }), welcome(CHUMO, [CHAIR, CHURANG]));
