@@ -135,6 +135,11 @@ class LiveRoom:
     floor_saving: bool = False
     floor_dirty: bool = False
     captions: LiveCaptions | None = None  # the caption process, once started (server/live/captions.py)
+    # the agenda, the item the chair opened, when, and how long each item was open (server/live/agenda.py)
+    agenda: list[m.AgendaItemInfo] = field(default_factory=list)
+    agenda_current: int | None = None
+    agenda_opened_s: float = 0.0
+    agenda_held_s: dict[int, float] = field(default_factory=dict)
     opened_monotonic_s: float = field(default_factory=time.monotonic)
 
     def clock_s(self) -> float:

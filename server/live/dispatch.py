@@ -13,7 +13,7 @@ import datetime as dt
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from server.live import captions, wall
+from server.live import agenda, captions, wall
 from server.live.connections import Connection, LiveRoom, quiet
 from server.live.quality import start_reporting
 from server.live.recording import sync_audio
@@ -256,6 +256,10 @@ async def on_roll_call(core: LiveMeetings, live: LiveRoom, conn: Connection, msg
     await set_roll_call(core, conn.actor, live.meeting_id, msg.unit, RollCallStatus(msg.status), msg.reason)
 
 
+async def on_agenda_item(core: LiveMeetings, live: LiveRoom, conn: Connection, msg: m.OpenAgendaItem) -> None:
+    await agenda.open_item(core, live, msg.item_id)
+
+
 async def on_end(core: LiveMeetings, live: LiveRoom, conn: Connection, msg: m.EndMeeting) -> None:
     await core.end_meeting(conn.actor, live.meeting_id)
 
@@ -286,5 +290,6 @@ HANDLERS: dict[type, Handler] = dict(
         _entry(m.LockMeeting, on_lock),
         _entry(m.RollCall, on_roll_call),
         _entry(m.EndMeeting, on_end),
+        _entry(m.OpenAgendaItem, on_agenda_item),
     ]
 )

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.orm import Session
 
 from server.errors import GiaobanError
-from server.live import captions, roomstate
+from server.live import agenda, captions, roomstate
 from server.live.connections import LiveRoom
 from server.live.recording import RoomMediaListener, close_track, start_recorder, stop_recorder
 from server.live.rollcall import roll_call_infos
@@ -29,18 +29,21 @@ log = logging.getLogger(__name__)
 
 
 async def start_meeting(core: LiveMeetings, actor: Actor, meeting_id: int) -> MeetingView:
-    def start(session: Session) -> tuple[MeetingView, int, bool, bool, KeptState | None]:
+    def start(
+        session: Session,
+    ) -> tuple[MeetingView, int, bool, bool, KeptState | None, list[m.AgendaItemInfo]]:
         before = meetings.get_visible(session, actor, meeting_id).status
         meeting = meetings.start(session, actor, meeting_id)
         view = meetings.view(session, meeting)
         resumed = before is MeetingStatus.INTERRUPTED
         kept = roomstate.load(session, meeting_id) if resumed else None  # its floor and chat go on
-        return view, meeting.chair_unit_id, meeting.record, resumed, kept
+        items = agenda.load(session, meeting_id)
+        return view, meeting.chair_unit_id, meeting.record, resumed, kept, items
 
     if core.site is not None:
         await core.site.check()  # Redis down or no node alive: refused (503) before anything changes
     async with core.lock:
-        view, chair_unit_id, record, resumed, kept = await core._db(start)
+        view, chair_unit_id, record, resumed, kept, items = await core._db(start)
         if core.site is not None and not await _placed_here(core, meeting_id):
             log.info("meeting %s started by %s, held by another node", meeting_id, actor.username)
             return view
@@ -51,6 +54,7 @@ async def start_meeting(core: LiveMeetings, actor: Actor, meeting_id: int) -> Me
         live.roll_call = roll_call_infos(view)
         if kept is not None:
             roomstate.restore(live, kept)
+        agenda.restore(live, items)
         core.rooms[meeting_id] = live
         if record:
             live.recorder = await start_recorder(core, meeting_id, resumed)

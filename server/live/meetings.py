@@ -247,6 +247,8 @@ class LiveMeetings:
             can_moderate=p.can_moderate,
             removed=list(live.removed.values()) if p.can_moderate else [],
             turn=self._turn(p),
+            agenda=list(live.agenda),
+            agenda_current=live.agenda_current,
         )
 
     def _turn(self, p: Participant) -> list[m.TurnInfo]:

@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from recordings.storage import MeetingRecorder
-from server.live import roomstate
+from server.live import agenda, roomstate
 from server.live.connections import LiveRoom, quiet
 from server.live.lifecycle import close_room
 from server.live.recording import RoomMediaListener, close_track, finish_recording, start_recorder
@@ -54,7 +54,10 @@ async def adopt(core: LiveMeetings, meeting_id: int) -> LiveRoom | None:
 
     def load(
         session: Session,
-    ) -> tuple[meetings.MeetingView, int, bool, bool, list[m.RemovedInfo], KeptState] | None:
+    ) -> (
+        tuple[meetings.MeetingView, int, bool, bool, list[m.RemovedInfo], KeptState, list[m.AgendaItemInfo]]
+        | None
+    ):
         meeting = session.get(Meeting, meeting_id)
         if meeting is None or meeting.status is not MeetingStatus.LIVE:
             return None
@@ -67,7 +70,8 @@ async def adopt(core: LiveMeetings, meeting_id: int) -> LiveRoom | None:
             part.left_at, part.leave_reason = utcnow(), "node_lost"
         view = meetings.view(session, meeting)
         removed, kept = removed_infos(session, meeting_id), roomstate.load(session, meeting_id)
-        return view, meeting.chair_unit_id, meeting.record, meeting.locked, removed, kept
+        items = agenda.load(session, meeting_id)
+        return view, meeting.chair_unit_id, meeting.record, meeting.locked, removed, kept, items
 
     async with core.lock:
         if meeting_id in core.rooms:
@@ -75,7 +79,7 @@ async def adopt(core: LiveMeetings, meeting_id: int) -> LiveRoom | None:
         loaded = await core._db(load)
         if loaded is None:
             return None
-        view, chair_unit_id, record, locked, removed, kept = loaded
+        view, chair_unit_id, record, locked, removed, kept, items = loaded
         media = core.room_factory(str(meeting_id), RoomMediaListener(core, meeting_id))
         room = Room(meeting_id, view.title)
         room.locked = locked
@@ -83,6 +87,7 @@ async def adopt(core: LiveMeetings, meeting_id: int) -> LiveRoom | None:
         live.roll_call = roll_call_infos(view)
         live.removed = {r.participant_id: r for r in removed}
         roomstate.restore(live, kept)
+        agenda.restore(live, items)
         core.rooms[meeting_id] = live
         if record:
             resumed = core.layout.manifest_path(str(meeting_id)).exists()

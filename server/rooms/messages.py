@@ -136,6 +136,13 @@ class EndMeeting(_Msg):
     type: Literal["end_meeting"]
 
 
+class OpenAgendaItem(_Msg):
+    """Move the meeting to an agenda item (``item_id`` as in ``welcome``'s ``agenda``; null: none)."""
+
+    type: Literal["agenda_item"]
+    item_id: int | None
+
+
 ROLL_CALL_DELTA = "roll_call_delta"
 KNOWN_FEATURES = frozenset({ROLL_CALL_DELTA})
 
@@ -191,6 +198,7 @@ ClientMessage = Annotated[
     | RollCall
     | FloorControl
     | EndMeeting
+    | OpenAgendaItem
     | Hello
     | GetRollCall
     | WallPage
@@ -211,6 +219,7 @@ CHAIR_MESSAGES = frozenset(
         "roll_call",
         "floor_control",
         "end_meeting",
+        "agenda_item",
     }
 )
 
@@ -283,6 +292,16 @@ class TurnInfo(_Msg):
     expires: int  # unix seconds
 
 
+class AgendaItemInfo(_Msg):
+    """One agenda item; ``starts_at_s``: when the chair opened it, on the meeting clock (the recording's)."""
+
+    id: int
+    position: int
+    title: str
+    presenter_unit: str | None = None
+    starts_at_s: float | None = None
+
+
 class Welcome(_Msg):
     type: Literal["welcome"] = "welcome"
     participant_id: str
@@ -300,6 +319,8 @@ class Welcome(_Msg):
     can_moderate: bool
     removed: list[RemovedInfo] = Field(default_factory=list)  # to the chair and clerk only
     turn: list[TurnInfo] = Field(default_factory=list)  # fresh credentials for this socket
+    agenda: list[AgendaItemInfo] = Field(default_factory=list)
+    agenda_current: int | None = None  # the id of the item the meeting is on
 
 
 class Offer(_Msg):
@@ -399,6 +420,14 @@ class Caption(_Msg):
     final: bool
 
 
+class Agenda(_Msg):
+    """The meeting moved to another agenda item (``current``: its id, or null)."""
+
+    type: Literal["agenda"] = "agenda"
+    items: list[AgendaItemInfo]
+    current: int | None
+
+
 class MeetingEnded(_Msg):
     type: Literal["meeting_ended"] = "meeting_ended"
 
@@ -491,6 +520,7 @@ ServerMessage = (
     | Pong
     | Caption
     | MeetingEnded
+    | Agenda
     | Notification
     | ErrorOut
     | Redirect

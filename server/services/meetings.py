@@ -111,6 +111,7 @@ class AgendaView(BaseModel):
     id: int
     title: str
     presenter_unit: str | None
+    starts_at_s: float | None = None  # when the chair opened it in the meeting, on the meeting clock
 
 
 class MeetingView(BaseModel):
@@ -191,6 +192,7 @@ def view(session: Session, meeting: Meeting) -> MeetingView:
                 id=a.id,
                 title=a.title,
                 presenter_unit=unit_codes.get(a.presenter_unit_id) if a.presenter_unit_id else None,
+                starts_at_s=a.starts_at_s,
             )
             for a in meeting.agenda
         ],
