@@ -86,6 +86,7 @@ const SERVER_TYPES = [
   "thumbnail", // to the peer (web/js/room/peer.js pauses or resumes our thumbnail), not the room state
   "caption", // live captions (tests/web/captions.test.mjs)
   "redirect", // to the socket (web/js/room/signaling.js follows it), not the room state
+  "agenda", // the agenda item the chair opened
 ];
 
 describe("every server message type", () => {
@@ -204,6 +205,25 @@ describe("every server message type", () => {
     assert.equal(run(readmitted, { type: "removed" }), readmitted); // malformed: unchanged
     // a welcome without the field (a commune's, or an older server's) has none
     assert.deepEqual(run(s, welcome(CHAIR, [CHURANG])).removed, []);
+  });
+
+  test("agenda: the items and the open one, from the welcome and after each move of the chair", () => {
+    const items = [
+      { id: 11, position: 0, title: "Báo cáo tháng 11", presenter_unit: null, starts_at_s: null },
+      { id: 12, position: 1, title: "Kế hoạch tháng 12", presenter_unit: "CHUMO", starts_at_s: null },
+    ];
+    const s = run(initialState({ role: "chair" }), welcome(CHAIR, [CHUMO], { agenda: items, agenda_current: null }));
+    assert.deepEqual(s.agenda, items);
+    assert.equal(s.agendaCurrent, null);
+    const opened = [items[0], { ...items[1], starts_at_s: 42.5 }];
+    const moved = run(s, { type: "agenda", items: opened, current: 12 });
+    assert.equal(moved.agendaCurrent, 12);
+    assert.equal(moved.agenda[1].starts_at_s, 42.5);
+    assert.equal(run(moved, { type: "agenda" }), moved); // malformed: unchanged
+    // a welcome without the fields (an older server's) has no agenda
+    const older = run(initialState(), welcome(CHUMO, [CHAIR]));
+    assert.deepEqual(older.agenda, []);
+    assert.equal(older.agendaCurrent, null);
   });
 
   test("participant_left keeps a dropped floor holder's floor (it rejoins with the same id)", () => {

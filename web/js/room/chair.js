@@ -92,6 +92,29 @@ export class RollCallView {
   }
 }
 
+/**
+ * The agenda item under discussion: the chair's choice sets its start (the video's chapter, the minutes).
+ * Drawn again only when the agenda or its item changes (a redraw would close an open list).
+ */
+export function renderAgendaPicker(container, state, actions) {
+  const key = JSON.stringify([state.agenda, state.agendaCurrent]);
+  if (container.dataset.key === key) return;
+  container.dataset.key = key;
+  if (!state.agenda || !state.agenda.length) {
+    container.replaceChildren();
+    return;
+  }
+  const select = h(
+    "select",
+    { "aria-label": t("chair.agenda"), "data-testid": "agenda-item" },
+    h("option", { value: "" }, t("chair.agenda_none")),
+    state.agenda.map((a, i) => h("option", { value: String(a.id) }, `${i + 1}. ${a.title}`)),
+  );
+  select.value = state.agendaCurrent == null ? "" : String(state.agendaCurrent);
+  select.addEventListener("change", () => actions.agendaItem(select.value === "" ? null : Number(select.value)));
+  mount(container, h("label.agenda-picker", {}, h("span.small.muted", {}, t("chair.agenda")), select));
+}
+
 /** Meeting-wide controls: mute all, floor control, lock, end. */
 export function renderMeetingControls(container, state, actions) {
   mount(

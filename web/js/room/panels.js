@@ -3,7 +3,7 @@
 import { h, mount } from "../dom.js";
 import { t } from "../i18n.js";
 import { icon } from "../icons.js";
-import { participantActions, renderHandQueue, renderMeetingControls, renderRemoved, RollCallView } from "./chair.js";
+import { participantActions, renderAgendaPicker, renderHandQueue, renderMeetingControls, renderRemoved, RollCallView } from "./chair.js";
 import { handPosition, handQueue, isMuted, participant, rollCallRows, speakingNow } from "./state.js";
 import { handFlag } from "./tiles.js";
 
@@ -19,6 +19,7 @@ export function createPanels(actions) {
     ),
   );
   const chairBox = h("div.chair-box");
+  const agendaBox = h("div.agenda-box");
   const queueBox = h("section.queue-box", { hidden: true, "aria-label": t("room.hand_queue") });
   const removedBox = h("section.queue-box.removed-box", { hidden: true, "aria-label": t("chair.removed_title") });
   const peopleList = h("ul.people", { "aria-label": t("room.participants") });
@@ -44,7 +45,15 @@ export function createPanels(actions) {
     chatInput.value = "";
   });
   const panes = {
-    people: h("div.pane#pane-people", { role: "tabpanel", "aria-labelledby": "tab-people" }, chairBox, removedBox, queueBox, peopleList),
+    people: h(
+      "div.pane#pane-people",
+      { role: "tabpanel", "aria-labelledby": "tab-people" },
+      agendaBox,
+      chairBox,
+      removedBox,
+      queueBox,
+      peopleList,
+    ),
     chat: h("div.pane#pane-chat", { role: "tabpanel", "aria-labelledby": "tab-chat" }, chatLog, chatForm),
     roll: h("div.pane#pane-roll", { role: "tabpanel", "aria-labelledby": "tab-roll" }, rollBox),
   };
@@ -116,11 +125,18 @@ export function createPanels(actions) {
     if (state.canModerate) {
       renderMeetingControls(
         chairBox,
-        { floorControl: state.floorControl, locked: state.locked, floor: state.floor, canEnd: state.canEnd },
+        {
+          floorControl: state.floorControl,
+          locked: state.locked,
+          floor: state.floor,
+          canEnd: state.canEnd,
+        },
         actions.chair,
       );
+      renderAgendaPicker(agendaBox, { agenda: state.agenda || [], agendaCurrent: state.agendaCurrent ?? null }, actions.chair);
     } else {
       chairBox.replaceChildren();
+      renderAgendaPicker(agendaBox, { agenda: [], agendaCurrent: null }, actions.chair);
     }
   }
 

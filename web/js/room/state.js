@@ -233,6 +233,8 @@ function welcome(state, w) {
     micOn: !w.you.audio_muted && !w.you.server_muted,
     handUp: w.you.hand_raised,
     screenOn: false,
+    agenda: w.agenda || [], // the meeting's agenda items, and the id of the one the chair opened
+    agendaCurrent: w.agenda_current ?? null,
   };
 }
 
@@ -419,6 +421,8 @@ export function apply(state, msg) {
       return linkQuality(state, msg);
     case "wall":
       return { ...state, wall: msg };
+    case "agenda":
+      return Array.isArray(msg.items) ? { ...state, agenda: msg.items, agendaCurrent: msg.current ?? null } : state;
     case "caption":
       return captionReceived(state, msg);
     default:

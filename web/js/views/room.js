@@ -40,6 +40,7 @@ const STATE_MESSAGES = [
   "link_quality",
   "wall",
   "caption",
+  "agenda",
 ];
 const FINAL_CLOSES = [CLOSE.FORBIDDEN, CLOSE.NOT_LIVE, CLOSE.NOT_FOUND, CLOSE.UNAUTHENTICATED, CLOSE.BAD_MESSAGE, CLOSE.TOO_MANY];
 
@@ -89,6 +90,7 @@ export async function render({ main, params, user }) {
     remove: (pid) => send({ type: "remove_participant", participant_id: pid }),
     readmit: (pid) => send({ type: "readmit_participant", participant_id: pid }),
     allowScreen: (pid, allowed) => send({ type: "allow_screen_share", participant_id: pid, allowed }),
+    agendaItem: (id) => send({ type: "agenda_item", item_id: id }),
   };
   const panels = createPanels({
     tab: (tab) => dispatch({ type: "ui:tab", tab }),
