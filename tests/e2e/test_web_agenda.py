@@ -1,7 +1,7 @@
 """The chair moves the meeting through its agenda in real Chromium: the people pane's "Nội dung đang bàn"
 lists the demo meeting's three items; choosing one sets its start on the meeting clock (read back from the
-API, as the composed video's chapters and the minutes read it); a reload shows the item the meeting is on; a
-commune's page has no such list."""
+API, as the composed video's chapters and the minutes read it); every page says "Đang bàn: …"; a reload
+shows the item the meeting is on; a commune's page has no list to choose from."""
 
 from __future__ import annotations
 
@@ -42,6 +42,9 @@ def test_the_chair_opens_an_agenda_item_and_its_start_is_kept(
     chair.wait_for_function(f"({starts})({meeting_id}).then((s) => s[1] !== null)", timeout=20_000)
     kept = chair.evaluate(starts, meeting_id)
     assert kept[0] is None and kept[2] is None and kept[1] >= 0, kept
+    # everyone's page says which item the meeting is on
+    expect(commune.get_by_test_id("agenda-now")).to_have_text(f"Đang bàn: 2. {SECOND_ITEM}")
+    expect(chair.get_by_test_id("agenda-now")).to_have_text(f"Đang bàn: 2. {SECOND_ITEM}")
     shot(chair, screenshots, "room-agenda-chair")
 
     # the page opened again shows the item the meeting is on; its start stays

@@ -60,6 +60,7 @@ export async function render({ main, params, user }) {
   // ---- layout ------------------------------------------------------------------------------------------
   const sig = new Signaling(meetingId);
   const send = (msg) => sig.send(msg);
+  const agendaNow = h("div.small.agenda-now", { "data-testid": "agenda-now", "aria-live": "polite", hidden: true });
   const toast = h("div.toast", { role: "alert", "aria-live": "assertive", hidden: true, "data-testid": "room-error" });
   const stage = h("div.stage", { hidden: true, "aria-label": t("room.screen_stage") });
   const grid = h("div.video-grid", { "data-testid": "video-grid", "aria-label": t("room.grid") });
@@ -115,7 +116,7 @@ export async function render({ main, params, user }) {
         "header.room-bar",
         {},
         h("a.btn.ghost.small", { href: "#/meetings", "aria-label": t("common.back") }, "←"),
-        h("div.room-title", {}, h("h1", {}, meeting.title), h("div.small.muted", {}, meeting.chair_unit_name)),
+        h("div.room-title", {}, h("h1", {}, meeting.title), h("div.small.muted", {}, meeting.chair_unit_name), agendaNow),
         h("div.room-badges", {}, badges.els),
       ),
       h(
@@ -156,6 +157,11 @@ export async function render({ main, params, user }) {
     tiles.update(state);
     panels.update(state);
     captions.update(state);
+    const items = state.agenda || [];
+    const index = items.findIndex((a) => a.id === state.agendaCurrent);
+    const now = index < 0 ? "" : t("room.agenda_now", { n: index + 1, title: items[index].title });
+    if (agendaNow.textContent !== now) agendaNow.textContent = now;
+    agendaNow.hidden = !now;
   }
 
   function dispatch(msg) {
