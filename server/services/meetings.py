@@ -149,9 +149,7 @@ def _load(session: Session, meeting_id: int) -> Meeting:
 
 def _check_video(record: bool, record_video: str) -> None:
     if record_video != "none" and not record:
-        raise InvalidInput(
-            "Muốn ghi hình thì cuộc họp cần được ghi âm.", details={"field": "record_video"}
-        )
+        raise InvalidInput("Muốn ghi hình thì cuộc họp cần được ghi âm.", details={"field": "record_video"})
 
 
 def _invited_ids(meeting: Meeting) -> set[int]:
@@ -212,11 +210,21 @@ def roll_call_entry(inv: MeetingUnit) -> RollCallEntry:
 
 
 def _set_agenda(session: Session, meeting: Meeting, agenda: list[AgendaInput]) -> None:
+    """Replace the agenda; an item whose title stays keeps its start on the meeting clock (set while the
+    meeting ran: the video's chapters and the minutes' grouping)."""
+    started = {a.title: a.starts_at_s for a in meeting.agenda if a.starts_at_s is not None}
     meeting.agenda.clear()
     session.flush()
     for i, item in enumerate(agenda):
         presenter = units.get_by_code(session, item.presenter_unit).id if item.presenter_unit else None
-        meeting.agenda.append(AgendaItem(position=i, title=item.title, presenter_unit_id=presenter))
+        meeting.agenda.append(
+            AgendaItem(
+                position=i,
+                title=item.title,
+                presenter_unit_id=presenter,
+                starts_at_s=started.get(item.title),
+            )
+        )
 
 
 def _invite(session: Session, meeting: Meeting, codes: list[str]) -> list[str]:

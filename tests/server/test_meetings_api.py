@@ -40,6 +40,25 @@ def test_create_and_read_a_meeting(client: TestClient, seeded: dict[str, Account
     assert got == m
 
 
+def test_an_edited_agenda_keeps_the_starts_of_the_items_it_keeps(
+    client: TestClient, seeded: dict[str, Account]
+) -> None:
+    clerk = login_headers(client, "clerk")
+    mid = client.post("/api/meetings", json=NEW_MEETING, headers=clerk).json()["id"]
+    with client.app.state.db.session() as session:  # type: ignore[attr-defined]
+        from server.models import Meeting
+
+        session.get(Meeting, mid).agenda[1].starts_at_s = 75.5  # type: ignore[union-attr]  # opened in the room
+    agenda = ["Kiểm điểm kết luận kỳ trước", "Báo cáo tình hình tháng 12", "Ý kiến các xã"]
+    r = client.patch(f"/api/meetings/{mid}", json={"agenda": agenda}, headers=clerk)
+    assert r.status_code == 200, r.text
+    assert [(a["title"], a["starts_at_s"]) for a in r.json()["agenda"]] == [
+        ("Kiểm điểm kết luận kỳ trước", 75.5),
+        ("Báo cáo tình hình tháng 12", None),
+        ("Ý kiến các xã", None),
+    ]
+
+
 def test_member_lists_only_meetings_its_unit_is_invited_to(
     client: TestClient, seeded: dict[str, Account]
 ) -> None:
