@@ -27,6 +27,7 @@ class EncodeOptions:
     fps: int = 25
     preset: str = "veryfast"
     crf: int = 27
+    scale_flags: str = ""  # swscale's algorithm for the scaled tracks ("": FFmpeg's default, bicubic)
     audio_bitrate: str = "96k"
     threads: int = 2
     keyframe_interval_s: int = 4  # seeking lands on a key frame at most this far before the asked second
@@ -102,8 +103,9 @@ def picture_command(
             graph.append(f"{head}[{labels[0]}]")
         for (role, spans), label in zip(roles, labels, strict=True):
             w, h = (o.width, o.height) if role == "main" else (cw, ch)
+            flags = f":flags={o.scale_flags}" if o.scale_flags else ""
             graph.append(
-                f"[{label}]scale={w}:{h}:force_original_aspect_ratio=decrease,"
+                f"[{label}]scale={w}:{h}{flags}:force_original_aspect_ratio=decrease,"
                 f"pad={w}:{h}:(ow-iw)/2:(oh-ih)/2:color=black,setsar=1[{label}s]"
             )
             overlays[role].append((f"{label}s", _between(spans)))
@@ -112,8 +114,7 @@ def picture_command(
         x, y = (0, 0) if role == "main" else (cx, cy)
         for label, enable in overlays[role]:
             graph.append(
-                f"[c{canvas}][{label}]overlay=x={x}:y={y}:eof_action=repeat:"
-                f"enable='{enable}'[c{canvas + 1}]"
+                f"[c{canvas}][{label}]overlay=x={x}:y={y}:eof_action=repeat:enable='{enable}'[c{canvas + 1}]"
             )
             canvas += 1
     graph.append(f"[c{canvas}]format=yuv420p[vout]")

@@ -1,8 +1,10 @@
-"""Composition of a meeting's video: speed (x real time), CPU, peak memory and MP4 size per hour, ours (frames
-outside a track's shots dropped before scaling) against the baseline in the same run: the same one-pass
-graph with every frame of every shown track scaled (``EncodeOptions.drop_hidden=False``).
+"""Composition of a meeting's video: speed (x real time), CPU, peak memory and MP4 size per hour, each case of
+``CASES`` (encoder settings) against the first, the baseline, in the same run: the setting used until
+2026-12-05 (x264 ``veryfast``, frames outside a track's shots dropped before scaling), every frame of every
+shown track scaled (``drop_hidden=False``), a faster x264 preset, a faster scaler. Each case's picture is
+compared with the baseline's (SSIM over its first minute): what a faster setting trades.
 
-    python benchmarks/recording/compose.py [--minutes 10] [--points 10] [--threads 2]
+    python benchmarks/recording/compose.py [--minutes 10] [--points 10] [--threads 2] [--cases a,b]
 
 The meeting: ``--points`` connection points (the first is the chairing unit's hall), each with a camera track
 (640x360 at 30 fps, ~500 kb/s VP8 from libvpx, a key frame every 3 s, the same 20 s clip looped: what the
@@ -142,10 +144,23 @@ def build_meeting(folder: Path, minutes: float, points: int) -> float:
     return float(seconds)
 
 
-def run_case(folder: Path, drop_hidden: bool, threads: int) -> dict[str, float]:
+CASES: dict[str, dict[str, object]] = {  # EncodeOptions fields; the first is the baseline of the ratios
+    "veryfast": {"preset": "veryfast", "drop_hidden": True},  # the setting before 2026-12-05
+    "all-frames": {"preset": "veryfast", "drop_hidden": False},  # every frame of a shown track scaled
+    "superfast": {"preset": "superfast", "drop_hidden": True},
+    "fast-scale": {"preset": "veryfast", "scale_flags": "fast_bilinear", "drop_hidden": True},
+    "superfast+fast-scale": {"preset": "superfast", "scale_flags": "fast_bilinear", "drop_hidden": True},
+    "superfast-crf29": {"preset": "superfast", "crf": 29, "drop_hidden": True},  # superfast's bytes cut back
+    "veryfast-again": {"preset": "veryfast", "drop_hidden": True},  # the baseline once more: the drift of a
+    # shared machine's load between the first case and the last
+}
+SSIM_S = 60  # the stretch of each case's picture compared (SSIM) with the first case's
+
+
+def run_case(folder: Path, name: str, options: dict[str, object], threads: int) -> dict[str, float]:
     request = {
         "meeting_dir": str(folder), "mode": "full", "title": "Giao ban", "hall_unit_code": "HALL",
-        "options": {"threads": threads, "drop_hidden": drop_hidden},
+        "options": {"threads": threads, **options},
     }  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     started = time.monotonic()
@@ -163,7 +178,7 @@ def run_case(folder: Path, drop_hidden: bool, threads: int) -> dict[str, float]:
         raise SystemExit(f"composition failed: {result}")
     video = folder / "video.mp4"
     size = video.stat().st_size
-    video.rename(folder / f"video-{'ours' if drop_hidden else 'baseline'}.mp4")
+    video.rename(folder / f"video-{name}.mp4")
     return {
         "wall_s": wall,
         "cpu_s": usage.ru_utime + usage.ru_stime,
@@ -173,6 +188,17 @@ def run_case(folder: Path, drop_hidden: bool, threads: int) -> dict[str, float]:
     }
 
 
+def ssim(reference: Path, other: Path, seconds: int) -> float:
+    """Mean SSIM (luma and chroma, FFmpeg's ``ssim`` filter) of ``other`` against ``reference``."""
+    run = subprocess.run(
+        ["ffmpeg", "-hide_banner", "-nostdin", "-t", str(seconds), "-i", str(other), "-t", str(seconds),
+         "-i", str(reference), "-lavfi", "[0:v][1:v]ssim", "-f", "null", "-"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    line = next(x for x in run.stderr.splitlines()[::-1] if "SSIM" in x and "All:" in x)
+    return float(line.split("All:")[1].split()[0])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -180,6 +206,9 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--points", type=int, default=10)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--cases", default="", help=f"comma-separated, the first the baseline: {','.join(CASES)}"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="compose-bench-") as tmp:
         folder = Path(tmp) / "recordings" / "bench"
@@ -189,27 +218,37 @@ def main() -> None:
         took = time.monotonic() - made
         print(f"meeting: {args.points} points, {length:.0f} s, tracks {inputs / 2**20:.0f} MB "
               f"(made in {took:.0f} s); load average {os.getloadavg()[0]:.1f}")  # fmt: skip
+        names = args.cases.split(",") if args.cases else list(CASES)
         cases = {}
-        for name, drop in (("ours", True), ("baseline", False)):
-            cases[name] = case = run_case(folder, drop, args.threads)
+        for name in names:
+            cases[name] = case = run_case(folder, name, CASES[name], args.threads)
             speed = length / case["wall_s"]
             cpu_speed = length / (case["cpu_s"] / args.threads)
             per_hour_mb = case["bytes"] * 3600 / length / 2**20
             print(
-                f"{name:9s} wall {case['wall_s']:7.1f} s ({speed:5.2f}x real time), "
+                f"{name:21s} wall {case['wall_s']:7.1f} s ({speed:5.2f}x real time), "
                 f"CPU {case['cpu_s']:7.1f} s ({cpu_speed:5.2f}x real time on {args.threads} whole cores), "
                 f"peak {case['peak_mb']:5.0f} MB, {per_hour_mb:6.0f} MB/h, {case['shots']:.0f} shots; "
-                f"load average {os.getloadavg()[0]:.1f}"
+                f"load average {os.getloadavg()[0]:.1f}",
+                flush=True,
             )
-        ours, base = cases["ours"], cases["baseline"]
-        print(
-            f"baseline / ours: CPU {base['cpu_s'] / ours['cpu_s']:.2f}x, "
-            f"wall {base['wall_s'] / ours['wall_s']:.2f}x, "
-            f"peak memory {base['peak_mb'] / ours['peak_mb']:.2f}x"
-        )
-        hour_cpu_min = ours["cpu_s"] * 3600 / length / args.threads / 60
-        print(f"a 1-hour meeting on {args.threads} whole cores: ~{hour_cpu_min:.1f} min (target 15 min), "
-              f"peak {ours['peak_mb']:.0f} MB (target 1024 MB)")  # fmt: skip
+        base_name = names[0]
+        base = cases[base_name]
+        reference = folder / f"video-{base_name}.mp4"
+        for name in names[1:]:
+            case = cases[name]
+            similarity = ssim(reference, folder / f"video-{name}.mp4", min(SSIM_S, int(length)))
+            print(
+                f"{name:21s} / {base_name}: CPU {case['cpu_s'] / base['cpu_s']:.2f}x, "
+                f"wall {case['wall_s'] / base['wall_s']:.2f}x, "
+                f"peak memory {case['peak_mb'] / base['peak_mb']:.2f}x, "
+                f"size {case['bytes'] / base['bytes']:.2f}x, SSIM {similarity:.4f} over the first "
+                f"{min(SSIM_S, int(length))} s"
+            )
+        for name in names:
+            hour_cpu_min = cases[name]["cpu_s"] * 3600 / length / args.threads / 60
+            print(f"{name:21s} a 1-hour meeting on {args.threads} whole cores: ~{hour_cpu_min:.1f} min "
+                  f"(target 15 min), peak {cases[name]['peak_mb']:.0f} MB (target 1024 MB)")  # fmt: skip
 
 
 if __name__ == "__main__":
