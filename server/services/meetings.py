@@ -209,6 +209,15 @@ def roll_call_entry(inv: MeetingUnit) -> RollCallEntry:
     )
 
 
+AGENDA_LIVE_MESSAGE = "Không sửa chương trình họp khi cuộc họp đang diễn ra."
+
+
+def _agenda_changed(session: Session, meeting: Meeting, agenda: list[AgendaInput]) -> bool:
+    codes = dict(session.execute(select(Unit.id, Unit.code)).tuples().all())
+    now = [(a.title, codes.get(a.presenter_unit_id) if a.presenter_unit_id else None) for a in meeting.agenda]
+    return now != [(item.title, item.presenter_unit or None) for item in agenda]
+
+
 def _set_agenda(session: Session, meeting: Meeting, agenda: list[AgendaInput]) -> None:
     """Replace the agenda; an item whose title stays keeps its start on the meeting clock (set while the
     meeting ran: the video's chapters and the minutes' grouping)."""
@@ -362,6 +371,8 @@ def update(session: Session, actor: Actor, meeting_id: int, data: MeetingUpdate)
     if data.place is not None:
         meeting.place = data.place
     if data.agenda is not None:
+        if meeting.status is MeetingStatus.LIVE and _agenda_changed(session, meeting, data.agenda):
+            raise Conflict(AGENDA_LIVE_MESSAGE)  # the room moves through the items it was started with
         _set_agenda(session, meeting, data.agenda)
     before = _invited_ids(meeting)
     if data.units is not None:

@@ -57,6 +57,16 @@ def test_an_edited_agenda_keeps_the_starts_of_the_items_it_keeps(
         ("Báo cáo tình hình tháng 12", None),
         ("Ý kiến các xã", None),
     ]
+    # while the meeting is live its room moves through these items: the same agenda saves, another is refused
+    assert (
+        client.post(f"/api/meetings/{mid}/start", headers=login_headers(client, "chair")).status_code == 200
+    )
+    same = client.patch(f"/api/meetings/{mid}", json={"agenda": agenda, "place": "Hội trường"}, headers=clerk)
+    assert same.status_code == 200, same.text
+    other = client.patch(f"/api/meetings/{mid}", json={"agenda": agenda[:2]}, headers=clerk)
+    assert other.status_code == 409 and "chương trình họp" in other.json()["error"]["message"], other.text
+    read = client.get(f"/api/meetings/{mid}", headers=clerk).json()
+    assert [a["title"] for a in read["agenda"]] == agenda and read["agenda"][0]["starts_at_s"] == 75.5
 
 
 def test_member_lists_only_meetings_its_unit_is_invited_to(
