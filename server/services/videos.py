@@ -90,6 +90,9 @@ def _directory(session: Session, meeting_id: int) -> Path | None:
     return Path(rec.directory)
 
 
+PURGED_MESSAGE = "Bản ghi của cuộc họp đã được xóa theo thời hạn lưu trữ."
+
+
 def video_file(session: Session, actor: Actor, meeting_id: int) -> RecordingFile:
     meeting = meetings.get_visible(session, actor, meeting_id)
     row = get(session, meeting_id)
@@ -112,6 +115,8 @@ def video_file(session: Session, actor: Actor, meeting_id: int) -> RecordingFile
         )
     if row is not None and row.status is JobStatus.FAILED:
         raise NotFound(f"Không dựng được video của cuộc họp: {row.error}", details={"meeting": meeting_id})
+    if rec is not None and rec.purged_at is not None:
+        raise NotFound(PURGED_MESSAGE, details={"meeting": meeting_id})
     if meeting.record_video == "none":
         raise NotFound("Cuộc họp không ghi hình nên không có video.", details={"meeting": meeting_id})
     raise NotFound("Cuộc họp chưa có video.", details={"meeting": meeting_id})

@@ -83,3 +83,5 @@ def test_purge_after_retention_deletes_files_and_keeps_the_row(
         assert event is not None and event.object_id == str(meeting_id) and event.details["files"] >= 2
     r = client.get(f"/api/meetings/{meeting_id}/recording", headers=login_headers(client, "chair"))
     assert r.status_code == 404
+    video = client.get(f"/api/meetings/{meeting_id}/video", headers=login_headers(client, "chair"))
+    assert video.status_code == 404 and "thời hạn lưu trữ" in video.json()["error"]["message"], video.text
