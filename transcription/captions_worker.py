@@ -46,8 +46,10 @@ import numpy as np
 
 from recordings.opuscodec import Decoder, OpusCodecError
 from transcription.audio import SAMPLE_RATE_HZ, Audio
+from transcription.engines import fasterwhisper_window
 from transcription.engines.base import DEFAULT_BEAM_SIZE
 from transcription.engines.fasterwhisper import FasterWhisperOptions
+from transcription.engines.fasterwhisper_window import EncoderWindow, WindowHookError
 from transcription.models import DEFAULT_CACHE_DIR, discover_model
 from transcription.streaming import (
     Caption,
@@ -68,6 +70,10 @@ KINDS = (KIND_OPUS, KIND_PCM, KIND_END_OF_SPEECH, KIND_CLOSE)
 MAX_PAYLOAD_BYTES = 1 << 20
 NICENESS = 10
 IDLE_WAIT_S = 0.05
+# The encoder's window (fasterwhisper_window.EncoderWindow): at least DEFAULT_WINDOW_S, the buffer rounded
+# up to DEFAULT_WINDOW_STEP_S. 30: Whisper's own window (the offline pass always uses it).
+DEFAULT_WINDOW_S = 30.0
+DEFAULT_WINDOW_STEP_S = 5.0
 
 
 class ProtocolError(ValueError):
@@ -296,26 +302,63 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--hotword", action="append", default=[], help="a name of the meeting (repeatable)")
     parser.add_argument("--min-chunk-s", type=float, default=StreamingOptions.min_chunk_s)
     parser.add_argument("--max-buffer-s", type=float, default=StreamingOptions.max_buffer_s)
+    parser.add_argument(
+        "--window-s",
+        type=float,
+        default=DEFAULT_WINDOW_S,
+        help="shortest encoder window in seconds (30: Whisper's full window, no faster-whisper hook)",
+    )
+    parser.add_argument(
+        "--window-step-s", type=float, default=DEFAULT_WINDOW_STEP_S, help="the window is rounded up to this"
+    )
+    parser.add_argument("--window-margin-s", type=float, default=0.0, help="padding added before rounding")
+    parser.add_argument("--no-warm-up", action="store_true", help="no warm-up decode before 'ready'")
     parser.add_argument("--no-vad", action="store_true", help="no voice detector: only E frames end speech")
     parser.add_argument("--no-nice", action="store_true", help="do not lower the process priority")
     args = parser.parse_args(argv)
     logging.basicConfig(level=os.environ.get("GIAOBAN_LOG_LEVEL", "WARNING"), stream=sys.stderr)
     if not args.no_nice:
         os.nice(NICENESS)
-    model_path = args.model or os.environ.get("GIAOBAN_ASR_MODEL") or None
-    model = discover_model(model_path, cache_dir=args.cache_dir or DEFAULT_CACHE_DIR.expanduser())
-    decoder = WhisperStreamingDecoder(
-        model,
-        FasterWhisperOptions(threads=args.threads, beam_size=args.beam_size, batched=False, vad_filter=False),
-        hotwords=args.hotword,
-    )
+    window = EncoderWindow(args.window_s, args.window_step_s, args.window_margin_s)
+    try:
+        if not window.full:
+            fasterwhisper_window.install()  # checks what it relies on in faster-whisper
+        model_path = args.model or os.environ.get("GIAOBAN_ASR_MODEL") or None
+        model = discover_model(model_path, cache_dir=args.cache_dir or DEFAULT_CACHE_DIR.expanduser())
+        decoder = WhisperStreamingDecoder(
+            model,
+            FasterWhisperOptions(
+                threads=args.threads, beam_size=args.beam_size, batched=False, vad_filter=False
+            ),
+            hotwords=args.hotword,
+            window=window,  # its constructor checks that CTranslate2 encodes the short input
+        )
+    except WindowHookError as exc:
+        logger.error("caption process cannot start: %s (run with --window-s 30 to avoid the hook)", exc)
+        print(f"caption process cannot start: {exc}", file=sys.stderr)
+        return 3
+    warm_up_s = 0.0
+    if not args.no_warm_up:
+        from faster_whisper.vad import get_vad_model  # not at import: the media process imports this module
+
+        get_vad_model()  # Silero's ONNX session, shared by every unit's detector
+        warm_up_s = decoder.warm_up()
     options = StreamingOptions(
         min_chunk_s=args.min_chunk_s,
         max_buffer_s=args.max_buffer_s,
         trim_s=min(StreamingOptions.trim_s, args.max_buffer_s),
     )
     worker = CaptionWorker(decoder, sys.stdout, options, use_vad=not args.no_vad)
-    worker.emit({"type": "ready", "pid": os.getpid(), "model": str(model.path), "time": time.time()})
+    worker.emit(
+        {
+            "type": "ready",
+            "pid": os.getpid(),
+            "model": str(model.path),
+            "time": time.time(),
+            "window": window.describe(),
+            "warm_up_s": round(warm_up_s, 3),
+        }
+    )
     try:
         worker.run(sys.stdin.buffer)
     except ProtocolError as exc:

@@ -23,6 +23,7 @@ A gap between chunks up to ``max_gap_fill_s`` is filled with silence; a longer o
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -36,6 +37,7 @@ from transcription.engines.fasterwhisper import (
     FasterWhisperOptions,
     _to_segment,
 )
+from transcription.engines.fasterwhisper_window import EncoderWindow, check_short_encode, encoder_window
 from transcription.models import ModelInfo
 from transcription.wer import normalize_vi
 
@@ -436,6 +438,7 @@ class SileroVoiceDetector:
 class WhisperStreamingDecoder(FasterWhisperEngine):
     """The project's faster-whisper engine decoding one short buffer: no VAD (the stream's detector gates
     it), one 30 s window at most, word timestamps, the meeting's hotwords, the committed text as prompt.
+    ``window``: the encoder sees a window shorter than 30 s around the buffer (fasterwhisper_window).
 
     Decoding settings are the offline engine's (beam 5, Vietnamese forced), except that the interim decodes
     run at temperature 0 only: the fallback re-decodes hard buffers (cut mid-word) up to five more times,
@@ -445,15 +448,31 @@ class WhisperStreamingDecoder(FasterWhisperEngine):
     """
 
     def __init__(
-        self, model: ModelInfo, options: FasterWhisperOptions | None = None, hotwords: Sequence[str] = ()
+        self,
+        model: ModelInfo,
+        options: FasterWhisperOptions | None = None,
+        hotwords: Sequence[str] = (),
+        window: EncoderWindow | None = None,
     ) -> None:
         super().__init__(model, options or FasterWhisperOptions(batched=False, vad_filter=False))
         self.hotwords = limit_hotwords(hotwords)
+        # None: Whisper's 30 s window; a shorter one needs fasterwhisper_window.install() in this process
+        self.window = None if window is None or window.full else window
+        if self.window is not None:
+            check_short_encode(self._model)
+
+    def warm_up(self, seconds: float = 2.0) -> float:
+        """One decode of quiet noise, so the first caption does not pay CTranslate2's first-call cost (its
+        allocations and kernels for this window's shapes). Returns the seconds it took."""
+        started = time.monotonic()
+        noise = np.random.default_rng(0).normal(0.0, 0.003, round(seconds * SAMPLE_RATE_HZ))
+        self.decode(noise.astype(np.float32), prompt="")
+        return time.monotonic() - started
 
     def decode(self, audio: Audio, *, prompt: str, final: bool = False) -> Hypothesis:
         o = self.options
         temperatures = list(o.temperatures) if final else list(o.temperatures[:1])
-        with self._lock:
+        with self._lock, encoder_window(self.window):
             raw, _ = self._sequential(
                 audio,
                 " ".join(self.hotwords) or None,

@@ -13,8 +13,13 @@ accuracy: Whisper base reads that voice at WER ~0.9). The output says which. The
   captions against the offline transcript;
 - the caption process's CPU (share of one core over the audio's duration) and RSS (peak, and sampled).
 
+Several settings of the caption process run one after the other on the same audio, in one run: the encoder
+window (``--windows 30,15,10``: the first is the baseline the others are compared with; 30 is Whisper's own
+window) and, with ``--cold``, the last window again without the warm-up decode (the first caption's delay
+then pays the model's first-call cost). The offline pass runs once, after them.
+
     python -m benchmarks.captions.run              # 15 VIVOS clips (~60 s of audio), the process niced
-    python -m benchmarks.captions.run --clips 30 --no-nice
+    python -m benchmarks.captions.run --clips 30 --no-nice --windows 30,10 --cold
 """
 
 from __future__ import annotations
@@ -24,7 +29,9 @@ import os
 import sys
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -56,11 +63,144 @@ def rss_sampler(pid: int, samples: list[float], stop: threading.Event) -> None:
             return
 
 
+@dataclass
+class Variant:
+    label: str
+    flags: list[str]
+    load_before: float = 0.0
+    load_after: float = 0.0
+    stats: dict[str, Any] = field(default_factory=dict)
+    ready: dict[str, Any] = field(default_factory=dict)
+    text: str = ""
+    finals: int = 0
+    partials: int = 0
+    word_delays: list[float] = field(default_factory=list)
+    caption_delays: list[float] = field(default_factory=list)
+    first_delay_s: float = float("nan")  # the first caption (partial or final) after its last word's end
+    first_final_delay_s: float = float("nan")
+    tail_s: float = float("nan")
+    rss: list[float] = field(default_factory=list)
+
+
+def run_variant(variant: Variant, base_flags: list[str], audio: np.ndarray) -> None:
+    """Feed ``audio`` at real time to a caption process started with ``base_flags + variant.flags``."""
+    variant.load_before = os.getloadavg()[0]
+    process = CaptionProcess([*base_flags, *variant.flags])
+    stop = threading.Event()
+    try:
+        variant.ready = process.wait_ready().data
+        sampler = threading.Thread(target=rss_sampler, args=(process.pid, variant.rss, stop), daemon=True)
+        sampler.start()
+        t0 = feed_realtime(process, "BENCH", opus_packets(audio), start_s=MEETING_START_S)
+        sent_s = time.monotonic()
+        closed = process.close(timeout_s=600)
+    finally:
+        stop.set()
+        process.kill()
+    variant.load_after = os.getloadavg()[0]
+    finals = process.captions(final=True)
+    every = process.captions()
+    variant.stats = closed.data
+    variant.finals, variant.partials = len(finals), len(every) - len(finals)
+    variant.word_delays = [e.received_s - (t0 + w[1]) for e in finals for w in e.data["words"]]
+    variant.caption_delays = [e.received_s - (t0 + e.data["end"]) for e in finals]
+    if every:
+        variant.first_delay_s = every[0].received_s - (t0 + every[0].data["end"])
+    if finals:
+        variant.first_final_delay_s = variant.caption_delays[0]
+        variant.tail_s = finals[-1].received_s - sent_s
+    variant.text = " ".join(e.data["text"] for e in finals)
+
+
+def variants(windows: list[float], cold: bool) -> list[Variant]:
+    out = [Variant(f"window {w:g} s", ["--window-s", f"{w:g}"]) for w in windows]
+    if cold:
+        out.append(Variant(f"window {windows[-1]:g} s, no warm-up", [*out[-1].flags, "--no-warm-up"]))
+    return out
+
+
+def report(
+    v: Variant, base: Variant, reference: str, offline_text: str, offline_wer: float, duration_s: float
+):
+    live = error_rates([reference], [v.text])
+    between = error_rates([offline_text], [v.text])
+    p50, p95 = np.percentile(v.word_delays, [50, 95]) if v.word_delays else (float("nan"), float("nan"))
+    b50, b95 = np.percentile(base.word_delays, [50, 95]) if base.word_delays else (float("nan"), float("nan"))
+    base_wer = error_rates([reference], [base.text]).wer
+    stats = v.stats
+    cpu_share = stats["cpu_s"] / duration_s
+    lines = [
+        f"== {v.label} ({v.ready.get('window')}); "
+        f"load average {v.load_before:.2f} before, {v.load_after:.2f} after",
+        f"  {stats['decodes']} decodes of {stats['decoded_audio_s']:.1f} s of audio (longest buffer "
+        f"{stats['max_buffer_s']:.1f} s); warm-up {v.ready.get('warm_up_s', 0):.2f} s; "
+        f"captions: {v.finals} final, "
+        f"{v.partials} partial; last final {v.tail_s:.1f} s after the audio ended",
+        f"  final-caption delay per word: p50 {p50:.2f} s, p95 {p95:.2f} s "
+        f"(target p95 <= {TARGET_DELAY_S} s); per caption p50 {np.median(v.caption_delays):.2f} s, "
+        f"max {max(v.caption_delays, default=np.nan):.2f} s; "
+        f"first caption {v.first_delay_s:.2f} s, first final {v.first_final_delay_s:.2f} s",
+        f"  WER vs references: captions {live.wer:.3f}, offline pass {offline_wer:.3f} "
+        f"(difference {100 * (live.wer - offline_wer):+.1f} points, target <= +{TARGET_WER_POINTS:.0f}); "
+        f"CER {live.cer:.3f}; captions vs the offline transcript: WER {between.wer:.3f}",
+        f"  CPU {stats['cpu_s']:.1f} s = {100 * cpu_share:.0f} % of one core over the audio "
+        "(model load and warm-up included); "
+        f"RSS peak {stats['max_rss_mb']:.0f} MB, sampled max {max(v.rss, default=0):.0f} MB "
+        f"(target <= {TARGET_RSS_MB:.0f} MB)",
+        f"  vs {base.label}: delay p50 {p50 / b50:.2f}x, p95 {p95 / b95:.2f}x; CPU "
+        f"{stats['cpu_s'] / base.stats['cpu_s']:.2f}x; WER {100 * (live.wer - base_wer):+.1f} points; "
+        f"delay p95/target {p95 / TARGET_DELAY_S:.2f}x; "
+        f"RSS/target {stats['max_rss_mb'] / TARGET_RSS_MB:.2f}x",
+    ]
+    print("\n".join(lines), flush=True)
+
+
+def clip_wers(model: Any, windows: list[float], utterances: Any, reference: str, threads: int) -> None:
+    """Each clip decoded whole, once, by the streaming decoder (its last decode of an utterance) with each
+    window, in this process: the window's effect on accuracy without the streaming policy's timing."""
+    from transcription.engines import fasterwhisper_window
+    from transcription.engines.fasterwhisper import FasterWhisperOptions
+    from transcription.engines.fasterwhisper_window import EncoderWindow
+    from transcription.streaming import WhisperStreamingDecoder
+
+    fasterwhisper_window.install()
+    decoder = WhisperStreamingDecoder(
+        model, FasterWhisperOptions(threads=threads, batched=False, vad_filter=False)
+    )
+    clips = [decode_audio(u.path) for u in utterances]
+    decoder.warm_up()
+    base_wer = float("nan")
+    for floor_s in windows:
+        window = EncoderWindow(floor_s)
+        decoder.window = None if window.full else window
+        started = time.process_time()
+        text = " ".join(
+            " ".join(w.text for w in decoder.decode(c, prompt="", final=True).words) for c in clips
+        )
+        cpu_s = time.process_time() - started
+        wer = error_rates([reference], [text]).wer
+        base_wer = wer if np.isnan(base_wer) else base_wer
+        print(
+            f"clips decoded whole, window {floor_s:g} s: WER {wer:.3f} "
+            f"({100 * (wer - base_wer):+.1f} points vs the first), "
+            f"CPU {cpu_s:.1f} s ({cpu_s / len(clips):.2f} s per clip); "
+            f"load average {os.getloadavg()[0]:.2f}",
+            flush=True,
+        )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--clips", type=int, default=15, help="how many clips / sentences (default 15)")
     parser.add_argument("--no-nice", action="store_true", help="run the caption process un-niced")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--windows",
+        default="30,15,10",
+        help="encoder windows (s) to compare, the first the baseline (30,15,10)",
+    )
+    parser.add_argument("--cold", action="store_true", help="also the last window without the warm-up decode")
+    parser.add_argument("--no-clips", action="store_true", help="skip decoding each clip whole per window")
     args = parser.parse_args()
 
     if speech.vivos_present():
@@ -75,65 +215,38 @@ def main() -> int:
     setting = os.environ.get("GIAOBAN_ASR_MODEL") or None
     model = discover_model(setting, cache_dir=DEFAULT_CACHE_DIR.expanduser())
     print(f"speech: {corpus}, {len(utterances)} clips, {duration_s:.1f} s; model {model.path}")
-    print(f"load average before: {os.getloadavg()[0]:.2f} (2-core machine shared with others)")
+    print(
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
+        f"load average before: {os.getloadavg()[0]:.2f} "
+        "(2-core machine shared with others)",
+        flush=True,
+    )
 
-    flags = ["--model", str(model.path), "--threads", str(args.threads)]
-    flags += ["--no-nice"] if args.no_nice else []
-    process = CaptionProcess(flags)
-    rss: list[float] = []
-    stop = threading.Event()
-    try:
-        process.wait_ready()
-        sampler = threading.Thread(target=rss_sampler, args=(process.pid, rss, stop), daemon=True)
-        sampler.start()
-        t0 = feed_realtime(process, "BENCH", opus_packets(audio), start_s=MEETING_START_S)
-        sent_s = time.monotonic()
-        closed = process.close(timeout_s=600)
-    finally:
-        stop.set()
-        process.kill()
-    load_after = os.getloadavg()[0]
-    finals = process.captions(final=True)
-    partials = process.captions(final=False)
-    word_delays = [e.received_s - (t0 + w[1]) for e in finals for w in e.data["words"]]
-    caption_delays = [e.received_s - (t0 + e.data["end"]) for e in finals]
-    tail_s = (finals[-1].received_s - sent_s) if finals else float("nan")
-    captions_text = " ".join(e.data["text"] for e in finals)
+    base_flags = ["--model", str(model.path), "--threads", str(args.threads)]
+    base_flags += ["--no-nice"] if args.no_nice else []
+    print(
+        f"caption process: {'not niced' if args.no_nice else 'niced +10'}, {args.threads} threads", flush=True
+    )
+    windows = [float(w) for w in args.windows.split(",")]
+    runs = variants(windows, args.cold)
+    for variant in runs:
+        run_variant(variant, base_flags, audio)
+        print(f"ran {variant.label}: {variant.finals} final captions", flush=True)
 
+    if not args.no_clips:
+        clip_wers(model, windows, utterances, reference, args.threads)
     engine = create_engine("faster-whisper", model, threads=args.threads)
     started = time.monotonic()
     offline_text = " ".join(s.text for s in engine.transcribe(audio))
     offline_s = time.monotonic() - started
-
-    live = error_rates([reference], [captions_text])
-    offline = error_rates([reference], [offline_text])
-    between = error_rates([offline_text], [captions_text])
-    p50, p95 = np.percentile(word_delays, [50, 95]) if word_delays else (float("nan"), float("nan"))
-    cpu_share = closed.data["cpu_s"] / duration_s
-    stats = closed.data
-    wer_ratio = live.wer / offline.wer if offline.wer else float("nan")
-    lines = [
-        f"caption process: {'not niced' if args.no_nice else 'niced +10'}, {args.threads} threads, "
-        f"{stats['decodes']} decodes of {stats['decoded_audio_s']:.1f} s of audio "
-        f"(longest buffer {stats['max_buffer_s']:.1f} s)",
-        f"captions: {len(finals)} final, {len(partials)} partial; "
-        f"last final {tail_s:.1f} s after the audio ended",
-        f"final-caption delay per word: p50 {p50:.2f} s, p95 {p95:.2f} s (target p95 <= {TARGET_DELAY_S} s); "
-        f"per caption p50 {np.median(caption_delays):.2f} s, max {max(caption_delays):.2f} s",
-        f"WER vs references: captions {live.wer:.3f}, offline pass {offline.wer:.3f} "
-        f"(difference {100 * (live.wer - offline.wer):+.1f} points, target <= +{TARGET_WER_POINTS:.0f}); "
-        f"CER {live.cer:.3f} vs {offline.cer:.3f}",
-        f"captions vs the offline transcript: WER {between.wer:.3f}",
-        f"caption process CPU {stats['cpu_s']:.1f} s = {100 * cpu_share:.0f} % of one core over the audio "
-        f"(model load included); offline pass {offline_s:.1f} s wall (RTF {offline_s / duration_s:.3f})",
-        f"caption process RSS: peak {stats['max_rss_mb']:.0f} MB, sampled max {max(rss, default=0):.0f} MB "
-        f"(target <= {TARGET_RSS_MB:.0f} MB)",
-        f"ratios: caption/offline WER {wer_ratio:.2f}x; delay p95/target {p95 / TARGET_DELAY_S:.2f}x; "
-        f"RSS/target {stats['max_rss_mb'] / TARGET_RSS_MB:.2f}x; "
-        f"caption CPU / offline wall {stats['cpu_s'] / offline_s:.1f}x",
-    ]
-    print("\n".join(lines))
-    print(f"load average after: {load_after:.2f}")
+    offline_wer = error_rates([reference], [offline_text]).wer
+    print(
+        f"offline pass (30 s window): WER {offline_wer:.3f}, "
+        f"{offline_s:.1f} s wall (RTF {offline_s / duration_s:.3f})"
+    )
+    for variant in runs:
+        report(variant, runs[0], reference, offline_text, offline_wer, duration_s)
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
     return 0
 
 
