@@ -112,10 +112,20 @@ def run_variant(variant: Variant, base_flags: list[str], audio: np.ndarray) -> N
     variant.text = " ".join(e.data["text"] for e in finals)
 
 
-def variants(windows: list[float], cold: bool) -> list[Variant]:
-    out = [Variant(f"window {w:g} s", ["--window-s", f"{w:g}"]) for w in windows]
+def parse_window(spec: str) -> tuple[float, float]:
+    """``10`` (at least 10 s) or ``10+5`` (at least 10 s, and 5 s more than the speech)."""
+    floor, _, margin = spec.partition("+")
+    return float(floor), float(margin or 0)
+
+
+def variants(windows: list[str], cold: bool) -> list[Variant]:
+    out = []
+    for spec in windows:
+        floor_s, margin_s = parse_window(spec)
+        flags = ["--window-s", f"{floor_s:g}", "--window-margin-s", f"{margin_s:g}"]
+        out.append(Variant(f"window {spec} s", flags))
     if cold:
-        out.append(Variant(f"window {windows[-1]:g} s, no warm-up", [*out[-1].flags, "--no-warm-up"]))
+        out.append(Variant(f"{out[-1].label}, no warm-up", [*out[-1].flags, "--no-warm-up"]))
     return out
 
 
@@ -155,9 +165,12 @@ def report(
     print("\n".join(lines), flush=True)
 
 
-def clip_wers(model: Any, windows: list[float], utterances: Any, reference: str, threads: int) -> None:
-    """Each clip decoded whole, once, by the streaming decoder (its last decode of an utterance) with each
-    window, in this process: the window's effect on accuracy without the streaming policy's timing."""
+def clip_wers(
+    model: Any, windows: list[str], utterances: Any, reference: str, threads: int, join: int
+) -> None:
+    """Each clip (``join`` > 1: each run of ``join`` clips, joined) decoded whole, once, by the streaming
+    decoder at temperature 0 (deterministic) with each window, in this process: the window's effect on
+    accuracy without the streaming policy's timing."""
     from transcription.engines import fasterwhisper_window
     from transcription.engines.fasterwhisper import FasterWhisperOptions
     from transcription.engines.fasterwhisper_window import EncoderWindow
@@ -167,21 +180,23 @@ def clip_wers(model: Any, windows: list[float], utterances: Any, reference: str,
     decoder = WhisperStreamingDecoder(
         model, FasterWhisperOptions(threads=threads, batched=False, vad_filter=False)
     )
-    clips = [decode_audio(u.path) for u in utterances]
+    single = [decode_audio(u.path) for u in utterances]
+    clips = [np.concatenate(single[i : i + join]) for i in range(0, len(single), join)]
     decoder.warm_up()
     base_wer = float("nan")
-    for floor_s in windows:
-        window = EncoderWindow(floor_s)
+    for spec in windows:
+        floor_s, margin_s = parse_window(spec)
+        window = EncoderWindow(floor_s, margin_s=margin_s)
         decoder.window = None if window.full else window
         started = time.process_time()
-        text = " ".join(
-            " ".join(w.text for w in decoder.decode(c, prompt="", final=True).words) for c in clips
-        )
+        text = " ".join(" ".join(w.text for w in decoder.decode(c, prompt="").words) for c in clips)
         cpu_s = time.process_time() - started
         wer = error_rates([reference], [text]).wer
         base_wer = wer if np.isnan(base_wer) else base_wer
         print(
-            f"clips decoded whole, window {floor_s:g} s: WER {wer:.3f} "
+            f"{len(clips)} pieces of ~{np.mean([c.size for c in clips]) / SAMPLE_RATE_HZ:.1f} s "
+            "decoded whole, "
+            f"window {spec} s: WER {wer:.3f} "
             f"({100 * (wer - base_wer):+.1f} points vs the first), "
             f"CPU {cpu_s:.1f} s ({cpu_s / len(clips):.2f} s per clip); "
             f"load average {os.getloadavg()[0]:.2f}",
@@ -197,10 +212,12 @@ def main() -> int:
     parser.add_argument(
         "--windows",
         default="30,15,10",
-        help="encoder windows (s) to compare, the first the baseline (30,15,10)",
+        help="encoder windows (s; 10+5: at least 10, and 5 more than the speech) to compare, the first the "
+        "baseline (30,15,10)",
     )
     parser.add_argument("--cold", action="store_true", help="also the last window without the warm-up decode")
     parser.add_argument("--no-clips", action="store_true", help="skip decoding each clip whole per window")
+    parser.add_argument("--clips-only", action="store_true", help="only decode the clips whole per window")
     args = parser.parse_args()
 
     if speech.vivos_present():
@@ -227,14 +244,15 @@ def main() -> int:
     print(
         f"caption process: {'not niced' if args.no_nice else 'niced +10'}, {args.threads} threads", flush=True
     )
-    windows = [float(w) for w in args.windows.split(",")]
-    runs = variants(windows, args.cold)
+    windows = args.windows.split(",")
+    runs = [] if args.clips_only else variants(windows, args.cold)
     for variant in runs:
         run_variant(variant, base_flags, audio)
         print(f"ran {variant.label}: {variant.finals} final captions", flush=True)
 
     if not args.no_clips:
-        clip_wers(model, windows, utterances, reference, args.threads)
+        for join in (1, 3):
+            clip_wers(model, windows, utterances, reference, args.threads, join)
     engine = create_engine("faster-whisper", model, threads=args.threads)
     started = time.monotonic()
     offline_text = " ".join(s.text for s in engine.transcribe(audio))

@@ -44,6 +44,12 @@ FULL_WINDOW_FRAMES = 3000  # Whisper's 30 s window at 100 mel frames per second
 FRAMES_PER_SECOND = 100
 FULL_WINDOW_S = FULL_WINDOW_FRAMES / FRAMES_PER_SECOND
 EXPECTED_SIGNATURE = "(array, length: int = 3000, *, axis: int = -1)"
+_POSITIONAL, _KEYWORD = inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY
+EXPECTED_PARAMETERS = [
+    ("array", _POSITIONAL, inspect.Parameter.empty),
+    ("length", _POSITIONAL, FULL_WINDOW_FRAMES),
+    ("axis", _KEYWORD, -1),
+]
 GENERATE_SEGMENTS_CALLS = (
     "segment = pad_or_trim(segment)",
     "encoder_output = self.encode(segment)",
@@ -108,8 +114,9 @@ def self_check() -> None:
     if not callable(target):
         problems.append("faster_whisper.transcribe.pad_or_trim is missing")
     else:
-        signature = str(inspect.signature(target))
-        if signature != EXPECTED_SIGNATURE:
+        signature = inspect.signature(target)
+        shape = [(p.name, p.kind, p.default) for p in signature.parameters.values()]
+        if shape != EXPECTED_PARAMETERS:
             problems.append(
                 f"faster_whisper.transcribe.pad_or_trim{signature}, expected {EXPECTED_SIGNATURE}"
             )
