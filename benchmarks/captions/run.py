@@ -118,14 +118,17 @@ def parse_window(spec: str) -> tuple[float, float]:
     return float(floor), float(margin or 0)
 
 
-def variants(windows: list[str], cold: bool) -> list[Variant]:
+def variants(windows: list[str], cold: bool, min_chunks: list[str] = ()) -> list[Variant]:
     out = []
     for spec in windows:
         floor_s, margin_s = parse_window(spec)
         flags = ["--window-s", f"{floor_s:g}", "--window-margin-s", f"{margin_s:g}"]
         out.append(Variant(f"window {spec} s", flags))
+    last = out[-1]
+    for chunk in min_chunks:
+        out.append(Variant(f"{last.label}, decoded every {chunk} s", [*last.flags, "--min-chunk-s", chunk]))
     if cold:
-        out.append(Variant(f"{out[-1].label}, no warm-up", [*out[-1].flags, "--no-warm-up"]))
+        out.append(Variant(f"{last.label}, no warm-up", [*last.flags, "--no-warm-up"]))
     return out
 
 
@@ -215,6 +218,9 @@ def main() -> int:
         help="encoder windows (s; 10+5: at least 10, and 5 more than the speech) to compare, the first the "
         "baseline (30,15,10)",
     )
+    parser.add_argument(
+        "--min-chunks", default="", help="also the last window re-decoded every N s of speech (e.g. 0.5)"
+    )
     parser.add_argument("--cold", action="store_true", help="also the last window without the warm-up decode")
     parser.add_argument("--no-clips", action="store_true", help="skip decoding each clip whole per window")
     parser.add_argument("--clips-only", action="store_true", help="only decode the clips whole per window")
@@ -245,7 +251,8 @@ def main() -> int:
         f"caption process: {'not niced' if args.no_nice else 'niced +10'}, {args.threads} threads", flush=True
     )
     windows = args.windows.split(",")
-    runs = [] if args.clips_only else variants(windows, args.cold)
+    min_chunks = args.min_chunks.split(",") if args.min_chunks else []
+    runs = [] if args.clips_only else variants(windows, args.cold, min_chunks)
     for variant in runs:
         run_variant(variant, base_flags, audio)
         print(f"ran {variant.label}: {variant.finals} final captions", flush=True)
