@@ -29,6 +29,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -118,7 +119,7 @@ def parse_window(spec: str) -> tuple[float, float]:
     return float(floor), float(margin or 0)
 
 
-def variants(windows: list[str], cold: bool, min_chunks: list[str] = ()) -> list[Variant]:
+def variants(windows: list[str], cold: bool, min_chunks: Sequence[str] = ()) -> list[Variant]:
     out = []
     for spec in windows:
         floor_s, margin_s = parse_window(spec)
