@@ -316,6 +316,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--window-step-s", type=float, default=DEFAULT_WINDOW_STEP_S, help="the window is rounded up to this"
     )
+    parser.add_argument(
+        "--context-s",
+        type=float,
+        default=StreamingOptions.context_s,
+        help="audio of the unit's earlier speech decoded before each buffer (0: none, a text prompt instead)",
+    )
     parser.add_argument("--window-margin-s", type=float, default=0.0, help="padding added before rounding")
     parser.add_argument("--no-warm-up", action="store_true", help="no warm-up decode before 'ready'")
     parser.add_argument("--no-vad", action="store_true", help="no voice detector: only E frames end speech")
@@ -352,6 +358,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         min_chunk_s=args.min_chunk_s,
         max_buffer_s=args.max_buffer_s,
         trim_s=min(StreamingOptions.trim_s, args.max_buffer_s),
+        context_s=max(0.0, args.context_s),
     )
     worker = CaptionWorker(decoder, sys.stdout, options, use_vad=not args.no_vad)
     worker.emit(

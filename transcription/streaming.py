@@ -117,6 +117,10 @@ class StreamingOptions:
     pre_speech_s: float = 0.3  # audio kept before the first speech window
     max_gap_fill_s: float = 1.0  # a gap between chunks up to this is filled with silence, longer ends speech
     min_final_decode_s: float = 0.1  # undecoded audio shorter than this is not decoded again at the end
+    # Audio context: up to this much of the unit's audio before the buffer (its earlier utterances, what was
+    # cut from the buffer) is decoded with it, and the words heard in it dropped; the model then hears more
+    # than one short utterance, as the offline pass does (0: each buffer decoded alone, with a text prompt).
+    context_s: float = 0.0
 
 
 class HypothesisBuffer:
@@ -195,6 +199,7 @@ class StreamingTranscriber:
         self._lead: list[Audio] = []  # audio before speech starts (at most pre_speech_s)
         self._lead_samples = 0
         self._last_final_end_s = float("-inf")
+        self._context: Audio = np.zeros(0, dtype=np.float32)  # the unit's audio just before the buffer
         self._reset_utterance()
 
     # -- state ------------------------------------------------------------------------------------------
@@ -320,11 +325,19 @@ class StreamingTranscriber:
             captions = self._decode_and_commit(final=True)
         else:
             captions = self._finalise(self._hyp.tentative())
+        self._keep_context(self._buffer())
         self._reset_utterance()
         return captions
 
+    def _keep_context(self, audio: Audio) -> None:
+        """``audio`` leaves the buffer: its last ``context_s`` are kept as the next decodes' context."""
+        keep = round(self.options.context_s * SAMPLE_RATE_HZ)
+        if keep <= 0 or audio.size == 0:
+            return
+        self._context = np.concatenate([self._context, audio])[-keep:]
+
     def _prompt(self) -> str:
-        if self.options.prompt_chars <= 0:
+        if self.options.prompt_chars <= 0 or self.options.context_s > 0:  # the context holds those words
             return ""
         out: list[str] = []
         length = 0
@@ -338,18 +351,24 @@ class StreamingTranscriber:
     def _decode_and_commit(self, *, final: bool) -> list[Caption]:
         audio = self._buffer()
         self.max_buffer_seen_s = max(self.max_buffer_seen_s, audio.size / SAMPLE_RATE_HZ)
-        hypothesis = self.decoder.decode(audio, prompt=self._prompt(), final=final)
+        context = self._context
+        decoded = np.concatenate([context, audio]) if context.size else audio
+        hypothesis = self.decoder.decode(decoded, prompt=self._prompt(), final=final)
         self.decodes += 1
-        self.decoded_audio_s += audio.size / SAMPLE_RATE_HZ
+        self.decoded_audio_s += decoded.size / SAMPLE_RATE_HZ
         self._undecoded_samples = 0
         buffer_end_s = self._offset_s + audio.size / SAMPLE_RATE_HZ
-        words = [w.shifted(self._offset_s) for w in hypothesis.words]
+        start_s = self._offset_s - context.size / SAMPLE_RATE_HZ  # where the decoded audio starts
+        # words heard in the context were captioned before: only those that start in the buffer count
+        words = [w.shifted(start_s) for w in hypothesis.words]
+        if context.size:
+            words = [w for w in words if w.start_s >= self._offset_s - COMMIT_SLACK_S]
         self._hyp.insert(words)
         committed = self._hyp.flush()
         if final:
             return self._finalise([*committed, *self._hyp.tentative()])
         captions = self._finalise(committed)
-        captions += self._trim([self._offset_s + e for e in hypothesis.segment_ends_s], buffer_end_s)
+        captions += self._trim([start_s + e for e in hypothesis.segment_ends_s], buffer_end_s)
         tentative = self._hyp.tentative()
         if tentative:
             key = (_text(tentative), tentative[0].start_s, tentative[-1].end_s)
@@ -409,6 +428,7 @@ class StreamingTranscriber:
         self._hyp.pop_committed(time_s)
         audio = self._buffer()
         cut = min(audio.size, max(0, round((time_s - self._offset_s) * SAMPLE_RATE_HZ)))
+        self._keep_context(audio[:cut])
         self._chunks = [audio[cut:]]
         self._buffer_samples = audio.size - cut
         self._offset_s += cut / SAMPLE_RATE_HZ

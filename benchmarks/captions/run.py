@@ -119,7 +119,9 @@ def parse_window(spec: str) -> tuple[float, float]:
     return float(floor), float(margin or 0)
 
 
-def variants(windows: list[str], cold: bool, min_chunks: Sequence[str] = ()) -> list[Variant]:
+def variants(
+    windows: list[str], cold: bool, min_chunks: Sequence[str] = (), contexts: Sequence[str] = ()
+) -> list[Variant]:
     out = []
     for spec in windows:
         floor_s, margin_s = parse_window(spec)
@@ -128,6 +130,10 @@ def variants(windows: list[str], cold: bool, min_chunks: Sequence[str] = ()) -> 
     last = out[-1]
     for chunk in min_chunks:
         out.append(Variant(f"{last.label}, decoded every {chunk} s", [*last.flags, "--min-chunk-s", chunk]))
+    for context in contexts:
+        out.append(
+            Variant(f"{last.label}, {context} s of audio context", [*last.flags, "--context-s", context])
+        )
     if cold:
         out.append(Variant(f"{last.label}, no warm-up", [*last.flags, "--no-warm-up"]))
     return out
@@ -222,6 +228,9 @@ def main() -> int:
     parser.add_argument(
         "--min-chunks", default="", help="also the last window re-decoded every N s of speech (e.g. 0.5)"
     )
+    parser.add_argument(
+        "--contexts", default="", help="also the last window with N s of earlier audio as context (e.g. 5,10)"
+    )
     parser.add_argument("--cold", action="store_true", help="also the last window without the warm-up decode")
     parser.add_argument("--no-clips", action="store_true", help="skip decoding each clip whole per window")
     parser.add_argument("--clips-only", action="store_true", help="only decode the clips whole per window")
@@ -253,7 +262,8 @@ def main() -> int:
     )
     windows = args.windows.split(",")
     min_chunks = args.min_chunks.split(",") if args.min_chunks else []
-    runs = [] if args.clips_only else variants(windows, args.cold, min_chunks)
+    contexts = args.contexts.split(",") if args.contexts else []
+    runs = [] if args.clips_only else variants(windows, args.cold, min_chunks, contexts)
     for variant in runs:
         run_variant(variant, base_flags, audio)
         print(f"ran {variant.label}: {variant.finals} final captions", flush=True)

@@ -272,3 +272,54 @@ def test_the_caption_process_reports_its_own_peak_memory_not_its_parents() -> No
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert float(out) < 300, out
     del ballast
+
+
+class SplicedDecoder:
+    """A speaker saying ``words`` (absolute times), heard in audio that may be spliced (the context, then a
+    later buffer): a word is returned when its whole span is in the audio, at its position in the audio as
+    given (as Whisper times what it hears), with the audio's first and last clock times and the prompt
+    recorded."""
+
+    def __init__(self, words: Sequence[TimedWord]) -> None:
+        self.words = list(words)
+        self.calls: list[tuple[float, float, str]] = []
+
+    def decode(self, audio: np.ndarray, *, prompt: str, final: bool = False) -> Hypothesis:
+        self.calls.append((float(audio[0]), float(audio[-1]), prompt))
+        out = []
+        for w in self.words:
+            inside = np.flatnonzero((audio >= w.start_s) & (audio < w.end_s))
+            if inside.size and audio[inside[0]] - w.start_s < 0.01 and w.end_s - audio[inside[-1]] < 0.01:
+                start = inside[0] / SAMPLE_RATE_HZ
+                out.append(TimedWord(start, start + w.end_s - w.start_s, w.text))
+        return Hypothesis(tuple(out), (out[-1].end_s,) if out else ())
+
+
+@pytest.mark.parametrize("context_s", [0.0, 2.0, 30.0])
+def test_audio_context_is_decoded_before_the_buffer_and_its_words_are_not_captioned_again(
+    context_s: float,
+) -> None:
+    said = speaker(10.2, 7) + speaker(16.1, 5, name="v")
+    decoder = SplicedDecoder(said)
+    vad = ScheduledVad([(10.0, 13.0), (16.0, 18.2)])
+    options = StreamingOptions(min_chunk_s=1.0, silence_flush_s=0.5, pre_speech_s=0.3, context_s=context_s)
+    transcriber = StreamingTranscriber(decoder, vad, options)
+    first = feed(transcriber, 10.0, 3.6, chunk_s=0.2)
+    decodes = len(decoder.calls)
+    second = feed(transcriber, 13.6, 5.2, chunk_s=0.2)
+    captions = [*first, *second]
+    # every word captioned once, in order, at its own time
+    words = [w for c in finals(captions) for w in c.words]
+    assert [w.text for w in words] == [w.text for w in said]
+    for got, want in zip(words, said, strict=True):
+        assert got.start_s == pytest.approx(want.start_s, abs=0.02)
+    assert_monotone(captions)
+    # the second utterance's decodes start context_s before its buffer (at most the first utterance's audio:
+    # its buffer, 10.0-13.5 s), with no text prompt; without context they start at the buffer, as before
+    buffer_start_s = 16.0 - options.pre_speech_s
+    first_heard_s = decoder.calls[decodes][0]
+    if context_s == 0:
+        assert first_heard_s == pytest.approx(buffer_start_s, abs=0.04)
+    else:
+        assert first_heard_s == pytest.approx(max(10.0, 13.5 - context_s), abs=0.25)
+        assert all(prompt == "" for _, _, prompt in decoder.calls)
