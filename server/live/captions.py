@@ -117,6 +117,7 @@ class LiveCaptions:
     async def _arguments(self) -> list[str]:
         settings = self.core.settings
         argv = ["--threads", str(settings.captions_threads)]
+        argv += ["--context-s", f"{settings.captions_context_s:g}"]
         if settings.asr_model:
             argv += ["--model", settings.asr_model]
         else:

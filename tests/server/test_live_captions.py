@@ -123,7 +123,13 @@ def test_live_captions_follow_the_floor_reach_who_asked_and_become_the_transcrip
     speech_b = speech_file(second, tmp_path / "b.wav")
     length_a = LEAD_S + sum(decode_audio(u.path).size / SAMPLE_RATE_HZ + PAUSE_S for u in first) + TAIL_S
     length_b = LEAD_S + sum(decode_audio(u.path).size / SAMPLE_RATE_HZ + PAUSE_S for u in second) + TAIL_S
-    env = {"GIAOBAN_ASR_MODEL": str(model.path), "GIAOBAN_TRANSCRIPT_SOURCE": "live"}
+    # with 10 s of audio context (GIAOBAN_CAPTIONS_CONTEXT_S; the default, none, is what the browser test and
+    # the caption process's tests run): the setting reaches the process and the floor moves through it
+    env = {
+        "GIAOBAN_ASR_MODEL": str(model.path),
+        "GIAOBAN_TRANSCRIPT_SOURCE": "live",
+        "GIAOBAN_CAPTIONS_CONTEXT_S": "10",
+    }
     live = LiveServer(tmp_path / "data", database_url, extra_env=env).start()
     try:
         assert live.proc is not None
@@ -143,6 +149,7 @@ def test_live_captions_follow_the_floor_reach_who_asked_and_become_the_transcrip
         while not caption_processes(live.proc.pid) and time.monotonic() < deadline:
             time.sleep(0.2)
         (process,) = caption_processes(live.proc.pid)
+        assert b"\0--context-s\x0010\0" in Path(f"/proc/{process}/cmdline").read_bytes()
         assert os.getpriority(os.PRIO_PROCESS, process) >= os.getpriority(os.PRIO_PROCESS, live.proc.pid) + 10
 
         total_s = 300.0  # the viewer stays until the meeting ends
