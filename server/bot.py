@@ -221,7 +221,7 @@ async def run_bot(opts: BotOptions, settings: Settings) -> ClientStats:
         raise BotError("Không vào được cuộc họp trong thời gian chạy.")
     stats = _merge([s for _, s in sessions])
     if opts.captions_json is not None:
-        finals = [c for c in captions if c.get("final")]
+        finals = [c for c in captions if c.get("final") and c.get("text")]  # an empty one withdrew a partial
         out_captions = [{k: c[k] for k in ("unit", "text", "start", "end")} for c in finals]
         opts.captions_json.write_text(
             json.dumps({"captions": out_captions}, ensure_ascii=False), encoding="utf-8"

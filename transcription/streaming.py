@@ -325,6 +325,11 @@ class StreamingTranscriber:
             captions = self._decode_and_commit(final=True)
         else:
             captions = self._finalise(self._hyp.tentative())
+        if not captions and self._last_partial is not None:
+            # the last decode found nothing where a partial caption is showing: an empty final withdraws it
+            _, start_s, end_s = self._last_partial
+            start_s = max(start_s, self._last_final_end_s)
+            captions = [Caption("", start_s, max(start_s, end_s), True, ())]
         self._keep_context(self._buffer())
         self._reset_utterance()
         return captions

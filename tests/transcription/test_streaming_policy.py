@@ -323,3 +323,23 @@ def test_audio_context_is_decoded_before_the_buffer_and_its_words_are_not_captio
     else:
         assert first_heard_s == pytest.approx(max(10.0, 13.5 - context_s), abs=0.25)
         assert all(prompt == "" for _, _, prompt in decoder.calls)
+
+
+def test_a_partial_the_last_decode_does_not_confirm_is_withdrawn_by_an_empty_final() -> None:
+    # two decodes disagree (a partial is shown), then the utterance's last decode hears nothing there
+    # (Whisper's no-speech or hallucination filter): the viewer must not be left with the partial on screen
+    decoder = ScriptedDecoder(
+        [
+            words_at((0.2, 0.6, "Hà"), (0.6, 0.9, "Vét")),
+            words_at((0.2, 0.6, "Lãng"), (0.6, 1.1, "xã")),
+            [],
+        ]
+    )
+    transcriber = StreamingTranscriber(decoder, None, StreamingOptions(min_chunk_s=1.0))
+    captions = feed(transcriber, 5.0, 2.2)
+    assert captions and not captions[-1].final and captions[-1].text == "Lãng xã"
+    captions = transcriber.finish()
+    assert [(c.text, c.final) for c in captions] == [("", True)]
+    assert captions[0].start_s == pytest.approx(5.2) and captions[0].end_s == pytest.approx(6.1)
+    # nothing open: an utterance that ends without a partial showing gives no caption at all
+    assert transcriber.finish() == []
