@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 from tests.e2e.conftest import Chromium, RunningServer
 from tests.e2e.pages import join_room, login, new_page, open_demo_meeting, shot
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.any_database]
 
 SECOND_ITEM = "Kiểm điểm kết luận kỳ trước"
 
