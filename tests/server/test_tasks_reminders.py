@@ -32,7 +32,12 @@ def _reminders(client: TestClient) -> Counter[tuple[int, str]]:
 
 def test_reminders_are_sent_once_across_a_restart_and_racing_schedulers(settings: Settings) -> None:
     assert settings.reminder_days_before == 3
-    with TestClient(create_app(settings)) as first:
+    # each app's clock is fixed before it starts: its own reminder scheduler ticks at start-up with it (on the
+    # real clock it sent t2's overdue reminder by itself once Vietnam's date passed 5 December 2026)
+    app1 = create_app(settings)
+    app1.state.clock = FixedClock()
+    app1.state.clock.set_today(day(DEC, 1))
+    with TestClient(app1) as first:
         with first.app.state.db.session() as session:  # type: ignore[attr-defined]
             units.seed_ia_pa(session)
             accounts.create_user(
@@ -62,9 +67,11 @@ def test_reminders_are_sent_once_across_a_restart_and_racing_schedulers(settings
         assert "Nhiệm vụ sắp đến hạn 05/12/2026 (còn 3 ngày): Hai." in texts
 
     # the server restarts: a new app, a new engine, the same database and data dir
-    with TestClient(create_app(settings)) as second:
-        clock2 = FixedClock()
-        clock2.set_today(day(DEC, 2))
+    app2 = create_app(settings)
+    clock2 = FixedClock()
+    clock2.set_today(day(DEC, 2))
+    app2.state.clock = clock2
+    with TestClient(app2) as second:
         scheduler2 = ReminderScheduler(second.app.state.db, clock2, settings)  # type: ignore[attr-defined]
         assert scheduler2.tick() == 0
 
