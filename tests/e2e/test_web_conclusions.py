@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Dialog, Page, ViewportSize, expect
 
+from server.clock import Clock  # 'today' in Vietnam, as the server counts deadlines
 from server.config import Settings
 from server.db import Database
 from server.services import transcripts
@@ -67,7 +68,7 @@ def test_chair_edits_conclusions_and_errors_are_inline(
     dialogs: list[str] = []
     browser = chromium.launch()
     chair = _page(browser, server, viewport, "chutri", dialogs)
-    deadline = dt.date.today() + dt.timedelta(days=20)
+    deadline = Clock().today() + dt.timedelta(days=20)
     first = api(chair, "POST", f"/api/meetings/{DEMO_MEETING_ID}/conclusions",
                  {"text": FIRST, "assignee_unit": "IATUL", "deadline": deadline.isoformat()})  # fmt: skip
     second = api(chair, "POST", f"/api/meetings/{DEMO_MEETING_ID}/conclusions",

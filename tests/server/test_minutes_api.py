@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from server.app import create_app
+from server.clock import Clock  # 'today' in Vietnam, as the server counts deadlines
 from server.config import Settings
 from server.models import MinutesVersion, User
 from server.services import accounts, minutes, units
@@ -269,7 +270,7 @@ def test_notice_due_date_skips_weekends_and_holidays(
         mid = client.post("/api/meetings", json=body, headers=chair).json()["id"]
         preview = client.get(f"/api/meetings/{mid}/notice", headers=chair).json()
         assert preview["due_on"] == due
-        assert preview["overdue"] is (dt.date.fromisoformat(due) < dt.date.today())
+        assert preview["overdue"] is (dt.date.fromisoformat(due) < Clock().today())
     finally:
         client.__exit__(None, None, None)
 
