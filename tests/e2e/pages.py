@@ -3,6 +3,7 @@ meeting as the chair, join its room, take a screenshot of a screen."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,21 @@ def join_room(page: Page, meeting_id: int) -> None:
     page.goto(f"/#/meetings/{meeting_id}/room")
     expect(page.get_by_test_id("room")).to_be_visible()
     expect(page.get_by_test_id("connection")).to_have_attribute("data-state", "connected")
+
+
+def chair_and_commune_in_room(
+    launch: Callable[[], Browser], base_url: str, passwords: dict[str, str]
+) -> tuple[Page, Page, int]:
+    """The chair (chutri) opens the demo meeting and joins its room, then Chư Mố (chumo) joins, each in a
+    browser of its own; the two pages and the meeting's id."""
+    chair = new_page(launch(), base_url)
+    login(chair, "chutri", passwords["chutri"])
+    meeting_id = open_demo_meeting(chair)
+    commune = new_page(launch(), base_url)
+    login(commune, "chumo", passwords["chumo"])
+    join_room(chair, meeting_id)
+    join_room(commune, meeting_id)
+    return chair, commune, meeting_id
 
 
 def shot(page: Page, folder: Path, name: str) -> Path:

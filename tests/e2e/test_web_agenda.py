@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import Chromium, RunningServer
-from tests.e2e.pages import join_room, login, new_page, open_demo_meeting, shot
+from tests.e2e.pages import chair_and_commune_in_room, shot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.any_database]
 
@@ -21,13 +21,8 @@ SECOND_ITEM = "Kiểm điểm kết luận kỳ trước"
 def test_the_chair_opens_an_agenda_item_and_its_start_is_kept(
     server: RunningServer, chromium: Chromium, screenshots: Path
 ) -> None:
-    chair = new_page(chromium.launch(), server.base_url)
-    login(chair, "chutri", server.accounts["chutri"].password)
-    meeting_id = open_demo_meeting(chair)
-    commune = new_page(chromium.launch(), server.base_url)
-    login(commune, "chumo", server.accounts["chumo"].password)
-    join_room(chair, meeting_id)
-    join_room(commune, meeting_id)
+    passwords = {name: server.accounts[name].password for name in ("chutri", "chumo")}
+    chair, commune, meeting_id = chair_and_commune_in_room(chromium.launch, server.base_url, passwords)
 
     picker = chair.get_by_role("combobox", name="Nội dung đang bàn")
     expect(picker).to_have_value("")
