@@ -54,8 +54,12 @@ def _executor() -> ThreadPoolExecutor:
 
 
 def ivf_file_header(fourcc: bytes, width: int, height: int, frames: int = 0) -> bytes:
-    return _FILE_HEADER.pack(IVF_SIGNATURE, 0, IVF_HEADER_BYTES, fourcc, width, height, VIDEO_CLOCK_HZ, 1,
-                             frames) + b"\0" * 4
+    return (
+        _FILE_HEADER.pack(
+            IVF_SIGNATURE, 0, IVF_HEADER_BYTES, fourcc, width, height, VIDEO_CLOCK_HZ, 1, frames
+        )
+        + b"\0" * 4
+    )
 
 
 def vp8_keyframe_size(frame: bytes) -> tuple[int, int] | None:
@@ -217,8 +221,8 @@ class IvfWriter:
             free = stat.f_bavail * stat.f_frsize
             if free < self._min_free_bytes:
                 self._error = OSError(
-                    errno.ENOSPC, f"{free // 2**20} MB free, under the {self._min_free_bytes // 2**20} MB "
-                    "kept for audio"
+                    errno.ENOSPC,
+                    f"{free // 2**20} MB free, under the {self._min_free_bytes // 2**20} MB kept for audio",
                 )
                 return
         view = memoryview(data)
@@ -295,8 +299,17 @@ def read_ivf_info(path: Path | str) -> IvfInfo:
                 first = pts
             last = pts
             pos += FRAME_HEADER_BYTES + length
-        return IvfInfo(fourcc, width, height, frames, keyframes, first, last,
-                       pos if frames else min(size, header_len), size)
+        return IvfInfo(
+            fourcc,
+            width,
+            height,
+            frames,
+            keyframes,
+            first,
+            last,
+            pos if frames else min(size, header_len),
+            size,
+        )
 
 
 def ivf_duration_s(path: Path | str) -> float:

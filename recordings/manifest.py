@@ -202,8 +202,20 @@ class MeetingEnded(ManifestEvent):
 EVENT_TYPES: dict[str, type[ManifestEvent]] = {
     cls.kind: cls
     for cls in (
-        MeetingStarted, TrackOpened, Muted, Unmuted, GapEvent, LossEvent, TrackRepaired, TrackClosed,
-        RecordingFailed, MeetingInterrupted, MeetingResumed, MeetingEnded, VideoStats, VideoFailed,
+        MeetingStarted,
+        TrackOpened,
+        Muted,
+        Unmuted,
+        GapEvent,
+        LossEvent,
+        TrackRepaired,
+        TrackClosed,
+        RecordingFailed,
+        MeetingInterrupted,
+        MeetingResumed,
+        MeetingEnded,
+        VideoStats,
+        VideoFailed,
         VideoComposed,
     )
 }
@@ -521,9 +533,7 @@ def build_manifest(meeting_dir: Path, events: list[ManifestEvent]) -> MeetingMan
         ended_at=datetime.fromisoformat(ended.utc) if ended is not None else None,
         ended_s=ended.t_s if ended is not None else None,
         interrupted=bool(interruptions),
-        interruptions=tuple(
-            Interval(s or 0.0, e if e is not None else (s or 0.0)) for s, e in interruptions
-        ),
+        interruptions=tuple(Interval(s or 0.0, e if e is not None else (s or 0.0)) for s, e in interruptions),
         tracks=tuple(tracks),
         failures=tuple(failures),
         video_failures=tuple(video_failures),

@@ -210,6 +210,11 @@ def mix_meeting(
     with open(temporary, "rb+") as handle:
         os.fsync(handle.fileno())
     os.replace(temporary, target)
-    logger.info("meeting %s: mix of %d tracks, %.1f s -> %s", manifest.meeting_id, len(placed),
-                total / SAMPLE_RATE_HZ, target.name)
+    logger.info(
+        "meeting %s: mix of %d tracks, %.1f s -> %s",
+        manifest.meeting_id,
+        len(placed),
+        total / SAMPLE_RATE_HZ,
+        target.name,
+    )
     return target

@@ -62,9 +62,7 @@ def build_page(
     table = b"".join(lacing_values(len(p)) for p in packets)
     if len(table) > MAX_SEGMENTS_PER_PAGE:
         raise ValueError(f"{len(table)} segments do not fit one Ogg page")
-    header = _HEADER.pack(
-        CAPTURE_PATTERN, 0, header_type, granule_position, serial, sequence, 0, len(table)
-    )
+    header = _HEADER.pack(CAPTURE_PATTERN, 0, header_type, granule_position, serial, sequence, 0, len(table))
     page = bytearray(header)
     page += table
     for packet in packets:

@@ -280,7 +280,10 @@ class OggOpusWriter:
 
     def _write_page(self, packets: list[bytes], *, granule: int, header_type: int) -> None:
         page = build_page(
-            packets, serial=self._serial, sequence=self._sequence, granule_position=granule,
+            packets,
+            serial=self._serial,
+            sequence=self._sequence,
+            granule_position=granule,
             header_type=header_type,
         )
         view = memoryview(page)

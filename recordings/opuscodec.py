@@ -78,7 +78,11 @@ def _declare(lib: ctypes.CDLL) -> None:
     lib.opus_decoder_destroy.argtypes = [ctypes.c_void_p]
     lib.opus_decoder_destroy.restype = None
     lib.opus_decode.argtypes = [
-        ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int32, ctypes.POINTER(ctypes.c_int16), ctypes.c_int,
+        ctypes.c_void_p,
+        ctypes.c_char_p,
+        ctypes.c_int32,
+        ctypes.POINTER(ctypes.c_int16),
+        ctypes.c_int,
         ctypes.c_int,
     ]
     lib.opus_decode.restype = ctypes.c_int
@@ -87,7 +91,11 @@ def _declare(lib: ctypes.CDLL) -> None:
     lib.opus_encoder_destroy.argtypes = [ctypes.c_void_p]
     lib.opus_encoder_destroy.restype = None
     lib.opus_encode.argtypes = [
-        ctypes.c_void_p, ctypes.POINTER(ctypes.c_int16), ctypes.c_int, ctypes.c_char_p, ctypes.c_int32,
+        ctypes.c_void_p,
+        ctypes.POINTER(ctypes.c_int16),
+        ctypes.c_int,
+        ctypes.c_char_p,
+        ctypes.c_int32,
     ]
     lib.opus_encode.restype = ctypes.c_int32
     lib.opus_strerror.argtypes = [ctypes.c_int]
@@ -146,8 +154,15 @@ class Decoder:
 class Encoder:
     """One libopus encoder (48 kHz, VoIP application)."""
 
-    def __init__(self, channels: int, *, bitrate_bps: int | None = None, fec: bool = False,
-                 packet_loss_percent: int = 0, complexity: int | None = None) -> None:
+    def __init__(
+        self,
+        channels: int,
+        *,
+        bitrate_bps: int | None = None,
+        fec: bool = False,
+        packet_loss_percent: int = 0,
+        complexity: int | None = None,
+    ) -> None:
         self.channels = channels
         self._lib = library()
         error = ctypes.c_int(0)
@@ -167,8 +182,12 @@ class Encoder:
             self._ctl(OPUS_SET_PACKET_LOSS_PERC_REQUEST, packet_loss_percent)
 
     def _ctl(self, request: int, value: int) -> None:
-        _check(self._lib.opus_encoder_ctl(ctypes.c_void_p(self._state), ctypes.c_int(request),
-                                          ctypes.c_int(value)), f"opus_encoder_ctl({request})")
+        _check(
+            self._lib.opus_encoder_ctl(
+                ctypes.c_void_p(self._state), ctypes.c_int(request), ctypes.c_int(value)
+            ),
+            f"opus_encoder_ctl({request})",
+        )
 
     def force_mode(self, mode: int) -> bool:
         """Encode in this mode (1000 SILK, 1001 hybrid, 1002 CELT); False when libopus refuses the request."""
@@ -182,8 +201,10 @@ class Encoder:
     def lookahead_samples(self) -> int:
         value = ctypes.c_int(0)
         request = ctypes.c_int(OPUS_GET_LOOKAHEAD_REQUEST)
-        _check(self._lib.opus_encoder_ctl(ctypes.c_void_p(self._state), request, ctypes.byref(value)),
-               "OPUS_GET_LOOKAHEAD")
+        _check(
+            self._lib.opus_encoder_ctl(ctypes.c_void_p(self._state), request, ctypes.byref(value)),
+            "OPUS_GET_LOOKAHEAD",
+        )
         return value.value
 
     def encode(self, pcm: np.ndarray) -> bytes:

@@ -75,8 +75,9 @@ def parse_red(payload: bytes, rtp_timestamp: int) -> RedPayload | None:
     return RedPayload(RedBlock(primary_type, rtp_timestamp, bytes(payload[offset:])), tuple(blocks))
 
 
-def build_red(primary: bytes, payload_type: int, rtp_timestamp: int,
-              redundant: list[tuple[int, bytes]]) -> bytes:
+def build_red(
+    primary: bytes, payload_type: int, rtp_timestamp: int, redundant: list[tuple[int, bytes]]
+) -> bytes:
     """A RED payload (the sender's side, for tests and a client): ``redundant`` = (timestamp, data), oldest
     first. Raises ValueError when an offset or a length does not fit its field."""
     out = bytearray()

@@ -73,8 +73,9 @@ class ReorderBuffer:
     written. ``flush`` releases everything (end of the track).
     """
 
-    def __init__(self, depth: int = DEFAULT_REORDER_DEPTH_PACKETS,
-                 max_jump: int = DEFAULT_MAX_SEQUENCE_JUMP) -> None:
+    def __init__(
+        self, depth: int = DEFAULT_REORDER_DEPTH_PACKETS, max_jump: int = DEFAULT_MAX_SEQUENCE_JUMP
+    ) -> None:
         if depth < 1:
             raise ValueError("depth must be at least 1")
         self.depth = depth
@@ -101,8 +102,9 @@ class ReorderBuffer:
         """The packets held, in sequence order."""
         return [self._buffer[k] for k in sorted(self._buffer)]
 
-    def push(self, seq: int, timestamp: int, payload: bytes,
-             redundant: tuple[RedBlock, ...] = ()) -> list[Release]:
+    def push(
+        self, seq: int, timestamp: int, payload: bytes, redundant: tuple[RedBlock, ...] = ()
+    ) -> list[Release]:
         ext = self.extend(seq)
         out: list[Release] = []
         if self._next is None:
@@ -186,8 +188,14 @@ class _Span:
 class TrackRepairer:
     """One track's packets in, the writer's packets out: in order, holes filled where redundancy allows."""
 
-    def __init__(self, write: WriteCallback, *, on_loss: LossCallback | None = None,
-                 depth: int = DEFAULT_REORDER_DEPTH_PACKETS, fec: bool = True) -> None:
+    def __init__(
+        self,
+        write: WriteCallback,
+        *,
+        on_loss: LossCallback | None = None,
+        depth: int = DEFAULT_REORDER_DEPTH_PACKETS,
+        fec: bool = True,
+    ) -> None:
         self._write = write
         self._on_loss = on_loss
         self._fec = fec
@@ -229,7 +237,7 @@ class TrackRepairer:
                 continue
             spans: list[_Span] = []
             if self._holes and self._expected is not None:
-                later = [r for r in released[index + 1:] if isinstance(r, AudioPacket)]
+                later = [r for r in released[index + 1 :] if isinstance(r, AudioPacket)]
                 spans = self._fill(item, [item, *later, *self.buffer.buffered])
             if self._holes:
                 self.stats.holes += self._holes

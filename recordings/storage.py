@@ -1,50 +1,54 @@
-"""Where recordings live on disk, and the recorder the media layer drives during a meeting.
+"""The recorder the media layer drives during a meeting (``MeetingRecorder``): the meeting's folder, its
+manifest and its tracks. The layout on disk is ``recordings.layout``'s; one audio track is
+``recordings.audio_track.TrackHandle``, one video track ``recordings.videotracks.VideoTrackHandle``.
 
-Layout under the data dir::
-
-    <data>/recordings/<meeting_id>/manifest.jsonl
-    <data>/recordings/<meeting_id>/tracks/<track_id>.ogg
-    <data>/recordings/<meeting_id>/tracks/<track_id>.ivf     (camera and screen video, VP8 as received)
-    <data>/recordings/<meeting_id>/mix.ogg
-
-Ids are restricted to ``[A-Za-z0-9_-]`` (1-64 characters) so no id can leave this layout.
 A disk error while recording never reaches the media path: the recorder stops every track, keeps what
 was written intact, and exposes the failure (``MeetingRecorder.error`` and the ``on_error`` callback).
 """
 
 from __future__ import annotations
 
-import errno as errno_codes
 import logging
 import os
-import re
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from recordings import videotracks
+from recordings.audio_track import (  # noqa: F401 - re-exported: callers import them from here
+    LOSS_BATCH_S,
+    ErrorCallback,
+    ParticipantInfo,
+    RecordingFailure,
+    TrackHandle,
+    _describe_os_error,
+)
 from recordings.errors import InvalidIdError, MeetingExistsError
 from recordings.integrity import sha256_file
 from recordings.ivf import IvfWriter
+from recordings.layout import (  # noqa: F401 - re-exported
+    MAX_ID_LENGTH,
+    MIX_FILENAME,
+    RECORDINGS_DIRNAME,
+    TRACK_SUFFIX,
+    TRACKS_DIRNAME,
+    VIDEO_TRACK_SUFFIX,
+    RecordingsLayout,
+    slug,
+    track_relative_path,
+    validate_id,
+)
 from recordings.manifest import (
-    GAP_REASON_RTP,
     KIND_AUDIO,
     MANIFEST_FILENAME,
-    GapEvent,
-    LossEvent,
     ManifestEvent,
     ManifestLog,
     MeetingEnded,
     MeetingInterrupted,
     MeetingResumed,
     MeetingStarted,
-    Muted,
     RecordingFailed,
     TrackClosed,
     TrackOpened,
-    TrackRepaired,
-    Unmuted,
     build_manifest,
     read_events,
 )
@@ -55,251 +59,16 @@ from recordings.oggopus import (
     OggOpusWriter,
     read_ogg_opus_info,
 )
-from recordings.opuspacket import OPUS_CLOCK_HZ
-from recordings.repair import TrackRepairer
 from recordings.videotracks import VideoTrackHandle
 
 logger = logging.getLogger(__name__)
 
-RECORDINGS_DIRNAME = "recordings"
-TRACKS_DIRNAME = "tracks"
-MIX_FILENAME = "mix.ogg"
-TRACK_SUFFIX = ".ogg"
-VIDEO_TRACK_SUFFIX = ".ivf"
 DEFAULT_VIDEO_MIN_FREE_BYTES = 256 * 2**20
-MAX_ID_LENGTH = 64
 DEFAULT_MIN_GAP_EVENT_S = 1.0  # shorter RTP gaps (DTX, a short pause) are filled but not logged
-LOSS_BATCH_S = 5.0  # unrecovered loss spans are written to the manifest in one line per this much track time
-_SAFE_ID = re.compile(r"[A-Za-z0-9_-]+")
-_UNSAFE_CHARS = re.compile(r"[^A-Za-z0-9_-]+")
-
-
-def validate_id(value: str, *, kind: str = "id") -> str:
-    """Return ``value`` if it is a safe id (``[A-Za-z0-9_-]``, 1-64 characters), else raise InvalidIdError."""
-    if not isinstance(value, str) or not 0 < len(value) <= MAX_ID_LENGTH or not _SAFE_ID.fullmatch(value):
-        raise InvalidIdError(f"invalid {kind}: {value!r} (allowed: A-Z a-z 0-9 _ -, 1-{MAX_ID_LENGTH} chars)")
-    return value
-
-
-def slug(value: str, *, max_length: int = 32) -> str:
-    """A safe fragment made from any text (for generated ids)."""
-    cleaned = _UNSAFE_CHARS.sub("-", value).strip("-")[:max_length]
-    return cleaned or "x"
-
-
-@dataclass(frozen=True)
-class RecordingsLayout:
-    """Paths of the recordings under one data dir. Every id is validated before it becomes a path."""
-
-    data_dir: Path
-
-    @property
-    def root(self) -> Path:
-        return Path(self.data_dir) / RECORDINGS_DIRNAME
-
-    def meeting_dir(self, meeting_id: str) -> Path:
-        return self.root / validate_id(meeting_id, kind="meeting id")
-
-    def manifest_path(self, meeting_id: str) -> Path:
-        return self.meeting_dir(meeting_id) / MANIFEST_FILENAME
-
-    def tracks_dir(self, meeting_id: str) -> Path:
-        return self.meeting_dir(meeting_id) / TRACKS_DIRNAME
-
-    def track_path(self, meeting_id: str, track_id: str) -> Path:
-        return self.meeting_dir(meeting_id) / track_relative_path(track_id)
-
-    def mix_path(self, meeting_id: str) -> Path:
-        return self.meeting_dir(meeting_id) / MIX_FILENAME
-
-    def meeting_ids(self) -> list[str]:
-        """Ids of the meetings that have a manifest, sorted."""
-        if not self.root.is_dir():
-            return []
-        return sorted(
-            entry.name
-            for entry in self.root.iterdir()
-            if _SAFE_ID.fullmatch(entry.name) and (entry / MANIFEST_FILENAME).is_file()
-        )
-
-
-def track_relative_path(track_id: str, suffix: str = TRACK_SUFFIX) -> str:
-    """The path of a track file relative to its meeting folder."""
-    return f"{TRACKS_DIRNAME}/{validate_id(track_id, kind='track id')}{suffix}"
-
-
-@dataclass(frozen=True)
-class ParticipantInfo:
-    """Who a track belongs to: the participant and their unit (connection point)."""
-
-    participant_id: str
-    username: str
-    display_name: str
-    unit_code: str
-    unit_name: str
-
-
-@dataclass(frozen=True)
-class RecordingFailure:
-    """Why recording stopped. ``message`` is user-facing (Vietnamese)."""
-
-    message: str
-    errno: int | None
-    track_id: str | None
-    t_s: float | None
-
-
-ErrorCallback = Callable[[RecordingFailure], None]
 
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-def _describe_os_error(exc: OSError) -> str:
-    if exc.errno in (errno_codes.ENOSPC, errno_codes.EDQUOT, errno_codes.EFBIG):
-        return "hết dung lượng lưu trữ"
-    if exc.errno in (errno_codes.EACCES, errno_codes.EPERM, errno_codes.EROFS):
-        return "không có quyền ghi vào thư mục lưu trữ"
-    return "lỗi ghi đĩa"
-
-
-class TrackHandle:
-    """One participant's audio track being recorded. Its methods never raise into the media path."""
-
-    def __init__(
-        self,
-        recorder: MeetingRecorder,
-        track_id: str,
-        start_s: float,
-        writer: OggOpusWriter | None,
-    ) -> None:
-        self._recorder = recorder
-        self.track_id = track_id
-        self.start_s = start_s
-        self._writer = writer
-        self._muted = False
-        self._pending_gaps: list[tuple[int, int]] = []
-        self._repairer: TrackRepairer | None = None  # made by the first sequenced packet (write_rtp)
-        self._pending_losses: list[list[float]] = []
-
-    @property
-    def recording(self) -> bool:
-        """True while packets written here reach the file."""
-        return self._writer is not None and not self._writer.closed
-
-    @property
-    def muted(self) -> bool:
-        return self._muted
-
-    @property
-    def duration_s(self) -> float:
-        return 0.0 if self._writer is None else self._writer.duration_samples / OPUS_CLOCK_HZ
-
-    def write(self, payload: bytes, rtp_timestamp: int) -> None:
-        """Record one Opus RTP payload as it comes (no reordering, no repair: see :meth:`write_rtp`).
-        On a disk error the whole recording stops (see recorder.error)."""
-        self._deliver(payload, rtp_timestamp)
-        self._log_pending()
-
-    def write_rtp(
-        self, payload: bytes, rtp_timestamp: int, sequence_number: int, *, red: bool = False
-    ) -> None:
-        """Record one RTP payload (Opus, or RED around Opus) with its sequence number: through the reorder
-        buffer, holes filled from RED blocks and Opus in-band FEC, unrecovered losses logged."""
-        if not self.recording:
-            return
-        if self._repairer is None:
-            self._repairer = TrackRepairer(self._deliver, on_loss=self._loss)
-        try:
-            self._repairer.push(sequence_number, rtp_timestamp, payload, red=red)
-        except Exception:  # a bug must not take the meeting down either
-            logger.exception("track %s: unexpected error while repairing", self.track_id)
-            self._recorder._fail(OSError(errno_codes.EIO, "unexpected recorder error"), self.track_id)
-        self._log_pending()
-
-    def _deliver(self, payload: bytes, rtp_timestamp: int) -> None:
-        writer = self._writer
-        if writer is None or writer.closed:
-            return
-        try:
-            writer.write(payload, rtp_timestamp)
-        except OSError as exc:
-            self._recorder._fail(exc, self.track_id)
-        except Exception:  # a bug must not take the meeting down either
-            logger.exception("track %s: unexpected error while recording", self.track_id)
-            self._recorder._fail(OSError(errno_codes.EIO, "unexpected recorder error"), self.track_id)
-
-    def _log_pending(self, *, final: bool = False) -> None:
-        """Log gaps and losses after the writer returned: a failing log may close the writer."""
-        if self._pending_gaps:
-            gaps, self._pending_gaps = self._pending_gaps, []
-            for start, end in gaps:
-                self._log_gap(start, end)
-        if self._pending_losses and (final or self.start_s + self.duration_s - self._pending_losses[0][0]
-                                     >= LOSS_BATCH_S):
-            spans, self._pending_losses = self._pending_losses, []
-            self._recorder._append(LossEvent(self.track_id, spans), self.track_id)
-
-    def _loss(self, start_ts: int, end_ts: int) -> None:
-        writer = self._writer
-        if writer is None:
-            return
-        end = writer.position_samples(end_ts)
-        start = writer.position_samples(start_ts)
-        if start is None or end is None or end <= start:
-            return
-        self._pending_losses.append([round(self.start_s + start / OPUS_CLOCK_HZ, 6),
-                                     round(self.start_s + end / OPUS_CLOCK_HZ, 6)])
-
-    def _finish_repair(self) -> None:
-        """Write what the reorder buffer holds, the pending losses and the repair counts (track closing)."""
-        repairer = self._repairer
-        if repairer is None or not self.recording:
-            return
-        try:
-            repairer.flush()
-        except Exception:
-            logger.exception("track %s: unexpected error while repairing", self.track_id)
-        self._log_pending(final=True)
-        stats = repairer.stats
-        self._recorder._append(
-            TrackRepaired(
-                self.track_id, packets=stats.packets, holes=stats.holes, recovered_red=stats.recovered_red,
-                recovered_fec=stats.recovered_fec, concealed=stats.concealed, reordered=stats.reordered,
-                late=stats.late, lost_s=round(stats.lost_samples / OPUS_CLOCK_HZ, 6),
-                malformed=stats.malformed,
-            ),
-            self.track_id,
-        )
-
-    def mute(self, t_s: float) -> None:
-        if self.recording and not self._muted:
-            if self._repairer is not None:  # packets stop while muted: the sequence numbers jump on unmute
-                self._repairer.restart()
-                self._log_pending()
-            self._muted = True
-            self._recorder._append(Muted(self.track_id, round(t_s, 6)), self.track_id)
-
-    def unmute(self, t_s: float) -> None:
-        if self.recording and self._muted:
-            self._muted = False
-            self._recorder._append(Unmuted(self.track_id, round(t_s, 6)), self.track_id)
-
-    def close(self, t_s: float) -> None:
-        """Finish the file and write track_closed (end, sha256, size). Safe to call twice."""
-        self._recorder._close_track(self, t_s, reason="closed")
-
-    def _gap(self, start_samples: int, end_samples: int) -> None:
-        self._pending_gaps.append((start_samples, end_samples))
-
-    def _log_gap(self, start_samples: int, end_samples: int) -> None:
-        start_s = self.start_s + start_samples / OPUS_CLOCK_HZ
-        end_s = self.start_s + end_samples / OPUS_CLOCK_HZ
-        if end_s - start_s >= self._recorder.min_gap_event_s:
-            self._recorder._append(
-                GapEvent(self.track_id, round(start_s, 6), round(end_s, 6), GAP_REASON_RTP), self.track_id
-            )
 
 
 class MeetingRecorder:
@@ -378,9 +147,16 @@ class MeetingRecorder:
         _fsync_dir(folder.parent)
         logger.info("meeting %s: recording started", meeting_id)
         return cls(
-            layout, meeting_id, log, started, channels=channels, pre_skip=pre_skip,
-            fsync_interval_s=fsync_interval_s, page_duration_s=page_duration_s,
-            min_gap_event_s=min_gap_event_s, on_error=on_error,
+            layout,
+            meeting_id,
+            log,
+            started,
+            channels=channels,
+            pre_skip=pre_skip,
+            fsync_interval_s=fsync_interval_s,
+            page_duration_s=page_duration_s,
+            min_gap_event_s=min_gap_event_s,
+            on_error=on_error,
         )
 
     @classmethod
@@ -402,9 +178,16 @@ class MeetingRecorder:
         manifest = build_manifest(folder, events)
         log = ManifestLog(folder / MANIFEST_FILENAME)
         recorder = cls(
-            layout, meeting_id, log, manifest.started_at, channels=channels, pre_skip=pre_skip,
-            fsync_interval_s=fsync_interval_s, page_duration_s=page_duration_s,
-            min_gap_event_s=min_gap_event_s, on_error=on_error,
+            layout,
+            meeting_id,
+            log,
+            manifest.started_at,
+            channels=channels,
+            pre_skip=pre_skip,
+            fsync_interval_s=fsync_interval_s,
+            page_duration_s=page_duration_s,
+            min_gap_event_s=min_gap_event_s,
+            on_error=on_error,
         )
         recorder.ended = manifest.ended_s is not None
         for event in events:
@@ -492,8 +275,9 @@ class MeetingRecorder:
             ),
             track_id,
         )
-        logger.info("meeting %s: track %s opened for %s", self.meeting_id, track_id,
-                    participant.participant_id)
+        logger.info(
+            "meeting %s: track %s opened for %s", self.meeting_id, track_id, participant.participant_id
+        )
         return handle
 
     def open_video_track(self, participant: ParticipantInfo, kind: str) -> VideoTrackHandle:
@@ -617,8 +401,9 @@ class MeetingRecorder:
             return
         t_s = max([h.start_s + h.duration_s for h in self._open.values()] + [0.0])
         message = f"Ghi âm đã dừng: {_describe_os_error(exc)} ({exc.strerror or exc})."
-        self.failure = RecordingFailure(message=message, errno=exc.errno, track_id=track_id,
-                                        t_s=round(t_s, 6))
+        self.failure = RecordingFailure(
+            message=message, errno=exc.errno, track_id=track_id, t_s=round(t_s, 6)
+        )
         logger.error("meeting %s: recording stopped on track %s: %s", self.meeting_id, track_id, exc)
         for video in list(self._open_video.values()):  # the disk refuses: video stops without writing more
             self._open_video.pop(id(video), None)
@@ -636,8 +421,13 @@ class MeetingRecorder:
                 stats = writer.stats()
             end_s = handle.start_s + stats.duration_s
             closed.append(
-                TrackClosed(handle.track_id, round(end_s, 6), stats.sha256, stats.bytes_written,
-                            reason="recording_failed")
+                TrackClosed(
+                    handle.track_id,
+                    round(end_s, 6),
+                    stats.sha256,
+                    stats.bytes_written,
+                    reason="recording_failed",
+                )
             )
         for event in [RecordingFailed(round(t_s, 6), track_id, message), *closed]:
             try:

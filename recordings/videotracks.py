@@ -73,8 +73,9 @@ class VideoTrackHandle:
     def duration_s(self) -> float:
         return 0.0 if self._writer is None else self._writer.duration_s
 
-    def write_rtp(self, payload: bytes, rtp_timestamp: int, sequence_number: int, marker: bool,
-                  ssrc: int) -> None:
+    def write_rtp(
+        self, payload: bytes, rtp_timestamp: int, sequence_number: int, marker: bool, ssrc: int
+    ) -> None:
         """One VP8 RTP payload as received (any order; duplicates and retransmissions welcome)."""
         if not self.recording:
             return
@@ -90,8 +91,9 @@ class VideoTrackHandle:
         except OSError as exc:
             self._recorder._fail_video(exc, self.track_id)
         except Exception:  # a bug must not take the meeting down
-            logger.exception("video track %s/%s: unexpected error", self.participant.participant_id,
-                             self.kind)
+            logger.exception(
+                "video track %s/%s: unexpected error", self.participant.participant_id, self.kind
+            )
             self._recorder._fail_video(OSError(errno_codes.EIO, "unexpected recorder error"), self.track_id)
 
     def close(self, t_s: float, *, reason: str = "closed") -> None:
@@ -116,13 +118,22 @@ class VideoTrackHandle:
         self._recorder._forget_video(self)
         assert self.track_id is not None and self.start_s is not None
         self._recorder._append(
-            VideoStats(self.track_id, frames=stats.frames, keyframes=stats.keyframes,
-                       dropped_frames=self.dropped_frames + self._assembler.stats.dropped_frames,
-                       losses=self._gaps, width=writer.width, height=writer.height),
+            VideoStats(
+                self.track_id,
+                frames=stats.frames,
+                keyframes=stats.keyframes,
+                dropped_frames=self.dropped_frames + self._assembler.stats.dropped_frames,
+                losses=self._gaps,
+                width=writer.width,
+                height=writer.height,
+            ),
             self.track_id,
         )
-        end_s = max(t_s, self.start_s + stats.duration_s) if reason != "recording_failed" else (
-            self.start_s + stats.duration_s)
+        end_s = (
+            max(t_s, self.start_s + stats.duration_s)
+            if reason != "recording_failed"
+            else (self.start_s + stats.duration_s)
+        )
         self._recorder._append(
             TrackClosed(self.track_id, round(end_s, 6), stats.sha256, stats.bytes_written, reason=reason),
             self.track_id,
@@ -164,16 +175,21 @@ class VideoTrackHandle:
         self._writer.write_frame(frame, pts)
 
     def _loss(self, last_good_ts: int, keyframe_ts: int) -> None:
-        self._log_gap(last_good_ts - self._base_ts + self._pts_offset,
-                      keyframe_ts - self._base_ts + self._pts_offset)
+        self._log_gap(
+            last_good_ts - self._base_ts + self._pts_offset, keyframe_ts - self._base_ts + self._pts_offset
+        )
 
     def _log_gap(self, from_pts: int, to_pts: int) -> None:
         if self.track_id is None or self.start_s is None or to_pts <= from_pts:
             return
         self._gaps += 1
         self._recorder._append(
-            GapEvent(self.track_id, round(self.start_s + from_pts / VIDEO_CLOCK_HZ, 6),
-                     round(self.start_s + to_pts / VIDEO_CLOCK_HZ, 6), GAP_REASON_VIDEO_LOSS),
+            GapEvent(
+                self.track_id,
+                round(self.start_s + from_pts / VIDEO_CLOCK_HZ, 6),
+                round(self.start_s + to_pts / VIDEO_CLOCK_HZ, 6),
+                GAP_REASON_VIDEO_LOSS,
+            ),
             self.track_id,
         )
 
@@ -186,8 +202,12 @@ def recover_file(recorder: MeetingRecorder, track_id: str, start_s: float, path:
     info = read_ivf_info(path)
     if info.valid_bytes < info.file_bytes:
         os.truncate(path, info.valid_bytes)
-    recorder._append(VideoStats(track_id, frames=info.frames, keyframes=info.keyframes, width=info.width,
-                            height=info.height), track_id)
+    recorder._append(
+        VideoStats(
+            track_id, frames=info.frames, keyframes=info.keyframes, width=info.width, height=info.height
+        ),
+        track_id,
+    )
     return start_s + info.duration_s
 
 
@@ -205,8 +225,11 @@ def open_file(recorder: MeetingRecorder, handle: VideoTrackHandle) -> IvfWriter 
     relative = storage.track_relative_path(track_id, storage.VIDEO_TRACK_SUFFIX)
     now_s = recorder.clock_s()
     try:
-        writer = IvfWriter(recorder.meeting_dir / relative, fsync_interval_s=recorder.fsync_interval_s,
-                           min_free_bytes=recorder.video_min_free_bytes)
+        writer = IvfWriter(
+            recorder.meeting_dir / relative,
+            fsync_interval_s=recorder.fsync_interval_s,
+            min_free_bytes=recorder.video_min_free_bytes,
+        )
     except OSError as exc:
         recorder._fail_video(exc, track_id)
         return None
@@ -219,15 +242,24 @@ def open_file(recorder: MeetingRecorder, handle: VideoTrackHandle) -> IvfWriter 
     recorder._last_track_of[who] = track_id
     recorder._append(
         TrackOpened(
-            track_id=track_id, file=relative, participant_id=participant.participant_id,
-            username=participant.username, display_name=participant.display_name,
-            unit_code=participant.unit_code, unit_name=participant.unit_name, start_s=round(now_s, 6),
-            segment=segment, previous_track_id=previous, channels=0, media=handle.kind,
+            track_id=track_id,
+            file=relative,
+            participant_id=participant.participant_id,
+            username=participant.username,
+            display_name=participant.display_name,
+            unit_code=participant.unit_code,
+            unit_name=participant.unit_name,
+            start_s=round(now_s, 6),
+            segment=segment,
+            previous_track_id=previous,
+            channels=0,
+            media=handle.kind,
         ),
         track_id,
     )
-    logger.info("meeting %s: video track %s opened for %s", recorder.meeting_id, track_id,
-                participant.participant_id)
+    logger.info(
+        "meeting %s: video track %s opened for %s", recorder.meeting_id, track_id, participant.participant_id
+    )
     return writer
 
 
@@ -237,8 +269,9 @@ def fail(recorder: MeetingRecorder, exc: OSError, track_id: str | None) -> None:
         return
     t_s = recorder.clock_s()
     message = f"Ghi hình đã dừng: {storage._describe_os_error(exc)} ({exc.strerror or exc})."
-    recorder.video_failure = storage.RecordingFailure(message=message, errno=exc.errno, track_id=track_id,
-                                          t_s=round(t_s, 6))
+    recorder.video_failure = storage.RecordingFailure(
+        message=message, errno=exc.errno, track_id=track_id, t_s=round(t_s, 6)
+    )
     logger.error("meeting %s: video recording stopped on track %s: %s", recorder.meeting_id, track_id, exc)
     recorder._append(VideoFailed(round(t_s, 6), track_id, message), track_id)
     _abandon_all(recorder)
@@ -265,5 +298,6 @@ def _abandon_all(recorder: MeetingRecorder) -> None:
             digest, size = storage._hash_and_size(path)
         except (OSError, ValueError):
             digest = ""
-        recorder._append(TrackClosed(track_id, round(end_s, 6), digest, size, reason="recording_failed"),
-                     track_id)
+        recorder._append(
+            TrackClosed(track_id, round(end_s, 6), digest, size, reason="recording_failed"), track_id
+        )
