@@ -61,7 +61,11 @@ async def _serve(
                 client = clients.get(key)
                 if client is None:
                     client = clients[key] = MediaClient(offer.participant_id, config)
-                conn.send(("answer", key, await client.accept_offer(offer)))
+                try:
+                    conn.send(("answer", key, await client.accept_offer(offer)))
+                except Exception as exc:  # noqa: BLE001 - one client's failure (e.g. its connection closed)
+                    # is reported to the parent; the process and its other clients go on
+                    conn.send(("failed", key, f"{type(exc).__name__}: {exc}"))
             elif message[0] == "stats":
                 conn.send(("stats", {key: c.stats() for key, c in clients.items()}))
             elif message[0] == "close":
@@ -76,6 +80,10 @@ async def _serve(
         if extra is not None:
             await extra.close()
         conn.send(("closed",))
+
+
+class ClientFailed(RuntimeError):
+    """One client of the process could not do what was asked (its process goes on)."""
 
 
 class ClientProcess:
@@ -101,6 +109,8 @@ class ClientProcess:
         """The answer of the client of ``key`` (a participant id given at the start, or any other key: its
         client is made now, for ``offer.participant_id``)."""
         reply = await self.call("offer", key, offer)
+        if reply[0] != "answer":
+            raise ClientFailed(f"client {key} could not answer: {reply[2]}")
         return str(reply[2])
 
     async def stats(self) -> dict[str, ClientStats]:
