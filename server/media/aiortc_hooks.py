@@ -30,6 +30,7 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence, Si
 from typing import TYPE_CHECKING, Any
 
 import aioice.ice
+import aioice.stun
 import aioice.turn
 import pylibsrtp
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
@@ -118,6 +119,57 @@ def effective_udp_rcvbuf_bytes(size_bytes: int) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size_bytes)
         return int(sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF))
+
+
+# --- ICE consent freshness (aioice) ----------------------------------------------------------------------
+
+# RFC 7675: consent to send expires when no check has been answered for 30 s. aioice 0.13 sends each check
+# with no retransmission and counts it failed when its answer takes over 0.5 s (STUN's first RTO), closing the
+# connection after 6 such checks in a row: a peer whose answers are late by more than half a second for 30 s
+# (a 4G link in a queue, a client process busy with a hundred peers) loses its connection though it
+# answered every check. The check below retransmits on STUN's schedule (0.5, 1, 2 s: answered within
+# CONSENT_ANSWER_WINDOW_S) and expires consent on time, 30 s after the last answered check, as libnice does.
+CONSENT_RETRANSMISSIONS = 2
+CONSENT_ANSWER_WINDOW_S = 3.5  # STUN's RTO 0.5 s doubled per retransmission: 0.5 + 1 + 2
+_original_query_consent = aioice.ice.Connection.query_consent
+
+
+async def _query_consent_with_window(self: aioice.ice.Connection) -> None:
+    """aioice's Connection.query_consent (uses remote_password, _nominated, build_request, pair.protocol
+    .request, _query_consent_task, close; CONSENT_INTERVAL and CONSENT_FAILURES read at each check), with
+    retransmitted checks and a time-based expiry."""
+    assert self.remote_password is not None
+    loop = asyncio.get_running_loop()
+    expiry_s = aioice.ice.CONSENT_INTERVAL * aioice.ice.CONSENT_FAILURES  # 30 s with aioice's constants
+    answered_at = loop.time()
+    while True:
+        await asyncio.sleep(aioice.ice.CONSENT_INTERVAL * (0.8 + 0.4 * random.random()))
+        for pair in self._nominated.values():
+            request = self.build_request(pair, nominate=False)
+            try:
+                await pair.protocol.request(
+                    request,
+                    pair.remote_addr,
+                    integrity_key=self.remote_password.encode("utf8"),
+                    retransmissions=CONSENT_RETRANSMISSIONS,
+                )
+                answered_at = loop.time()
+            except aioice.stun.TransactionError:
+                pass
+            if loop.time() - answered_at >= expiry_s:
+                logger.info("ICE consent expired: no check answered for %.0f s", loop.time() - answered_at)
+                self._query_consent_task = None
+                return await self.close()
+
+
+def install_consent_window() -> None:
+    """Answered-late consent checks count (process-wide); a no-op while the `consent_window` hook is off."""
+    if accelerated("consent_window"):
+        aioice.ice.Connection.query_consent = _query_consent_with_window  # type: ignore[method-assign]
+
+
+def consent_window_installed() -> bool:
+    return aioice.ice.Connection.query_consent is _query_consent_with_window  # type: ignore[comparison-overlap]
 
 
 # --- receivers: raw RTP out, RTCP feedback up ------------------------------------------------------------
@@ -700,7 +752,8 @@ def _srtp_protect_type() -> str:
 # What only accelerates: each name below is a faster way to do what aiortc does; when its internals changed,
 # the feature is switched off with a warning and the plain aiortc path does the work (the SFU is slower, not
 # broken). Everything else self_check() verifies is required: without it the SFU cannot forward at all.
-ACCELERATIONS = ("direct_send", "c_sender", "fast_path", "report_interval")
+# `consent_window` is a tolerance rather than a speed-up, switched off the same way: aioice's stricter checks.
+ACCELERATIONS = ("direct_send", "c_sender", "fast_path", "report_interval", "consent_window")
 _disabled: dict[str, list[str]] = {}
 
 
@@ -851,7 +904,7 @@ def _acceleration_problems() -> dict[str, list[str]]:
         "rtp_timestamp=self.__rtp_timestamp",
         "packet_count=self.__packet_count & 0xFFFFFFFF",
         "octet_count=self.__octet_count & 0xFFFFFFFF",
-        "items=[(1, self.__cname.encode(\"utf8\"))]",
+        'items=[(1, self.__cname.encode("utf8"))]',
         "RtcpByePacket(sources=[self._ssrc])",
     ):
         if needle not in run_rtcp_src:  # report_every does what _run_rtcp does, with another interval
@@ -859,7 +912,31 @@ def _acceleration_problems() -> dict[str, list[str]]:
     starts_rtcp = "self.__rtcp_task = asyncio.ensure_future(self._run_rtcp())"
     if starts_rtcp not in inspect.getsource(RTCRtpSender.send):
         report.append("RTCRtpSender.send no longer starts self._run_rtcp() (report_every shadows it)")
-    return {"direct_send": direct, "c_sender": c_sender, "fast_path": fast_path, "report_interval": report}
+    consent: list[str] = []
+    consent_src = inspect.getsource(_original_query_consent)
+    for needle in (
+        "self.remote_password",
+        "self._nominated.values()",
+        "self.build_request(pair, nominate=False)",
+        "pair.protocol.request(",
+        "retransmissions=0",
+        "except stun.TransactionError",
+        "self._query_consent_task = None",
+        "await self.close()",
+        "CONSENT_INTERVAL",
+        "CONSENT_FAILURES",
+    ):
+        if needle not in consent_src:  # _query_consent_with_window does what it does, with a window
+            consent.append(f"aioice Connection.query_consent no longer does {needle!r}")
+    if "self.query_consent()" not in inspect.getsource(aioice.ice.Connection):
+        consent.append("aioice Connection no longer starts query_consent()")
+    return {
+        "direct_send": direct,
+        "c_sender": c_sender,
+        "fast_path": fast_path,
+        "report_interval": report,
+        "consent_window": consent,
+    }
 
 
 def _check_fast_path(problems: list[str], has_params: Callable[[object, str, list[str]], None]) -> None:
