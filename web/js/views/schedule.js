@@ -2,6 +2,7 @@
 // form edits a scheduled meeting (#/meetings/{id}/edit → PATCH, the invited units are notified by the server).
 import { api, ApiError } from "../api.js";
 import { h, mount } from "../dom.js";
+import { fold } from "../fold.js";
 import { formatDateTime, t } from "../i18n.js";
 import { canSchedule } from "../session.js";
 import { dateInput, parseDmy, parseHm, timeInput } from "../vnforms.js";
@@ -30,10 +31,6 @@ const LEVEL_KEYS = { commune: "schedule.level.commune", ward: "schedule.level.wa
 // the picker's extra rows (levels, groups, filter) wrap and keep apart on a narrow screen
 const ROW = { marginTop: ".5rem", flexWrap: "wrap", alignItems: "center" };
 
-/** Lower case without Vietnamese accents, for the filter ("chu mo" finds "Chư Mố"). */
-export function fold(text) {
-  return text.normalize("NFD").replace(/[\u0300-\u036f]/g, "").replace(/đ/g, "d").replace(/Đ/g, "d").toLowerCase();
-}
 
 /** "2026-12-01T08:00" (local) → ISO with the browser's offset, e.g. "2026-12-01T08:00:00+07:00". */
 export function localToIso(value) {
