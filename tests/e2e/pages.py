@@ -10,11 +10,12 @@ from typing import Any
 from playwright.sync_api import Browser, Page, ViewportSize, expect
 
 VIEWPORT: ViewportSize = {"width": 1366, "height": 768}
+PHONE: ViewportSize = {"width": 390, "height": 844}
 
 
-def new_page(browser: Browser, base_url: str) -> Page:
-    """A page in a fresh context (its own cookies) at 1366×768, Vietnamese first."""
-    context = browser.new_context(viewport=VIEWPORT, locale="vi-VN", base_url=base_url)
+def new_page(browser: Browser, base_url: str, viewport: ViewportSize = VIEWPORT) -> Page:
+    """A page in a fresh context (its own cookies) at 1366×768 (or ``viewport``), Vietnamese first."""
+    context = browser.new_context(viewport=viewport, locale="vi-VN", base_url=base_url)
     context.set_default_timeout(15_000)
     return context.new_page()
 
@@ -81,3 +82,14 @@ def shot(page: Page, folder: Path, name: str) -> Path:
     page.evaluate("() => window.scrollTo(0, 0)")
     page.screenshot(path=str(path))
     return path
+
+
+def no_horizontal_scroll(page: Page, where: str) -> None:
+    """The page is no wider than its window (a phone's 390 px: nothing to scroll sideways)."""
+    page.wait_for_timeout(100)  # the layout of what was just drawn
+    widths = page.evaluate(
+        "() => [document.documentElement.scrollWidth, document.body.scrollWidth, window.innerWidth]"
+    )
+    assert max(widths[0], widths[1]) <= widths[2], (
+        f"{where}: page {widths[:2]} wider than the window {widths[2]}"
+    )

@@ -1,96 +1,7 @@
-// The chair's panel: roll-call of the connection points, and controls over the participants and the meeting.
+// The chair's panel: controls over the participants and the meeting, the queue of raised hands and the removed
+// points (the roll-call is room/rollcall.js).
 import { h, mount } from "../dom.js";
 import { formatDateTime, t } from "../i18n.js";
-
-export const ROLL_STATUSES = ["present_online", "present_in_person", "absent", "not_called"];
-
-/**
- * The roll-call table, updated in place: rows are kept per unit, and a select or reason field that has the
- * focus is never rewritten, so a reason being typed survives every other event of the meeting.
- * rows: rollCallRows(state); actions: {set(unit, status, reason), draft(unit, status, reason), discard(unit)}.
- */
-export class RollCallView {
-  constructor(container, actions) {
-    this.actions = actions;
-    this.rows = new Map(); // unit → {tr, dot, name, at, select, reason}
-    this.summary = h("p.small.muted", { "data-testid": "roll-summary" });
-    this.tbody = h("tbody");
-    mount(
-      container,
-      this.summary,
-      h(
-        "table.table.compact",
-        { "aria-label": t("roll.title") },
-        h("thead", {}, h("tr", {}, h("th", { scope: "col" }, t("roll.unit")), h("th", { scope: "col" }, t("roll.status")))),
-        this.tbody,
-      ),
-    );
-  }
-
-  _row(e) {
-    const { actions } = this;
-    const select = h(
-      "select",
-      { "aria-label": t("roll.status_for", { unit: e.unit_name }), "data-unit": e.unit },
-      ROLL_STATUSES.map((s) => h("option", { value: s }, t("roll." + s))),
-    );
-    const reason = h("input.reason", {
-      placeholder: t("roll.reason"),
-      maxlength: 500,
-      "aria-label": t("roll.reason_for", { unit: e.unit_name }),
-    });
-    select.addEventListener("change", () => {
-      if (select.value === "absent") {
-        actions.draft(e.unit, "absent", reason.value);
-        reason.hidden = false;
-        reason.focus();
-      } else {
-        actions.discard(e.unit);
-        actions.set(e.unit, select.value, "");
-      }
-    });
-    reason.addEventListener("input", () => actions.draft(e.unit, "absent", reason.value));
-    const save = () => {
-      if (select.value === "absent") actions.set(e.unit, "absent", reason.value.trim());
-    };
-    reason.addEventListener("change", save);
-    reason.addEventListener("keydown", (ev) => {
-      if (ev.key === "Enter") save();
-    });
-    const dot = h("span.dot", { "aria-hidden": "true" });
-    const at = h("div.small.muted");
-    const tr = h("tr", { "data-unit": e.unit }, h("td", {}, h("div", {}, dot, e.unit_name), at), h("td", {}, select, reason));
-    return { tr, dot, at, select, reason };
-  }
-
-  update(rows) {
-    const focused = typeof document !== "undefined" ? document.activeElement : null;
-    const order = rows.map((e) => e.unit);
-    for (const unit of [...this.rows.keys()]) {
-      if (!order.includes(unit)) {
-        this.rows.get(unit).tr.remove();
-        this.rows.delete(unit);
-      }
-    }
-    rows.forEach((e, i) => {
-      let row = this.rows.get(e.unit);
-      if (!row) {
-        row = this._row(e);
-        this.rows.set(e.unit, row);
-      }
-      if (this.tbody.children[i] !== row.tr) this.tbody.insertBefore(row.tr, this.tbody.children[i] || null);
-      row.tr.dataset.status = e.confirmed; // what the server holds; a pending edit is marked apart
-      row.tr.dataset.pending = e.pending ? "1" : "";
-      row.dot.className = `dot roll-${e.confirmed}`;
-      row.at.textContent = e.status_at ? formatDateTime(e.status_at) : "";
-      if (focused !== row.select && row.select.value !== e.status) row.select.value = e.status;
-      if (focused !== row.reason && row.reason.value !== e.reason) row.reason.value = e.reason;
-      row.reason.hidden = e.status !== "absent" && focused !== row.reason;
-    });
-    const counts = ROLL_STATUSES.map((s) => `${t("roll." + s)}: ${rows.filter((e) => e.confirmed === s).length}`).join(" · ");
-    if (this.summary.textContent !== counts) this.summary.textContent = counts;
-  }
-}
 
 /**
  * The agenda item under discussion: the chair's choice sets its start (the video's chapter, the minutes).
@@ -117,6 +28,9 @@ export function renderAgendaPicker(container, state, actions) {
 
 /** Meeting-wide controls: mute all, floor control, lock, end. */
 export function renderMeetingControls(container, state, actions) {
+  const key = JSON.stringify(state);
+  if (container.dataset.key === key) return; // a redraw would replace the button under the chair's pointer
+  container.dataset.key = key;
   mount(
     container,
     h(
@@ -207,41 +121,65 @@ export function participantActions(p, state, actions) {
   );
 }
 
-/** The raised hands, in the order they were raised; the chair invites from it. queue: handQueue(state). */
-export function renderHandQueue(container, queue, state, actions) {
-  if (!queue.length) {
-    container.replaceChildren();
-    container.hidden = true;
-    return;
+/**
+ * The raised hands, in the order they were raised; the chair gives the floor from it ("Mời phát biểu"). Drawn
+ * again only when the queue itself changes, so a button under the chair's pointer survives the meeting's other
+ * events (a province meeting has 135 points joining, muting and speaking). queue: handQueue(state).
+ */
+export class HandQueueView {
+  constructor(container, actions) {
+    this.container = container;
+    this.actions = actions;
+    this.key = null;
   }
-  container.hidden = false;
-  mount(
-    container,
-    h("h2.queue-title", { id: "hand-queue-title" }, t("room.hand_queue"), ` (${queue.length})`),
-    h(
-      "ol.hand-queue",
-      { "aria-labelledby": "hand-queue-title", "data-testid": "hand-queue" },
-      queue.map((e) =>
-        h(
-          "li",
-          { "data-participant": e.id, "data-position": String(e.position) },
-          h("span.queue-pos", { "aria-hidden": "true" }, String(e.position)),
-          h("span.queue-name", {}, e.unit_name, e.id === state.me ? ` (${t("room.you")})` : ""),
-          state.canModerate && e.id !== state.me
-            ? h(
-                "button.btn.tiny.primary",
-                {
-                  type: "button",
-                  "aria-label": t("room.hand_queue_invite", { n: e.position, name: e.unit_name }),
-                  onclick: () => actions.giveFloor(e.id),
-                },
-                t("chair.give_floor"),
-              )
-            : null,
+
+  update(queue, state) {
+    const key = JSON.stringify([queue, state.me, state.canModerate]);
+    if (key === this.key) return;
+    this.key = key;
+    const { container, actions } = this;
+    if (!queue.length) {
+      container.replaceChildren();
+      container.hidden = true;
+      return;
+    }
+    container.hidden = false;
+    mount(
+      container,
+      h("h2.queue-title", { id: "hand-queue-title" }, t("room.hand_queue"), ` (${queue.length})`),
+      h(
+        "ol.hand-queue",
+        { "aria-labelledby": "hand-queue-title", "data-testid": "hand-queue" },
+        queue.map((e) =>
+          h(
+            "li",
+            { "data-participant": e.id, "data-position": String(e.position) },
+            h("span.queue-pos", { "aria-hidden": "true" }, String(e.position)),
+            h("span.queue-name", {}, e.unit_name, e.id === state.me ? ` (${t("room.you")})` : ""),
+            state.canModerate && e.id !== state.me
+              ? h(
+                  "button.btn.tiny.primary",
+                  {
+                    type: "button",
+                    "aria-label": t("room.hand_queue_invite", { n: e.position, name: e.unit_name }),
+                    onclick: () => actions.giveFloor(e.id),
+                  },
+                  t("chair.give_floor"),
+                )
+              : null,
+          ),
         ),
       ),
-    ),
-  );
+    );
+  }
+
+  /** Bring the queue into view and put the focus on its first "Mời phát biểu" (the room bar's hand badge). */
+  reveal() {
+    if (this.container.hidden) return;
+    this.container.scrollIntoView({ block: "nearest" });
+    const first = this.container.querySelector("button");
+    if (first) first.focus({ preventScroll: true });
+  }
 }
 
 /** The participants the chair removed and not readmitted, each with "Cho vào lại". removed: state.removed. */

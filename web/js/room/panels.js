@@ -1,13 +1,16 @@
-// The side panel, drawn from the room state: tabs, the connection points (the chair's controls, the queue of
-// raised hands, everyone's microphone and floor), the chat, and the chair's roll-call.
+// The side panel, drawn from the room state: the queue of raised hands above the tabs (in view whichever tab is
+// open), the connection points (the chair's controls, everyone's microphone and floor), the chat, and the
+// chair's roll-call.
 import { h, mount } from "../dom.js";
 import { t } from "../i18n.js";
 import { icon } from "../icons.js";
-import { participantActions, renderAgendaPicker, renderHandQueue, renderMeetingControls, renderRemoved, RollCallView } from "./chair.js";
-import { handPosition, handQueue, isMuted, participant, rollCallRows, speakingNow } from "./state.js";
+import { HandQueueView, participantActions, renderAgendaPicker, renderMeetingControls, renderRemoved } from "./chair.js";
+import { RollCallView } from "./rollcall.js";
+import { handQueue, isMuted, participant, rollCallRows, speakingNow } from "./state.js";
 import { handFlag } from "./tiles.js";
 
 const TABS = ["people", "chat", "roll"];
+const BY_NAME = new Intl.Collator("vi"); // as localeCompare(…, "vi"), without building a collator per comparison
 
 /** actions: {tab(id), sendChat(text), roll: {set, draft, discard}, chair: {...chair controls}}. */
 export function createPanels(actions) {
@@ -45,23 +48,16 @@ export function createPanels(actions) {
     chatInput.value = "";
   });
   const panes = {
-    people: h(
-      "div.pane#pane-people",
-      { role: "tabpanel", "aria-labelledby": "tab-people" },
-      agendaBox,
-      chairBox,
-      removedBox,
-      queueBox,
-      peopleList,
-    ),
+    people: h("div.pane#pane-people", { role: "tabpanel", "aria-labelledby": "tab-people" }, agendaBox, chairBox, removedBox, peopleList),
     chat: h("div.pane#pane-chat", { role: "tabpanel", "aria-labelledby": "tab-chat" }, chatLog, chatForm),
     roll: h("div.pane#pane-roll", { role: "tabpanel", "aria-labelledby": "tab-roll" }, rollBox),
   };
   const roll = new RollCallView(rollBox, actions.roll);
-  const el = [h("div.tabs", { role: "tablist" }, tabs), Object.values(panes)];
+  const queue = new HandQueueView(queueBox, actions.chair);
+  const el = [queueBox, h("div.tabs", { role: "tablist" }, tabs), Object.values(panes)];
 
   let prev = null;
-  let rows = new Map(); // participant id → {key, li}
+  let rows = new Map(); // participant id → {key, li, p, around, speaking, pos}
   let chatShown = []; // the chat messages in the log, in order
 
   function drawTabs(state) {
@@ -71,9 +67,8 @@ export function createPanels(actions) {
     tabs[2].hidden = !state.canModerate;
   }
 
-  function personRow(state, p, speaking) {
+  function personRow(state, p, speaking, pos) {
     const muted = isMuted(p);
-    const pos = handPosition(state, p.id);
     const ctl = { me: state.me, floor: state.floor, canModerate: state.canModerate };
     return h(
       "li",
@@ -105,23 +100,41 @@ export function createPanels(actions) {
 
   function drawPeople(state) {
     const list = state.participants.slice();
-    list.sort((a, b) => Number(b.is_chair_unit) - Number(a.is_chair_unit) || a.unit_name.localeCompare(b.unit_name, "vi"));
+    list.sort((a, b) => Number(b.is_chair_unit) - Number(a.is_chair_unit) || BY_NAME.compare(a.unit_name, b.unit_name));
     const speaking = speakingNow(state);
+    const hands = handQueue(state);
+    const positions = new Map(hands.map((e) => [e.id, e.position]));
     const next = new Map();
-    // a row is rebuilt only when what it shows changed, so the chair's pointer and focus stay on its buttons
+    const around = JSON.stringify([state.me, state.floor, state.canModerate]);
+    // a row is rebuilt only when what it shows changed, so the chair's pointer and focus stay on its buttons;
+    // the reducer replaces only the participant that changed, so the others are recognised by identity
     for (const p of list) {
-      const key = JSON.stringify([p, state.me, state.floor, state.canModerate, speaking === p.id, handPosition(state, p.id)]);
+      const pos = positions.get(p.id) || null;
       const old = rows.get(p.id);
-      next.set(p.id, old && old.key === key ? old : { key, li: personRow(state, p, speaking) });
+      if (old && old.p === p && old.around === around && old.speaking === (speaking === p.id) && old.pos === pos) {
+        next.set(p.id, old);
+        continue;
+      }
+      const key = JSON.stringify([p, around, speaking === p.id, pos]);
+      const li = old && old.key === key ? old.li : personRow(state, p, speaking, pos);
+      next.set(p.id, { key, li, p, around, speaking: speaking === p.id, pos });
     }
     const lis = [...next.values()].map((r) => r.li);
     if (lis.length !== peopleList.children.length || lis.some((li, i) => peopleList.children[i] !== li)) {
       for (const [i, li] of lis.entries()) if (peopleList.children[i] !== li) peopleList.insertBefore(li, peopleList.children[i] || null);
       while (peopleList.children.length > lis.length) peopleList.lastElementChild.remove();
     }
-    for (const [pid, r] of next) r.li.classList.toggle("speaking", state.activeSpeaker === pid);
     rows = next;
-    renderHandQueue(queueBox, handQueue(state), state, actions.chair);
+    markSpeaker(state);
+    queue.update(hands, state);
+  }
+
+  /** The loudest recent speaker's row is outlined: a class on two rows, nothing redrawn. */
+  function markSpeaker(state) {
+    for (const [pid, r] of rows) r.li.classList.toggle("speaking", state.activeSpeaker === pid);
+  }
+
+  function drawChair(state) {
     if (state.canModerate) {
       renderMeetingControls(
         chairBox,
@@ -136,6 +149,7 @@ export function createPanels(actions) {
       renderAgendaPicker(agendaBox, { agenda: state.agenda || [], agendaCurrent: state.agendaCurrent ?? null }, actions.chair);
     } else {
       chairBox.replaceChildren();
+      delete chairBox.dataset.key;
       renderAgendaPicker(agendaBox, { agenda: [], agendaCurrent: null }, actions.chair);
     }
   }
@@ -171,13 +185,14 @@ export function createPanels(actions) {
   function update(state) {
     const changed = (...keys) => !prev || keys.some((k) => prev[k] !== state[k]);
     if (changed("tab", "chatUnread", "canModerate")) drawTabs(state);
-    if (changed("participants", "me", "floor", "floorControl", "locked", "canModerate", "canEnd", "activeSpeaker", "hands"))
-      drawPeople(state);
+    if (changed("participants", "me", "floor", "canModerate", "hands")) drawPeople(state);
+    else if (changed("activeSpeaker")) markSpeaker(state);
+    if (changed("floor", "floorControl", "locked", "canModerate", "canEnd", "agenda", "agendaCurrent")) drawChair(state);
     if (changed("chat")) drawChat(state);
     if (changed("removed", "canModerate")) renderRemoved(removedBox, state.canModerate ? state.removed : [], actions.chair);
     if (state.canModerate && changed("rollCall", "rollDrafts", "canModerate")) roll.update(rollCallRows(state));
     prev = state;
   }
 
-  return { el, update };
+  return { el, update, revealQueue: () => queue.reveal() };
 }

@@ -136,6 +136,15 @@ export function rollCallRows(state) {
   });
 }
 
+/** Whether a roll-call row is in view: its confirmed status is the filter's ("all": any), and its folded name
+ * (fold.js) holds every word of the folded query ("chu mo" → UBND xã Chư Mố). row: {name, status}. */
+export function rollRowShown(row, query, filter) {
+  if (filter !== "all" && row.status !== filter) return false;
+  return String(query || "")
+    .split(/\s+/)
+    .every((w) => !w || row.name.includes(w));
+}
+
 export function rollCallCounts(entries) {
   const counts = { present_online: 0, present_in_person: 0, absent: 0, not_called: 0 };
   for (const e of entries) counts[e.status] = (counts[e.status] || 0) + 1;

@@ -3,7 +3,7 @@
 import { h } from "../dom.js";
 import { t } from "../i18n.js";
 import { icon } from "../icons.js";
-import { elapsedSeconds, formatElapsed, handPosition, participant } from "./state.js";
+import { elapsedSeconds, formatElapsed, handPosition, handQueue, participant } from "./state.js";
 
 function setButton(b, label, pressed) {
   if (b.textContent !== label) b.textContent = label;
@@ -47,16 +47,26 @@ export function createToolbar(actions) {
   return { buttons: [mic, cam, hand, screen, audioOnly, leave], update };
 }
 
-/** The room bar's right side: elapsed time, recording, lock, connection quality (the last is driven by room.js). */
-export function createBadges() {
+/** The room bar's right side: elapsed time, recording, lock, the raised hands (to the chair: a click shows the
+ * queue, far below the videos on a phone), connection quality (the last is driven by room.js). */
+export function createBadges(onHands = () => {}) {
   const clock = h("time.elapsed", { "data-testid": "elapsed", "aria-label": t("room.elapsed"), title: t("room.elapsed") }, "--:--");
   const rec = h("span.rec", { "data-testid": "recording", hidden: true, title: t("room.recording") }, "● ", t("room.recording"));
   const lock = h("span.lockbadge", { hidden: true }, icon("lock", 14), " ", t("room.locked"));
   const conn = h("span.conn", { "data-testid": "connection", "data-quality": "unknown", title: t("room.quality") }, t("room.connecting"));
+  const hands = h("button.hands-badge", { type: "button", "data-testid": "hands-badge", hidden: true, onclick: onHands });
 
   function update(state) {
     rec.hidden = !state.recording;
     lock.hidden = !state.locked;
+    const n = state.canModerate ? handQueue(state).length : 0;
+    const label = t("room.hands_badge", { n });
+    if (hands.getAttribute("aria-label") !== label) {
+      hands.setAttribute("aria-label", label);
+      hands.title = label;
+      hands.replaceChildren(icon("hand", 14), ` ${n}`);
+    }
+    hands.hidden = n === 0;
   }
   /** Called every second: the time since the meeting started, by this machine's clock. */
   function tick(state, nowMs) {
@@ -66,5 +76,5 @@ export function createBadges() {
     clock.hidden = s === null;
     clock.setAttribute("aria-label", `${t("room.elapsed")}: ${text}`);
   }
-  return { els: [clock, rec, lock, conn], conn, update, tick };
+  return { els: [clock, rec, lock, hands, conn], conn, update, tick };
 }

@@ -205,7 +205,7 @@ class RoomPage {
     this.ownBar = levelBar(t("check.mic_level"));
     this.tiles = new TileView(this.grid, this.stage);
     this.wall = new WallView(this.send); // the chairing unit only (shown once it joins)
-    this.badges = createBadges();
+    this.badges = createBadges(() => this.panels.revealQueue());
     this.connBadge = this.badges.conn;
     this.toolbar = createToolbar(own);
     this.captions = createCaptions({ toggle: own.captions, idle: () => this.dispatch({ type: "ui:captions_idle" }) });
