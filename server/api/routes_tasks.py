@@ -350,13 +350,17 @@ async def notification_socket(ws: WebSocket) -> None:
     # accepting (taken after, a notification written meanwhile by the client's next request was never pushed)
     raw_after = ws.query_params.get("after", "")
     after = min(int(raw_after), MAX_DB_ID) if raw_after.isdigit() else await asyncio.to_thread(_latest_id, ws)
-    await ws.accept()
+    # authenticated before it is accepted: a socket its client sees open has used up its ticket and is bound
+    # to its login session. Accepted first, a client that closed it at once (before the server's thread read
+    # the ticket) left the ticket valid for another socket (the CI hang of test_socket_sessions.py)
     try:
         info = await socket_auth.authenticate(ws)
     except Unauthenticated as exc:
+        await ws.accept()
         await ws.send_json({"type": "error", "code": exc.code, "message": exc.message})
         await ws.close(code=CLOSE_UNAUTHENTICATED, reason=exc.code)
         return
+    await ws.accept()
     actor = info.actor
 
     async def session_ended() -> None:  # logout or expiry: 4401, like the signaling socket

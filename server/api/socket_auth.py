@@ -126,7 +126,9 @@ class SessionWatch:
             return accounts.session_expiry(session, self.info.session_id)
 
     async def _run(self) -> None:
-        expires_at: dt.datetime | None = self.info.expires_at
+        # read once more now that a logout wakes this watch: one committed between the socket's
+        # authentication and start() woke nothing, and was seen only at the next periodic check (30 s)
+        expires_at: dt.datetime | None = await asyncio.to_thread(self._expiry)
         while expires_at is not None:
             left_s = (expires_at - dt.datetime.now(dt.UTC)).total_seconds()
             if left_s > 0:
