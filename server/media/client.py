@@ -35,7 +35,7 @@ from server.media import aiortc_hooks as hooks
 from server.media.config import MediaConfig
 from server.media.events import Offer, StreamLabel
 from server.media.stats import ClientStats, RemoteParticipantStats
-from server.media.vp8 import is_keyframe_start
+from server.media.vp8 import is_keyframe_start, keyframe_size
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +55,8 @@ class ClientConfig:
     encoded_thumbnail: pre-encoded VP8 packets for the "thumbnail" m-line (the wall's low-resolution copy of
         the camera) instead of a test pattern of half video_size at up to 15 fps.
     keep_arrivals: remember each received packet (`arrivals`: when, sequence number, marker, VP8 key frame
-        start), to tell afterwards which frames could be shown when (freezes, without decoding's timing).
+        start and its width, payload size), to tell afterwards which frames could be shown when (freezes,
+        without decoding's timing) and how large.
     """
 
     media: MediaConfig = field(default_factory=MediaConfig)
@@ -185,6 +186,8 @@ class Arrival:
     seq: int
     marker: bool
     keyframe: bool  # the start of a VP8 key frame
+    size: int = 0  # RTP payload bytes
+    width: int = 0  # a VP8 key frame's width (in its first packet), else 0
 
 
 @dataclass
@@ -408,8 +411,13 @@ class MediaClient:
                 else:
                     _count_packet(counters, seq, bool(packet.marker), decode)
                 if counters.arrivals is not None:
-                    keyframe = counters.label.kind == "video" and is_keyframe_start(payload)
-                    counters.arrivals.append(Arrival(time.monotonic(), seq, bool(packet.marker), keyframe))
+                    video = counters.label.kind == "video"
+                    size = keyframe_size(payload) if video else None
+                    keyframe = size is not None or (video and is_keyframe_start(payload))
+                    width = size[0] if size else 0
+                    marker = bool(packet.marker)
+                    arrival = Arrival(time.monotonic(), seq, marker, keyframe, len(payload), width)
+                    counters.arrivals.append(arrival)
                 if error_flag.is_set():
                     counters.decode_errors += 1
             if decode:

@@ -18,11 +18,17 @@ What the server reads of each viewer's link, every ``interval_s``:
   estimator in a loaded process said 25-60 % of what arrived whole (442 kb/s for 1.8 Mb/s at 2 % loss);
 - sent: the bytes the server forwarded to the viewer.
 
-The policy, per viewer, in steps: all the videos it would get (screens, then its last-N cameras), one fewer …
-one, none (audio only). Audio is never dropped. A step down comes after ``lossy_intervals`` consecutive lossy
-intervals (loss at least ``lossy``), or at once when the loss is ``severe``; it drops as many videos as the
-throughput that arrived (sent x (1 - loss)) cannot carry.
-A step up — one video; two after a step up that held, then four … — comes after ``up_after_s`` without a
+The policy, per viewer, in steps down a ladder (:func:`ladder`) over the videos it would get (screens, then
+its last-N cameras, the most important first): first each camera whose publisher sends a thumbnail (the
+chair's wall's half-size copy, ≤ 150 kb/s, ≤ 15 fps) is sent as that thumbnail instead — the low layer, the
+least important first; a video without one below it is paused before — then the videos are paused, the least
+important first, down to none (audio only). Without thumbnails that is all the videos, one fewer … one, none.
+Audio is never dropped. A step down comes after ``lossy_intervals`` consecutive lossy intervals (loss at least
+``lossy``), or at once when the loss is ``severe``; it goes as many steps down as the throughput that arrived
+(sent x (1 - loss)) cannot carry, each video costing what its layer carried (a low layer not seen yet:
+``LOW_SHARE`` of a full one). The room switches a camera to its thumbnail on the same outgoing m-line at the
+thumbnail's next key frame (StreamForwarder.set_layer; PLI), the viewer seeing one continuous stream.
+A step up — one step; two after a step up that held, then four … — comes after ``up_after_s`` without a
 lossy interval, plus, after a step down, a back-off that doubles (from ``up_after_s`` to ``backoff_max_s``)
 with each step down and goes back to zero once a step up has held for ``probe_window_s``. A policer (a capped
 3G/4G link) shows no queue before it drops, so stepping up is the only probe: a failed one costs a second or
@@ -36,6 +42,7 @@ a link losing 5 % at random keeps every video.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -43,6 +50,36 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from server.media.participants import SendSlot
+
+FULL, LOW, PAUSED = 2, 1, 0  # a video's layer for one viewer: its camera, its thumbnail, none
+LOW_SHARE = 0.3  # a thumbnail's bitrate for a camera's until one is measured (~120-150 of 450-600 kb/s)
+Levels = tuple[int, ...]
+
+
+@functools.lru_cache(maxsize=512)  # the same few shapes, for every viewer at each change
+def ladder(has_low: tuple[bool, ...]) -> tuple[Levels, ...]:
+    """The steps of one viewer's videos, given in priority order (screens, then cameras in last-N order) with
+    whether each has a low layer: from every video FULL (step 0) down to every one PAUSED.
+
+    First the videos with a low layer go to it, the least important first (a less important video without
+    one, still FULL, is paused just before: it cannot be reduced, and is worth less); then the videos are
+    paused, the least important first. Without low layers: all, one fewer, ..., none."""
+    levels = [FULL] * len(has_low)
+    steps = [tuple(levels)]
+    for i in reversed(range(len(has_low))):
+        if not has_low[i]:
+            continue
+        for j in range(len(has_low) - 1, i, -1):
+            if levels[j] == FULL and not has_low[j]:
+                levels[j] = PAUSED
+                steps.append(tuple(levels))
+        levels[i] = LOW
+        steps.append(tuple(levels))
+    for i in reversed(range(len(has_low))):
+        if levels[i] != PAUSED:
+            levels[i] = PAUSED
+            steps.append(tuple(levels))
+    return tuple(steps)
 
 
 @dataclass(frozen=True)
@@ -71,10 +108,11 @@ class DownlinkConfig:
 class ViewerLink:
     """What the policy knows of one viewer."""
 
-    cap: int | None = None  # videos it may receive now; None: all it would get
-    wanted: int = 0  # videos it would get without a cap (screens and last-N cameras)
+    level: int | None = None  # steps down its ladder now; None: every video at its full layer
+    ladder: tuple[Levels, ...] = ((),)  # of the videos it would get now (`DownlinkPolicy.levels`)
     forwarded: int = 0  # videos forwarded to it at the last interval
     paused: tuple[str, ...] = ()  # publishers whose video it would get but does not, to save its link
+    reduced: tuple[str, ...] = ()  # publishers whose camera it gets as the thumbnail (the low layer)
     lossy_run: int = 0
     last_lossy_s: float = -math.inf
     last_change_s: float = -math.inf
@@ -87,7 +125,7 @@ class ViewerLink:
     new_nacks: int = 0  # packets asked again for the first time this interval
     # (at, NACKed, video packets sent, RR-reported lost, packets the RRs weigh) of the intervals in the window
     window: list[tuple[float, int, int, float, int]] = field(default_factory=list)
-    up_step: int = 1  # videos added by the next step up: 1 after a step down, doubled by each that held
+    up_step: int = 1  # steps of the next step up: 1 after a step down, doubled by each that held
     # the last interval's figures (link_quality reports them)
     loss: float | None = None
     sent_bps: float | None = None
@@ -105,8 +143,10 @@ class Interval:
     sent_bps: float
     audio_bps: float  # audio and a wall's thumbnails (not stepped)
     video_bps: float
-    videos: int  # videos that carried packets (cameras and screens)
+    videos: int  # videos that carried packets (cameras and screens), at either layer
     remb_bps: float | None  # the REMBs in force, summed
+    low_videos: int = 0  # of `videos`, those sent at their low layer (a thumbnail in place of the camera)
+    low_bps: float = 0.0  # of `video_bps`, theirs
 
 
 def _windowed_loss(window: Sequence[tuple[float, int, int, float, int]], min_packets: int) -> float | None:
@@ -127,8 +167,8 @@ def _windowed_loss(window: Sequence[tuple[float, int, int, float, int]], min_pac
 
 
 class DownlinkPolicy:
-    """The per-viewer video caps of one room. The room calls :meth:`remb` from its RTCP handler,
-    :meth:`tick` from its periodic task, and :meth:`budget` / :meth:`applied` where it picks the videos."""
+    """The per-viewer steps of one room. The room calls :meth:`remb` and :meth:`nack` from its RTCP handler,
+    :meth:`tick` from its periodic task, and :meth:`levels` / :meth:`applied` where it picks the videos."""
 
     def __init__(self, config: DownlinkConfig) -> None:
         self.config = config
@@ -158,20 +198,22 @@ class DownlinkPolicy:
 
     # --- what the room asks -----------------------------------------------------------------------
 
-    def budget(self, viewer_id: str, screens: int, cameras: int) -> tuple[int, int]:
-        """Of the screens and cameras this viewer would receive, how many it receives now (screens first,
-        then cameras in the last-N order: the pinned hall and floor holder before recent speakers)."""
-        link = self._links.get(viewer_id)
-        if not self.config.enabled or link is None or link.cap is None:
-            return screens, cameras
-        shown_screens = min(screens, link.cap)
-        return shown_screens, min(cameras, link.cap - shown_screens)
-
-    def applied(self, viewer_id: str, wanted: int, paused: Sequence[str]) -> None:
-        """What the room chose: `wanted` videos without the cap, those of `paused` held back."""
+    def levels(self, viewer_id: str, has_low: Sequence[bool]) -> Levels:
+        """Each video's layer for this viewer now (FULL / LOW / PAUSED), of the videos it would get in
+        priority order (screens first, then cameras in the last-N order: the pinned hall and floor holder
+        before recent speakers), given whether each has a low layer (its publisher sends a thumbnail)."""
+        steps = ladder(tuple(has_low))
         link = self.link(viewer_id)
-        link.wanted = wanted
+        link.ladder = steps
+        if not self.config.enabled or link.level is None:
+            return steps[0]
+        return steps[min(link.level, len(steps) - 1)]
+
+    def applied(self, viewer_id: str, paused: Sequence[str], reduced: Sequence[str] = ()) -> None:
+        """What the room chose: the videos of `paused` held back, those of `reduced` at their low layer."""
+        link = self.link(viewer_id)
         link.paused = tuple(paused)
+        link.reduced = tuple(reduced)
 
     # --- each interval ------------------------------------------------------------------------------
 
@@ -189,7 +231,8 @@ class DownlinkPolicy:
         previous_at, link.at_s = link.at_s, now_s
         link_before = link.counters
         counters: dict[int, tuple[int, int]] = {}
-        audio_bytes = video_bytes = 0
+        audio_bytes = video_bytes = low_bytes = 0
+        low_videos = 0
         lost_weighted = 0.0
         weight = 0
         videos = 0
@@ -207,6 +250,9 @@ class DownlinkPolicy:
                 video_bytes += sent
                 if packets > 0:
                     videos += 1
+                    if forwarder.low_layer:  # a thumbnail in place of the camera, now
+                        low_bytes += sent
+                        low_videos += 1
             reports = slot.reports
             fresh = previous_at is not None and reports.reported_at is not None and (
                 reports.reported_at > previous_at
@@ -245,6 +291,8 @@ class DownlinkPolicy:
             video_bps=video_bytes * 8 / seconds,
             videos=videos,
             remb_bps=remb_bps if fresh_rembs else None,
+            low_videos=low_videos,
+            low_bps=low_bytes * 8 / seconds,
         )
         link.loss, link.sent_bps, link.remb_bps = interval.loss, interval.sent_bps, interval.remb_bps
         link.forwarded = videos
@@ -254,22 +302,22 @@ class DownlinkPolicy:
         c = self.config
         if now_s - link.last_change_s < c.settle_s:
             return False
+        depth = len(link.ladder) - 1  # the last step: every video paused
+        current = link.level or 0
         loss = interval.loss
         if loss is not None and loss >= c.lossy:
             link.lossy_run += 1
             link.last_lossy_s = now_s
             severe = loss >= c.severe
-            current = interval.videos if link.cap is None else min(link.cap, interval.videos)
-            if current == 0 or not (severe or link.lossy_run >= c.lossy_intervals):
+            enough = severe or link.lossy_run >= c.lossy_intervals
+            if interval.videos == 0 or current >= depth or not enough:
                 return False
-            # keep what the throughput that arrived can carry, at least one video fewer
+            # go down to what the throughput that arrived can carry, at least one step
             arrived = interval.sent_bps * (1.0 - loss)
-            per_video = interval.video_bps / max(interval.videos, 1)
-            fit = int((arrived - interval.audio_bps) // per_video) if per_video > 0 else 0
-            new_cap = max(0, min(current - 1, fit))
+            fit = self._fit(link.ladder, interval, arrived - interval.audio_bps)
             # each step down makes the next step up wait longer, while step ups keep failing
             link.backoff_s = min(c.backoff_max_s, max(c.up_after_s, 2 * link.backoff_s))
-            link.cap = new_cap
+            link.level = min(depth, max(current + 1, fit))
             link.lossy_run = 0
             link.window = []  # the losses of what was sent before
             link.last_change_s = now_s
@@ -278,7 +326,7 @@ class DownlinkPolicy:
         link.lossy_run = 0
         if link.last_up_s > link.last_lossy_s and now_s - link.last_up_s > c.probe_window_s:
             link.backoff_s = 0.0  # the last step up held
-        if link.cap is None:
+        if link.level is None:
             return False
         quiet_since = max(link.last_lossy_s, link.last_change_s)
         # after a step down, the back-off; after a step up that held, the next one comes sooner (recovery)
@@ -286,11 +334,29 @@ class DownlinkPolicy:
         if now_s - quiet_since < wait:
             return False
         held = link.last_change_s == link.last_up_s  # the last change was a step up, and no loss since
-        link.up_step = min(2 * link.up_step, max(link.wanted, 1)) if held else 1
-        link.cap += link.up_step
-        if link.cap >= link.wanted:
-            link.cap = None
+        link.up_step = min(2 * link.up_step, max(depth, 1)) if held else 1
+        link.level = current - link.up_step
+        if link.level <= 0:
+            link.level = None
         link.last_up_s = link.last_change_s = now_s
         link.window = []
         link.steps_up += 1
         return True
+
+    @staticmethod
+    def _fit(steps: Sequence[Levels], interval: Interval, video_budget_bps: float) -> int:
+        """The first step of the ladder whose videos the budget carries, at the bitrates each layer carried
+        in the interval (a layer not sent in it: LOW_SHARE of a full one, or a full one 1 / LOW_SHARE of a
+        low one); the last step (no video) when none does."""
+        full_videos = interval.videos - interval.low_videos
+        full = (interval.video_bps - interval.low_bps) / full_videos if full_videos > 0 else None
+        low = interval.low_bps / interval.low_videos if interval.low_videos > 0 else None
+        if full is None and low is None:
+            return len(steps) - 1
+        full = full if full is not None else (low or 0.0) / LOW_SHARE
+        low = low if low is not None else full * LOW_SHARE
+        for i, levels in enumerate(steps):
+            cost = sum(full if x == FULL else low if x == LOW else 0.0 for x in levels)
+            if cost <= video_budget_bps:
+                return i
+        return len(steps) - 1

@@ -9,6 +9,11 @@ and ICE socket (`aiortc_hooks.rtp_output`), synchronously — or, where the C ex
 armed it; a sender that is not armed (or whose guards fail) returns -1 and the Python path sends and re-arms.
 The retransmission history keeps references to the shared incoming packets plus the offsets they were sent
 with, not per-viewer copies.
+
+Layers (server/media/downlink.py): a camera's forwarder may be fed its publisher's thumbnail too (layer 1,
+LOW) and told which to send (`set_layer`). It goes on sending the layer it sends until the first key frame of
+the other arrives, then continues its own sequence numbers and timestamps from that packet on (`_resync`, as
+for any change of source SSRC): the viewer's decoder sees one stream whose resolution changes at a key frame.
 """
 
 from __future__ import annotations
@@ -72,6 +77,11 @@ class StreamForwarder:
         self.enabled = True
         self.ready = False  # negotiated and configured: packets can be written
         self.waiting_keyframe = kind == "video"
+        # video layers: 0 the stream this m-line carries (a camera), 1 its low layer (the thumbnail); `layer`
+        # is sent now, `target_layer` once its next key frame comes
+        self.layer = 0
+        self.target_layer = 0
+        self.layer_switches = 0
         self.packets_sent = 0
         self.bytes_sent = 0
         self.retransmitted = 0
@@ -179,20 +189,54 @@ class StreamForwarder:
         self.sr_octets = previous.sr_octets
 
     def restart(self) -> None:
-        """Start over on the next packet: new source mapping, and for video wait for a keyframe."""
+        """Start over on the next packet: new source mapping, and for video wait for a keyframe (of the
+        target layer)."""
         self._source_ssrc = None
         if self._video:
             self.waiting_keyframe = True
+            self._take_target()
 
-    def forward(self, packet: IncomingPacket) -> bool:
-        """Rewrite and send one packet; False when it was held back (video waiting for a keyframe)."""
+    @property
+    def low_layer(self) -> bool:
+        """Sending the low layer (the publisher's thumbnail) in place of this m-line's stream now."""
+        return self.layer != 0
+
+    def set_layer(self, layer: int) -> None:
+        """Send this layer (0: the m-line's own stream, 1: its low layer) from its next key frame on; until
+        then the one sent goes on (when nothing is sent now, the switch is at once)."""
+        self.target_layer = layer
+        if self.waiting_keyframe or not self.enabled:
+            self._take_target()
+
+    @property
+    def keyframe_layer(self) -> int | None:
+        """The layer this forwarder waits for a key frame of (the room asks its publisher: PLI), or None."""
+        if self.enabled and (self.waiting_keyframe or self.target_layer != self.layer):
+            return self.target_layer
+        return None
+
+    def _take_target(self) -> None:
+        if self.layer != self.target_layer:
+            self.layer = self.target_layer
+            self._source_ssrc = None
+
+    def forward(self, packet: IncomingPacket, layer: int = 0) -> bool:
+        """Rewrite and send one packet of `layer` (0: the m-line's stream, 1: its low layer); False when it
+        was held back (video waiting for a keyframe, another layer than the one sent)."""
         if not self.ready:
             return False
+        if layer != self.layer:
+            if layer != self.target_layer or not packet.keyframe or not self.enabled:
+                return False
+            self.layer = layer  # the target layer's key frame: switch here, continuing the numbering
+            self._source_ssrc = None
+            self.layer_switches += 1
         if not self.enabled and not self._finishing_frame(packet):
             return False
         if packet.ssrc != self._source_ssrc:
             if self._video and not packet.keyframe:
                 self.waiting_keyframe = True
+                self._take_target()
                 return False
             self._resync(packet)
         elif self.waiting_keyframe:
@@ -226,6 +270,7 @@ class StreamForwarder:
                 # The viewer missed part of a frame (e.g. its transport was not connected yet): a decoder fed
                 # the rest would fail, so start again at the next keyframe (the room asks the publisher).
                 self.waiting_keyframe = True
+                self._take_target()
             return False
         if self._video:
             index = seq % self.history_packets

@@ -36,6 +36,11 @@ class PublishedStream:
     declared_ssrcs: frozenset[int] = frozenset()
     foreign_packets: int = 0
     forwarders: dict[str, StreamForwarder] = field(default_factory=dict)
+    # a thumbnail: the viewers' camera forwarders of its publisher that take it as their low layer (to switch
+    # to it, or sending it now), by viewer id (server/media/downlink.py)
+    layered: dict[str, StreamForwarder] = field(default_factory=dict)
+    last_packet_s: float = -1e9  # time.time() of its last packet
+    low_asked_s: float | None = None  # a silent thumbnail asked for as a low layer then; None once it sends
     nack: NackTracker = field(default_factory=NackTracker)
     # (fast path, SSRC) routed to this stream, unrouted when it is dropped
     fast_routes: list[tuple[hooks.RtpFastPath, int]] = field(default_factory=list)
@@ -50,6 +55,11 @@ class PublishedStream:
     @property
     def key(self) -> StreamKey:
         return (self.participant_id, self.source)
+
+    def forget_viewer(self, viewer_id: str) -> None:
+        """The viewer's forwarder of this stream is gone (it left, reconnects, or the slot was freed)."""
+        self.forwarders.pop(viewer_id, None)
+        self.layered.pop(viewer_id, None)
 
 
 @dataclass

@@ -78,6 +78,7 @@ class LinkSample:
     loss_down: float | None  # share of what the server sent that the participant reported lost (0..1)
     recv_kbps: float | None  # what the server sent the participant (kilobits per second)
     videos_paused: tuple[str, ...] = ()  # publishers whose video it is not sent, to spare its link
+    videos_reduced: tuple[str, ...] = ()  # publishers whose camera it is sent as the thumbnail, to spare it
     remb_kbps: float | None = None  # its receiver's own estimate of what it can take (REMB), if it sends one
 
     @property

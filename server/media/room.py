@@ -118,7 +118,7 @@ class MediaRoom(RoomIngress):
             self._drop_stream((participant_id, "thumbnail"))
         self._drop_stream((participant_id, "screen"))
         for stream in self._streams.values():
-            stream.forwarders.pop(participant_id, None)
+            stream.forget_viewer(participant_id)
         self._select_audio(time.monotonic())
         self._notify_others(participant_id)
         return await self._offer(participant)
@@ -270,7 +270,7 @@ class MediaRoom(RoomIngress):
         for key in [k for k in self._streams if k[0] == participant_id]:
             self._drop_stream(key)
         for stream in self._streams.values():
-            stream.forwarders.pop(participant_id, None)
+            stream.forget_viewer(participant_id)
         self._speakers.remove(participant_id)
         self._audio.remove(participant_id)
         self._downlink.forget(participant_id)
@@ -318,7 +318,11 @@ class MediaRoom(RoomIngress):
         for sample in samples:
             link = self._downlink.link(sample.participant_id)
             remb = None if link.remb_bps is None else link.remb_bps / 1000
-            out.append(dataclasses.replace(sample, videos_paused=link.paused, remb_kbps=remb))
+            out.append(
+                dataclasses.replace(
+                    sample, videos_paused=link.paused, videos_reduced=link.reduced, remb_kbps=remb
+                )
+            )
         return out
 
     def stats(self) -> RoomStats:
@@ -357,6 +361,7 @@ class MediaRoom(RoomIngress):
                         retransmitted=f.retransmitted,
                         forwarding=f.enabled,
                         packets_native=f.packets_native,
+                        low_layer=f.low_layer,
                     )
                 )
         return RoomStats(
@@ -486,6 +491,7 @@ class MediaRoom(RoomIngress):
             if stream.kind == "video":
                 self._emit(StreamEnded(self.room_id, *key))
             stream.forwarders.clear()
+            stream.layered.clear()
             for fast_path, ssrc in stream.fast_routes:
                 fast_path.unroute(ssrc)
             stream.fast_routes.clear()
@@ -493,7 +499,7 @@ class MediaRoom(RoomIngress):
     async def _close_pc(self, participant: Participant) -> None:
         for slot in participant.slots:
             if slot.stream in self._streams:
-                self._streams[slot.stream].forwarders.pop(participant.participant_id, None)
+                self._streams[slot.stream].forget_viewer(participant.participant_id)
         for fast_path in participant.fast_paths.values():
             fast_path.detach()
         for stream in self._streams.values():
@@ -517,7 +523,7 @@ class MediaRoom(RoomIngress):
                     self._apply_last_n()
                 elif self.config.last_n > 0:
                     self._apply_last_n()
-                if self._adapt_downlinks(time.monotonic()):
+                if self._adapt_downlinks(time.monotonic()) or self._low_layers_pending(time.time()):
                     self._apply_last_n()
                 self._emit(AudioLevels(self.room_id, self._speakers.levels(), self._speakers.active))
                 now = time.monotonic()

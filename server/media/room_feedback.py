@@ -108,10 +108,11 @@ class RoomFeedback(RoomCore):
             if self._downlink.tick(viewer.participant_id, viewer.slots, now_s):
                 link = self._downlink.link(viewer.participant_id)
                 logger.info(
-                    "room %s: %s receives %s videos (loss %s, sent %.0f kb/s, REMB %s)",
+                    "room %s: %s at step %s of %d (loss %s, sent %.0f kb/s, REMB %s)",
                     self.room_id,
                     viewer.participant_id,
-                    "all" if link.cap is None else link.cap,
+                    link.level or 0,
+                    len(link.ladder) - 1,
                     "?" if link.loss is None else f"{link.loss:.1%}",
                     (link.sent_bps or 0) / 1000,
                     "-" if link.remb_bps is None else f"{link.remb_bps / 1000:.0f} kb/s",

@@ -2,7 +2,8 @@
 
 aiortc's way (`_on_rtp`) and the fast path (`_on_rtp_bytes`) meet in `_on_packet`: RTX unwrap, NACKs,
 reception statistics, the recording tap and speaker levels (`_tap`), audio selection with its pre-roll
-(`_select_audio`), key frames, forwarding to every viewer's `StreamForwarder`.
+(`_select_audio`), key frames, forwarding to every viewer's `StreamForwarder` (a thumbnail also to the camera
+m-lines that take it as their low layer, `PublishedStream.layered`).
 """
 
 from __future__ import annotations
@@ -199,12 +200,23 @@ class RoomIngress(RoomSlots):
             )
         except Exception:
             logger.exception("room %s: video tap failed for %s/%s", self.room_id, *stream.key)
+        stream.last_packet_s = packet.wallclock_s
         waiting = False
         for forwarder in list(stream.forwarders.values()):
             if forwarder.enabled and forwarder.ready:
                 forwarder.forward(packet)
-                if forwarder.waiting_keyframe:
+                if forwarder.keyframe_layer == 0:
                     waiting = True
+        if stream.layered or stream.low_asked_s is not None:
+            stream.low_asked_s = None  # a thumbnail asked for as a low layer: it sends
+            # a thumbnail, to the camera m-lines of viewers that take it as its publisher's low layer
+            for viewer_id, forwarder in list(stream.layered.items()):
+                if forwarder.layer == 0 and forwarder.target_layer == 0:
+                    del stream.layered[viewer_id]  # back on the camera
+                elif forwarder.enabled and forwarder.ready:
+                    forwarder.forward(packet, 1)
+                    if forwarder.keyframe_layer == 1:
+                        waiting = True
         if waiting:
             target = self._keyframe_target(stream, receiver)
             if target is not None:

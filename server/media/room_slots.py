@@ -4,7 +4,8 @@ A viewer has a send m-line (`SendSlot`) per stream it may receive: every other p
 bounded meeting (`MediaConfig.bounded_from`) only those forwarded to it now (the audible microphones, its
 last-N cameras, screens, its page of the wall's thumbnails), reassigned on the fly (`_rebalance`). Of those,
 the videos it gets now follow one last-N ranking of the cameras for all viewers and its link's budget
-(`_apply_last_n`).
+(`_apply_last_n`): on a thin link a camera is sent as its publisher's thumbnail on the same m-line (the low
+layer, `_set_layer`) before any video is paused (server/media/downlink.py).
 """
 
 from __future__ import annotations
@@ -13,13 +14,20 @@ import time
 from collections.abc import Sequence
 
 from server.media import aiortc_hooks as hooks
+from server.media.downlink import LOW, PAUSED
 from server.media.events import Kind, RenegotiationNeeded
 from server.media.forwarding import StreamForwarder
-from server.media.participants import Participant, SendSlot, StreamKey
+from server.media.participants import Participant, PublishedStream, SendSlot, StreamKey
 from server.media.room_core import AUDIO_CLOCK_RATE_HZ, VIDEO_CLOCK_RATE_HZ
 from server.media.room_feedback import RoomFeedback
 from server.media.sdp import prefer_codecs
 from server.media.speakers import last_n_of
+
+# a thumbnail that sent nothing for this long is not sent by its publisher now (the browser encodes it only
+# while a wall, or a viewer's low layer, needs it: the `thumbnail` message, server/live/wall.py)
+LOW_LAYER_SILENT_S = 3.0
+LOW_LAYER_GRACE_S = 5.0  # a silent thumbnail asked for as a low layer has this long to start
+LOW_LAYER_RETRY_S = 30.0  # one that did not start is not asked for again before this
 
 
 class RoomSlots(RoomFeedback):
@@ -110,6 +118,9 @@ class RoomSlots(RoomFeedback):
         stream = self._streams.get(slot.stream)
         if stream is not None and stream.forwarders.get(participant.participant_id) is slot.forwarder:
             del stream.forwarders[participant.participant_id]
+        thumbnail = self._streams.get((slot.stream[0], "thumbnail"))
+        if thumbnail is not None and thumbnail.layered.get(participant.participant_id) is slot.forwarder:
+            del thumbnail.layered[participant.participant_id]
         slot.idle = slot.stream
         slot.stream = None
         slot.previous = slot.forwarder or slot.previous
@@ -189,38 +200,93 @@ class RoomSlots(RoomFeedback):
         else:
             ranking = self._camera_ranking()
         screens = [k for k, s in self._streams.items() if s.source == "screen"]  # once, not per viewer
+        now = time.time()
         for viewer in self._participants.values():
             allowed = last_n_of(ranking, viewer.participant_id, self.config.last_n)
-            shown = self._shown_videos(viewer, ranking, allowed, screens)
+            shown = self._shown_videos(viewer, ranking, allowed, screens, now)
             for slot in viewer.slots:
                 if slot.kind != "video" or slot.forwarder is None or slot.stream is None:
                     continue
                 publisher, source = slot.stream
-                enabled = slot.stream in shown or (
+                level = shown.get(slot.stream, PAUSED)
+                enabled = level != PAUSED or (
                     source == "thumbnail" and not viewer.audio_only and publisher in viewer.wall
                 )
+                if source == "camera":
+                    self._set_layer(viewer.participant_id, slot, level == LOW, now)
                 if enabled and not slot.forwarder.enabled:
                     slot.forwarder.restart()
                 slot.forwarder.enabled = enabled
 
+    def _has_low_layer(self, publisher: str, now_s: float) -> bool:
+        """Whether this publisher's camera can be sent as its thumbnail: it publishes one, and sends it now,
+        or has not been asked for it as a low layer yet, or was asked within the grace, or long ago."""
+        thumbnail = self._streams.get((publisher, "thumbnail"))
+        if thumbnail is None:
+            return False
+        asked = thumbnail.low_asked_s
+        return (
+            now_s - thumbnail.last_packet_s < LOW_LAYER_SILENT_S
+            or asked is None
+            or not LOW_LAYER_GRACE_S <= now_s - asked <= LOW_LAYER_RETRY_S
+        )
+
+    def _low_layers_pending(self, now_s: float) -> bool:
+        """A silent thumbnail was asked for as a low layer and its grace is running out: look again."""
+        return any(
+            s.low_asked_s is not None and now_s - s.low_asked_s <= LOW_LAYER_GRACE_S + 1.0
+            for s in self._streams.values()
+            if s.source == "thumbnail"
+        )
+
+    def _set_layer(self, viewer_id: str, slot: SendSlot, low: bool, now_s: float) -> None:
+        """Send this camera m-line its publisher's thumbnail (`low`) or its camera, from the next key frame
+        of the one asked for (a PLI to its publisher)."""
+        forwarder = slot.forwarder
+        if forwarder is None or slot.stream is None:
+            return
+        thumbnail = self._streams.get((slot.stream[0], "thumbnail"))
+        layer = 1 if low and thumbnail is not None else 0
+        if forwarder.target_layer != layer:
+            forwarder.set_layer(layer)
+            target: PublishedStream | None = thumbnail if layer else self._streams.get(slot.stream)
+            if thumbnail is not None and layer and now_s - thumbnail.last_packet_s >= LOW_LAYER_SILENT_S:
+                if thumbnail.low_asked_s is None or now_s - thumbnail.low_asked_s > LOW_LAYER_RETRY_S:
+                    thumbnail.low_asked_s = now_s
+            if target is not None and forwarder.enabled:
+                self._spawn(self._request_keyframe(target), "PLI")
+        if thumbnail is not None:
+            if forwarder.layer or forwarder.target_layer:
+                thumbnail.layered[viewer_id] = forwarder
+            elif thumbnail.layered.get(viewer_id) is forwarder:
+                del thumbnail.layered[viewer_id]
+
     def _shown_videos(
-        self, viewer: Participant, ranking: Sequence[str], allowed: set[str], all_screens: Sequence[StreamKey]
-    ) -> set[StreamKey]:
-        """The videos forwarded to this viewer now: the screens (of `all_screens`, the room's) and its last-N
-        cameras (`allowed`), as many as its link carries (screens first, then cameras in the last-N order);
-        tells the policy what it held back."""
+        self,
+        viewer: Participant,
+        ranking: Sequence[str],
+        allowed: set[str],
+        all_screens: Sequence[StreamKey],
+        now_s: float,
+    ) -> dict[StreamKey, int]:
+        """The videos forwarded to this viewer now, each with its layer (FULL, or LOW: a camera sent as its
+        publisher's thumbnail): the screens (of `all_screens`, the room's) and its last-N cameras
+        (`allowed`), as its link carries (server/media/downlink.py: cameras reduced to their thumbnail first,
+        then videos paused, the least important first); tells the policy what it held back or reduced."""
         me = viewer.participant_id
         if viewer.audio_only:
-            self._downlink.applied(me, 0, ())
-            return set()
-        screens = [k for k in all_screens if k[0] != me]
+            self._downlink.applied(me, ())
+            return {}
         n = self.config.last_n
         # in last-N order; `allowed` lies within the ranking's first n + 1 (last_n_of)
-        cameras = [pid for pid in (ranking if n <= 0 else ranking[: n + 1]) if pid in allowed]
-        n_screens, n_cameras = self._downlink.budget(me, len(screens), len(cameras))
-        kept = set(cameras[:n_cameras])
-        shown: set[StreamKey] = {(pid, "camera") for pid in kept}
-        shown.update(screens[:n_screens])
-        held = [pid for pid in cameras if pid not in kept] + [k[0] for k in screens[n_screens:]]
-        self._downlink.applied(me, len(screens) + len(cameras), held)
-        return shown
+        videos = [k for k in all_screens if k[0] != me] + [
+            (pid, "camera") for pid in (ranking if n <= 0 else ranking[: n + 1]) if pid in allowed
+        ]
+        has_low = [k[1] == "camera" and self._has_low_layer(k[0], now_s) for k in videos]
+        levels = self._downlink.levels(me, has_low)
+        self._downlink.applied(
+            me,
+            [k[0] for k, level in zip(videos, levels, strict=True) if level == PAUSED],
+            [k[0] for k, level in zip(videos, levels, strict=True) if level == LOW],
+        )
+        return {k: level for k, level in zip(videos, levels, strict=True) if level != PAUSED}

@@ -20,6 +20,7 @@ class ForwardedStreamStats:
     retransmitted: int
     forwarding: bool
     packets_native: int = 0  # of packets_sent, those written + protected + sent in C (media/_rtpsend.c)
+    low_layer: bool = False  # a camera sent as its publisher's thumbnail now (a thin downlink, downlink.py)
 
 
 @dataclass(frozen=True)

@@ -2,14 +2,19 @@
 test_media_downlink.py and benchmarks/links/downlink.py.
 
 A MediaRoom and three publishers, each sending Opus and pre-encoded VP8 (``--video-kbps`` each, a key frame
-every ``--keyframe-s``), and a viewer bot that decodes what it receives (aiortc's receiver then sends its
-Receiver Reports, NACKs, PLIs and REMB). Once the viewer shows all three videos, the call runs ``--before``
+every ``--keyframe-s``) and, as browsers do, the half-size thumbnail of its camera (the chair's wall's
+second track, ``--thumbnail-kbps``, 15 fps; ``--no-thumbnail``: none, so a thin link can only pause videos),
+and a viewer bot that decodes what it receives (aiortc's receiver then sends its Receiver Reports, NACKs,
+PLIs and REMB). Once the viewer shows all three videos, the call runs ``--before``
 seconds, then an iptables ``hashlimit`` rule drops the viewer's UDP above ``--cap-kbps`` for ``--capped``
 seconds, then the rule is deleted and the call runs ``--after`` seconds. Every 50 ms the process notes which
-videos the server forwards to the viewer; the viewer notes each packet it receives. Prints one JSON line: per
-phase, the freezes of audio and of the forwarded videos, paused video time, the fewest videos forwarded; and
-the recovery time: from the lift until the server forwards every video for the rest of the call and each
-shows a frame (``recovery_s``), and until all of them first show again (``first_full_s``).
+videos the server forwards to the viewer and which of them as the thumbnail (the low layer); the viewer notes
+each packet it receives (and each key frame's width, read from its VP8 header). Prints one JSON line: per
+phase, the freezes of audio and of the forwarded videos, paused video time, time on the low layer, the fewest
+videos forwarded, the video bitrate received and each video's median width (of the frames that could be
+shown); and the recovery time: from the lift until the server forwards every video at its full layer for the
+rest of the call and each shows a frame (``recovery_s``), and until all of them first show again at their full
+layer (``first_full_s``).
 
 Freezes, from the packets the viewer received (when each arrived, its sequence number; not from decoding,
 whose timing on a busy machine says more about the machine than the link):
@@ -44,7 +49,12 @@ if str(REPO) not in sys.path:
 from server.media.client import Arrival, ClientConfig, MediaClient, encode_test_pattern  # noqa: E402
 from server.media.config import MediaConfig  # noqa: E402
 from server.media.downlink import DownlinkConfig  # noqa: E402
-from server.media.events import MediaEvent, MediaListener, RenegotiationNeeded  # noqa: E402
+from server.media.events import (  # noqa: E402
+    ConnectionStateChanged,
+    MediaEvent,
+    MediaListener,
+    RenegotiationNeeded,
+)
 from server.media.room import MediaRoom  # noqa: E402
 
 PUBLISHERS = ("hall", "chumo", "iapa")  # the first is pinned (the chair's hall): the last video to go
@@ -62,6 +72,8 @@ class Renegotiations(MediaListener):
     def on_event(self, event: MediaEvent) -> None:
         if isinstance(event, RenegotiationNeeded) and event.participant_id not in self.pending:
             self.pending.append(event.participant_id)
+        elif isinstance(event, ConnectionStateChanged):
+            logging.getLogger(__name__).info("%s: %s", event.participant_id, event.state)
 
 
 def local_port(client: MediaClient) -> int:
@@ -133,22 +145,38 @@ def shown_frames(arrivals: list[Arrival]) -> list[float]:
     return shown
 
 
+def median(values: list[int]) -> int | None:
+    return sorted(values)[len(values) // 2] if values else None
+
+
+def width_at(keyframes: list[tuple[float, int]], t: float) -> int:
+    """The width of a video's frames at ``t``: its last key frame's then (0 before the first)."""
+    i = bisect.bisect_right(keyframes, (t, 1 << 30))
+    return keyframes[i - 1][1] if i else 0
+
+
 def measure(
-    ticks: list[tuple[float, set[str]]], audio: dict[str, list[Arrival]], video: dict[str, list[float]],
-    phases: dict[str, tuple[float, float]],
+    ticks: list[tuple[float, set[str], set[str]]], audio: dict[str, list[Arrival]],
+    video: dict[str, list[float]], phases: dict[str, tuple[float, float]],
+    video_packets: dict[str, list[Arrival]] | None = None,
+    widths: dict[str, list[tuple[float, int]]] | None = None,
 ) -> dict[str, Any]:
-    """Freezes and pauses per phase on the 50 ms grid of ``ticks`` (time, publishers whose video the server
-    forwarded), and the recovery time after the cap."""
+    """Freezes, pauses and low-layer time per phase on the 50 ms grid of ``ticks`` (time, publishers whose
+    video the server forwarded, those of them as the thumbnail), the video bitrate received and median
+    widths of the showable frames per phase (``video_packets``: each video's packets, ``widths``: its key
+    frames' arrival and width), and the recovery time after the cap."""
+    video_packets = video_packets or {}
+    widths = widths or {}
     out: dict[str, Any] = {}
     holes = {pid: audio_holes(audio[pid]) for pid in PUBLISHERS}
     for name, (start, end) in phases.items():
         lost = [n for pid in PUBLISHERS for at, n in holes[pid] if start <= at < end]
         received = sum(1 for pid in PUBLISHERS for a in audio[pid] if start <= a.at_s < end)
-        video_s = video_frozen_s = paused_s = 0.0
+        video_s = video_frozen_s = paused_s = low_s = 0.0
         video_freezes = 0
         frozen_before: set[str] = set()
         fewest = len(PUBLISHERS)
-        for t, forwarded in ticks:
+        for t, forwarded, low in ticks:
             if not start <= t < end:
                 continue
             fewest = min(fewest, len(forwarded))
@@ -158,6 +186,8 @@ def measure(
                     frozen_before.discard(pid)
                     continue
                 video_s += TICK_S
+                if pid in low:
+                    low_s += TICK_S
                 last = last_before(video[pid], t)
                 if last is None or t - last > VIDEO_FREEZE_S:
                     video_frozen_s += TICK_S
@@ -173,11 +203,18 @@ def measure(
             "video_freezes": video_freezes,
             "video_freeze_ratio": video_frozen_s / video_s if video_s else 0.0,
             "video_paused_ratio": paused_s / (len(PUBLISHERS) * (end - start)),
+            "video_low_ratio": low_s / (len(PUBLISHERS) * (end - start)),
             "fewest_videos": fewest,
+            "video_kbps_received": round(sum(a.size for pid in PUBLISHERS for a in video_packets.get(pid, ())
+                                             if start <= a.at_s < end) * 8 / 1000 / (end - start)),
+            "median_width": {pid: median([w for t in video[pid] if start <= t < end
+                                          and (w := width_at(widths.get(pid, []), t))])
+                             for pid in PUBLISHERS},
         }
-    # recovery: from the lift until every video is forwarded for the rest of the call and shows a frame
+    # recovery: from the lift until every video is forwarded at its full layer for the rest of the call and
+    # shows a frame
     lifted = phases["after"][0]
-    after = [(t, forwarded) for t, forwarded in ticks if t >= lifted]
+    after = [(t, forwarded - low) for t, forwarded, low in ticks if t >= lifted]
     missing = [i for i, (_, forwarded) in enumerate(after) if len(forwarded) < len(PUBLISHERS)]
     recovered = None
     for t, forwarded in after[missing[-1] + 1 if missing else 0 :]:
@@ -187,7 +224,8 @@ def measure(
             recovered = t - lifted
             break
     out["recovery_s"] = recovered
-    # and the first moment after the lift when all of them show (a step up the link then may or may not keep)
+    # and the first moment after the lift when all of them show at their full layer (a step up the link then
+    # may or may not keep)
     out["first_full_s"] = next(
         (t - lifted for t, forwarded in after
          if all(pid in forwarded and (last := last_before(video[pid], t)) is not None
@@ -204,11 +242,15 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     room = MediaRoom("downlink", config, listener)
     room.set_pinned([PUBLISHERS[0]])
     frames = encode_test_pattern(480, 360, FPS, FPS * 4, args.video_kbps * 1000, round(args.keyframe_s * FPS))
+    # the wall's thumbnail, as a browser sends it: half the size, at most 15 fps and 150 kb/s
+    thumbnail = () if args.no_thumbnail else encode_test_pattern(
+        240, 180, FPS, FPS * 4, args.thumbnail_kbps * 1000, round(args.keyframe_s * FPS))
     clients: dict[str, MediaClient] = {}
 
     async def join(pid: str, client_config: ClientConfig, publishes_video: bool) -> MediaClient:
         client = clients[pid] = MediaClient(pid, client_config)
-        offer = await room.join(pid, username=pid, unit=pid.upper(), publishes_video=publishes_video)
+        offer = await room.join(pid, username=pid, unit=pid.upper(), publishes_video=publishes_video,
+                                publishes_thumbnail=publishes_video and bool(thumbnail))
         await room.answer(pid, await client.accept_offer(offer))
         while listener.pending:
             other = listener.pending.pop(0)
@@ -217,13 +259,14 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 await room.answer(other, await clients[other].accept_offer(offer))
         return client
 
-    ticks: list[tuple[float, set[str]]] = []
+    ticks: list[tuple[float, set[str], set[str]]] = []
     rule: list[str] | None = None
     try:
         viewer = await join(VIEWER, ClientConfig(media=config, publish_audio=False, decode=True,
                                                  keep_arrivals=True), publishes_video=False)
         for pid in PUBLISHERS:
-            await join(pid, ClientConfig(media=config, video=True, encoded_video=frames, video_fps=FPS), True)
+            await join(pid, ClientConfig(media=config, video=True, encoded_video=frames, video_fps=FPS,
+                                         encoded_thumbnail=thumbnail), True)
         await viewer.wait_connected(20.0)
         deadline = time.monotonic() + 30.0
         while time.monotonic() < deadline:  # every video shown before the clock starts
@@ -243,23 +286,28 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             elif rule is not None and now >= lifted_at:
                 iptables("-D", *rule)
                 rule = None
-            forwarded = {f.publisher_id for f in room.stats().forwarded
-                         if f.viewer_id == VIEWER and f.kind == "video" and f.forwarding}
-            ticks.append((now, forwarded))
+            mine = [f for f in room.stats().forwarded
+                    if f.viewer_id == VIEWER and f.kind == "video" and f.forwarding]
+            ticks.append((now, {f.publisher_id for f in mine}, {f.publisher_id for f in mine if f.low_layer}))
             await asyncio.sleep(TICK_S)
         audio: dict[str, list[Arrival]] = {pid: [] for pid in PUBLISHERS}
         video: dict[str, list[float]] = {pid: [] for pid in PUBLISHERS}
+        received: dict[str, list[Arrival]] = {pid: [] for pid in PUBLISHERS}
         for label, arrivals in viewer.arrivals():  # one m-line per stream: not a bounded meeting
             if label.participant_id in audio and label.kind == "audio":
                 audio[label.participant_id] = arrivals
             elif label.participant_id in video:
                 video[label.participant_id] = shown_frames(arrivals)
+                received[label.participant_id] = arrivals
+        widths = {pid: [(a.at_s, a.width) for a in received[pid] if a.width] for pid in PUBLISHERS}
         phases = {"before": (t0, capped_at), "capped": (capped_at, lifted_at), "after": (lifted_at, end)}
-        result = measure(ticks, audio, video, phases)
+        result = measure(ticks, audio, video, phases, received, widths)
         logging.getLogger(__name__).info("capped %.1f .. %.1f s after the clock started, ended at %.1f",
                                          capped_at - t0, lifted_at - t0, end - t0)
         result["video_fps"] = {pid: round(len(video[pid]) / (end - t0 + 1.0), 1) for pid in PUBLISHERS}
         stats = room.stats()
+        result["thumbnail"] = bool(thumbnail)
+        result["final_width"] = {pid: widths[pid][-1][1] if widths[pid] else None for pid in PUBLISHERS}
         result["video_kbps_sent"] = {
             f.publisher_id: round(f.bytes_sent * 8 / 1000 / (end - t0 + 1.0))
             for f in stats.forwarded if f.viewer_id == VIEWER and f.kind == "video"
@@ -281,6 +329,9 @@ if __name__ == "__main__":
     parser.add_argument("--after", type=float, default=15.0)
     parser.add_argument("--video-kbps", type=int, default=350)
     parser.add_argument("--keyframe-s", type=float, default=1.0)
+    parser.add_argument("--thumbnail-kbps", type=int, default=120, help="each publisher's thumbnail")
+    parser.add_argument("--no-thumbnail", action="store_true",
+                        help="publishers send no thumbnail: a thin link pauses videos (no low layer)")
     parser.add_argument("--no-adapt", action="store_true",
                         help="the baseline: every video, whatever the link")
     parser.add_argument("--verbose", action="store_true", help="the room's log (each step) on stderr")

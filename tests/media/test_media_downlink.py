@@ -1,8 +1,9 @@
 """Downlink adaptation (server/media/downlink.py, issue 16): a viewer receives the videos its link carries.
 
-The policy's steps on given intervals, then the real thing: three aiortc publishers and an aiortc viewer in a
-network namespace, the viewer's downlink capped at 1 Mb/s by an iptables ``hashlimit`` rule for a while, then
-freed (tests/media/downlink_child.py)."""
+The policy's steps on given intervals (cameras to their thumbnails first, then pausing), then the real thing:
+three aiortc publishers (camera and thumbnail) and an aiortc viewer in a network namespace, the viewer's
+downlink capped at 1 Mb/s by an iptables ``hashlimit`` rule for a while, then freed
+(tests/media/downlink_child.py)."""
 
 from __future__ import annotations
 
@@ -14,31 +15,48 @@ from pathlib import Path
 
 import pytest
 
-from server.media.downlink import DownlinkConfig, DownlinkPolicy, Interval, ViewerLink
+from server.media.downlink import (
+    FULL,
+    LOW,
+    PAUSED,
+    DownlinkConfig,
+    DownlinkPolicy,
+    Interval,
+    ViewerLink,
+    ladder,
+)
 from server.media.uplink import UplinkConfig, UplinkEstimator
 from tests.netns import namespace
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 VIDEO_BPS = 350_000
+LOW_BPS = 110_000
 AUDIO_BPS = 130_000
 
 
-def interval(videos: int, loss: float | None, remb_bps: float | None = None) -> Interval:
-    video = videos * VIDEO_BPS
+def interval(levels: tuple[int, ...], loss: float | None, remb_bps: float | None = None) -> Interval:
+    full, low = levels.count(FULL), levels.count(LOW)
+    video = full * VIDEO_BPS + low * LOW_BPS
     return Interval(seconds=0.5, loss=loss, sent_bps=AUDIO_BPS + video, audio_bps=AUDIO_BPS, video_bps=video,
-                    videos=videos, remb_bps=remb_bps)
+                    videos=full + low, remb_bps=remb_bps, low_videos=low, low_bps=low * LOW_BPS)
+
+
+def cap(link: ViewerLink) -> int | None:
+    """Without low layers, a step is a number of videos: None (all) ... 0."""
+    return None if link.level is None else len(link.ladder) - 1 - link.level
 
 
 def run(policy: DownlinkPolicy, link: ViewerLink, start_s: float, seconds: float,
         loss: float | None, remb_bps: float | None = None) -> list[tuple[float, int | None]]:
-    """Intervals of 0.5 s with this loss, the viewer forwarded what its cap allows; the caps stepped to."""
+    """Intervals of 0.5 s with this loss, the viewer forwarded what its step allows; the steps taken (as
+    `cap`: videos forwarded, when no video has a low layer)."""
     steps = []
     t = start_s
     while t < start_s + seconds:
-        videos = link.wanted if link.cap is None else min(link.cap, link.wanted)
-        if policy._step(link, interval(videos, loss, remb_bps), t):  # noqa: SLF001 - the policy's core
-            steps.append((t, link.cap))
+        levels = link.ladder[link.level or 0]
+        if policy._step(link, interval(levels, loss, remb_bps), t):  # noqa: SLF001 - the policy's core
+            steps.append((t, cap(link)))
         t += 0.5
     return steps
 
@@ -47,7 +65,7 @@ def test_policy_steps_down_on_loss_and_back_up_with_backoff() -> None:
     config = DownlinkConfig(up_after_s=2.0, backoff_max_s=5.0)  # round figures for the timings below
     policy = DownlinkPolicy(config)
     link = policy.link("v")
-    link.wanted = 3
+    link.ladder = ladder((False, False, False))  # three videos, none with a low layer: pausing only
     # random loss under 10 % is the link's noise: every video stays
     assert run(policy, link, 0.0, 10.0, 0.05) == []
     # one lossy interval is not enough; two are: 12 % of 1.18 Mb/s arrived carries two videos
@@ -60,17 +78,17 @@ def test_policy_steps_down_on_loss_and_back_up_with_backoff() -> None:
     assert [cap for _, cap in steps] == [2, None]
     assert steps[0][0] - 12.0 >= 2.0 + 4.0
     # the link thins further: down to audio only, never below; each step down lengthens the next wait
-    link.cap, link.backoff_s = 2, 0.0
+    link.level, link.backoff_s = 1, 0.0
     run(policy, link, 50.0, 1.0, 0.3)
-    assert link.cap == 1
+    assert cap(link) == 1
     run(policy, link, 60.0, 1.0, 0.3)
-    assert link.cap == 0
+    assert cap(link) == 0
     run(policy, link, 70.0, 1.0, 0.5)
-    assert link.cap == 0 and link.backoff_s == 4.0
+    assert cap(link) == 0 and link.backoff_s == 4.0
     # a step up that fails: the back-off doubles to its cap; one that holds: back to none
     assert run(policy, link, 71.0, 6.5, 0.0) == [(70.5 + 2.0 + 4.0, 1)]
     run(policy, link, 77.5, 1.0, 0.3)
-    assert link.cap == 0 and link.backoff_s == config.backoff_max_s
+    assert cap(link) == 0 and link.backoff_s == config.backoff_max_s
     # the link is free again: the first step up after the back-off, the next, of two, as soon as it held
     steps = run(policy, link, 78.5, 30.0, 0.0)
     assert [cap for _, cap in steps] == [1, None]
@@ -83,7 +101,7 @@ def test_policy_steps_down_on_loss_and_back_up_with_backoff() -> None:
 def test_remb_is_reported_not_acted_on() -> None:
     policy = DownlinkPolicy(DownlinkConfig())
     link = policy.link("v")
-    link.wanted = 3
+    link.ladder = ladder((True, True, True))
     # aiortc's estimator in a busy process says a third of what arrives whole: no step on it
     assert run(policy, link, 0.0, 5.0, 0.03, remb_bps=300_000) == []
     policy.remb("v", 400_000, [1, 2], 6.0)
@@ -92,21 +110,60 @@ def test_remb_is_reported_not_acted_on() -> None:
     assert sorted(link.remb.values()) == [(300_000, 6.0), (500_000, 6.5)]
 
 
-def test_budget_keeps_screens_first_and_audio_always() -> None:
+def test_ladder_reduces_to_thumbnails_before_pausing() -> None:
+    """The steps: cameras with a thumbnail go to it, the least important first, before any video is paused;
+    a less important video without one is paused before a more important one is reduced; screens (listed
+    first) are paused last."""
+    f, lo, p = FULL, LOW, PAUSED
+    assert ladder((True, True, True)) == (
+        (f, f, f), (f, f, lo), (f, lo, lo), (lo, lo, lo), (lo, lo, p), (lo, p, p), (p, p, p))
+    assert ladder((False, False, False)) == ((f, f, f), (f, f, p), (f, p, p), (p, p, p))  # today's pausing
+    assert ladder((True, True, False)) == (
+        (f, f, f), (f, f, p), (f, lo, p), (lo, lo, p), (lo, p, p), (p, p, p))
+    # a screen and two cameras: the cameras go to their thumbnails, then are paused; the screen last
+    assert ladder((False, True, True)) == (
+        (f, f, f), (f, f, lo), (f, lo, lo), (f, lo, p), (f, p, p), (p, p, p))
+    assert ladder(()) == ((),)
+
+
+def test_a_thin_link_steps_to_the_thumbnails_first_and_back_up() -> None:
+    policy = DownlinkPolicy(DownlinkConfig(up_after_s=2.0, backoff_max_s=5.0))
+    assert policy.levels("v", [True, True, True]) == (FULL, FULL, FULL)
+    link = policy.link("v")
+    # 1.18 Mb/s sent, 30 % lost: 826 kb/s arrived, 696 for video: the hall full and two thumbnails (560 kb/s,
+    # a thumbnail not measured yet counted at LOW_SHARE of a camera), not the hall and one more camera (805)
+    assert run(policy, link, 0.0, 0.5, 0.3) == [(0.0, 4)]
+    assert link.level == 2 and policy.levels("v", [True, True, True]) == (FULL, LOW, LOW)
+    # thinner still: every camera as its thumbnail before any is paused (the low layer's measured rate)
+    assert run(policy, link, 2.0, 0.5, 0.3)
+    assert policy.levels("v", [True, True, True]) == (LOW, LOW, LOW)
+    # the link recovers: back to every camera at full, a step and then two
+    steps = run(policy, link, 3.0, 30.0, 0.0)
+    assert len(steps) == 2 and link.level is None  # up one step after the back-off, then two: all full
+    assert policy.levels("v", [True, True, True]) == (FULL, FULL, FULL)
+    # the room's choice is reported (link_quality: videos_paused, videos_reduced)
+    policy.applied("v", ["c"], ["b"])
+    assert (link.paused, link.reduced) == (("c",), ("b",))
+
+
+def test_levels_keep_screens_first_and_audio_always() -> None:
     policy = DownlinkPolicy(DownlinkConfig())
-    assert policy.budget("v", 1, 4) == (1, 4)  # no cap
-    policy.link("v").cap = 2
-    assert policy.budget("v", 1, 4) == (1, 1)
-    policy.link("v").cap = 0
-    assert policy.budget("v", 1, 4) == (0, 0)
-    assert DownlinkPolicy(DownlinkConfig(enabled=False)).budget("v", 1, 4) == (1, 4)
+    screen_and_cameras = [False, False, False, False, False]
+    assert policy.levels("v", screen_and_cameras) == (FULL,) * 5  # no step
+    policy.link("v").level = 3
+    assert policy.levels("v", screen_and_cameras) == (FULL, FULL, PAUSED, PAUSED, PAUSED)
+    policy.link("v").level = 5
+    assert policy.levels("v", screen_and_cameras) == (PAUSED,) * 5
+    assert DownlinkPolicy(DownlinkConfig(enabled=False)).levels("v", screen_and_cameras) == (FULL,) * 5
 
 
 @pytest.mark.e2e
 def test_capped_viewer_switched_down_and_up(tmp_path: Path) -> None:
-    """A capped viewer switched down and up: while capped at 1 Mb/s it gets fewer videos, not frozen ones,
-    and no audio freeze; once the cap is lifted, every video comes back. Three videos of ~450 kb/s
-    (1.5 Mb/s with audio): the cap binds even when a loaded machine's publishers send less than they do."""
+    """A capped viewer switched down and up: while capped at 1 Mb/s it gets the cameras as their publishers'
+    thumbnails (the low layer: half the width, a fraction of the bitrate) rather than frozen or paused videos,
+    and no audio freeze; once the cap is lifted, every camera comes back at its full layer. Three cameras of
+    ~450 kb/s (1.5 Mb/s with audio: the cap binds even when a loaded machine's publishers send less), each
+    publisher also sending its 240x180 thumbnail as browsers do (the chair's wall's second track)."""
     why = "this test needs root, iproute2 and iptables (Debian: apt-get install iptables)"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     with namespace("gb-downlink", [], why=why) as name:
@@ -118,17 +175,24 @@ def test_capped_viewer_switched_down_and_up(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     print(json.dumps(result, indent=1))
-    capped = result["capped"]
+    before, capped = result["before"], result["capped"]
+    assert result["thumbnail"] and before["video_low_ratio"] == 0.0, result
     assert capped["audio_freezes"] == 0, capped
-    assert capped["fewest_videos"] < 3 and capped["video_paused_ratio"] > 0.05, capped
-    # the baseline (--no-adapt) freezes 55-63 % of its video time here; adapted, 8-18 % was seen (the failed
-    # step ups, each cut short)
-    assert capped["video_freeze_ratio"] < 0.4, capped
-    # switched up: all three videos show again after the lift. The issue's target is 10 s; on this 2-core
-    # machine under a load average of 23-30 from other jobs 4.3-12.0 s was seen (the first step up waits the
-    # back-off after the last failed try under the cap), so the test allows 15 s. Whether the last step up
-    # holds to the end of the call (`recovery_s`) depends on the load too: printed above
+    # switched down to the low layer, not paused: the videos it got were thumbnails most of the capped time
+    assert capped["video_low_ratio"] > 0.3, capped
+    assert capped["video_low_ratio"] > capped["video_paused_ratio"], capped
+    # received: half the width (240 of 480 px) for the cameras below the pinned hall, less bitrate
+    assert before["median_width"] == {"hall": 480, "chumo": 480, "iapa": 480}, before
+    assert capped["median_width"]["chumo"] == 240 and capped["median_width"]["iapa"] == 240, capped
+    assert capped["video_kbps_received"] < 0.8 * before["video_kbps_received"], (before, capped)
+    # and not frozen: the pause-only policy (--no-thumbnail) froze 22-42 % of its forwarded video time at
+    # 1 Mb/s in the benchmark, the baseline (--no-adapt) 55-63 % here
+    assert capped["video_freeze_ratio"] < 0.2, capped
+    # switched up: every camera at its full layer again after the lift. The issue's target is 10 s; on this
+    # 2-core machine under load (other jobs) the pause-only policy took 4.3-12.0 s (the first step up waits
+    # the back-off after the last failed try under the cap), so the test allows 15 s
     assert result["first_full_s"] is not None and result["first_full_s"] <= 15.0, result
+    assert result["final_width"] == {"hall": 480, "chumo": 480, "iapa": 480}, result
 
 
 def test_uplink_estimate_lowers_a_lossy_publisher_and_recovers() -> None:

@@ -202,3 +202,54 @@ async def test_sender_report_carries_what_was_forwarded(audio: Negotiated) -> No
     resumed = audio.parsed()[-1]
     assert resumed.sequence_number == (last.sequence_number + 1) % 65536
     assert 0 < (resumed.timestamp - last.timestamp) % 2**32 < 48000  # advanced by the real gap (>= 20 ms)
+
+
+@pytest.mark.asyncio
+async def test_layer_switch_waits_for_the_other_layers_keyframe_and_stays_contiguous(
+    video: Negotiated,
+) -> None:
+    """A camera m-line switched to its publisher's thumbnail (downlink.py's low layer) and back: each switch
+    at the other layer's key frame, the viewer's numbering continuous across both sources."""
+    camera, thumbnail = 1111, 2222
+    f = video.forwarder
+    assert f.forward(incoming(10, 1000, VP8_KEYFRAME, marker=1, ssrc=camera))
+    assert f.forward(incoming(11, 4000, VP8_DELTA, marker=1, ssrc=camera))
+    f.set_layer(1)
+    assert f.keyframe_layer == 1 and not f.low_layer
+    # until the thumbnail's key frame, the camera goes on; the thumbnail's delta frames are not sent
+    assert not f.forward(incoming(500, 70000, VP8_DELTA, marker=1, ssrc=thumbnail), 1)
+    assert f.forward(incoming(12, 7000, VP8_DELTA, marker=1, ssrc=camera))
+    assert f.forward(incoming(501, 73000, VP8_KEYFRAME, marker=1, ssrc=thumbnail), 1)
+    assert f.low_layer and f.keyframe_layer is None and f.layer_switches == 1
+    assert not f.forward(incoming(13, 10000, VP8_DELTA, marker=1, ssrc=camera))  # the camera is off now
+    assert f.forward(incoming(502, 76000, VP8_DELTA, marker=1, ssrc=thumbnail), 1)
+    # back up: the thumbnail goes on until the camera's key frame
+    f.set_layer(0)
+    assert f.keyframe_layer == 0
+    assert not f.forward(incoming(14, 13000, VP8_DELTA, marker=1, ssrc=camera))
+    assert f.forward(incoming(503, 79000, VP8_DELTA, marker=1, ssrc=thumbnail), 1)
+    assert f.forward(incoming(15, 16000, VP8_KEYFRAME, marker=1, ssrc=camera))
+    assert not f.low_layer and f.layer_switches == 2
+    sent = video.parsed()
+    key, delta = VP8_KEYFRAME, VP8_DELTA
+    assert [p.payload for p in sent] == [key, delta, delta, key, delta, delta, key]
+    assert {p.ssrc for p in sent} == {hooks.sender_ssrc(video.transceiver.sender)}
+    seqs = [p.sequence_number for p in sent]
+    assert all((b - a) % 65536 == 1 for a, b in zip(seqs, seqs[1:], strict=False))
+    timestamps = [p.timestamp for p in sent]
+    assert all(0 < (b - a) % 2**32 < 2**31 for a, b in zip(timestamps, timestamps[1:], strict=False))
+    # within one source, its own spacing (3000 ticks a frame at 30 fps)
+    assert (timestamps[5] - timestamps[4]) % 2**32 == 3000
+
+
+@pytest.mark.asyncio
+async def test_a_paused_forwarder_resumes_on_the_layer_it_is_set_to(video: Negotiated) -> None:
+    f = video.forwarder
+    f.enabled = False
+    f.set_layer(1)  # nothing sent now: the switch is at once, the resume waits for the thumbnail's key frame
+    assert f.low_layer
+    f.enabled = True
+    f.restart()
+    assert f.keyframe_layer == 1
+    assert not f.forward(incoming(10, 1000, VP8_KEYFRAME, marker=1, ssrc=1111))
+    assert f.forward(incoming(500, 9000, VP8_KEYFRAME, marker=1, ssrc=2222), 1)

@@ -17,6 +17,7 @@ import pytest
 from aiortc.rtp import RtcpReceiverInfo
 
 from server.live import quality as live_quality
+from server.live import wall
 from server.live.connections import Connection, LiveRoom
 from server.media.client import ClientConfig
 from server.media.quality import LinkMeter, LinkSample, ReportTimes, rate
@@ -170,7 +171,7 @@ async def test_the_chair_gets_every_line_a_commune_only_its_own_every_interval()
     assert set(lines) == {"u1", "u2", "u3"}
     assert lines["u2"] == {"participant_id": "u2", "unit": "CHUMO", "rating": "fair", "rtt_ms": 180,
                            "loss_up_pct": 5.1, "loss_down_pct": 0.4, "recv_kbps": 96, "videos_paused": ["u1"],
-                           "remb_kbps": None}
+                           "videos_reduced": [], "remb_kbps": None}
     assert lines["u1"]["rating"] == "good" and lines["u3"]["rating"] == "unknown"
     assert lines["u3"]["rtt_ms"] is None and lines["u3"]["recv_kbps"] is None
     for pid in ("u2", "u3"):
@@ -178,3 +179,38 @@ async def test_the_chair_gets_every_line_a_commune_only_its_own_every_interval()
             assert [x["participant_id"] for x in msg["links"]] == [pid]  # type: ignore[union-attr]
     # what went out is a valid server message
     m.LinkQuality.model_validate(sockets["u2"].sent[0])
+
+
+@pytest.mark.asyncio
+async def test_a_thumbnail_a_thin_link_receives_in_place_of_a_camera_is_sent_while_it_does() -> None:
+    """A commune's thumbnail that no wall shows is told to stop (``thumbnail`` false); once a viewer's thin
+    link receives it in place of the commune's camera (its line's ``videos_reduced``), the commune is told to
+    send it, and to stop again when no viewer does (server/live/quality.py, server/live/wall.py)."""
+    room = Room(meeting_id=1, title="Giao ban")
+    media = FakeMedia([LinkSample("u2", 40.0, 0.0, 0.12, 900.0)])
+    live = LiveRoom(meeting_id=1, room=room, media=media, chair_unit_id=1)  # type: ignore[arg-type]
+    sockets = {}
+    for pid, unit, chair in (("u1", "IAPA", True), ("u2", "CHUMO", False), ("u3", "POTO", False)):
+        room.admit(person(pid, unit, chair))
+        sockets[pid] = Socket()
+        actor = Actor(int(pid[1:]), pid, pid, Role.CHAIR if chair else Role.MEMBER, 1, unit, f"UBND {unit}")
+        live.connections[pid] = Connection(1, pid, actor, sockets[pid].send, sockets[pid].close, 1)
+    live.connections["u3"].publishes_thumbnail = True
+
+    def told(pid: str) -> list[object]:
+        return [x["send"] for x in sockets[pid].sent if x["type"] == "thumbnail"]
+
+    meter = LinkMeter()
+    await live_quality.report_once(live, meter)
+    await wall.sync_senders(live)
+    assert told("u3") == [False] and told("u2") == []  # no wall shows it, nobody needs it
+    media.samples = [LinkSample("u2", 40.0, 0.0, 0.12, 600.0, (), ("u3",))]  # Chư Mố gets Pờ Tó's thumbnail
+    await live_quality.report_once(live, meter)
+    assert told("u3") == [False, True]
+    reports = [x for x in sockets["u2"].sent if x["type"] == "link_quality"]
+    assert reports[-1]["links"] == [{**reports[0]["links"][0], "recv_kbps": 600, "videos_reduced": ["u3"]}]  # type: ignore[index, dict-item]
+    await live_quality.report_once(live, meter)
+    assert told("u3") == [False, True]  # told once
+    media.samples = [LinkSample("u2", 40.0, 0.0, 0.0, 1200.0)]  # the link recovered: the camera again
+    await live_quality.report_once(live, meter)
+    assert told("u3") == [False, True, False]

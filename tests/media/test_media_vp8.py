@@ -24,3 +24,15 @@ def test_garbage_is_not_a_keyframe() -> None:
     assert not is_keyframe_start(b"")
     assert not is_keyframe_start(b"\x90")
     assert not is_keyframe_start(b"\x00\x00")  # not a partition start
+
+
+def test_keyframe_size_reads_the_vp8_header_of_a_key_frame_only() -> None:
+    from server.media.client import encode_test_pattern
+    from server.media.vp8 import keyframe_size
+
+    frames = encode_test_pattern(240, 180, 15, 3, 120_000, 15)
+    assert keyframe_size(b"\x10" + frames[0]) == (240, 180)
+    assert keyframe_size(b"\x90\x80\x81\x23" + frames[0]) == (240, 180)  # with a picture id
+    assert keyframe_size(b"\x10" + frames[1]) is None  # a delta frame
+    assert keyframe_size(b"\x00" + frames[0]) is None  # not the start of the frame
+    assert keyframe_size(b"\x10" + frames[0][:8]) is None  # cut short
