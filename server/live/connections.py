@@ -141,6 +141,8 @@ class LiveRoom:
     agenda_opened_s: float = 0.0
     agenda_held_s: dict[int, float] = field(default_factory=dict)
     opened_monotonic_s: float = field(default_factory=time.monotonic)
+    # publishers whose thumbnail a thin link receives in place of their camera (server/live/quality.py)
+    low_layers: frozenset[str] = frozenset()
 
     def clock_s(self) -> float:
         """The meeting clock: the recording's when it records (captions and tracks share it), else seconds

@@ -2,7 +2,9 @@
 
 Every ``INTERVAL_S`` the media room's :class:`~server.media.quality.LinkMeter` samples each participant's
 round trip, loss each way and received bitrate; the chair and clerk (whoever may moderate) receive every
-connection point's line, anyone else only its own. Started by the first media ``join`` of the meeting, it runs
+connection point's line, anyone else only its own. The publishers whose thumbnail some viewer receives in
+place of their camera (its thin link's low layer, server/media/downlink.py) are told to send it
+(``thumbnail``, server/live/wall.py). Started by the first media ``join`` of the meeting, it runs
 in the room's tasks, so the meeting's end (or the server's shutdown) stops it.
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from server.live import wall
 from server.live.connections import LiveRoom
 from server.media.quality import LinkMeter, LinkSample
 from server.rooms import messages as m
@@ -49,6 +52,7 @@ def link_info(live: LiveRoom, sample: LinkSample) -> m.LinkInfo | None:
         loss_down_pct=pct(sample.loss_down),
         recv_kbps=None if sample.recv_kbps is None else round(sample.recv_kbps),
         videos_paused=list(sample.videos_paused),
+        videos_reduced=list(sample.videos_reduced),
         remb_kbps=None if sample.remb_kbps is None else round(sample.remb_kbps),
     )
 
@@ -56,6 +60,12 @@ def link_info(live: LiveRoom, sample: LinkSample) -> m.LinkInfo | None:
 async def report_once(live: LiveRoom, meter: LinkMeter) -> int:
     """Sample and send one report; the number of messages sent."""
     samples = await live.media.link_samples(meter)  # type: ignore[attr-defined]
+    # the thumbnails some viewer's thin link takes as the low layer of their camera: their publishers must
+    # send them, whether or not a wall shows them
+    low_layers = frozenset(pid for s in samples for pid in s.videos_reduced)
+    if low_layers != live.low_layers:
+        live.low_layers = low_layers
+        await wall.sync_senders(live)
     infos = [info for info in (link_info(live, s) for s in samples) if info is not None]
     sent = 0
     for pid, conn in list(live.connections.items()):

@@ -6,8 +6,9 @@ a second track). A socket of the chairing unit asks for a page (``wall_page``); 
 thumbnails of that page only (``MediaRoom.set_wall``), and the full camera of the hall and the floor holder as
 before (last-N, pinned). The page's content follows joins and leaves; a page that no longer exists becomes the
 last one. Paging is rate-limited per socket. A connection point whose thumbnail no wall shows is told to stop
-encoding it (``thumbnail`` ``send: false``) and to resume once a page shows it: its link carries the second
-layer only while someone looks at it.
+encoding it (``thumbnail`` ``send: false``) and to resume once a page shows it, or once a viewer on a thin
+link receives it in place of the camera (the low layer, server/media/downlink.py): its link carries the second
+layer only while someone needs it.
 """
 
 from __future__ import annotations
@@ -96,9 +97,10 @@ async def refresh(live: LiveRoom, per_page: int) -> None:
 
 
 async def sync_senders(live: LiveRoom) -> None:
-    """Tell each publisher of a thumbnail whether a wall shows it now (only when that changed)."""
+    """Tell each publisher of a thumbnail whether a wall shows it now, or a viewer on a thin link receives it
+    in place of its camera (`LiveRoom.low_layers`, server/live/quality.py); only when that changed."""
     walls = [c for c in live.connections.values() if c.wall_page is not None and not c.closed]
-    shown = {pid for c in walls for pid in c.wall_shown}
+    shown = {pid for c in walls for pid in c.wall_shown} | live.low_layers
     for pid, conn in list(live.connections.items()):
         if conn.closed or not conn.publishes_thumbnail:
             continue

@@ -463,6 +463,9 @@ class LinkInfo(_Msg):
     loss_down_pct: float | None  # of what the server sent it, what the participant reported lost
     recv_kbps: int | None  # what the server sent it
     videos_paused: list[str] = []  # participants whose video it is not sent now, to spare its link
+    videos_reduced: list[
+        str
+    ] = []  # participants whose camera it is sent as their thumbnail, to spare its link
     remb_kbps: int | None = None  # its receiver's estimate of what it can take (REMB), when it sends one
 
 

@@ -20,6 +20,7 @@ import {
   tileIds,
   unitNameOf,
   videoPaused,
+  videoReduced,
 } from "../../web/js/room/state.js";
 import { person as personOf, run, welcome as welcomeTo } from "./fixtures.mjs";
 
@@ -630,6 +631,18 @@ describe("link quality", () => {
     assert.equal(videoPaused(chair, CHURANG.id), false);
     // a line from before the field existed
     assert.equal(videoPaused(run(communeRoom(), { type: "link_quality", links: [line(CHUMO.id, "good")] }), CHAIR.id), false);
+  });
+
+  test("cameras the server sends this page as their thumbnail (the lower layer): from its own line only", () => {
+    let s = run(communeRoom(), { type: "link_quality", links: [line(CHUMO.id, "fair", { videos_reduced: [CHURANG.id] })] });
+    assert.equal(videoReduced(s, CHURANG.id), true);
+    assert.equal(videoPaused(s, CHURANG.id), false);
+    assert.equal(videoReduced(s, CHAIR.id), false);
+    s = run(s, { type: "link_quality", links: [line(CHUMO.id, "good", { videos_reduced: [] })] });
+    assert.equal(videoReduced(s, CHURANG.id), false);
+    const chair = run(chairRoom(), { type: "link_quality", links: [line(CHUMO.id, "fair", { videos_reduced: [CHURANG.id] })] });
+    assert.equal(videoReduced(chair, CHURANG.id), false);
+    assert.equal(videoReduced(run(communeRoom(), { type: "link_quality", links: [line(CHUMO.id, "good")] }), CHAIR.id), false);
   });
 });
 

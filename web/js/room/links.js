@@ -4,7 +4,7 @@
 import { h } from "../dom.js";
 import { lang, t } from "../i18n.js";
 import { STRINGS } from "../strings.js";
-import { videoPaused } from "./state.js";
+import { videoPaused, videoReduced } from "./state.js";
 
 const VI = {
   "link.own": "Đường truyền của điểm cầu (máy chủ đo)",
@@ -16,6 +16,7 @@ const VI = {
   "link.remb": "máy nhận ước lượng {kbps} kb/s",
   "link.none": "chưa đo được",
   "link.paused": "Tạm dừng video để tiết kiệm băng thông",
+  "link.reduced": "Hình chất lượng thấp để tiết kiệm băng thông",
 };
 const EN = {
   "link.own": "Your connection point's link (measured by the server)",
@@ -27,6 +28,7 @@ const EN = {
   "link.remb": "receiver's estimate {kbps} kb/s",
   "link.none": "not measured yet",
   "link.paused": "Video paused to save bandwidth",
+  "link.reduced": "Lower-quality video to save bandwidth",
 };
 for (const [table, extra] of [
   [STRINGS.vi, VI],
@@ -90,11 +92,18 @@ export function linkFlag(line, unitName) {
   );
 }
 
-/** A tile's flag while the server holds `pid`'s video back from this page to spare the page's link; or null. */
+/** A tile's flag while the server holds `pid`'s video back from this page to spare the page's link, or sends
+ * its camera as the thumbnail (the lower layer); or null. */
 export function pausedFlag(state, pid) {
-  if (!videoPaused(state, pid)) return null;
-  const label = t("link.paused");
-  return h("span.flag.paused", { "data-testid": "video-paused", title: label, "aria-label": label }, label);
+  if (videoPaused(state, pid)) {
+    const label = t("link.paused");
+    return h("span.flag.paused", { "data-testid": "video-paused", title: label, "aria-label": label }, label);
+  }
+  if (videoReduced(state, pid)) {
+    const label = t("link.reduced");
+    return h("span.flag.paused", { "data-testid": "video-reduced", title: label, "aria-label": label }, label);
+  }
+  return null;
 }
 
 /** Fill the page's own line (its connection point as the server measures it); hidden until measured. */

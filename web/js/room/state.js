@@ -80,6 +80,12 @@ export function videoPaused(state, pid) {
   return Boolean(own && Array.isArray(own.videos_paused) && own.videos_paused.includes(pid));
 }
 
+/** Whether the server sends `pid`'s camera to this page as its thumbnail, to spare its link (`videos_reduced`). */
+export function videoReduced(state, pid) {
+  const own = linkOf(state, state.me);
+  return Boolean(own && Array.isArray(own.videos_reduced) && own.videos_reduced.includes(pid));
+}
+
 /** Raised hands in the order they were raised: [{id, position, unit_name, display_name}]. */
 export function handQueue(state) {
   return state.hands

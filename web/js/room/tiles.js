@@ -126,8 +126,9 @@ export class TileView {
       tile.el.dataset.unit = p.unit;
       const pos = handPosition(state, pid);
       const link = linkOf(state, pid);
-      const paused = pausedFlag(state, pid); // the server holds this video back to spare this page's link
-      tile.el.classList.toggle("video-paused", Boolean(paused));
+      // the server holds this video back to spare this page's link, or sends it as the thumbnail
+      const paused = pausedFlag(state, pid);
+      tile.el.classList.toggle("video-paused", Boolean(paused) && paused.dataset.testid === "video-paused");
       mount(
         tile.flags,
         link ? linkFlag(link, p.unit_name) : null,
