@@ -10,9 +10,10 @@ thumbnails first, then paused), ``pause`` (the same policy with publishers that 
 paused only, the policy before the layer step) and ``baseline`` (adaptation off: every video to every viewer,
 whatever its link). Reported for the capped phase (the whole call when there is no cap): audio freezes (runs
 of 5+ audio packets lost, 100 ms) and their share of audio, the share of forwarded-video time frozen (no
-showable frame for 217 ms), the shares of video time on the low layer and paused, the fewest videos
-forwarded, the video bitrate the viewer received and the median width it decoded of the two cameras below the
-pinned hall; and the time after the cap is lifted until all three cameras show again at their full layer.
+showable frame for 217 ms), the shares of video time on the low layer, paused and shown (forwarded and not
+frozen), the fewest videos forwarded, the video bitrate the viewer received and the median width (read from
+the key frames' VP8 headers) of the showable frames of the two cameras below the pinned hall; and the time
+after the cap is lifted until all three cameras show again at their full layer.
 
     python -m benchmarks.links.downlink                     # loss 0 / 5 % x cap none / 1 / 0.5 Mb/s (~6 min)
     python -m benchmarks.links.downlink --loss 0 2 5 10 --caps 0 2000 1000 500
@@ -117,18 +118,20 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{len(cells) * len(modes)} calls in {time.monotonic() - t0:.0f} s, load average "
           f"{os.getloadavg()[0]:.1f}\n")
     print("| loss each way | viewer cap | server | audio freezes | audio lost in freezes | video time frozen "
-          "| on low layer | paused | fewest videos | video received | width, 2nd/3rd camera "
+          "| on low layer | paused | video shown | fewest videos | video received | width, 2nd/3rd camera "
           "| full layer back after the cap | frozen / layers' |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for loss, cap in cells:
         frozen: dict[str, float] = {}
         for mode in modes:
             result = results[(loss, cap, mode)]
             if not result:
-                print(f"| {loss:g} % | {cap} | {mode} | failed ||||||||||")
+                print(f"| {loss:g} % | {cap} | {mode} | failed |||||||||||")
                 continue
             phase = result["capped"] if cap else whole_call(result)
             frozen[mode] = phase["video_freeze_ratio"]
+            # of the three videos' time, the share with a showable picture (forwarded and not frozen)
+            shown = (1 - phase["video_paused_ratio"]) * (1 - phase["video_freeze_ratio"])
             back = result["recovery_s"]
             recovery = "—" if not cap else ("not within the call" if back is None else f"{back:.1f} s")
             ratio = ""
@@ -138,7 +141,7 @@ def main(argv: list[str] | None = None) -> None:
             print(f"| {loss:g} % | {'none' if not cap else f'{cap / 1000:g} Mb/s'} | {mode} | "
                   f"{phase['audio_freezes']} | {phase['audio_freeze_ratio']:.2%} | "
                   f"{phase['video_freeze_ratio']:.1%} | {phase['video_low_ratio']:.1%} | "
-                  f"{phase['video_paused_ratio']:.1%} | {phase['fewest_videos']} | "
+                  f"{phase['video_paused_ratio']:.1%} | {shown:.1%} | {phase['fewest_videos']} | "
                   f"{phase['video_kbps_received']:.0f} kb/s | {lower_width(phase)} | {recovery} | {ratio} |")
     print("\nPhase: the capped one (the whole call without a cap). Targets (issue 16): capped at 1 Mb/s, 0 "
           "audio freezes and video at a lower layer instead of frozen; full quality back within 10 s of the "

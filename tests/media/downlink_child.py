@@ -5,7 +5,8 @@ A MediaRoom and three publishers, each sending Opus and pre-encoded VP8 (``--vid
 every ``--keyframe-s``) and, as browsers do, the half-size thumbnail of its camera (the chair's wall's
 second track, ``--thumbnail-kbps``, 15 fps; ``--no-thumbnail``: none, so a thin link can only pause videos),
 and a viewer bot that decodes what it receives (aiortc's receiver then sends its Receiver Reports, NACKs,
-PLIs and REMB). Once the viewer shows all three videos, the call runs ``--before``
+PLIs and REMB). The publishers run in a process of their own (server.media.client_process), as senders:
+they receive each other's audio, no video. Once the viewer shows all three videos, the call runs ``--before``
 seconds, then an iptables ``hashlimit`` rule drops the viewer's UDP above ``--cap-kbps`` for ``--capped``
 seconds, then the rule is deleted and the call runs ``--after`` seconds. Every 50 ms the process notes which
 videos the server forwards to the viewer and which of them as the thumbnail (the low layer); the viewer notes
@@ -47,12 +48,14 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from server.media.client import Arrival, ClientConfig, MediaClient, encode_test_pattern  # noqa: E402
+from server.media.client_process import ClientProcess  # noqa: E402
 from server.media.config import MediaConfig  # noqa: E402
 from server.media.downlink import DownlinkConfig  # noqa: E402
 from server.media.events import (  # noqa: E402
     ConnectionStateChanged,
     MediaEvent,
     MediaListener,
+    Offer,
     RenegotiationNeeded,
 )
 from server.media.room import MediaRoom  # noqa: E402
@@ -245,28 +248,40 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     # the wall's thumbnail, as a browser sends it: half the size, at most 15 fps and 150 kb/s
     thumbnail = () if args.no_thumbnail else encode_test_pattern(
         240, 180, FPS, FPS * 4, args.thumbnail_kbps * 1000, round(args.keyframe_s * FPS))
+    # the publishers in their own process, as senders only (no decoding; they receive the others' audio, not
+    # their videos): the call's process is the server's and the measured viewer's, as near as the machine
+    # allows to what each has in a real meeting
+    publishers = ClientProcess(
+        list(PUBLISHERS),
+        ClientConfig(media=config, video=True, encoded_video=frames, video_fps=FPS,
+                     encoded_thumbnail=thumbnail, decode=False),
+    )
     clients: dict[str, MediaClient] = {}
 
-    async def join(pid: str, client_config: ClientConfig, publishes_video: bool) -> MediaClient:
-        client = clients[pid] = MediaClient(pid, client_config)
+    async def answer(pid: str, offer: Offer) -> str:
+        if pid in PUBLISHERS:
+            return await publishers.answer(pid, offer)
+        return await clients[pid].accept_offer(offer)
+
+    async def join(pid: str, publishes_video: bool) -> None:
         offer = await room.join(pid, username=pid, unit=pid.upper(), publishes_video=publishes_video,
-                                publishes_thumbnail=publishes_video and bool(thumbnail))
-        await room.answer(pid, await client.accept_offer(offer))
+                                publishes_thumbnail=publishes_video and bool(thumbnail),
+                                audio_only=publishes_video)
+        await room.answer(pid, await answer(pid, offer))
         while listener.pending:
             other = listener.pending.pop(0)
-            if other in clients and other in room.participant_ids():
+            if other in room.participant_ids() and (other in clients or other in PUBLISHERS):
                 offer = await room.renegotiate(other)
-                await room.answer(other, await clients[other].accept_offer(offer))
-        return client
+                await room.answer(other, await answer(other, offer))
 
     ticks: list[tuple[float, set[str], set[str]]] = []
     rule: list[str] | None = None
     try:
-        viewer = await join(VIEWER, ClientConfig(media=config, publish_audio=False, decode=True,
-                                                 keep_arrivals=True), publishes_video=False)
+        viewer_config = ClientConfig(media=config, publish_audio=False, decode=True, keep_arrivals=True)
+        viewer = clients[VIEWER] = MediaClient(VIEWER, viewer_config)
+        await join(VIEWER, publishes_video=False)
         for pid in PUBLISHERS:
-            await join(pid, ClientConfig(media=config, video=True, encoded_video=frames, video_fps=FPS,
-                                         encoded_thumbnail=thumbnail), True)
+            await join(pid, publishes_video=True)
         await viewer.wait_connected(20.0)
         deadline = time.monotonic() + 30.0
         while time.monotonic() < deadline:  # every video shown before the clock starts
@@ -317,6 +332,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             iptables("-D", *rule)
         for client in clients.values():
             await client.close()
+        await publishers.close()
         await room.close()
     return result
 
