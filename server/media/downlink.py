@@ -26,7 +26,9 @@ important first, down to none (audio only). Without thumbnails that is all the v
 Audio is never dropped. A step down comes after ``lossy_intervals`` consecutive lossy intervals (loss at least
 ``lossy``), or at once when the loss is ``severe``; it goes as many steps down as the throughput that arrived
 (sent x (1 - loss)) cannot carry, each video costing what its layer carried (a low layer not seen yet:
-``LOW_SHARE`` of a full one). The room switches a camera to its thumbnail on the same outgoing m-line at the
+``LOW_SHARE`` of a full one) — but from above the step where every camera is at its thumbnail, no further than
+that step: the thumbnails are tried before any of them is paused.
+The room switches a camera to its thumbnail on the same outgoing m-line at the
 thumbnail's next key frame (StreamForwarder.set_layer; PLI), the viewer seeing one continuous stream.
 A step up — one step; two after a step up that held, then four … — comes after ``up_after_s`` without a
 lossy interval, plus, after a step down, a back-off that doubles (from ``up_after_s`` to ``backoff_max_s``)
@@ -82,6 +84,15 @@ def ladder(has_low: tuple[bool, ...]) -> tuple[Levels, ...]:
     return tuple(steps)
 
 
+def reduced_step(has_low: tuple[bool, ...]) -> int:
+    """The step of the ladder where every video with a low layer is at it, none of them paused yet: a step
+    down from above it goes no further in one go (the thumbnails are tried before any of them is paused)."""
+    wanted = sum(has_low)
+    if not wanted:
+        return 0
+    return next(i for i, levels in enumerate(ladder(has_low)) if levels.count(LOW) == wanted)
+
+
 @dataclass(frozen=True)
 class DownlinkConfig:
     """Settings of the downlink policy (MediaConfig.downlink; ``enabled=False``: every viewer gets every video
@@ -110,6 +121,7 @@ class ViewerLink:
 
     level: int | None = None  # steps down its ladder now; None: every video at its full layer
     ladder: tuple[Levels, ...] = ((),)  # of the videos it would get now (`DownlinkPolicy.levels`)
+    reduced_step: int = 0  # its step with every camera at its thumbnail (`reduced_step`), 0: none has one
     forwarded: int = 0  # videos forwarded to it at the last interval
     paused: tuple[str, ...] = ()  # publishers whose video it would get but does not, to save its link
     reduced: tuple[str, ...] = ()  # publishers whose camera it gets as the thumbnail (the low layer)
@@ -205,6 +217,7 @@ class DownlinkPolicy:
         steps = ladder(tuple(has_low))
         link = self.link(viewer_id)
         link.ladder = steps
+        link.reduced_step = reduced_step(tuple(has_low))
         if not self.config.enabled or link.level is None:
             return steps[0]
         return steps[min(link.level, len(steps) - 1)]
@@ -317,7 +330,10 @@ class DownlinkPolicy:
             fit = self._fit(link.ladder, interval, arrived - interval.audio_bps)
             # each step down makes the next step up wait longer, while step ups keep failing
             link.backoff_s = min(c.backoff_max_s, max(c.up_after_s, 2 * link.backoff_s))
-            link.level = min(depth, max(current + 1, fit))
+            target = max(current + 1, fit)
+            if current < link.reduced_step:  # the thumbnails first: no pause before they were tried
+                target = min(target, link.reduced_step)
+            link.level = min(depth, target)
             link.lossy_run = 0
             link.window = []  # the losses of what was sent before
             link.last_change_s = now_s

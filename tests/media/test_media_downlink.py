@@ -24,6 +24,7 @@ from server.media.downlink import (
     Interval,
     ViewerLink,
     ladder,
+    reduced_step,
 )
 from server.media.uplink import UplinkConfig, UplinkEstimator
 from tests.netns import namespace
@@ -124,6 +125,8 @@ def test_ladder_reduces_to_thumbnails_before_pausing() -> None:
     assert ladder((False, True, True)) == (
         (f, f, f), (f, f, lo), (f, lo, lo), (f, lo, p), (f, p, p), (p, p, p))
     assert ladder(()) == ((),)
+    shapes = ((True,) * 3, (False,) * 3, (True, True, False), (False, True, True))
+    assert [reduced_step(h) for h in shapes] == [3, 0, 3, 2]
 
 
 def test_a_thin_link_steps_to_the_thumbnails_first_and_back_up() -> None:
@@ -137,6 +140,13 @@ def test_a_thin_link_steps_to_the_thumbnails_first_and_back_up() -> None:
     # thinner still: every camera as its thumbnail before any is paused (the low layer's measured rate)
     assert run(policy, link, 2.0, 0.5, 0.3)
     assert policy.levels("v", [True, True, True]) == (LOW, LOW, LOW)
+    # from all full, even a loss that the throughput says needs pausing goes to the thumbnails first
+    other = DownlinkPolicy(DownlinkConfig())
+    other.levels("w", [True, True, True])
+    thin = other.link("w")
+    assert run(other, thin, 0.0, 0.5, 0.6) == [(0.0, 3)] and thin.level == 3  # (LOW, LOW, LOW), not lower
+    run(other, thin, 2.0, 0.5, 0.6)
+    assert other.levels("w", [True, True, True]).count(PAUSED) >= 1  # then pausing
     # the link recovers: back to every camera at full, a step and then two
     steps = run(policy, link, 3.0, 30.0, 0.0)
     assert len(steps) == 2 and link.level is None  # up one step after the back-off, then two: all full
