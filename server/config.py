@@ -213,6 +213,13 @@ class Settings(BaseSettings):
         description="Seconds of a speaker's earlier audio the caption process decodes before each new buffer "
         "(0: none). 10 s measured 2-3 WER points better captions for ~1.8x the caption process's CPU.",
     )
+    captions_final_context_s: float = Field(
+        0.0,
+        ge=0.0,
+        le=30.0,
+        description="The same, for the last decode of each utterance only (the one that finalises what the "
+        "interim decodes left tentative); 0: as GIAOBAN_CAPTIONS_CONTEXT_S.",
+    )
     transcript_source: Literal["offline", "live"] = Field(
         "offline",
         description="What a recorded meeting's transcript ends as: offline (the per-track pass replaces the "

@@ -1,7 +1,8 @@
 """The caption process: live captions of the speakers' audio, in a process of its own, niced.
 
     python -m transcription.captions_worker [--model PATH] [--threads 2] [--hotword "Ia Tul" ...]
-                                            [--window-s 10] [--no-warm-up]
+                                            [--window-s 10] [--context-s 0] [--final-context-s 0]
+                                            [--no-final-fallback] [--no-warm-up] (--help: every flag)
 
 Its parent (the media process) writes frames to its stdin and reads caption events, one JSON object per line,
 from its stdout. A frame (all integers big-endian)::
@@ -54,6 +55,7 @@ from transcription.engines.fasterwhisper_window import EncoderWindow, WindowHook
 from transcription.models import DEFAULT_CACHE_DIR, discover_model
 from transcription.streaming import (
     Caption,
+    FinalDecode,
     SileroVoiceDetector,
     StreamingOptions,
     StreamingTranscriber,
@@ -294,7 +296,7 @@ class CaptionWorker:
         self.close()
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m transcription.captions_worker", description="Live captions: frames in, JSON out."
     )
@@ -306,7 +308,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--beam-size", type=int, default=DEFAULT_BEAM_SIZE)
     parser.add_argument("--hotword", action="append", default=[], help="a name of the meeting (repeatable)")
     parser.add_argument("--min-chunk-s", type=float, default=StreamingOptions.min_chunk_s)
+    parser.add_argument(
+        "--chunk-growth",
+        type=float,
+        default=StreamingOptions.chunk_growth,
+        help="decode again after this share of the buffer if more than --min-chunk-s (0: every min chunk)",
+    )
     parser.add_argument("--max-buffer-s", type=float, default=StreamingOptions.max_buffer_s)
+    parser.add_argument(
+        "--silence-flush-s",
+        type=float,
+        default=StreamingOptions.silence_flush_s,
+        help="silence after speech that ends the utterance (its last decode finalises it)",
+    )
     parser.add_argument(
         "--window-s",
         type=float,
@@ -322,28 +336,66 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=StreamingOptions.context_s,
         help="audio of the unit's earlier speech decoded before each buffer (0: none, a text prompt instead)",
     )
+    parser.add_argument(
+        "--final-context-s",
+        type=float,
+        default=StreamingOptions.final_context_s,
+        help="the same for an utterance's last decode only (0: as --context-s)",
+    )
+    parser.add_argument(
+        "--final-beam-size",
+        type=int,
+        default=None,
+        help="beam of an utterance's last decode (default: --beam-size)",
+    )
+    parser.add_argument(
+        "--final-fallback",
+        action=argparse.BooleanOptionalAction,
+        default=FinalDecode.fallback,
+        help="Whisper's temperature fallback on an utterance's last decode (interim decodes: temperature 0)",
+    )
     parser.add_argument("--window-margin-s", type=float, default=0.0, help="padding added before rounding")
     parser.add_argument("--no-warm-up", action="store_true", help="no warm-up decode before 'ready'")
     parser.add_argument("--no-vad", action="store_true", help="no voice detector: only E frames end speech")
     parser.add_argument("--no-nice", action="store_true", help="do not lower the process priority")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def build_decoder(args: argparse.Namespace) -> WhisperStreamingDecoder:
+    """The streaming decoder ``args`` describe; raises WindowHookError when the short window cannot work."""
+    window = EncoderWindow(args.window_s, args.window_step_s, args.window_margin_s)
+    if not window.full:
+        fasterwhisper_window.install()  # checks what it relies on in faster-whisper
+    model_path = args.model or os.environ.get("GIAOBAN_ASR_MODEL") or None
+    model = discover_model(model_path, cache_dir=args.cache_dir or DEFAULT_CACHE_DIR.expanduser())
+    return WhisperStreamingDecoder(
+        model,
+        FasterWhisperOptions(threads=args.threads, beam_size=args.beam_size, batched=False, vad_filter=False),
+        hotwords=args.hotword,
+        window=window,  # its constructor checks that CTranslate2 encodes the short input
+        final=FinalDecode(fallback=args.final_fallback, beam_size=args.final_beam_size),
+    )
+
+
+def streaming_options(args: argparse.Namespace) -> StreamingOptions:
+    return StreamingOptions(
+        min_chunk_s=args.min_chunk_s,
+        chunk_growth=max(0.0, args.chunk_growth),
+        max_buffer_s=args.max_buffer_s,
+        trim_s=min(StreamingOptions.trim_s, args.max_buffer_s),
+        silence_flush_s=args.silence_flush_s,
+        context_s=max(0.0, args.context_s),
+        final_context_s=max(0.0, args.final_context_s),
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
     logging.basicConfig(level=os.environ.get("GIAOBAN_LOG_LEVEL", "WARNING"), stream=sys.stderr)
     if not args.no_nice:
         os.nice(NICENESS)
-    window = EncoderWindow(args.window_s, args.window_step_s, args.window_margin_s)
     try:
-        if not window.full:
-            fasterwhisper_window.install()  # checks what it relies on in faster-whisper
-        model_path = args.model or os.environ.get("GIAOBAN_ASR_MODEL") or None
-        model = discover_model(model_path, cache_dir=args.cache_dir or DEFAULT_CACHE_DIR.expanduser())
-        decoder = WhisperStreamingDecoder(
-            model,
-            FasterWhisperOptions(
-                threads=args.threads, beam_size=args.beam_size, batched=False, vad_filter=False
-            ),
-            hotwords=args.hotword,
-            window=window,  # its constructor checks that CTranslate2 encodes the short input
-        )
+        decoder = build_decoder(args)
     except WindowHookError as exc:
         logger.error("caption process cannot start: %s (run with --window-s 30 to avoid the hook)", exc)
         print(f"caption process cannot start: {exc}", file=sys.stderr)
@@ -354,20 +406,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         get_vad_model()  # Silero's ONNX session, shared by every unit's detector
         warm_up_s = decoder.warm_up()
-    options = StreamingOptions(
-        min_chunk_s=args.min_chunk_s,
-        max_buffer_s=args.max_buffer_s,
-        trim_s=min(StreamingOptions.trim_s, args.max_buffer_s),
-        context_s=max(0.0, args.context_s),
-    )
-    worker = CaptionWorker(decoder, sys.stdout, options, use_vad=not args.no_vad)
+    worker = CaptionWorker(decoder, sys.stdout, streaming_options(args), use_vad=not args.no_vad)
     worker.emit(
         {
             "type": "ready",
             "pid": os.getpid(),
-            "model": str(model.path),
+            "model": str(decoder.model_info.path),
             "time": time.time(),
-            "window": window.describe(),
+            "window": (decoder.window or EncoderWindow()).describe(),
             "warm_up_s": round(warm_up_s, 3),
         }
     )

@@ -108,6 +108,8 @@ class VoiceDetector(Protocol):
 @dataclass(frozen=True)
 class StreamingOptions:
     min_chunk_s: float = 1.0  # decode again once this much new speech has arrived
+    # ... or this share of the buffer, if more: a long buffer is decoded again less often (0: never less)
+    chunk_growth: float = 0.0
     trim_s: float = 10.0  # past this length, cut the buffer at a committed segment end
     max_buffer_s: float = 15.0  # hard bound on the decoded buffer
     prompt_chars: int = 200  # committed text cut from the buffer, given back as the prompt (0: none)
@@ -121,6 +123,13 @@ class StreamingOptions:
     # cut from the buffer) is decoded with it, and the words heard in it dropped; the model then hears more
     # than one short utterance, as the offline pass does (0: each buffer decoded alone, with a text prompt).
     context_s: float = 0.0
+    # The same, only for an utterance's last decode (the one that finalises what agreement left tentative):
+    # the interim decodes stay cheap (0: as context_s).
+    final_context_s: float = 0.0
+
+    def context_for(self, final: bool) -> float:
+        """Seconds of audio context a decode gets (the utterance's last one when ``final``)."""
+        return max(self.context_s, self.final_context_s) if final else self.context_s
 
 
 class HypothesisBuffer:
@@ -225,7 +234,9 @@ class StreamingTranscriber:
 
     def due(self) -> bool:
         """Whether :meth:`process` would decode now."""
-        return self._in_speech and self._undecoded_samples >= self.options.min_chunk_s * SAMPLE_RATE_HZ
+        o = self.options
+        chunk = max(o.min_chunk_s * SAMPLE_RATE_HZ, o.chunk_growth * self._buffer_samples)
+        return self._in_speech and self._undecoded_samples >= chunk
 
     def _buffer(self) -> Audio:
         if len(self._chunks) != 1:
@@ -336,13 +347,13 @@ class StreamingTranscriber:
 
     def _keep_context(self, audio: Audio) -> None:
         """``audio`` leaves the buffer: its last ``context_s`` are kept as the next decodes' context."""
-        keep = round(self.options.context_s * SAMPLE_RATE_HZ)
+        keep = round(self.options.context_for(final=True) * SAMPLE_RATE_HZ)
         if keep <= 0 or audio.size == 0:
             return
         self._context = np.concatenate([self._context, audio])[-keep:]
 
-    def _prompt(self) -> str:
-        if self.options.prompt_chars <= 0 or self.options.context_s > 0:  # the context holds those words
+    def _prompt(self, with_context: bool) -> str:
+        if self.options.prompt_chars <= 0 or with_context:  # the context holds those words
             return ""
         out: list[str] = []
         length = 0
@@ -356,9 +367,11 @@ class StreamingTranscriber:
     def _decode_and_commit(self, *, final: bool) -> list[Caption]:
         audio = self._buffer()
         self.max_buffer_seen_s = max(self.max_buffer_seen_s, audio.size / SAMPLE_RATE_HZ)
-        context = self._context
+        keep = round(self.options.context_for(final) * SAMPLE_RATE_HZ)
+        context = self._context[self._context.size - keep :] if keep > 0 else self._context[:0]
         decoded = np.concatenate([context, audio]) if context.size else audio
-        hypothesis = self.decoder.decode(decoded, prompt=self._prompt(), final=final)
+        prompt = self._prompt(with_context=self.options.context_for(final) > 0)
+        hypothesis = self.decoder.decode(decoded, prompt=prompt, final=final)
         self.decodes += 1
         self.decoded_audio_s += decoded.size / SAMPLE_RATE_HZ
         self._undecoded_samples = 0
@@ -460,6 +473,15 @@ class SileroVoiceDetector:
         return np.asarray(self._model(scored), dtype=np.float32).reshape(-1)[1:]
 
 
+@dataclass(frozen=True)
+class FinalDecode:
+    """How an utterance's last decode differs from the interim ones (which run at temperature 0 with the
+    engine's beam): ``fallback`` keeps Whisper's temperature fallback, ``beam_size`` (None: the engine's)."""
+
+    fallback: bool = True
+    beam_size: int | None = None
+
+
 class WhisperStreamingDecoder(FasterWhisperEngine):
     """The project's faster-whisper engine decoding one short buffer: no VAD (the stream's detector gates
     it), one 30 s window at most, word timestamps, the meeting's hotwords, the committed text as prompt.
@@ -478,8 +500,10 @@ class WhisperStreamingDecoder(FasterWhisperEngine):
         options: FasterWhisperOptions | None = None,
         hotwords: Sequence[str] = (),
         window: EncoderWindow | None = None,
+        final: FinalDecode | None = None,
     ) -> None:
         super().__init__(model, options or FasterWhisperOptions(batched=False, vad_filter=False))
+        self.final = final or FinalDecode()
         self.hotwords = limit_hotwords(hotwords)
         # None: Whisper's 30 s window; a shorter one needs fasterwhisper_window.install() in this process
         self.window = None if window is None or window.full else window
@@ -496,7 +520,9 @@ class WhisperStreamingDecoder(FasterWhisperEngine):
 
     def decode(self, audio: Audio, *, prompt: str, final: bool = False) -> Hypothesis:
         o = self.options
-        temperatures = list(o.temperatures) if final else list(o.temperatures[:1])
+        temperatures = list(o.temperatures[:1])
+        if final and self.final.fallback:
+            temperatures = list(o.temperatures)
         with self._lock, encoder_window(self.window):
             raw, _ = self._sequential(
                 audio,
@@ -505,6 +531,7 @@ class WhisperStreamingDecoder(FasterWhisperEngine):
                 temperatures=temperatures,
                 word_timestamps=True,
                 initial_prompt=prompt or None,
+                beam_size=self.final.beam_size if final else None,
             )
             segments = [_to_segment(r) for r in raw]
         kept = clean_segments(segments, [*self.hotwords, *([prompt] if prompt else [])])

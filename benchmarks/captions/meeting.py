@@ -120,9 +120,17 @@ def write_wav(audio: np.ndarray, out: Path) -> None:
 
 
 def run_mode(
-    captions: bool, wav: Path, speech_s: float, model: Path, work: Path, client_nice: int = CLIENT_NICE
+    captions: bool,
+    wav: Path,
+    speech_s: float,
+    model: Path,
+    work: Path,
+    client_nice: int = CLIENT_NICE,
+    settings: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    env = {"GIAOBAN_ASR_MODEL": str(model), "GIAOBAN_TRANSCRIPT_SOURCE": "live"}
+    """One meeting; ``settings``: GIAOBAN_* settings of its server (the harness's child_env drops the
+    shell's, so a setting under test is passed here)."""
+    env = {"GIAOBAN_ASR_MODEL": str(model), "GIAOBAN_TRANSCRIPT_SOURCE": "live", **(settings or {})}
     live = LiveServer(work / "data", None, extra_env=env).start()
     out: dict[str, Any] = {}
     try:
@@ -231,48 +239,32 @@ class TimedSocket(SocketClient):
         self.close_code = self._ws.close_code
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--clips", type=int, default=8, help="clips the speaker says (default 8)")
-    parser.add_argument(
-        "--client-nice",
-        type=int,
-        default=CLIENT_NICE,
-        help=f"niceness of the ten client processes (default {CLIENT_NICE}; 0: they compete with the server)",
-    )
-    args = parser.parse_args()
-    if speech.vivos_present():
-        corpus, utterances = "VIVOS spk01 dev (real speech)", speech.vivos()[: args.clips]
-    else:
-        corpus = "espeak-ng Vietnamese (synthesised; VIVOS not found)"
-        utterances = speech.shippable()[: args.clips]
-    pause = np.zeros(round(PAUSE_S * SAMPLE_RATE_HZ), dtype=np.float32)
-    spoken = np.concatenate([part for u in utterances for part in (decode_audio(u.path), pause)])
-    audio = np.concatenate([np.zeros(round(LEAD_S * SAMPLE_RATE_HZ), dtype=np.float32), spoken])
-    speech_s = spoken.size / SAMPLE_RATE_HZ
-    reference = " ".join(u.text for u in utterances)
-    setting = os.environ.get("GIAOBAN_ASR_MODEL") or None
-    model = discover_model(setting, cache_dir=DEFAULT_CACHE_DIR.expanduser())
-    print(f"speech: {corpus}, {len(utterances)} clips, {speech_s:.1f} s; model {model.path}")
-    print(f"load average before: {os.getloadavg()[0]:.2f} (2-core machine shared with others)")
-    print(f"clients niced by {args.client_nice} (they stand for machines elsewhere; the server is not niced)")
-    results = {}
-    with tempfile.TemporaryDirectory(prefix="giaoban-captions-bench-") as tmp:
-        wav = Path(tmp) / "speech.wav"
-        write_wav(audio, wav)
-        for mode in ("off", "on"):
-            work = Path(tmp) / mode
-            work.mkdir()
-            results[mode] = run_mode(mode == "on", wav, speech_s, model.path, work, args.client_nice)
-            print(f"captions {mode}: done (load average {os.getloadavg()[0]:.2f})", flush=True)
-    off, on = results["off"], results["on"]
-    engine = create_engine("faster-whisper", model, threads=2)
-    offline_text = " ".join(s.text for s in engine.transcribe(spoken))
+def parse_settings(pairs: list[str]) -> dict[str, str]:
+    settings = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.startswith("GIAOBAN_"):
+            raise SystemExit(f"not a GIAOBAN_KEY=VALUE setting: {pair!r}")
+        settings[key] = value
+    return settings
+
+
+def report_on(
+    mode: str,
+    on: dict[str, Any],
+    off: dict[str, Any],
+    reference: str,
+    offline_text: str,
+    offline_wer: float,
+    speech_s: float,
+) -> None:
     captions_text = " ".join(str(m["text"]) for m in on["finals"])
     live_wer = error_rates([reference], [captions_text]).wer
-    offline_wer = error_rates([reference], [offline_text]).wer
+    vs_offline = error_rates([offline_text], [captions_text]).wer
     delays = on.get("delays") or [float("nan")]
     p50, p95 = np.percentile(delays, [50, 95])
+    load = on["load"]
+    print(f"== captions {mode} (load average {load[0]:.2f} -> {load[1]:.2f}; off: {off['load'][0]:.2f})")
     print(
         f"meeting of 10 (1 speaker, 2 cameras), server CPU: captions off {off['server_cpu_pct']:.1f} %, "
         f"on {on['server_cpu_pct']:.1f} % of a core "
@@ -290,7 +282,8 @@ def main() -> int:
     )
     print(
         f"WER vs references: captions {live_wer:.3f}, offline pass {offline_wer:.3f} "
-        f"({100 * (live_wer - offline_wer):+.1f} points, target <= +5)"
+        f"({100 * (live_wer - offline_wer):+.1f} points, target <= +5); captions vs the offline text "
+        f"{vs_offline:.3f}"
     )
     print(
         f"caption process: CPU {on['caption_cpu_s']:.1f} s over {speech_s:.0f} s of speech "
@@ -302,6 +295,73 @@ def main() -> int:
         f"{on['tail_s']:.1f} s after the end (target <= 60 s)"
     )
     print(f"bots that failed: off {off['bots_failed']}, on {on['bots_failed']} of 10")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--clips", type=int, default=8, help="clips the speaker says (default 8)")
+    parser.add_argument(
+        "--client-nice",
+        type=int,
+        default=CLIENT_NICE,
+        help=f"niceness of the ten client processes (default {CLIENT_NICE}; 0: they compete with the server)",
+    )
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="GIAOBAN_KEY=VALUE",
+        help="a server setting in every mode (repeatable; the shell's GIAOBAN_* are not passed on)",
+    )
+    parser.add_argument(
+        "--variant-env",
+        action="append",
+        default=[],
+        metavar="GIAOBAN_KEY=VALUE",
+        help="also run captions on with this setting (repeatable), in the same run, after the defaults",
+    )
+    args = parser.parse_args()
+    if speech.vivos_present():
+        corpus, utterances = "VIVOS spk01 dev (real speech)", speech.vivos()[: args.clips]
+    else:
+        corpus = "espeak-ng Vietnamese (synthesised; VIVOS not found)"
+        utterances = speech.shippable()[: args.clips]
+    pause = np.zeros(round(PAUSE_S * SAMPLE_RATE_HZ), dtype=np.float32)
+    spoken = np.concatenate([part for u in utterances for part in (decode_audio(u.path), pause)])
+    audio = np.concatenate([np.zeros(round(LEAD_S * SAMPLE_RATE_HZ), dtype=np.float32), spoken])
+    speech_s = spoken.size / SAMPLE_RATE_HZ
+    reference = " ".join(u.text for u in utterances)
+    setting = os.environ.get("GIAOBAN_ASR_MODEL") or None
+    model = discover_model(setting, cache_dir=DEFAULT_CACHE_DIR.expanduser())
+    print(f"speech: {corpus}, {len(utterances)} clips, {speech_s:.1f} s; model {model.path}")
+    print(f"load average before: {os.getloadavg()[0]:.2f} (2-core machine shared with others)")
+    print(f"clients niced by {args.client_nice} (they stand for machines elsewhere; the server is not niced)")
+    common = parse_settings(args.env)
+    modes: list[tuple[str, bool, dict[str, str]]] = [("off", False, common), ("on", True, common)]
+    if args.variant_env:
+        variant = {**common, **parse_settings(args.variant_env)}
+        modes.append(("on, " + " ".join(args.variant_env), True, variant))
+    if common:
+        print(f"server settings in every mode: {common}")
+    results: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory(prefix="giaoban-captions-bench-") as tmp:
+        wav = Path(tmp) / "speech.wav"
+        write_wav(audio, wav)
+        for number, (mode, captions, settings) in enumerate(modes):
+            work = Path(tmp) / f"mode{number}"
+            work.mkdir()
+            load = os.getloadavg()[0]
+            results[mode] = run_mode(captions, wav, speech_s, model.path, work, args.client_nice, settings)
+            results[mode]["load"] = (load, os.getloadavg()[0])
+            print(f"captions {mode}: done (load average {load:.2f} -> {os.getloadavg()[0]:.2f})", flush=True)
+    off = results["off"]
+    engine = create_engine("faster-whisper", model, threads=2)
+    offline_text = " ".join(s.text for s in engine.transcribe(spoken))
+    offline_wer = error_rates([reference], [offline_text]).wer
+    print(f"offline pass of the same audio: WER {offline_wer:.3f}")
+    for mode, captions, _ in modes:
+        if captions:
+            report_on(mode, results[mode], off, reference, offline_text, offline_wer, speech_s)
     print(f"load average after: {os.getloadavg()[0]:.2f}")
     return 0
 

@@ -325,6 +325,42 @@ def test_audio_context_is_decoded_before_the_buffer_and_its_words_are_not_captio
         assert all(prompt == "" for _, _, prompt in decoder.calls)
 
 
+class FinalMarkingDecoder(SplicedDecoder):
+    """SplicedDecoder that also records which decodes were an utterance's last."""
+
+    def __init__(self, words: Sequence[TimedWord]) -> None:
+        super().__init__(words)
+        self.finals: list[bool] = []
+
+    def decode(self, audio: np.ndarray, *, prompt: str, final: bool = False) -> Hypothesis:
+        self.finals.append(final)
+        return super().decode(audio, prompt=prompt, final=final)
+
+
+def test_audio_context_on_the_last_decode_only_leaves_the_interim_decodes_alone() -> None:
+    said = speaker(10.2, 7) + speaker(16.1, 5, name="v")
+    decoder = FinalMarkingDecoder(said)
+    vad = ScheduledVad([(10.0, 13.0), (16.0, 18.2)])
+    options = StreamingOptions(min_chunk_s=1.0, silence_flush_s=0.5, pre_speech_s=0.3, final_context_s=2.0)
+    transcriber = StreamingTranscriber(decoder, vad, options)
+    first = feed(transcriber, 10.0, 3.6, chunk_s=0.2)
+    decodes = len(decoder.calls)
+    second = feed(transcriber, 13.6, 5.2, chunk_s=0.2)
+    captions = [*first, *second]
+    words = [w for c in finals(captions) for w in c.words]
+    assert [w.text for w in words] == [w.text for w in said]  # every word once, in order
+    assert_monotone(captions)
+    second_calls = list(zip(decoder.calls[decodes:], decoder.finals[decodes:], strict=True))
+    assert [final for _, final in second_calls].count(True) == 1 and second_calls[-1][1]
+    buffer_start_s = 16.0 - options.pre_speech_s
+    for (first_heard_s, _, prompt), final in second_calls:
+        if final:  # the last decode hears the 2 s before the buffer (the end of the first utterance)
+            assert first_heard_s == pytest.approx(13.5 - 2.0, abs=0.25)
+            assert prompt == ""
+        else:  # the interim ones only the buffer, as without context
+            assert first_heard_s == pytest.approx(buffer_start_s, abs=0.04)
+
+
 def test_a_partial_the_last_decode_does_not_confirm_is_withdrawn_by_an_empty_final() -> None:
     # two decodes disagree (a partial is shown), then the utterance's last decode hears nothing there
     # (Whisper's no-speech or hallucination filter): the viewer must not be left with the partial on screen

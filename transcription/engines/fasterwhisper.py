@@ -112,16 +112,19 @@ class FasterWhisperEngine:
         temperatures: Sequence[float] | None = None,
         word_timestamps: bool | None = None,
         initial_prompt: str | None = None,
+        beam_size: int | None = None,
     ) -> tuple[Iterable[Any], float]:
-        """One sequential decode with the engine's settings (``temperatures`` and ``word_timestamps``: the
-        options' unless given; the live captions' streaming decoder passes its own and a prompt)."""
+        """One sequential decode with the engine's settings (``temperatures``, ``word_timestamps`` and
+        ``beam_size``: the options' unless given; the live captions' streaming decoder passes its own and a
+        prompt)."""
         o = self.options
+        beam = o.beam_size if beam_size is None else beam_size
         raw, info = self._model.transcribe(
             audio,
             language=o.language,
             task="transcribe",
-            beam_size=o.beam_size,
-            best_of=o.beam_size,
+            beam_size=beam,
+            best_of=beam,
             temperature=list(o.temperatures if temperatures is None else temperatures),
             compression_ratio_threshold=COMPRESSION_RATIO_THRESHOLD,
             log_prob_threshold=LOG_PROB_THRESHOLD,
