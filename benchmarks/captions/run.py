@@ -20,12 +20,14 @@ then pays the model's first-call cost). The offline pass runs once, after them.
 
     python -m benchmarks.captions.run              # 15 VIVOS clips (~60 s of audio), the process niced
     python -m benchmarks.captions.run --clips 30 --no-nice --windows 30,10 --cold
+    python -m benchmarks.captions.run --windows 10 --no-clips --variant "final ctx 10=--final-context-s 10"
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 import threading
 import time
@@ -120,7 +122,11 @@ def parse_window(spec: str) -> tuple[float, float]:
 
 
 def variants(
-    windows: list[str], cold: bool, min_chunks: Sequence[str] = (), contexts: Sequence[str] = ()
+    windows: list[str],
+    cold: bool,
+    min_chunks: Sequence[str] = (),
+    contexts: Sequence[str] = (),
+    flagged: Sequence[str] = (),
 ) -> list[Variant]:
     out = []
     for spec in windows:
@@ -134,6 +140,9 @@ def variants(
         out.append(
             Variant(f"{last.label}, {context} s of audio context", [*last.flags, "--context-s", context])
         )
+    for spec in flagged:
+        label, _, flags = spec.partition("=")
+        out.append(Variant(f"{last.label}, {label}", [*last.flags, *shlex.split(flags)]))
     if cold:
         out.append(Variant(f"{last.label}, no warm-up", [*last.flags, "--no-warm-up"]))
     return out
@@ -231,6 +240,12 @@ def main() -> int:
     parser.add_argument(
         "--contexts", default="", help="also the last window with N s of earlier audio as context (e.g. 5,10)"
     )
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        help="LABEL=FLAGS: also the last window with these caption-process flags (repeatable)",
+    )
     parser.add_argument("--cold", action="store_true", help="also the last window without the warm-up decode")
     parser.add_argument("--no-clips", action="store_true", help="skip decoding each clip whole per window")
     parser.add_argument("--clips-only", action="store_true", help="only decode the clips whole per window")
@@ -263,7 +278,7 @@ def main() -> int:
     windows = args.windows.split(",")
     min_chunks = args.min_chunks.split(",") if args.min_chunks else []
     contexts = args.contexts.split(",") if args.contexts else []
-    runs = [] if args.clips_only else variants(windows, args.cold, min_chunks, contexts)
+    runs = [] if args.clips_only else variants(windows, args.cold, min_chunks, contexts, args.variant)
     for variant in runs:
         run_variant(variant, base_flags, audio)
         print(f"ran {variant.label}: {variant.finals} final captions", flush=True)

@@ -54,6 +54,7 @@ class Result:
     flags: list[str]
     finals: list[tuple[float, Caption]] = field(default_factory=list)  # (clock when produced, caption)
     partials: int = 0
+    end_words: int = 0  # words finalised by an utterance's last decode (the rest: agreed on before)
     cpu_s: float = 0.0
     decodes: int = 0
     load: float = 0.0
@@ -78,10 +79,11 @@ def simulate(result: Result, base_flags: list[str], packets: list[bytes]) -> Non
     clock = 0.0
     cpu0 = time.process_time()
 
-    def take(captions: list[Caption]) -> None:
+    def take(captions: list[Caption], at_end: bool = False) -> None:
         for caption in captions:
             if caption.final:
                 result.finals.append((clock, caption))
+                result.end_words += len(caption.words) if at_end else 0
             else:
                 result.partials += 1
 
@@ -92,21 +94,40 @@ def simulate(result: Result, base_flags: list[str], packets: list[bytes]) -> Non
             samples = opus.decode(packets[index])
             captions = transcriber.insert_audio(samples, MEETING_START_S + index * OPUS_FRAME_S)
             index += 1
+            at_end = True  # a final caption out of inserting audio: the voice detector ended the utterance
         elif transcriber.due():
             captions = transcriber.process()
+            at_end = False
         else:
             clock = index * OPUS_FRAME_S  # idle until the next packet
             continue
         clock += time.perf_counter() - started
-        take(captions)
+        take(captions, at_end)
     started = time.perf_counter()
     closing = transcriber.finish()
     clock += time.perf_counter() - started
-    take(closing)
+    take(closing, at_end=True)
     result.cpu_s = time.process_time() - cpu0
     result.decodes = transcriber.decodes
     result.load = os.getloadavg()[0]
     opus.close()
+
+
+def report(r: Result, base: Result, reference: str, duration_s: float) -> None:
+    rates = error_rates([reference], [r.text])
+    base_wer = error_rates([reference], [base.text]).wer
+    p50, p95 = np.percentile(r.word_delays, [50, 95]) if r.word_delays else (np.nan, np.nan)
+    print(
+        f"== {r.label} [{' '.join(r.flags)}] (load average {r.load:.2f} at its end)\n"
+        f"  WER {rates.wer:.3f} ({100 * (rates.wer - base_wer):+.1f} points vs the baseline), CER "
+        f"{rates.cer:.3f}; {len(r.text.split())} words (references {rates.reference_words}); "
+        f"{len(r.finals)} finals, {r.partials} partials, {r.decodes} decodes; "
+        f"{r.end_words} of the words finalised at an utterance's end\n"
+        f"  delay per word on the simulated clock p50 {p50:.2f} s, p95 {p95:.2f} s; CPU {r.cpu_s:.1f} s "
+        f"({100 * r.cpu_s / duration_s:.0f} % of a core over the audio, "
+        f"{r.cpu_s / base.cpu_s:.2f}x the baseline)",
+        flush=True,
+    )
 
 
 def main() -> int:
@@ -166,33 +187,20 @@ def main() -> int:
         results.append(Result(label, shlex.split(flags)))
     for result in results:
         simulate(result, base_flags, packets)
-        wer = error_rates([reference], [result.text]).wer
-        print(f"ran {result.label}: WER {wer:.3f}, load average {result.load:.2f}", flush=True)
-    offline_text, offline_wer = "", float("nan")
+        report(result, results[0], reference, duration_s)
     if not args.no_offline:
         engine = create_engine("faster-whisper", model, threads=args.threads)
         offline_text = " ".join(s.text for s in engine.transcribe(audio))
         offline_wer = error_rates([reference], [offline_text]).wer
         print(f"offline pass (30 s windows): WER {offline_wer:.3f}")
-    base = results[0]
-    base_wer = error_rates([reference], [base.text]).wer
-    for r in results:
-        rates = error_rates([reference], [r.text])
-        vs_offline = error_rates([offline_text], [r.text]).wer if offline_text else float("nan")
-        p50, p95 = np.percentile(r.word_delays, [50, 95]) if r.word_delays else (np.nan, np.nan)
-        print(
-            f"== {r.label} [{' '.join(r.flags)}] (load {r.load:.2f})\n"
-            f"  WER {rates.wer:.3f} ({100 * (rates.wer - offline_wer):+.1f} points vs offline, "
-            f"{100 * (rates.wer - base_wer):+.1f} vs baseline), CER {rates.cer:.3f}, vs offline text "
-            f"{vs_offline:.3f}; {len(r.text.split())} words (references {rates.reference_words}); "
-            f"{len(r.finals)} finals, {r.partials} partials, {r.decodes} decodes\n"
-            f"  delay per word on the simulated clock p50 {p50:.2f} s, p95 {p95:.2f} s; CPU {r.cpu_s:.1f} s "
-            f"({100 * r.cpu_s / duration_s:.0f} % of a core over the audio, "
-            f"{r.cpu_s / base.cpu_s:.2f}x baseline)",
-            flush=True,
-        )
+        for r in results:
+            wer = error_rates([reference], [r.text]).wer
+            print(
+                f"  {r.label}: WER {wer:.3f}, {100 * (wer - offline_wer):+.1f} points vs the offline pass; "
+                f"vs the offline text {error_rates([offline_text], [r.text]).wer:.3f}"
+            )
     if args.texts:
-        lines = [f"reference: {reference}", f"offline: {offline_text}"]
+        lines = [f"reference: {reference}", *([f"offline: {offline_text}"] if not args.no_offline else [])]
         lines += [f"{r.label}: {r.text}" for r in results]
         args.texts.write_text("\n\n".join(lines) + "\n", encoding="utf-8")
     print(f"load average after: {os.getloadavg()[0]:.2f}")

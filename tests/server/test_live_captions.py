@@ -149,7 +149,8 @@ def test_live_captions_follow_the_floor_reach_who_asked_and_become_the_transcrip
         while not caption_processes(live.proc.pid) and time.monotonic() < deadline:
             time.sleep(0.2)
         (process,) = caption_processes(live.proc.pid)
-        assert b"\0--context-s\x0010\0" in Path(f"/proc/{process}/cmdline").read_bytes()
+        cmdline = Path(f"/proc/{process}/cmdline").read_bytes()
+        assert b"\0--context-s\x0010\0" in cmdline and b"\0--final-context-s\x00" in cmdline
         assert os.getpriority(os.PRIO_PROCESS, process) >= os.getpriority(os.PRIO_PROCESS, live.proc.pid) + 10
 
         total_s = 300.0  # the viewer stays until the meeting ends
