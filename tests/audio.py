@@ -35,6 +35,16 @@ def waveform_correlation(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(a[a0 : a0 + length], b[b0 : b0 + length])[0, 1])
 
 
+def loud_windows(x: np.ndarray, rate: int = 16000, window_s: float = 0.25) -> int:
+    """How many `window_s` windows of `x` are louder than -40 dBFS: the windows `aligned_share` can place."""
+    w = int(window_s * rate)
+    return sum(_loud(x[start : start + w]) for start in range(0, len(x) - w + 1, w))
+
+
+def _loud(win: np.ndarray) -> bool:
+    return bool(20 * np.log10(np.sqrt((win.astype(np.float64) ** 2).mean()) + 1e-12) >= -40)
+
+
 def aligned_share(
     heard: np.ndarray,
     source: np.ndarray,
@@ -44,16 +54,17 @@ def aligned_share(
     period: int | None = None,
 ) -> float:
     """How much of `heard` is `source` played in order: `heard` is cut into windows, each loud window is
-    located in `source` (normalised cross-correlation), and the share of windows found at the same offset as
-    the median (within `tolerance_s`) is returned. A recording of the file plays its windows at one offset
-    (share near 1); speech that only sounds alike lands each window somewhere else (near 0). `period`: the
-    length in samples of a file that `source` repeats (a looped file), so offsets one loop apart are one."""
+    located in `source` (normalised cross-correlation), and the share of loud windows found at one offset
+    (within `tolerance_s` of the offset most windows agree on) is returned. A recording of the file plays its
+    windows at one offset (share near 1); speech that only sounds alike lands each window somewhere else (near
+    0). `period`: the length in samples of a file that `source` repeats (a looped file), so offsets one loop
+    apart are one."""
     w = int(window_s * rate)
     offsets = []
     energy = np.concatenate([[0.0], np.cumsum(source.astype(np.float64) ** 2)])
     for start in range(0, len(heard) - w + 1, w):
         win = heard[start : start + w]
-        if 20 * np.log10(np.sqrt((win**2).mean()) + 1e-12) < -40 or len(source) < w:
+        if not _loud(win) or len(source) < w:
             continue
         size = 1 << (len(source) + w - 2).bit_length()
         xc = np.fft.irfft(np.fft.rfft(source, size) * np.conj(np.fft.rfft(win, size)), size)
@@ -64,8 +75,10 @@ def aligned_share(
     found = np.array(offsets)
     if period:
         found %= period
-        distance = np.abs(found - np.median(found))
+    # the offset most windows agree on (not the median: with an even count the median of two clusters is
+    # between them, and with few windows it is no window's offset)
+    distance = np.abs(found[:, None] - found[None, :])
+    if period:
         distance = np.minimum(distance, period - distance)
-    else:
-        distance = np.abs(found - np.median(found))
-    return float(np.mean(distance <= tolerance_s * rate))
+    agree = distance <= tolerance_s * rate
+    return float(agree.sum(axis=1).max() / len(found))
