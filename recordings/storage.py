@@ -237,7 +237,6 @@ class MeetingRecorder:
         if self.failure is not None or self.ended:
             return TrackHandle(self, track_id, now_s, None)
         self._track_ids.add(track_id)
-        segment = self._segments_of.get(participant.participant_id, 0)
         handle = TrackHandle(self, track_id, now_s, None)
         relative = track_relative_path(track_id)
         try:
@@ -256,9 +255,25 @@ class MeetingRecorder:
         _fsync_dir(self.meeting_dir / TRACKS_DIRNAME)  # the new file's name survives a power cut
         handle._writer = writer
         self._open[track_id] = handle
-        self._segments_of[participant.participant_id] = segment + 1
-        previous = self._last_track_of.get(participant.participant_id)
-        self._last_track_of[participant.participant_id] = track_id
+        self._track_opened(participant, participant.participant_id, track_id, relative, now_s, self.channels)
+        return handle
+
+    def _track_opened(
+        self,
+        participant: ParticipantInfo,
+        series: str,
+        track_id: str,
+        relative: str,
+        now_s: float,
+        channels: int,
+        media: str = KIND_AUDIO,
+    ) -> None:
+        """Log track_opened for a track whose file is open: numbered in its series (a participant's audio,
+        or one kind of its video) after the series' previous track, which it points at."""
+        segment = self._segments_of.get(series, 0)
+        self._segments_of[series] = segment + 1
+        previous = self._last_track_of.get(series)
+        self._last_track_of[series] = track_id
         self._append(
             TrackOpened(
                 track_id=track_id,
@@ -271,14 +286,14 @@ class MeetingRecorder:
                 start_s=round(now_s, 6),
                 segment=segment,
                 previous_track_id=previous,
-                channels=self.channels,
+                channels=channels,
+                media=media,
             ),
             track_id,
         )
-        logger.info(
-            "meeting %s: track %s opened for %s", self.meeting_id, track_id, participant.participant_id
-        )
-        return handle
+        what = "track" if media == KIND_AUDIO else "video track"
+        pid = participant.participant_id
+        logger.info("meeting %s: %s %s opened for %s", self.meeting_id, what, track_id, pid)
 
     def open_video_track(self, participant: ParticipantInfo, kind: str) -> VideoTrackHandle:
         """A camera or screen track of ``participant`` (kind "camera" / "screen"); its file and track_opened

@@ -22,7 +22,6 @@ from recordings.manifest import (
     GAP_REASON_VIDEO_LOSS,
     GapEvent,
     TrackClosed,
-    TrackOpened,
     VideoFailed,
     VideoStats,
 )
@@ -236,30 +235,7 @@ def open_file(recorder: MeetingRecorder, handle: VideoTrackHandle) -> IvfWriter 
     storage._fsync_dir(recorder.meeting_dir / storage.TRACKS_DIRNAME)
     handle.track_id = track_id
     handle.start_s = now_s
-    segment = recorder._segments_of.get(who, 0)
-    recorder._segments_of[who] = segment + 1
-    previous = recorder._last_track_of.get(who)
-    recorder._last_track_of[who] = track_id
-    recorder._append(
-        TrackOpened(
-            track_id=track_id,
-            file=relative,
-            participant_id=participant.participant_id,
-            username=participant.username,
-            display_name=participant.display_name,
-            unit_code=participant.unit_code,
-            unit_name=participant.unit_name,
-            start_s=round(now_s, 6),
-            segment=segment,
-            previous_track_id=previous,
-            channels=0,
-            media=handle.kind,
-        ),
-        track_id,
-    )
-    logger.info(
-        "meeting %s: video track %s opened for %s", recorder.meeting_id, track_id, participant.participant_id
-    )
+    recorder._track_opened(participant, who, track_id, relative, now_s, 0, media=handle.kind)
     return writer
 
 
