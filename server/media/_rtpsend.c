@@ -5,9 +5,9 @@
  * through pylibsrtp's own binding: the address of the function and of the session are handed in), and
  * sends it with sendto(2) on the nominated ICE pair's socket.
  *
- * The destination is "armed" from Python (server/media/aiortc_hooks.py: arm_rtp_sender) together with a
- * list of guards: identity checks on the aiortc/aioice/asyncio objects the destination came from (DTLS
- * state, SRTP session, nominated pair, the UDP transport's queue). Every send checks them first; when one
+ * The destination is "armed" from Python (server/media/aiortc_hooks/direct_send.py: arm_rtp_sender)
+ * together with a list of guards: identity checks on the aiortc/aioice/asyncio objects the destination
+ * came from (DTLS state, SRTP session, nominated pair, the UDP transport's queue). Every send checks them first; when one
  * fails the sender disarms and returns -1, and the caller takes the Python path, which re-arms. The
  * sender keeps references to every object it checks and to the SRTP session, so the raw pointers it
  * holds stay valid while it is armed.

@@ -9,6 +9,7 @@ from dataclasses import replace
 import pytest
 
 from server.media import aiortc_hooks as hooks
+from server.media.aiortc_hooks import direct_send, registry
 from server.media.client import ClientConfig
 from tests.media.meeting import LOOPBACK, Meeting, frames, wait_until
 
@@ -20,7 +21,7 @@ async def test_with_every_acceleration_off_the_meeting_goes_on_the_plain_way(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     switched_off = {name: ["switched off by the test"] for name in hooks.ACCELERATIONS}
-    monkeypatch.setattr(hooks, "_disabled", switched_off)
+    monkeypatch.setattr(registry, "_disabled", switched_off)
     sent_plain: list[int] = []
     original = hooks.send_rtp
 
@@ -28,7 +29,7 @@ async def test_with_every_acceleration_off_the_meeting_goes_on_the_plain_way(
         sent_plain.append(len(data))
         return await original(transport, data)
 
-    monkeypatch.setattr(hooks, "send_rtp", counting_send_rtp)
+    monkeypatch.setattr(direct_send, "send_rtp", counting_send_rtp)  # what _plain_output calls
     meeting = Meeting(replace(LOOPBACK, rtp_native_send=True, rtp_fast_path=True, audio_speakers=0))
     try:
         for pid in ("a", "b", "c"):

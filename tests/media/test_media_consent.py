@@ -1,5 +1,5 @@
-"""ICE consent freshness (server/media/aiortc_hooks.py `install_consent_window`): a peer that answers every
-consent check, but late, keeps its connection; a peer that stops answering loses it on time (RFC 7675).
+"""ICE consent freshness (server/media/aiortc_hooks/consent.py `install_consent_window`): a peer that answers
+every consent check, but late, keeps its connection; a peer that stops answering loses it on time (RFC 7675).
 
 Two real aioice connections on loopback; the checks' interval is shortened (aioice's CONSENT_INTERVAL, read
 at each check) so that consent expires after 2.4 s instead of 30 s. The late peer delays each answer by

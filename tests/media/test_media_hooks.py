@@ -10,6 +10,7 @@ import pytest
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
 
 from server.media import aiortc_hooks as hooks
+from server.media.aiortc_hooks import checks
 
 
 def test_self_check_passes_on_the_pinned_aiortc() -> None:
@@ -20,8 +21,8 @@ def test_self_check_passes_on_the_pinned_aiortc() -> None:
 def test_self_check_fails_on_another_version_of_a_pinned_package(
     monkeypatch: pytest.MonkeyPatch, dist: str
 ) -> None:
-    real = hooks._installed_version
-    monkeypatch.setattr(hooks, "_installed_version", lambda d: "9.9.9" if d == dist else real(d))
+    real = checks._installed_version
+    monkeypatch.setattr(checks, "_installed_version", lambda d: "9.9.9" if d == dist else real(d))
     with pytest.raises(hooks.HookError, match=f"{dist} 9.9.9 installed"):
         hooks.self_check()
 
@@ -419,7 +420,8 @@ def test_a_changed_receive_path_switches_the_fast_path_off_not_the_sfu(
 def test_without_srtp_unprotect_the_fast_path_is_off(monkeypatch: pytest.MonkeyPatch) -> None:
     import types
 
-    monkeypatch.setattr(hooks, "_srtp_lib", types.SimpleNamespace(srtp_protect=hooks._srtp_lib.srtp_protect))
+    without_unprotect = types.SimpleNamespace(srtp_protect=checks._srtp_lib.srtp_protect)
+    monkeypatch.setattr(checks, "_srtp_lib", without_unprotect)
     try:
         hooks.self_check()
         assert "srtp_unprotect" in " ".join(hooks.disabled_accelerations()["fast_path"])
@@ -431,7 +433,7 @@ def test_without_srtp_unprotect_the_fast_path_is_off(monkeypatch: pytest.MonkeyP
 def test_a_changed_srtp_protect_switches_the_c_sender_off_and_warns(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(hooks, "_srtp_protect_type", lambda: "int(*)(void *)")
+    monkeypatch.setattr(checks, "_srtp_protect_type", lambda: "int(*)(void *)")
     try:
         with caplog.at_level("WARNING", logger=hooks.__name__):
             hooks.self_check()

@@ -90,8 +90,9 @@ def test_health_names_an_acceleration_switched_off(
     client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from server.media import aiortc_hooks as hooks
+    from server.media.aiortc_hooks import checks
 
-    monkeypatch.setattr(hooks, "_srtp_protect_type", lambda: "int(*)(void *)")
+    monkeypatch.setattr(checks, "_srtp_protect_type", lambda: "int(*)(void *)")
     try:
         hooks.self_check()
         r = client.get("/api/health")
