@@ -24,19 +24,24 @@ chair's wall's half-size copy, ≤ 150 kb/s, ≤ 15 fps) is sent as that thumbna
 least important first; a video without one below it is paused before — then the videos are paused, the least
 important first, down to none (audio only). Without thumbnails that is all the videos, one fewer … one, none.
 Audio is never dropped. A step down comes after ``lossy_intervals`` consecutive lossy intervals (loss at least
-``lossy``), or at once when the loss is ``severe``; it goes as many steps down as the throughput that arrived
-(sent x (1 - loss)) cannot carry, each video costing what its layer carried (a low layer not seen yet:
-``LOW_SHARE`` of a full one) — but from above the step where every camera is at its thumbnail, no further than
-that step: the thumbnails are tried before any of them is paused.
+``lossy``), or at once when the loss is ``severe``. From above the step where every camera is at its thumbnail
+it goes as many steps down as the throughput that arrived (sent x (1 - loss)) cannot carry, each video costing
+what its layer carried (a low layer not seen yet: ``LOW_SHARE`` of a full one), but no further than that step
+(the thumbnails are tried before any of them is paused); below it, one video paused at a time.
+Up, one step at a time (paused -> thumbnail -> full), after ``up_after_s`` clean. The step where the link
+last failed is its *ceiling*: a step up to it (a probe) waits a back-off besides, which doubles (from
+``up_after_s`` to ``backoff_max_s``) with each failure and goes back to zero once a step up has held for
+``probe_window_s`` — unless the throughput that arrived at the failure carries it with ``headroom``; the probe
+must hold ``probe_hold_s`` clean (its layer's key frame comes first) before the step above it is tried. A
+probe that meets loss goes back ONE step, to the step that held (not as far as the reading says: a starved
+process or a probe's own losses read 40-50 %), and there — hysteresis — a severe reading alone is not enough
+to go further down, only ``lossy_intervals`` in a row.
 The room switches a camera to its thumbnail on the same outgoing m-line at the
-thumbnail's next key frame (StreamForwarder.set_layer; PLI), the viewer seeing one continuous stream.
-A step up — one step; two after a step up that held, then four … — comes after ``up_after_s`` without a
-lossy interval, plus, after a step down, a back-off that doubles (from ``up_after_s`` to ``backoff_max_s``)
-with each step down and goes back to zero once a step up has held for ``probe_window_s``. A policer (a capped
-3G/4G link) shows no queue before it drops, so stepping up is the only probe: a failed one costs a second or
-two of loss, repaired in part by retransmissions (NACK), rarely on audio (small audio packets pass a
-byte-counting limiter before large video ones). A resumed video starts at a key frame, which the room asks of
-its publisher (StreamForwarder.restart, PLI): no longer freeze than that.
+thumbnail's next key frame (StreamForwarder.set_layer; PLI), the viewer seeing one continuous stream. A
+policer (a capped 3G/4G link) shows no queue before it drops, so stepping up is the only probe: a failed one
+costs a second or two of loss on the probed video, repaired in part by retransmissions (NACK), rarely on
+audio (small audio packets pass a byte-counting limiter before large video ones). A resumed video starts at a
+key frame, which the room asks of its publisher (StreamForwarder.restart, PLI): no longer freeze than that.
 
 Losses under ``lossy`` (10 %, GCC's threshold) are taken as the link's own noise, not congestion: a viewer on
 a link losing 5 % at random keeps every video.
@@ -110,9 +115,11 @@ class DownlinkConfig:
     min_packets: int = 100  # packets a loss figure needs (5 % random loss over fewer reads 10 % too often)
     remb_fresh_s: float = 3.0
     settle_s: float = 1.0  # after a change, reports still describe the link before it: not judged
-    up_after_s: float = 1.5
-    probe_window_s: float = 6.0
+    up_after_s: float = 1.5  # clean before a step up
+    probe_hold_s: float = 2.5  # clean at a step that had failed before it counts as held (a key frame's wait)
+    probe_window_s: float = 6.0  # a step up held this long: the back-off starts afresh
     backoff_max_s: float = 4.0
+    headroom: float = 0.85  # a step up costing under this share of the throughput at the last failure
 
 
 @dataclass
@@ -137,7 +144,9 @@ class ViewerLink:
     new_nacks: int = 0  # packets asked again for the first time this interval
     # (at, NACKed, video packets sent, RR-reported lost, packets the RRs weigh) of the intervals in the window
     window: list[tuple[float, int, int, float, int]] = field(default_factory=list)
-    up_step: int = 1  # steps of the next step up: 1 after a step down, doubled by each that held
+    ceiling: int | None = None  # the step where the link last failed (lossy), until a probe of it holds
+    ceiling_bps: float | None = None  # the throughput that arrived then (audio included)
+    good_level: int | None = None  # the step a failed probe went back to: it held before the probe
     # the last interval's figures (link_quality reports them)
     loss: float | None = None
     sent_bps: float | None = None
@@ -321,18 +330,30 @@ class DownlinkPolicy:
         if loss is not None and loss >= c.lossy:
             link.lossy_run += 1
             link.last_lossy_s = now_s
-            severe = loss >= c.severe
+            # the last change was a step up, not held for long: a probe that found the link's ceiling
+            probing = link.last_change_s == link.last_up_s and now_s - link.last_up_s < c.probe_window_s
+            # hysteresis: the step a failed probe went back to held before it; only a sustained loss takes
+            # the viewer below it (a severe reading there is most often the probe's own losses, reported late)
+            severe = loss >= c.severe and current != link.good_level
             enough = severe or link.lossy_run >= c.lossy_intervals
             if interval.videos == 0 or current >= depth or not enough:
                 return False
-            # go down to what the throughput that arrived can carry, at least one step
             arrived = interval.sent_bps * (1.0 - loss)
-            fit = self._fit(link.ladder, interval, arrived - interval.audio_bps)
-            # each step down makes the next step up wait longer, while step ups keep failing
+            if probing:
+                target = current + 1  # back to the step that held before it
+                link.good_level = target
+            elif current < link.reduced_step:
+                # from above the thumbnails: as far down as the throughput that arrived carries, but no
+                # further than every camera at its thumbnail (they are tried before any video is paused)
+                fit = self._fit(link.ladder, interval, arrived - interval.audio_bps)
+                target = min(max(current + 1, fit), link.reduced_step)
+                link.good_level = None
+            else:
+                target = current + 1  # pausing: one video at a time
+                link.good_level = None
+            link.ceiling, link.ceiling_bps = current, arrived
+            # each step down makes the next probe of the ceiling wait longer, while the probes keep failing
             link.backoff_s = min(c.backoff_max_s, max(c.up_after_s, 2 * link.backoff_s))
-            target = max(current + 1, fit)
-            if current < link.reduced_step:  # the thumbnails first: no pause before they were tried
-                target = min(target, link.reduced_step)
             link.level = min(depth, target)
             link.lossy_run = 0
             link.window = []  # the losses of what was sent before
@@ -340,39 +361,69 @@ class DownlinkPolicy:
             link.steps_down += 1
             return True
         link.lossy_run = 0
+        quiet_since = max(link.last_lossy_s, link.last_change_s)
+        if link.last_up_s > link.last_lossy_s and link.ceiling is not None and current <= link.ceiling and (
+            now_s - link.last_up_s >= c.probe_hold_s
+        ):
+            link.ceiling = link.ceiling_bps = None  # the probe held: the link carries what failed before
+            link.good_level = None
         if link.last_up_s > link.last_lossy_s and now_s - link.last_up_s > c.probe_window_s:
-            link.backoff_s = 0.0  # the last step up held
+            link.backoff_s = 0.0  # the last step up held long enough: the next failure starts afresh
         if link.level is None:
             return False
-        quiet_since = max(link.last_lossy_s, link.last_change_s)
-        # after a step down, the back-off; after a step up that held, the next one comes sooner (recovery)
-        wait = c.up_after_s + (link.backoff_s if link.last_change_s > link.last_up_s else 0.0)
+        target = current - 1  # one step up at a time: paused -> thumbnail -> full
+        wait = c.up_after_s
+        if link.ceiling is not None:
+            if current <= link.ceiling:
+                wait = c.probe_hold_s  # at the ceiling's step: it must hold before the next is tried
+            elif target <= link.ceiling and not self._headroom(link, interval, target):
+                wait += link.backoff_s  # a probe of the step that failed: after the back-off
         if now_s - quiet_since < wait:
             return False
-        held = link.last_change_s == link.last_up_s  # the last change was a step up, and no loss since
-        link.up_step = min(2 * link.up_step, max(depth, 1)) if held else 1
-        link.level = current - link.up_step
-        if link.level <= 0:
-            link.level = None
+        link.level = target if target > 0 else None
         link.last_up_s = link.last_change_s = now_s
         link.window = []
         link.steps_up += 1
         return True
 
+    def _headroom(self, link: ViewerLink, interval: Interval, target: int) -> bool:
+        """Whether the throughput that arrived when the link last failed carries the `target` step with a
+        margin (``headroom``), at the bitrates each layer carried in the interval: then a probe need not wait
+        the back-off (the videos' bitrates fell since, or a failure was read from a burst)."""
+        if link.ceiling_bps is None:
+            return True
+        costs = _layer_costs(interval)
+        if costs is None:
+            return False
+        levels = link.ladder[min(target, len(link.ladder) - 1)]
+        need = interval.audio_bps + _cost(levels, *costs)
+        return need <= self.config.headroom * link.ceiling_bps
+
     @staticmethod
     def _fit(steps: Sequence[Levels], interval: Interval, video_budget_bps: float) -> int:
         """The first step of the ladder whose videos the budget carries, at the bitrates each layer carried
-        in the interval (a layer not sent in it: LOW_SHARE of a full one, or a full one 1 / LOW_SHARE of a
-        low one); the last step (no video) when none does."""
-        full_videos = interval.videos - interval.low_videos
-        full = (interval.video_bps - interval.low_bps) / full_videos if full_videos > 0 else None
-        low = interval.low_bps / interval.low_videos if interval.low_videos > 0 else None
-        if full is None and low is None:
+        in the interval (`_layer_costs`); the last step (no video) when none does."""
+        costs = _layer_costs(interval)
+        if costs is None:
             return len(steps) - 1
-        full = full if full is not None else (low or 0.0) / LOW_SHARE
-        low = low if low is not None else full * LOW_SHARE
         for i, levels in enumerate(steps):
-            cost = sum(full if x == FULL else low if x == LOW else 0.0 for x in levels)
-            if cost <= video_budget_bps:
+            if _cost(levels, *costs) <= video_budget_bps:
                 return i
         return len(steps) - 1
+
+
+def _layer_costs(interval: Interval) -> tuple[float, float] | None:
+    """A full and a low layer's bitrate, as carried in the interval (a layer not sent in it: LOW_SHARE of a
+    full one, or a full one 1 / LOW_SHARE of a low one); None without video."""
+    full_videos = interval.videos - interval.low_videos
+    full = (interval.video_bps - interval.low_bps) / full_videos if full_videos > 0 else None
+    low = interval.low_bps / interval.low_videos if interval.low_videos > 0 else None
+    if full is None and low is None:
+        return None
+    full = full if full is not None else (low or 0.0) / LOW_SHARE
+    low = low if low is not None else full * LOW_SHARE
+    return full, low
+
+
+def _cost(levels: Levels, full_bps: float, low_bps: float) -> float:
+    return sum(full_bps if x == FULL else low_bps if x == LOW else 0.0 for x in levels)

@@ -62,41 +62,109 @@ def run(policy: DownlinkPolicy, link: ViewerLink, start_s: float, seconds: float
     return steps
 
 
-def test_policy_steps_down_on_loss_and_back_up_with_backoff() -> None:
+def test_policy_steps_down_on_loss_and_back_up_one_step_at_a_time() -> None:
     config = DownlinkConfig(up_after_s=2.0, backoff_max_s=5.0)  # round figures for the timings below
     policy = DownlinkPolicy(config)
     link = policy.link("v")
     link.ladder = ladder((False, False, False))  # three videos, none with a low layer: pausing only
     # random loss under 10 % is the link's noise: every video stays
     assert run(policy, link, 0.0, 10.0, 0.05) == []
-    # one lossy interval is not enough; two are: 12 % of 1.18 Mb/s arrived carries two videos
+    # one lossy interval is not enough; two are: one video paused (pausing goes one video at a time)
     assert run(policy, link, 10.0, 0.5, 0.12) == []
     assert run(policy, link, 10.5, 0.5, 0.12) == [(10.5, 2)]
-    # severe loss steps at once, as far as the throughput that arrived carries: 830 kb/s x 0.6 - audio: one
+    assert link.ceiling == 0 and link.backoff_s == 2.0
+    # severe loss steps at once, one more video
     assert run(policy, link, 12.0, 0.5, 0.4) == [(12.0, 1)]
-    # clean: one more video after up_after_s plus the back-off (doubled by each step down: 2 then 4 s)
+    assert link.ceiling == 1 and link.backoff_s == 4.0
+    # clean: a step up after up_after_s (the step above never failed: no back-off) ...
     steps = run(policy, link, 12.5, 30.0, 0.0)
     assert [cap for _, cap in steps] == [2, None]
-    assert steps[0][0] - 12.0 >= 2.0 + 4.0
-    # the link thins further: down to audio only, never below; each step down lengthens the next wait
-    link.level, link.backoff_s = 1, 0.0
+    assert steps[0][0] - 12.0 == 2.0 + 4.0  # ... to the step that failed: after the back-off too
+    assert steps[1][0] - steps[0][0] == config.probe_hold_s  # the probe held, then the step above it
+    assert link.ceiling is None
+    # the link thins further: down to audio only, never below
+    link.level, link.backoff_s, link.last_up_s = 1, 0.0, -1.0
     run(policy, link, 50.0, 1.0, 0.3)
     assert cap(link) == 1
     run(policy, link, 60.0, 1.0, 0.3)
     assert cap(link) == 0
     run(policy, link, 70.0, 1.0, 0.5)
-    assert cap(link) == 0 and link.backoff_s == 4.0
-    # a step up that fails: the back-off doubles to its cap; one that holds: back to none
-    assert run(policy, link, 71.0, 6.5, 0.0) == [(70.5 + 2.0 + 4.0, 1)]
-    run(policy, link, 77.5, 1.0, 0.3)
-    assert cap(link) == 0 and link.backoff_s == config.backoff_max_s
-    # the link is free again: the first step up after the back-off, the next, of two, as soon as it held
-    steps = run(policy, link, 78.5, 30.0, 0.0)
-    assert [cap for _, cap in steps] == [1, None]
-    assert steps[0][0] - link.last_lossy_s == 2.0 + 5.0
-    assert steps[1][0] - steps[0][0] == 2.0
-    run(policy, link, 108.5, 10.0, 0.0)
+    assert cap(link) == 0 and link.backoff_s == 4.0  # at audio only: no further step, nor back-off
+    # the link is free again: one step at a time, each held before the next
+    steps = run(policy, link, 71.0, 30.0, 0.0)
+    assert [cap for _, cap in steps] == [1, 2, None]
+    run(policy, link, 101.0, 10.0, 0.0)
     assert link.backoff_s == 0.0
+
+
+def test_a_failed_probe_goes_back_one_step_and_waits_longer() -> None:
+    """Hysteresis: a step up that meets loss goes back to the step that held (not as far as the loss reading
+    says: a probe's own loss reads severe), which a severe reading alone does not leave; the next probe of the
+    same step waits a back-off that doubles; headroom at the last failure's throughput skips the wait."""
+    config = DownlinkConfig()
+    policy = DownlinkPolicy(config)
+    policy.levels("v", [True, True, True])
+    link = policy.link("v")
+    link.level, link.ceiling, link.ceiling_bps = 2, 1, 900_000  # (FULL, LOW, LOW), (FULL, FULL, LOW) failed
+    link.backoff_s, link.last_lossy_s = 1.5, 0.0
+    assert run(policy, link, 0.5, 2.5, 0.0) == []  # up_after_s plus the back-off
+    assert run(policy, link, 3.0, 0.5, 0.0) and link.level == 1
+    # the probe fails with a severe reading: back to the step that held, one step only
+    assert run(policy, link, 4.0, 0.5, 0.5) and link.level == 2
+    assert link.good_level == 2 and link.backoff_s == 3.0
+    # at the step that held, one severe reading is not enough (the probe's loss reported late); two are
+    assert run(policy, link, 5.0, 0.5, 0.5) == []
+    assert run(policy, link, 5.5, 0.5, 0.0) == []
+    # the next probe waits up_after_s plus the doubled back-off
+    steps = run(policy, link, 6.0, 10.0, 0.0)
+    assert [t for t, _ in steps] == [5.0 + config.up_after_s + 3.0, 9.5 + config.probe_hold_s]
+    assert link.level is None
+    # a ceiling whose throughput carries the step with headroom: no back-off
+    link.level, link.ceiling, link.backoff_s, link.last_lossy_s = 2, 1, 4.0, 20.0
+    link.ceiling_bps = 2_000_000
+    assert run(policy, link, 20.5, 2.0, 0.0)[0][0] == 20.0 + config.up_after_s and link.level == 1
+
+
+def police(policy: DownlinkPolicy, link: ViewerLink, start_s: float, seconds: float,
+           cap_bps: float | None) -> list[tuple[float, int]]:
+    """A policer (a capped 3G/4G link): what the viewer is sent over `cap_bps` is lost, read one interval
+    late (NACKs and reports come after the packets). The levels taken, as (time, step)."""
+    history = []
+    t = start_s
+    pending: float | None = 0.0
+    while t < start_s + seconds:
+        levels = link.ladder[link.level or 0]
+        sent = interval(levels, 0.0).sent_bps
+        loss_now = 0.0 if cap_bps is None else max(0.0, 1.0 - cap_bps / sent)
+        if policy._step(link, interval(levels, pending), t):  # noqa: SLF001 - the policy's core
+            history.append((t, link.level or 0))
+        pending = loss_now
+        t += 0.5
+    return history
+
+
+def test_a_policed_link_holds_the_thumbnails_and_recovers_stepwise() -> None:
+    """Capped at 800 kb/s (1.18 Mb/s sent at full, 940 kb/s with one thumbnail, 700 with two): the viewer
+    settles on the hall full and two thumbnails, probes the step above now and then (not more often as the
+    probes keep failing), never pauses a video; once the cap is lifted, full quality back within 10 s."""
+    config = DownlinkConfig()
+    policy = DownlinkPolicy(config)
+    policy.levels("v", [True, True, True])
+    link = policy.link("v")
+    police(policy, link, 0.0, 5.0, None)
+    assert link.level is None
+    capped = police(policy, link, 5.0, 60.0, 800_000)
+    assert max(level for _, level in capped) <= link.reduced_step  # thumbnails, never a pause
+    late = [(t, level) for t, level in capped if t >= 25.0]
+    assert late and all(level in (1, 2) for _, level in late)  # between the step that holds and the probe
+    probes = [t for t, level in late if level == 1]
+    assert len(probes) <= 40 / (config.up_after_s + config.backoff_max_s) + 1  # the back-off holds them off
+    at_1 = sum(b[0] - a[0] for a, b in zip(late, late[1:], strict=False) if a[1] == 1)
+    assert at_1 < 0.35 * (late[-1][0] - late[0][0])  # mostly at the step that holds
+    freed = police(policy, link, 65.0, 20.0, None)
+    assert link.level is None
+    assert freed[-1][0] - 65.0 <= 10.0, freed
+    assert [level for _, level in freed] == sorted((level for _, level in freed), reverse=True)
 
 
 def test_remb_is_reported_not_acted_on() -> None:
@@ -147,9 +215,9 @@ def test_a_thin_link_steps_to_the_thumbnails_first_and_back_up() -> None:
     assert run(other, thin, 0.0, 0.5, 0.6) == [(0.0, 3)] and thin.level == 3  # (LOW, LOW, LOW), not lower
     run(other, thin, 2.0, 0.5, 0.6)
     assert other.levels("w", [True, True, True]).count(PAUSED) >= 1  # then pausing
-    # the link recovers: back to every camera at full, a step and then two
+    # the link recovers: back to every camera at full, one step at a time (thumbnail -> full)
     steps = run(policy, link, 3.0, 30.0, 0.0)
-    assert len(steps) == 2 and link.level is None  # up one step after the back-off, then two: all full
+    assert [cap for _, cap in steps] == [4, 5, None] and link.level is None
     assert policy.levels("v", [True, True, True]) == (FULL, FULL, FULL)
     # the room's choice is reported (link_quality: videos_paused, videos_reduced)
     policy.applied("v", ["c"], ["b"])
