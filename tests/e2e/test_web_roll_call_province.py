@@ -81,6 +81,27 @@ async ([unit, status]) => {
   return [arrived - t0, shown - t0];
 }
 """
+# a `link_quality` line rating one connection point poor (figures no real line has) and an `active_speaker`
+# naming it, fed to the chair's page as its socket delivers them: the thumbnail as drawn right after, read in
+# the same task so the server's next line (every 2 s) cannot race it
+POOR_SPEAKER_JS = """
+(pid) => {
+  const sig = window.__giaoban.sig;
+  const line = {participant_id: pid, rating: "poor", rtt_ms: 450, loss_up_pct: 7.5, loss_down_pct: 0,
+                recv_kbps: 60};
+  const deliver = (msg) => sig.dispatchEvent(new CustomEvent(msg.type, {detail: msg}));
+  deliver({type: "link_quality", links: [line]});
+  deliver({type: "active_speaker", participant_id: pid});
+  const tile = document.querySelector(`.wall-tile[data-participant="${pid}"]`);
+  const flag = tile.querySelector(".flag.link");
+  return {
+    link: flag && flag.getAttribute("aria-label"),
+    background: flag && getComputedStyle(flag).backgroundColor,
+    speaking: tile.classList.contains("speaking"),
+    title: tile.title,
+  };
+}
+"""
 TIMED_UNITS = ("GL-ANNHONTAY", "GL-PHUCAT", "GL-XUANAN", "GL-NGOMAY", "GL-CATTIEN", "GL-HOAHOI", "GL-HOISON")
 
 
@@ -228,6 +249,13 @@ def test_chair_roll_calls_135_units_and_gives_the_floor_from_the_queue(
     assert queue_names(chair) == ["UBND phường Quy Nhơn", "UBND xã Ia Púch", "UBND phường Pleiku"]
     expect(chair.get_by_test_id("hands-badge")).to_have_text("3")
     expect(commune.locator("[data-testid=hand-queue] li").first).to_contain_text("(bạn)")
+    # the chair's wall marks the same: each thumbnail's turn in the queue and its microphone off
+    wall = chair.get_by_test_id("wall")
+    expect(wall.locator(".wall-tile")).to_have_count(3)
+    for unit, turn in (("GL-QUYNHON", 1), ("GL-IAPUCH", 2), ("GL-PLEIKU", 3)):
+        tile = wall.locator(f".wall-tile[data-unit={unit}]")
+        expect(tile.locator(".flag.hand")).to_have_attribute("aria-label", f"Giơ tay, lượt {turn}")
+        expect(tile.locator(".flag.muted")).to_have_attribute("title", "Micrô tắt")
 
     # the floor from the queue: turn 1, the commune, hears it and its microphone opens
     chair.get_by_role("button", name="Lượt 1 — UBND phường Quy Nhơn: mời phát biểu").click()
@@ -236,7 +264,38 @@ def test_chair_roll_calls_135_units_and_gives_the_floor_from_the_queue(
     expect(chair.locator("[data-testid=hand-queue] li")).to_have_count(2)
     assert queue_names(chair) == ["UBND xã Ia Púch", "UBND phường Pleiku"]
     expect(chair.get_by_test_id("hands-badge")).to_have_text("2")
+    quynhon = wall.locator(".wall-tile[data-unit=GL-QUYNHON]")
+    expect(quynhon).to_have_class(re.compile(r"\bfloor\b"))  # the floor holder's outline
+    expect(quynhon.locator(".flag.hand, .flag.muted")).to_have_count(0)  # hand lowered, microphone open
+    iapuch_hand = wall.locator(".wall-tile[data-unit=GL-IAPUCH] .flag.hand")
+    expect(iapuch_hand).to_have_attribute("aria-label", "Giơ tay, lượt 1")
+    # a poor link and the loudest speaker, as the socket brings them: in the link indicator's colour
+    pleiku = wall.locator(".wall-tile[data-unit=GL-PLEIKU]").get_attribute("data-participant")
+    drawn = chair.evaluate(POOR_SPEAKER_JS, pleiku)
+    assert drawn["link"] == (
+        "Đường truyền của UBND phường Pleiku: Kém — khứ hồi 450 ms · mất gói chiều gửi 7,5 % · "
+        "mất gói chiều nhận 0,0 % · nhận 60 kb/s"
+    ), drawn
+    assert drawn["background"] == "rgb(139, 31, 25)", drawn  # links.js: .flag.link[data-quality=poor]
+    assert drawn["speaking"] and drawn["title"] == "UBND phường Pleiku — đang nói", drawn
     shot(chair, screenshots, "province-hand-queue")
+
+    # ---- the people tab: found by name without accents -----------------------------------------------------
+    chair.get_by_role("tab", name="Điểm cầu").click()
+    people = chair.locator("ul.people > li:visible")
+    expect(people).to_have_count(4)
+    people_search = chair.get_by_label("Tìm điểm cầu đang dự (gõ không dấu cũng được)")
+    people_search.fill("ia puch")
+    expect(people).to_have_count(1)
+    expect(people).to_contain_text("UBND xã Ia Púch")
+    expect(chair.get_by_test_id("people-shown")).to_have_text("Đang hiện 1/4 điểm cầu")
+    people_search.fill("chu mo")
+    expect(people).to_have_count(0)
+    expect(chair.get_by_test_id("people-shown")).to_have_text("Không có điểm cầu nào khớp.")
+    people_search.fill("")
+    expect(people).to_have_count(4)
+    expect(chair.get_by_test_id("people-shown")).to_be_hidden()
+    chair.get_by_role("tab", name="Điểm danh").click()
 
     # ---- the chair on a phone: the badge brings the queue into view; roll-call still works -----------------
     chair.set_viewport_size(PHONE)

@@ -3,6 +3,7 @@
 
 export const ROLL_VI = {
   "roll.search": "Tìm điểm cầu (gõ không dấu cũng được)",
+  "room.people_search": "Tìm điểm cầu đang dự (gõ không dấu cũng được)",
   "roll.filters": "Lọc theo trạng thái điểm danh",
   "roll.filter_all": "Tất cả",
   "roll.filter_present_online": "Trực tuyến",
@@ -16,6 +17,7 @@ export const ROLL_VI = {
 
 export const ROLL_EN = {
   "roll.search": "Find a connection point (accents optional)",
+  "room.people_search": "Find a connection point present (accents optional)",
   "roll.filters": "Filter by roll-call status",
   "roll.filter_all": "All",
   "roll.filter_present_online": "Online",

@@ -2,11 +2,12 @@
 // open), the connection points (the chair's controls, everyone's microphone and floor), the chat, and the
 // chair's roll-call.
 import { h, mount } from "../dom.js";
+import { fold } from "../fold.js";
 import { t } from "../i18n.js";
 import { icon } from "../icons.js";
 import { HandQueueView, participantActions, renderAgendaPicker, renderMeetingControls, renderRemoved } from "./chair.js";
 import { RollCallView } from "./rollcall.js";
-import { handQueue, isMuted, participant, rollCallRows, speakingNow } from "./state.js";
+import { foldedMatch, handQueue, isMuted, participant, personSearchText, rollCallRows, speakingNow } from "./state.js";
 import { handFlag } from "./tiles.js";
 
 const TABS = ["people", "chat", "roll"];
@@ -26,6 +27,20 @@ export function createPanels(actions) {
   const queueBox = h("section.queue-box", { hidden: true, "aria-label": t("room.hand_queue") });
   const removedBox = h("section.queue-box.removed-box", { hidden: true, "aria-label": t("chair.removed_title") });
   const peopleList = h("ul.people", { "aria-label": t("room.participants") });
+  // the people tab's search, as the roll-call's: accents optional ("chu mo" finds UBND xã Chư Mố)
+  const peopleSearch = h("input.roll-search.people-search", {
+    type: "search",
+    autocomplete: "off",
+    placeholder: t("room.people_search"),
+    "aria-label": t("room.people_search"),
+    "data-testid": "people-search",
+  });
+  const peopleShown = h("p.small.muted.roll-shown", { "data-testid": "people-shown", role: "status", "aria-live": "polite", hidden: true });
+  let peopleQuery = "";
+  peopleSearch.addEventListener("input", () => {
+    peopleQuery = fold(peopleSearch.value.trim());
+    filterPeople();
+  });
   const rollBox = h("div.roll-box", { "data-testid": "roll-call" });
   const chatLog = h("ol.chat-log", { "aria-live": "polite", "aria-label": t("room.chat") });
   const chatInput = h("input#chat-text", {
@@ -48,7 +63,16 @@ export function createPanels(actions) {
     chatInput.value = "";
   });
   const panes = {
-    people: h("div.pane#pane-people", { role: "tabpanel", "aria-labelledby": "tab-people" }, agendaBox, chairBox, removedBox, peopleList),
+    people: h(
+      "div.pane#pane-people",
+      { role: "tabpanel", "aria-labelledby": "tab-people" },
+      agendaBox,
+      chairBox,
+      removedBox,
+      peopleSearch,
+      peopleShown,
+      peopleList,
+    ),
     chat: h("div.pane#pane-chat", { role: "tabpanel", "aria-labelledby": "tab-chat" }, chatLog, chatForm),
     roll: h("div.pane#pane-roll", { role: "tabpanel", "aria-labelledby": "tab-roll" }, rollBox),
   };
@@ -57,7 +81,7 @@ export function createPanels(actions) {
   const el = [queueBox, h("div.tabs", { role: "tablist" }, tabs), Object.values(panes)];
 
   let prev = null;
-  let rows = new Map(); // participant id → {key, li, p, around, speaking, pos}
+  let rows = new Map(); // participant id → {key, li, p, around, speaking, pos, name}
   let chatShown = []; // the chat messages in the log, in order
 
   function drawTabs(state) {
@@ -117,7 +141,7 @@ export function createPanels(actions) {
       }
       const key = JSON.stringify([p, around, speaking === p.id, pos]);
       const li = old && old.key === key ? old.li : personRow(state, p, speaking, pos);
-      next.set(p.id, { key, li, p, around, speaking: speaking === p.id, pos });
+      next.set(p.id, { key, li, p, around, speaking: speaking === p.id, pos, name: personSearchText(p) });
     }
     const lis = [...next.values()].map((r) => r.li);
     if (lis.length !== peopleList.children.length || lis.some((li, i) => peopleList.children[i] !== li)) {
@@ -125,8 +149,22 @@ export function createPanels(actions) {
       while (peopleList.children.length > lis.length) peopleList.lastElementChild.remove();
     }
     rows = next;
+    filterPeople();
     markSpeaker(state);
     queue.update(hands, state);
+  }
+
+  /** Hide the rows outside the search; the count shows while a search is typed. */
+  function filterPeople() {
+    let shown = 0;
+    for (const r of rows.values()) {
+      const visible = foldedMatch(r.name, peopleQuery);
+      if (r.li.hidden === visible) r.li.hidden = !visible;
+      if (visible) shown += 1;
+    }
+    peopleShown.hidden = !peopleQuery;
+    const text = shown ? t("roll.shown", { n: shown, total: rows.size }) : t("roll.none_match");
+    if (peopleShown.textContent !== text) peopleShown.textContent = text;
   }
 
   /** The loudest recent speaker's row is outlined: a class on two rows, nothing redrawn. */

@@ -3,6 +3,8 @@
 // Pure: no DOM, no sockets, no clock, no translation; never mutates its input. The views render from the
 // state; room.js performs what a change asks of the browser (a microphone track, a toast, the end screen).
 
+import { fold } from "../fold.js";
+
 export const CHAT_KEEP = 500; // chat messages kept in the state (the server replays at most its own history)
 export const CAPTION_LINES = 2; // live caption lines shown at once (the latest)
 const CAPTION_ERRORS = ["captions_off", "captions_failed"]; // docs/signaling.md: no captions will come
@@ -146,9 +148,50 @@ export function rollCallRows(state) {
  * (fold.js) holds every word of the folded query ("chu mo" → UBND xã Chư Mố). row: {name, status}. */
 export function rollRowShown(row, query, filter) {
   if (filter !== "all" && row.status !== filter) return false;
+  return foldedMatch(row.name, query);
+}
+
+/** Whether folded text holds every word of a folded query, in any order (a blank query: always). */
+export function foldedMatch(folded, query) {
   return String(query || "")
     .split(/\s+/)
-    .every((w) => !w || row.name.includes(w));
+    .every((w) => !w || folded.includes(w));
+}
+
+/** The text the people tab's search looks in: a participant's unit and person, folded ("chu mo" finds Chư Mố). */
+export function personSearchText(p) {
+  return fold(`${p.unit_name} ${p.display_name || ""} ${p.username || ""}`);
+}
+
+/** What a participant's tile or wall thumbnail marks: `active` the loudest recent speaker (outlined), `floor` the
+ * floor holder, `speaking` the floor holder with an open microphone, `hand` its turn in the hand queue (or
+ * null), `muted` its microphone off, `link` its `link_quality` line (or null). `hands`: handQueue(state), given
+ * when marking many tiles so the queue is not rebuilt for each. */
+export function tileMarks(state, pid, hands = handQueue(state)) {
+  const p = participant(state, pid);
+  const turn = hands.find((e) => e.id === pid);
+  return {
+    active: state.activeSpeaker === pid,
+    floor: state.floor === pid,
+    speaking: speakingNow(state) === pid,
+    hand: turn ? turn.position : null,
+    muted: isMuted(p),
+    link: linkOf(state, pid),
+  };
+}
+
+/** The flags a tile shows, in order: "link", "paused", "speaking", "hand", "muted". A wall thumbnail (`wall`) is
+ * small: it flags a link only when poor, and leaves the floor to its outline. `paused`: the server holds its
+ * video back from this page (the main tiles only). */
+export function flagKinds(marks, { wall = false, paused = false } = {}) {
+  const link = marks.link && (!wall || marks.link.rating === "poor");
+  return [
+    link && "link",
+    !wall && paused && "paused",
+    !wall && marks.speaking && "speaking",
+    marks.hand && "hand",
+    marks.muted && "muted",
+  ].filter(Boolean);
 }
 
 export function rollCallCounts(entries) {

@@ -4,7 +4,7 @@ import { h, mount } from "../dom.js";
 import { t } from "../i18n.js";
 import { icon } from "../icons.js";
 import { ensureLinkStyle, linkFlag, pausedFlag, showOwnLink } from "./links.js";
-import { handPosition, isMuted, linkOf, participant, screenSharer, shortUnitName, speakingNow, tileIds, unitNameOf } from "./state.js";
+import { flagKinds, handQueue, linkOf, participant, screenSharer, shortUnitName, tileIds, tileMarks, unitNameOf } from "./state.js";
 
 function attach(el, track) {
   const cur = el.srcObject && el.srcObject.getTracks()[0];
@@ -17,6 +17,20 @@ function attach(el, track) {
 export function handFlag(position) {
   const label = t("room.hand_queue_pos", { n: position });
   return h("span.flag.hand", { title: label, "aria-label": label }, icon("hand"), ` ${position}`);
+}
+
+const FLAGS = {
+  link: (marks, unitName) => linkFlag(marks.link, unitName),
+  paused: (marks, unitName, paused) => paused,
+  speaking: () => h("span.flag.floor", {}, t("room.speaking_now")),
+  hand: (marks) => handFlag(marks.hand),
+  muted: () => h("span.flag.muted", { title: t("room.muted"), "aria-label": t("room.muted") }, icon("micOff")),
+};
+
+/** The flags of a tile or a wall thumbnail from its marks (state.js tileMarks, flagKinds): link quality, video
+ * paused (`paused`: pausedFlag's element), floor, raised hand, microphone off. */
+export function flagNodes(marks, unitName, { wall = false, paused = null } = {}) {
+  return flagKinds(marks, { wall, paused: Boolean(paused) }).map((kind) => FLAGS[kind](marks, unitName, paused));
 }
 
 export class TileView {
@@ -115,28 +129,20 @@ export class TileView {
     for (const pid of wanted) this._tile(state, pid);
     this._attachRemote(state);
     this.grid.classList.toggle("audio-only", state.audioOnly);
-    const speaking = speakingNow(state);
+    const hands = handQueue(state);
     for (const [pid, tile] of this.tiles) {
       const p = participant(state, pid);
       if (!p) continue;
       this._label(tile, p.unit_name);
       tile.el.title = `${p.unit_name} — ${p.display_name || p.username}`;
-      tile.el.classList.toggle("speaking", state.activeSpeaker === pid);
-      tile.el.classList.toggle("floor", state.floor === pid);
+      const marks = tileMarks(state, pid, hands);
+      tile.el.classList.toggle("speaking", marks.active);
+      tile.el.classList.toggle("floor", marks.floor);
       tile.el.dataset.unit = p.unit;
-      const pos = handPosition(state, pid);
-      const link = linkOf(state, pid);
       // the server holds this video back to spare this page's link, or sends it as the thumbnail
       const paused = pausedFlag(state, pid);
       tile.el.classList.toggle("video-paused", Boolean(paused) && paused.dataset.testid === "video-paused");
-      mount(
-        tile.flags,
-        link ? linkFlag(link, p.unit_name) : null,
-        paused,
-        speaking === pid ? h("span.flag.floor", {}, t("room.speaking_now")) : null,
-        pos ? handFlag(pos) : null,
-        isMuted(p) ? h("span.flag.muted", { title: t("room.muted"), "aria-label": t("room.muted") }, icon("micOff")) : null,
-      );
+      mount(tile.flags, flagNodes(marks, p.unit_name, { paused }));
     }
     this.grid.dataset.count = String(this.tiles.size);
     this._ownLink(state);

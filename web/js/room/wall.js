@@ -1,8 +1,13 @@
 // The chairing unit's wall of connection points (docs/signaling.md, "The chair's wall"): every other unit's
 // thumbnail (a low-resolution copy of its camera), a page at a time. The chair pages; the server forwards
-// only the page shown (`wall_page` → `wall`). A commune's screen has no wall.
+// only the page shown (`wall_page` → `wall`). A commune's screen has no wall. Each thumbnail is marked as the
+// main tiles are (tiles.js flagNodes): the loudest speaker outlined, the floor holder, a raised hand and its
+// turn, a microphone off, a poor link.
 import { h, mount } from "../dom.js";
 import { t } from "../i18n.js";
+import { ensureLinkStyle } from "./links.js";
+import { flagKinds, handQueue, tileMarks } from "./state.js";
+import { flagNodes } from "./tiles.js";
 
 function attach(el, track) {
   const cur = el.srcObject && el.srcObject.getTracks()[0];
@@ -17,7 +22,8 @@ export class WallView {
     this.send = send;
     this.wall = null; // the latest `wall` message
     this.remote = [];
-    this.tiles = new Map(); // participant id → {el, video}
+    this.state = null; // the room state last drawn (the thumbnails' marks)
+    this.tiles = new Map(); // participant id → {el, video, flags, name, key}
     this.label = h("span.wall-page", { "data-testid": "wall-page", role: "status", "aria-live": "polite" });
     this.prev = h("button.btn.ghost.small", { type: "button", onclick: () => this.go(-1) }, t("wall.prev"));
     this.next = h("button.btn.ghost.small", { type: "button", onclick: () => this.go(1) }, t("wall.next"));
@@ -60,17 +66,40 @@ export class WallView {
           "data-source": "thumbnail",
           "aria-label": t("room.video_of", { name: u.unit_name }),
         });
+        const flags = h("div.wall-flags");
         const el = h(
           "figure.wall-tile",
           { "data-participant": u.participant_id, "data-unit": u.unit, title: u.unit_name },
           video,
+          flags,
           h("figcaption", {}, u.unit_name),
         );
-        this.tiles.set(u.participant_id, { el, video });
+        this.tiles.set(u.participant_id, { el, video, flags, name: u.unit_name, key: "" });
         return el;
       }),
     );
     this._attach();
+    if (this.state) this.update(this.state);
+  }
+
+  /** Mark the thumbnails from the room state; a thumbnail whose marks did not change is not written. */
+  update(state) {
+    this.state = state;
+    if (!this.tiles.size) return;
+    const hands = handQueue(state);
+    for (const [pid, tile] of this.tiles) {
+      const marks = tileMarks(state, pid, hands);
+      const kinds = flagKinds(marks, { wall: true });
+      // every mark (a hand's turn moves as the queue does), the link's figures only while it is flagged
+      const key = JSON.stringify({ ...marks, link: kinds.includes("link") ? marks.link : null });
+      if (key === tile.key) continue;
+      tile.key = key;
+      tile.el.classList.toggle("speaking", marks.active);
+      tile.el.classList.toggle("floor", marks.floor);
+      tile.el.title = marks.active ? `${tile.name} — ${t("wall.active")}` : tile.name;
+      if (kinds.includes("link")) ensureLinkStyle();
+      mount(tile.flags, flagNodes(marks, tile.name, { wall: true }));
+    }
   }
 
   /** The session's remote tracks ([{mid, info, track}]): thumbnails go to their tile on the wall. */

@@ -224,6 +224,7 @@ class RoomPage {
     this.badges.update(state);
     this.toolbar.update(state, { hasCamera: !!this.camTrack(), canCaptureScreen: !!navigator.mediaDevices.getDisplayMedia });
     this.tiles.update(state);
+    this.wall.update(state);
     this.panels.update(state);
     this.captions.update(state);
     const now = agendaNowText(state);
