@@ -36,17 +36,14 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from benchmarks.captions.common import asr_model, load_speech, offline_pass  # noqa: E402
 from recordings.manifest import read_manifest  # noqa: E402
-from tests import speech  # noqa: E402
 from tests.server.live_harness import LiveServer, SocketClient, read_stats  # noqa: E402
-from transcription.audio import SAMPLE_RATE_HZ, decode_audio  # noqa: E402
-from transcription.engines import create_engine  # noqa: E402
-from transcription.models import DEFAULT_CACHE_DIR, discover_model  # noqa: E402
+from transcription.audio import SAMPLE_RATE_HZ  # noqa: E402
 from transcription.wer import error_rates  # noqa: E402
 
 MEETING = 1
 LEAD_S = 3.0
-PAUSE_S = 0.8
 SPEAKER = "chumo"
 OTHERS = ("thuky", "poto", "churang", "iabroai", "iakdam", "iamron", "iatrok", "iatul", "kimtan")
 CAMERAS = ("chumo", "thuky")
@@ -321,19 +318,11 @@ def main() -> int:
         help="also run captions on with this setting (repeatable), in the same run, after the defaults",
     )
     args = parser.parse_args()
-    if speech.vivos_present():
-        corpus, utterances = "VIVOS spk01 dev (real speech)", speech.vivos()[: args.clips]
-    else:
-        corpus = "espeak-ng Vietnamese (synthesised; VIVOS not found)"
-        utterances = speech.shippable()[: args.clips]
-    pause = np.zeros(round(PAUSE_S * SAMPLE_RATE_HZ), dtype=np.float32)
-    spoken = np.concatenate([part for u in utterances for part in (decode_audio(u.path), pause)])
+    said = load_speech(args.clips)
+    spoken, speech_s, reference = said.audio, said.duration_s, said.reference
     audio = np.concatenate([np.zeros(round(LEAD_S * SAMPLE_RATE_HZ), dtype=np.float32), spoken])
-    speech_s = spoken.size / SAMPLE_RATE_HZ
-    reference = " ".join(u.text for u in utterances)
-    setting = os.environ.get("GIAOBAN_ASR_MODEL") or None
-    model = discover_model(setting, cache_dir=DEFAULT_CACHE_DIR.expanduser())
-    print(f"speech: {corpus}, {len(utterances)} clips, {speech_s:.1f} s; model {model.path}")
+    model = asr_model()
+    print(f"speech: {said.corpus}, {len(said.utterances)} clips, {speech_s:.1f} s; model {model.path}")
     print(f"load average before: {os.getloadavg()[0]:.2f} (2-core machine shared with others)")
     print(f"clients niced by {args.client_nice} (they stand for machines elsewhere; the server is not niced)")
     common = parse_settings(args.env)
@@ -355,9 +344,8 @@ def main() -> int:
             results[mode]["load"] = (load, os.getloadavg()[0])
             print(f"captions {mode}: done (load average {load:.2f} -> {os.getloadavg()[0]:.2f})", flush=True)
     off = results["off"]
-    engine = create_engine("faster-whisper", model, threads=2)
-    offline_text = " ".join(s.text for s in engine.transcribe(spoken))
-    offline_wer = error_rates([reference], [offline_text]).wer
+    offline = offline_pass(model, spoken, reference, threads=2)
+    offline_text, offline_wer = offline.text, offline.wer
     print(f"offline pass of the same audio: WER {offline_wer:.3f}")
     for mode, captions, _ in modes:
         if captions:

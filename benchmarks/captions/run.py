@@ -42,14 +42,11 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from tests import speech  # noqa: E402
+from benchmarks.captions.common import add_clips_argument, asr_model, load_speech, offline_pass  # noqa: E402
 from transcription.audio import SAMPLE_RATE_HZ, decode_audio  # noqa: E402
 from transcription.captions_client import CaptionProcess, feed_realtime, opus_packets  # noqa: E402
-from transcription.engines import create_engine  # noqa: E402
-from transcription.models import DEFAULT_CACHE_DIR, discover_model  # noqa: E402
 from transcription.wer import error_rates  # noqa: E402
 
-PAUSE_S = 0.8
 MEETING_START_S = 10.0
 TARGET_DELAY_S = 3.0
 TARGET_WER_POINTS = 5.0
@@ -225,7 +222,7 @@ def clip_wers(
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--clips", type=int, default=15, help="how many clips / sentences (default 15)")
+    add_clips_argument(parser, 15)
     parser.add_argument("--no-nice", action="store_true", help="run the caption process un-niced")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
@@ -251,18 +248,10 @@ def main() -> int:
     parser.add_argument("--clips-only", action="store_true", help="only decode the clips whole per window")
     args = parser.parse_args()
 
-    if speech.vivos_present():
-        corpus, utterances = "VIVOS spk01 dev (real speech)", speech.vivos()[: args.clips]
-    else:
-        corpus = "espeak-ng Vietnamese (synthesised; VIVOS not found)"
-        utterances = speech.shippable()[: args.clips]
-    pause = np.zeros(round(PAUSE_S * SAMPLE_RATE_HZ), dtype=np.float32)
-    audio = np.concatenate([part for u in utterances for part in (decode_audio(u.path), pause)])
-    duration_s = audio.size / SAMPLE_RATE_HZ
-    reference = " ".join(u.text for u in utterances)
-    setting = os.environ.get("GIAOBAN_ASR_MODEL") or None
-    model = discover_model(setting, cache_dir=DEFAULT_CACHE_DIR.expanduser())
-    print(f"speech: {corpus}, {len(utterances)} clips, {duration_s:.1f} s; model {model.path}")
+    spoken = load_speech(args.clips)
+    audio, duration_s, reference = spoken.audio, spoken.duration_s, spoken.reference
+    model = asr_model()
+    print(f"speech: {spoken.corpus}, {len(spoken.utterances)} clips, {duration_s:.1f} s; model {model.path}")
     print(
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
         f"load average before: {os.getloadavg()[0]:.2f} "
@@ -285,18 +274,14 @@ def main() -> int:
 
     if not args.no_clips:
         for join in (1, 3):
-            clip_wers(model, windows, utterances, reference, args.threads, join)
-    engine = create_engine("faster-whisper", model, threads=args.threads)
-    started = time.monotonic()
-    offline_text = " ".join(s.text for s in engine.transcribe(audio))
-    offline_s = time.monotonic() - started
-    offline_wer = error_rates([reference], [offline_text]).wer
+            clip_wers(model, windows, spoken.utterances, reference, args.threads, join)
+    offline = offline_pass(model, audio, reference, args.threads)
     print(
-        f"offline pass (30 s window): WER {offline_wer:.3f}, "
-        f"{offline_s:.1f} s wall (RTF {offline_s / duration_s:.3f})"
+        f"offline pass (30 s window): WER {offline.wer:.3f}, "
+        f"{offline.wall_s:.1f} s wall (RTF {offline.wall_s / duration_s:.3f})"
     )
     for variant in runs:
-        report(variant, runs[0], reference, offline_text, offline_wer, duration_s)
+        report(variant, runs[0], reference, offline.text, offline.wer, duration_s)
     print(f"load average after: {os.getloadavg()[0]:.2f}")
     return 0
 

@@ -34,16 +34,12 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from tests import speech  # noqa: E402
+from benchmarks.captions.common import PAUSE_S, add_clips_argument, asr_model, load_speech, offline_pass  # noqa: E402
 from transcription import captions_worker  # noqa: E402
-from transcription.audio import SAMPLE_RATE_HZ, decode_audio  # noqa: E402
 from transcription.captions_client import OPUS_FRAME_S, opus_packets  # noqa: E402
-from transcription.engines import create_engine  # noqa: E402
-from transcription.models import DEFAULT_CACHE_DIR, discover_model  # noqa: E402
 from transcription.streaming import Caption, SileroVoiceDetector, StreamingTranscriber  # noqa: E402
 from transcription.wer import error_rates  # noqa: E402
 
-PAUSE_S = 0.8
 MEETING_START_S = 10.0
 NICENESS = 10
 
@@ -132,7 +128,7 @@ def report(r: Result, base: Result, reference: str, duration_s: float) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--clips", type=int, default=30, help="how many clips / sentences (default 30)")
+    add_clips_argument(parser, 30)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
         "--pause-s",
@@ -153,21 +149,12 @@ def main() -> int:
     args = parser.parse_args()
     if not args.no_nice:
         os.nice(NICENESS)
-    if speech.vivos_present():
-        corpus, utterances = "VIVOS spk01 dev (real speech)", speech.vivos()[: args.clips]
-    else:
-        corpus = "espeak-ng Vietnamese (synthesised; VIVOS not found)"
-        utterances = speech.shippable()[: args.clips]
-    pause = np.zeros(round(args.pause_s * SAMPLE_RATE_HZ), dtype=np.float32)
-    audio = np.concatenate([part for u in utterances for part in (decode_audio(u.path), pause)])
-    duration_s = audio.size / SAMPLE_RATE_HZ
-    reference = " ".join(u.text for u in utterances)
-    model = discover_model(
-        os.environ.get("GIAOBAN_ASR_MODEL") or None, cache_dir=DEFAULT_CACHE_DIR.expanduser()
-    )
+    spoken = load_speech(args.clips, args.pause_s)
+    audio, duration_s, reference = spoken.audio, spoken.duration_s, spoken.reference
+    model = asr_model()
     print(
-        f"speech: {corpus}, {len(utterances)} clips, {args.pause_s:g} s pauses, {duration_s:.1f} s; "
-        f"model {model.path}"
+        f"speech: {spoken.corpus}, {len(spoken.utterances)} clips, {args.pause_s:g} s pauses, "
+        f"{duration_s:.1f} s; model {model.path}"
     )
     print(
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; load average before "
@@ -189,9 +176,8 @@ def main() -> int:
         simulate(result, base_flags, packets)
         report(result, results[0], reference, duration_s)
     if not args.no_offline:
-        engine = create_engine("faster-whisper", model, threads=args.threads)
-        offline_text = " ".join(s.text for s in engine.transcribe(audio))
-        offline_wer = error_rates([reference], [offline_text]).wer
+        offline = offline_pass(model, audio, reference, args.threads)
+        offline_text, offline_wer = offline.text, offline.wer
         print(f"offline pass (30 s windows): WER {offline_wer:.3f}")
         for r in results:
             wer = error_rates([reference], [r.text]).wer

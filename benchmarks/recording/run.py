@@ -15,15 +15,12 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
 from aiortc.codecs.opus import OpusDecoder
-from aiortc.contrib.media import MediaRecorder
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
@@ -31,10 +28,14 @@ from recordings.oggopus import OggOpusWriter
 from recordings.opuspacket import OPUS_CLOCK_HZ
 
 REPO = Path(__file__).resolve().parents[2]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from benchmarks.recording.common import SECONDS_PER_HOUR, measure, record_to_end  # noqa: E402
+
 EVAL_DIR = REPO.parent / "shared" / "eval" / "vivos-spk01-dev"
 PACKET_SAMPLES = 960
 PACKET_S = PACKET_SAMPLES / OPUS_CLOCK_HZ
-SECONDS_PER_HOUR = 3600.0
 BITRATE_BPS = 32_000  # what a browser sends for mono speech (Chromium's default)
 
 
@@ -64,41 +65,16 @@ def encode_packets(pcm: np.ndarray) -> list[bytes]:
     return packets
 
 
-@dataclass(frozen=True)
-class Result:
-    name: str
-    cpu_s: float
-    wall_s: float
-    bytes: int
-    audio_s: float
-
-    @property
-    def cpu_s_per_hour(self) -> float:
-        return self.cpu_s / self.audio_s * SECONDS_PER_HOUR
-
-    @property
-    def bytes_per_hour(self) -> float:
-        return self.bytes / self.audio_s * SECONDS_PER_HOUR
-
-    @property
-    def core_percent(self) -> float:
-        return 100.0 * self.cpu_s / self.audio_s
-
-
-def measure(name: str, audio_s: float, path: Path, run: Callable[[], None]) -> Result:
-    wall = time.perf_counter()
-    cpu = time.process_time()  # all threads of the process (the fsync thread included)
-    run()
-    return Result(name, time.process_time() - cpu, time.perf_counter() - wall, path.stat().st_size, audio_s)
-
-
-def run_writer(path: Path, packets: list[bytes], fsync_interval_s: float | None, syncs: list[int]) -> None:
+def run_writer(
+    path: Path, packets: list[bytes], fsync_interval_s: float | None, syncs: list[int]
+) -> list[Path]:
     writer = OggOpusWriter(path, channels=1, fsync_interval_s=fsync_interval_s)
     timestamp = 123_456
     for payload in packets:
         writer.write(payload, timestamp)
         timestamp += PACKET_SAMPLES
     syncs.append(writer.close().syncs)
+    return [path]
 
 
 class DecodedTrack(MediaStreamTrack):
@@ -124,18 +100,9 @@ class DecodedTrack(MediaStreamTrack):
         return frame
 
 
-def run_media_recorder(path: Path, packets: list[bytes]) -> None:
-    async def main() -> None:
-        recorder = MediaRecorder(str(path))
-        track = DecodedTrack(packets)
-        recorder.addTrack(track)
-        await recorder.start()
-        while track.readyState != "ended":
-            await asyncio.sleep(0.01)
-        await asyncio.sleep(0)
-        await recorder.stop()
-
-    asyncio.run(main())
+def run_media_recorder(path: Path, packets: list[bytes]) -> list[Path]:
+    asyncio.run(record_to_end(path, DecodedTrack(packets)))
+    return [path]
 
 
 def run_decode_only(packets: list[bytes]) -> None:
@@ -174,11 +141,11 @@ def main() -> None:
         # Run faster than real time, a 1 s fsync interval would sync almost never: fsync after every
         # page (0.5 s of audio) instead, twice what the default costs at real pace.
         results = [
-            measure("giaoban OggOpusWriter (fsync every page)", audio_s, folder / "a.ogg",
+            measure("giaoban OggOpusWriter (fsync every page)", audio_s,
                     lambda: run_writer(folder / "a.ogg", packets, 0.0, syncs)),
-            measure("giaoban OggOpusWriter (no fsync)", audio_s, folder / "b.ogg",
+            measure("giaoban OggOpusWriter (no fsync)", audio_s,
                     lambda: run_writer(folder / "b.ogg", packets, None, syncs)),
-            measure("baseline: aiortc decode + MediaRecorder", audio_s, folder / "c.ogg",
+            measure("baseline: aiortc decode + MediaRecorder", audio_s,
                     lambda: run_media_recorder(folder / "c.ogg", packets)),
         ]
         fsync_cpu, fsync_wall = measure_fsync(folder)
@@ -188,7 +155,7 @@ def main() -> None:
         decode_cpu = time.process_time() - decode_cpu
     print(f"{'case':44} {'CPU s/h audio':>14} {'% of a core':>12} {'MB/h':>8} {'wall s':>8}")
     for r in results:
-        print(f"{r.name:44} {r.cpu_s_per_hour:14.2f} {r.core_percent:12.3f} {r.bytes_per_hour / 1e6:8.2f} "
+        print(f"{r.name:44} {r.cpu_s_per_hour:14.2f} {r.core_percent:12.3f} {r.mb_per_hour:8.2f} "
               f"{r.wall_s:8.2f}")
     print(f"{'  of which aiortc Opus decode alone':44} {decode_cpu / audio_s * SECONDS_PER_HOUR:14.2f} "
           f"{100 * decode_cpu / audio_s:12.3f}")

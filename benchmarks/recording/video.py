@@ -20,15 +20,12 @@ import json
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import av
 from aiortc.codecs import depayload, get_decoder
 from aiortc.codecs.vpx import Vp8Encoder
-from aiortc.contrib.media import MediaRecorder
 from aiortc.jitterbuffer import JitterBuffer
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
@@ -41,13 +38,18 @@ from server.live.recording import on_video_packet
 from server.media.client import encode_test_pattern
 from server.rooms.room import Participant, Room
 
+REPO = Path(__file__).resolve().parents[2]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from benchmarks.recording.common import Result, measure, record_to_end  # noqa: E402
+
 FPS = 30
 WIDTH, HEIGHT = 640, 360
 BITRATE_BPS = 490_000
 KEYFRAME_EVERY = 90
 DISTINCT_FRAMES = 300  # encoded once, looped
 TICKS = 90000 // FPS
-SECONDS_PER_HOUR = 3600.0
 VP8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)
 
 
@@ -130,50 +132,11 @@ class ReceivedVideoTrack(MediaStreamTrack):
 def run_media_recorder(folder: Path, packets: list[RtpIn], tracks: int) -> list[Path]:
     paths = [folder / f"mr{n}.mp4" for n in range(tracks)]
 
-    async def one(path: Path) -> None:
-        recorder = MediaRecorder(str(path))
-        track = ReceivedVideoTrack(packets)
-        recorder.addTrack(track)
-        await recorder.start()
-        while track.readyState != "ended":
-            await asyncio.sleep(0.01)
-        await asyncio.sleep(0)
-        await recorder.stop()
-
     async def main() -> None:
-        await asyncio.gather(*(one(path) for path in paths))
+        await asyncio.gather(*(record_to_end(path, ReceivedVideoTrack(packets)) for path in paths))
 
     asyncio.run(main())
     return paths
-
-
-@dataclass(frozen=True)
-class Result:
-    name: str
-    cpu_s: float
-    wall_s: float
-    bytes: int
-    video_s: float  # per track, times the tracks
-
-    @property
-    def cpu_s_per_hour(self) -> float:
-        return self.cpu_s / self.video_s * SECONDS_PER_HOUR
-
-    @property
-    def mb_per_hour(self) -> float:
-        return self.bytes / self.video_s * SECONDS_PER_HOUR / 1e6
-
-    @property
-    def core_percent(self) -> float:
-        return 100.0 * self.cpu_s / self.video_s
-
-
-def measure(name: str, video_s: float, run: Callable[[], list[Path]]) -> Result:
-    wall = time.perf_counter()
-    cpu = time.process_time()  # every thread of the process (the IVF writer thread, x264's threads)
-    paths = run()
-    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-    return Result(name, cpu, wall, sum(p.stat().st_size for p in paths), video_s)
 
 
 CASES = {
