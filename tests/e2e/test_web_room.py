@@ -30,7 +30,8 @@ HEARD_MS = 3000  # recorded at the listener
 HEARD_MIN_CORRELATION = 0.3
 HEARD_MIN_ALIGNED = 0.5
 # a recording with fewer loud quarter seconds than this says too little about order (CI, 2026-12-05: a loaded
-# machine's 3 s recording held 0-2 loud windows and scored 0.00 for file and control alike): record again
+# machine's 3 s recording held 0-2 loud windows and scored 0.00 for file and control alike; a helper's loaded
+# run saw correlation 0.28): a recording that fails is judged again on a new one, up to three
 HEARD_MIN_LOUD_WINDOWS = 6
 HEARD_RECORDINGS = 3
 
@@ -113,6 +114,25 @@ def remote_videos(page: Page) -> dict[str, dict[str, Any]]:
     return {v["label"]: v for v in page.evaluate(REMOTE_VIDEOS_JS)}
 
 
+def _heard_verdict(heard: np.ndarray, looped: np.ndarray, period: int, others: np.ndarray) -> dict[str, Any]:
+    """Whether a recording at the listener is the speaker's file: loud enough to judge, alike in waveform,
+    and in order, not only alike: each loud quarter second is found at one offset of the file, and nowhere
+    consistent in sentences of the same voice that were not played (the control)."""
+    loud = loud_windows(heard)
+    correlation = waveform_correlation(heard, looped) if len(heard) else 0.0
+    share = aligned_share(heard, looped, period=period)
+    control = aligned_share(heard, others)
+    passed = (
+        loud >= HEARD_MIN_LOUD_WINDOWS
+        and speech_span_s(heard) > 1.0
+        and correlation > HEARD_MIN_CORRELATION
+        and share >= HEARD_MIN_ALIGNED
+        and share > control + HEARD_MIN_ALIGNED / 2
+    )
+    return {"loud_windows": loud, "correlation": round(correlation, 2), "in_order": round(share, 2),
+            "control": round(control, 2), "passed": passed}
+
+
 # the same meeting with one stream per participant on every connection, and bounded as a province meeting's
 # (GIAOBAN_BOUNDED_FROM: each browser gets m-lines only for what it receives; speakers on reused audio slots)
 @pytest.mark.parametrize(
@@ -173,25 +193,18 @@ def test_three_points_see_hear_mute_and_roll_call(server: RunningServer, chromiu
     assert speaking_energy > 0, (a0, a1)
     # and what arrives is the speech itself: seconds recorded from the listener's received track have the
     # waveform of the WAV the speaker's browser plays as its microphone
-    heard_path = tmp_path / "heard.webm"
-    for _ in range(HEARD_RECORDINGS):
-        heard_path.write_bytes(base64.b64decode(listener.evaluate(RECORD_JS, ["CHUMO", HEARD_MS])))
-        heard = pcm(heard_path)
-        if loud_windows(heard) >= HEARD_MIN_LOUD_WINDOWS:
-            break
-    assert loud_windows(heard) >= HEARD_MIN_LOUD_WINDOWS, f"{HEARD_RECORDINGS} recordings mostly silent"
     source = pcm(media_dir / "speech-48k.wav")
-    assert speech_span_s(heard) > 1.0
     looped = np.concatenate([source, source])  # the browser loops the file: the recording may span its end
-    correlation = waveform_correlation(heard, looped)
-    # in order, not only alike: each quarter second of the recording is found at one offset of the file, and
-    # nowhere consistent in sentences of the same voice that were not played (the control)
-    share = aligned_share(heard, looped, period=len(source))
-    control = aligned_share(heard, np.concatenate([pcm(u.path) for u in shippable()[SPEECH_CLIPS:]]))
-    print(f"listener's recording vs the speaker's WAV: correlation {correlation:.2f}, windows in order "
-          f"{share:.2f} (control {control:.2f})")
-    assert correlation > HEARD_MIN_CORRELATION, correlation
-    assert share >= HEARD_MIN_ALIGNED and share > control + HEARD_MIN_ALIGNED / 2, (share, control)
+    others = np.concatenate([pcm(u.path) for u in shippable()[SPEECH_CLIPS:]])
+    heard_path = tmp_path / "heard.webm"
+    verdicts = []
+    for _ in range(HEARD_RECORDINGS):  # a starved browser may play concealment for seconds: judge anew
+        heard_path.write_bytes(base64.b64decode(listener.evaluate(RECORD_JS, ["CHUMO", HEARD_MS])))
+        verdicts.append(_heard_verdict(pcm(heard_path), looped, len(source), others))
+        print(f"listener's recording vs the speaker's WAV: {verdicts[-1]}")
+        if verdicts[-1]["passed"]:
+            break
+    assert verdicts[-1]["passed"], verdicts
     shot(speaker, screenshots, "06-room-speaker")
 
     # the chair mutes the commune: the server stops forwarding, the receivers get nothing more
