@@ -199,8 +199,12 @@ def test_three_points_see_hear_mute_and_roll_call(server: RunningServer, chromiu
     heard_path = tmp_path / "heard.webm"
     verdicts = []
     for _ in range(HEARD_RECORDINGS):  # a starved browser may play concealment for seconds: judge anew
+        r0 = inbound_audio(listener, "CHUMO")
         heard_path.write_bytes(base64.b64decode(listener.evaluate(RECORD_JS, ["CHUMO", HEARD_MS])))
+        r1 = inbound_audio(listener, "CHUMO")
         verdicts.append(_heard_verdict(pcm(heard_path), looped, len(source), others))
+        # whether packets kept coming while it recorded (a silent recording with bytes is the browser's)
+        verdicts[-1]["bytes_while_recording"] = r1["bytes"] - r0["bytes"]
         print(f"listener's recording vs the speaker's WAV: {verdicts[-1]}")
         if verdicts[-1]["passed"]:
             break
