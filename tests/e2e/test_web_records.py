@@ -1,6 +1,7 @@
 """After the meeting, in real Chromium: search a word of a recorded meeting's transcript and land on the right
-second of its recording; the current transcript line follows playback; the clerk corrects a line; the
-transcription's progress is pushed to the open page.
+second of its recording; the current transcript line follows playback; the agenda beside the player (each item
+at its start on the meeting clock) seeks there and its playing item follows playback, under the player on a
+phone; the clerk corrects a line; the transcription's progress is pushed to the open page.
 
 The recording (Vietnamese sentences synthesised by tests/speech.py, Ogg Opus) and its transcript segments
 (what the sentences say) are stored through the server's own services, as the recorder and the transcription
@@ -13,16 +14,16 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import expect
+from playwright.sync_api import ViewportSize, expect
 from sqlalchemy import select
 
 from server.config import Settings
 from server.db import Database
-from server.models import JobStatus, Transcript, utcnow
+from server.models import AgendaItem, JobStatus, Transcript, utcnow
 from server.services import recordings, transcripts
 from server.services.transcripts import SegmentInput
 from tests.e2e.conftest import Chromium, RunningServer
-from tests.e2e.pages import login, new_page, shot
+from tests.e2e.pages import VIEWPORT, login, new_page, shot
 from tests.speech import shippable_utterance
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -32,10 +33,20 @@ DEMO_MEETING_ID = 1
 # Ia Tul), "Toàn xã đã nạo vét được ba kênh mương nội đồng."
 CLIPS = ("GB01", "GB05", "GB02")
 LANDING_TOLERANCE_S = 0.5
+PHONE: ViewportSize = {"width": 390, "height": 844}
+# the agenda as the chair moved through it: each item opened where its clip starts (an index into CLIPS),
+# the last never opened
+AGENDA = (("Tình hình chống hạn", 0), ("Đề nghị hỗ trợ giống lúa", 1), ("Nạo vét kênh mương", 2),
+          ("Các vấn đề khác", None))
 
 
 def _duration_s(path: Path) -> float:
     return float(subprocess.run(["soxi", "-D", str(path)], check=True, capture_output=True, text=True).stdout)
+
+
+def _clock(seconds: float) -> str:
+    minutes, rest = divmod(int(seconds), 60)
+    return f"{minutes:02d}:{rest:02d}"
 
 
 def _store_recording(server: RunningServer, database_url: str | None, tmp_path: Path) -> list[SegmentInput]:
@@ -64,6 +75,11 @@ def _store_recording(server: RunningServer, database_url: str | None, tmp_path: 
             digest = hashlib.sha256(data).hexdigest()
             recordings.finish(session, DEMO_MEETING_ID, [], mix.name, digest, len(data))
             transcripts.store_segments(session, DEMO_MEETING_ID, segments)
+            for old in session.scalars(select(AgendaItem).where(AgendaItem.meeting_id == DEMO_MEETING_ID)):
+                session.delete(old)
+            session.add_all(AgendaItem(meeting_id=DEMO_MEETING_ID, position=i, title=title,
+                                       starts_at_s=None if clip is None else segments[clip].start_s)
+                            for i, (title, clip) in enumerate(AGENDA))
     finally:
         db.dispose()
     return segments
@@ -106,6 +122,45 @@ def test_search_lands_on_the_second_and_transcript_follows(server: RunningServer
     page.locator("ol.transcript li").first.get_by_role("button").click()
     expect(current).to_contain_text("tình hình chống hạn")
     assert page.evaluate("document.querySelector('#player').currentTime") < segments[0].end_s
+
+    # the agenda beside the player: each item at its start, the one never opened without a time
+    agenda = page.get_by_test_id("record-agenda")
+    expect(agenda.get_by_role("heading")).to_have_text("Nội dung cuộc họp")
+    items = agenda.locator("li")
+    expect(items).to_have_count(len(AGENDA))
+    expect(items.locator(".agenda-title")).to_contain_text([title for title, _ in AGENDA])
+    expect(items.locator(".time")).to_have_text([_clock(segments[c].start_s) if c is not None else "—"
+                                                 for _, c in AGENDA])
+    expect(agenda.locator("li.unplayed")).to_contain_text("không có trong bản ghi")
+    playing = agenda.locator("li.current")
+    expect(playing).to_have_count(1)
+    expect(playing).to_contain_text(AGENDA[0][0])
+    # a click seeks the player to the item's start; that item is the playing one
+    last = segments[2]
+    agenda.get_by_role("button", name=f"Xem từ {_clock(last.start_s)}: {AGENDA[2][0]}").click()
+    position = page.evaluate("document.querySelector('#player').currentTime")
+    assert last.start_s - 0.01 <= position <= last.start_s + LANDING_TOLERANCE_S, position
+    expect(playing).to_contain_text(AGENDA[2][0])
+    expect(playing).to_have_attribute("aria-current", "true")
+    expect(current).to_contain_text("nạo vét được ba kênh mương")
+    # back to the first item: the highlight follows playback into the second by itself
+    agenda.get_by_role("button", name=f"Xem từ 00:00: {AGENDA[0][0]}").click()
+    expect(playing).to_contain_text(AGENDA[0][0])
+    assert page.evaluate("document.querySelector('#player').currentTime") < segments[1].start_s
+    expect(playing).to_contain_text(AGENDA[1][0], timeout=15_000)
+    assert page.evaluate("document.querySelector('#player').currentTime") >= segments[1].start_s
+    # beside the player on this wide screen, under it on a phone
+    player = page.locator("#player")
+    wide, beside = player.bounding_box(), agenda.bounding_box()
+    assert wide and beside, (wide, beside)
+    assert beside["x"] >= wide["x"] + wide["width"] and beside["y"] < wide["y"] + 50, (wide, beside)
+    page.set_viewport_size(PHONE)
+    expect(agenda).to_be_visible()
+    narrow, under = player.bounding_box(), agenda.bounding_box()
+    assert narrow and under and under["y"] >= narrow["y"] + narrow["height"], (narrow, under)
+    assert under["x"] >= 0 and under["x"] + under["width"] <= PHONE["width"], under
+    shot(page, screenshots, "14b-record-agenda-phone")
+    page.set_viewport_size(VIEWPORT)
 
     # the clerk corrects a line; the transcript keeps the edit
     page.get_by_role("button", name="Sửa gỡ băng").click()

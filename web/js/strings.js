@@ -1,5 +1,6 @@
 // Interface strings: Vietnamese (vi, the reference) and English (en, the fallback). Keys are dotted ids.
 import { EXTRA_EN, EXTRA_VI } from "./strings_extra.js";
+import { RECORD_EN, RECORD_VI } from "./strings_record.js";
 import { ROLL_EN, ROLL_VI } from "./strings_roll.js";
 
 const vi = {
@@ -656,7 +657,7 @@ const en = {
   "score.overdue": "Overdue",
 };
 
-Object.assign(vi, EXTRA_VI, ROLL_VI);
-Object.assign(en, EXTRA_EN, ROLL_EN);
+Object.assign(vi, EXTRA_VI, ROLL_VI, RECORD_VI);
+Object.assign(en, EXTRA_EN, ROLL_EN, RECORD_EN);
 
 export const STRINGS = { vi, en };

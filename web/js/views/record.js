@@ -5,6 +5,7 @@ import { clock, h, mount } from "../dom.js";
 import { formatDate, formatDateTime, t } from "../i18n.js";
 import { minutesCard } from "./minutes_editor.js";
 import { recordingFiles } from "./record_tracks.js";
+import { recordAgenda } from "./record_agenda.js";
 import { composedVideo } from "./record_video.js";
 import { canManage } from "../session.js";
 import { statusBadge } from "./meetings.js";
@@ -54,6 +55,7 @@ export async function render({ main, params, query, user }) {
   const audioNote = h("p.small.muted", { role: "status" });
   const progress = h("div.progress", { hidden: true, "data-testid": "transcript-progress" });
   const composed = withVideo ? composedVideo({ meetingId, player: audio, seek: (s, play) => seek(s, play), unitName }) : null;
+  const agenda = recordAgenda({ agenda: meeting.agenda || [], player: audio, seek: (s, play) => seek(s, play) });
   const files = recordingFiles({ meetingId, unitName, mayDownload: (track) => editor || track.unit_code === user.unit });
   const list = h("ol.transcript", { "aria-label": t("record.transcript"), "data-testid": "transcript" });
   const speakers = h("ul.speakers", { "aria-label": t("record.speakers") });
@@ -448,7 +450,7 @@ export async function render({ main, params, query, user }) {
       h("section.card.transcript-card", { "aria-labelledby": "tr-h" },
         h("div.card-head", {}, h("h2#tr-h", {}, t("record.transcript")),
           h("div.actions", {}, h("label.sr-only", { for: "unit-filter" }, t("record.filter_unit")), unitFilter, editBtn)),
-        h("div.player-sticky", {}, audio, audioNote, composed ? composed.box : null),
+        h("div.player-sticky", {}, h("div.player-with-agenda", {}, h("div.player-main", {}, audio, audioNote, composed ? composed.box : null), agenda.box)),
         files.box, progress, list),
       h("div.record-side", {},
         h("section.card", { "aria-labelledby": "sp-h" }, h("h2#sp-h", {}, t("record.speakers")), speakers),
