@@ -28,6 +28,7 @@ class JanusPublisher:
     def __init__(self, config: ClientConfig) -> None:
         hooks.install_ice_host_addresses(config.media.ice_addresses)
         hooks.install_udp_rcvbuf(config.media.udp_rcvbuf_bytes)
+        hooks.install_udp_drain()
         hooks.enable_opus_encoder_fec()
         self.pc = RTCPeerConnection(configuration=config.media.rtc_configuration())
         if config.publish_audio:

@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from benchmarks.sfu.run import WARMUP_S, Run, ServerFigures, SfuOptions, _process_cpu_s  # noqa: E402
 from server.media.client import ClientConfig, encode_test_pattern  # noqa: E402
-from server.media.client_process import ClientProcess  # noqa: E402
+from server.media.client_process import ClientFailed, ClientProcess  # noqa: E402
 from server.media.events import Offer  # noqa: E402
 from server.media.stats import ClientStats  # noqa: E402
 
@@ -200,8 +200,8 @@ class JoinFailed(RuntimeError):
 async def _answer(server: Run, proc: ClientProcess, pid: str, offer: Offer, joined: int) -> None:
     try:
         answer = await proc.answer(pid, offer)
-    except (IndexError, EOFError, BrokenPipeError) as exc:
-        raise JoinFailed(f"{pid} could not answer after {joined} participants had joined") from exc
+    except (IndexError, EOFError, BrokenPipeError, ClientFailed) as exc:  # ClientFailed: e.g. its pc closed
+        raise JoinFailed(f"{pid} could not answer after {joined} participants had joined: {exc}") from exc
     server.call("answer", pid, answer)
 
 

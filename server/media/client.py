@@ -213,6 +213,7 @@ class MediaClient:
         self.config = config
         hooks.install_ice_host_addresses(config.media.ice_addresses)
         hooks.install_udp_rcvbuf(config.media.udp_rcvbuf_bytes)
+        hooks.install_udp_drain()
         hooks.install_consent_window()
         hooks.enable_opus_encoder_fec()  # as a browser: Opus in-band FEC on (aiortc leaves it off)
         self.pc = RTCPeerConnection(configuration=config.media.rtc_configuration())

@@ -41,6 +41,7 @@ class EchoPeers:
         self.echoed = 0  # messages sent back (all peers, measurements)
         hooks.install_ice_host_addresses(config.ice_addresses)
         hooks.install_udp_rcvbuf(config.udp_rcvbuf_bytes)
+        hooks.install_udp_drain()
         hooks.install_consent_window()
 
     def __len__(self) -> int:

@@ -50,6 +50,7 @@ class MediaRoom(RoomIngress):
     def __init__(self, room_id: str, config: MediaConfig, listener: MediaListener | None = None) -> None:
         hooks.install_ice_host_addresses(config.ice_addresses)
         hooks.install_udp_rcvbuf(config.udp_rcvbuf_bytes)
+        hooks.install_udp_drain()
         hooks.install_consent_window()
         super().__init__(room_id, config, listener)
         self._task = asyncio.ensure_future(self._periodic())

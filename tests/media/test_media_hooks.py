@@ -356,8 +356,11 @@ async def test_rtp_fast_path_takes_routed_ssrcs_and_leaves_the_rest_to_aiortc() 
             RtpPacket(payload_type=pt, sequence_number=seq, timestamp=960 * seq, ssrc=ssrc, payload=b"opus")
             for seq, ssrc in ((1, 1111), (2, 1111), (3, 2222), (4, 1111))
         ]
-        for packet in sent:
+        # one at a time: an ICE socket is drained each turn (install_udp_drain), and a routed packet read in
+        # the same turn behind one queued for aiortc takes aiortc's way too (the fast path keeps the order)
+        for i, packet in enumerate(sent):
             assert output(packet.serialize())
+            assert await _eventually(lambda i=i: len(via_fast) + len(via_aiortc) == i + 1)
         assert await _eventually(lambda: len(via_fast) == 3 and len(via_aiortc) == 1)
         assert via_fast == [p.serialize() for p in sent if p.ssrc == 1111]
         assert via_aiortc[0].ssrc == 2222 and via_aiortc[0].sequence_number == 3

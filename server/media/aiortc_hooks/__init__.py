@@ -16,7 +16,7 @@ One concept per module; every name is re-exported here (`from server.media.aiort
 
 - registry: pinned versions, `HookError`, `ACCELERATIONS` and which are switched off (`accelerated`)
 - checks: `self_check()`, the internals each hook and acceleration relies on
-- ice: ICE host addresses and UDP receive buffers
+- ice: ICE host addresses, UDP receive buffers, ICE sockets drained each turn of the loop
 - consent: ICE consent freshness with an answer window (`consent_window`)
 - receivers: raw RTP out of a receiver, SSRC routing, RTCP feedback (PLI, NACK, REMB, FIR), decoder control
 - senders: parked tracks, RTCP feedback to a sender intercepted, SSRCs, `send_rtp`
@@ -58,7 +58,10 @@ from server.media.aiortc_hooks.ice import (
     DEFAULT_UDP_RCVBUF_BYTES,
     effective_udp_rcvbuf_bytes,
     install_ice_host_addresses,
+    install_udp_drain,
     install_udp_rcvbuf,
+    udp_drain_installed,
+    udp_drain_problems,
 )
 from server.media.aiortc_hooks.receivers import (
     FIR_ENTRY_BYTES,
@@ -156,7 +159,10 @@ __all__ = [
     "install_consent_window",
     "install_ice_host_addresses",
     "install_red_codec",
+    "install_udp_drain",
     "install_udp_rcvbuf",
+    "udp_drain_installed",
+    "udp_drain_problems",
     "intercept_rtcp",
     "intercept_rtp",
     "intercept_sender_reports",
