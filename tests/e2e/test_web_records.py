@@ -26,7 +26,8 @@ from tests.e2e.conftest import Chromium, RunningServer
 from tests.e2e.pages import VIEWPORT, login, new_page, shot
 from tests.speech import shippable_utterance
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+# first pass only (tests/conftest.py): the store code it passes through runs on PostgreSQL in the API tests
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.any_database]
 
 DEMO_MEETING_ID = 1
 # "Xã Chư Mố báo cáo tình hình chống hạn …", "Xã Ia Tul đề nghị huyện hỗ trợ thêm giống lúa …" (said by

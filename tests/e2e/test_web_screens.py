@@ -13,7 +13,8 @@ from playwright.sync_api import expect
 from tests.e2e.conftest import Chromium, RunningServer
 from tests.e2e.pages import login, new_page, shot
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+# first pass only (tests/conftest.py): the store code it passes through runs on PostgreSQL in the API tests
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.any_database]
 
 TITLE = "Họp triển khai chuyển đổi số cấp xã"
 CONCLUSION = "Xã Chư Mố hoàn thành số hóa hồ sơ hộ tịch trước ngày 15 tháng 12"

@@ -15,7 +15,8 @@ from tests.server.live_harness import LiveServer, SocketClient
 from tests.server.test_video_composition import probe, wait_camera, wait_composed
 from tests.server.test_video_recording import MEETING, finished_tracks, start_recorded
 
-pytestmark = pytest.mark.e2e
+# first pass only (tests/conftest.py): the store code it passes through runs on PostgreSQL in the API tests
+pytestmark = [pytest.mark.e2e, pytest.mark.any_database]
 
 ITEMS = ["Báo cáo tình hình tháng 11", "Kế hoạch tháng 12", "Ý kiến các xã"]
 HELD_S = 12.0  # each item stays open this long (the slip threshold is 10 s)

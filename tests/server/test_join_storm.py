@@ -76,6 +76,7 @@ def _ms(seconds: list[float]) -> str:
     return f"median {statistics.median(ms):.1f} ms, mean {statistics.mean(ms):.1f} ms"
 
 
+@pytest.mark.any_database  # signaling fan-out: the same on either store
 @pytest.mark.parametrize("mode", ["legacy", "delta"])
 def test_135_points_join_one_after_another(storm: Storm, mode: str) -> None:
     c, clerk = storm.client, storm.clerk

@@ -120,6 +120,7 @@ def test_bots_see_and_hear_each_other_and_the_meeting_is_recorded(live: LiveServ
     chair.close()
 
 
+@pytest.mark.any_database  # forwarding and signaling: the same on either store
 def test_last_n_keeps_the_chairs_hall_and_the_floor_on_every_screen(
     tmp_path: Path, database_url: str | None
 ) -> None:
@@ -147,6 +148,7 @@ def test_last_n_keeps_the_chairs_hall_and_the_floor_on_every_screen(
         live.stop()
 
 
+@pytest.mark.any_database  # forwarding and signaling: the same on either store
 def test_chair_mute_stops_forwarded_audio(live: LiveServer, tmp_path: Path) -> None:
     chair = start_with_open_floor(live)
     speaker = live.bot(MEETING, "chumo", play=wav(SPEECH_2), duration_s=10, stats=tmp_path / "s.json")
@@ -355,6 +357,7 @@ def test_chair_controls_over_the_socket(live: LiveServer) -> None:
         client.close()
 
 
+@pytest.mark.any_database  # forwarding and signaling: the same on either store
 def test_bad_input_closes_only_that_peer(live: LiveServer) -> None:
     chair = start_with_open_floor(live)
     ok = SocketClient(live.ws_url(MEETING, live.token("poto")))

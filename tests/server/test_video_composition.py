@@ -24,7 +24,8 @@ from tests.server.live_harness import LiveServer, server_env, wait_bots
 from tests.server.test_video_recording import MEETING, finished_tracks, start_recorded
 from tests.speech import shippable_utterance
 
-pytestmark = pytest.mark.e2e
+# first pass only (tests/conftest.py): the store code it passes through runs on PostgreSQL in the API tests
+pytestmark = [pytest.mark.e2e, pytest.mark.any_database]
 
 WIDTH, HEIGHT = 1280, 720  # GIAOBAN_COMPOSE_HEIGHT's default, 16:9
 BOT_S = 6.0  # each commune speaks from its first packet (3.7 s, 4.4 s) and leaves

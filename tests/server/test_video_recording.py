@@ -51,6 +51,7 @@ def decode(path: Path) -> list[av.VideoFrame]:
         return list(container.decode(stream))
 
 
+@pytest.mark.any_database  # media; the killed-server test below runs on PostgreSQL too
 def test_every_camera_is_recorded_as_received_and_decodes(live: LiveServer, tmp_path: Path) -> None:
     chair = start_recorded(live, "all")
     bots = [live.bot(MEETING, who, video=True, duration_s=8) for who in ("chumo", "poto")]
@@ -91,6 +92,7 @@ def test_every_camera_is_recorded_as_received_and_decodes(live: LiveServer, tmp_
     assert len(colours) == 2  # the two senders' squares differ: a mixed-up track would fail above
 
 
+@pytest.mark.any_database  # media; the killed-server test below runs on PostgreSQL too
 def test_no_video_is_recorded_unless_asked(live: LiveServer) -> None:
     chair = start_recorded(live, "none")
     wait_bots(live.bot(MEETING, "chumo", video=True, duration_s=5))
