@@ -3,9 +3,9 @@
 Imports aiortc/aioice/av only; nothing of HTTP or the database. Every use of aiortc private internals lives
 in `server.media.aiortc_hooks` (checked at import by `self_check()`: a changed internal that the SFU requires
 raises HookError; one that only accelerates — `ACCELERATIONS`: the synchronous send `direct_send`, the C
-sender `c_sender`, the receive `fast_path`, libwebrtc's RTCP `report_interval`, and one tolerance, the ICE
-`consent_window` — is switched off with a warning and aiortc's plain path does that work; `/api/health` lists
-what is off under `media`).
+sender `c_sender`, the receive `fast_path`, libwebrtc's RTCP `report_interval`, and two tolerances, the ICE
+`consent_window` and the ICE sockets' `udp_drain` — is switched off with a warning and aiortc's plain path
+does that work; `/api/health` lists what is off under `media`).
 
 Forwarding path (room_ingress.py -> forwarding.py): each publisher packet is read once into an
 `IncomingPacket` (incoming.py); per viewer m-line a `StreamForwarder` rewrites SSRC / payload type / sequence

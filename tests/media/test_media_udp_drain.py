@@ -30,8 +30,12 @@ from server.media.aiortc_hooks import ice as ice_hooks
 
 pytestmark = pytest.mark.any_database
 
-TURN_S = 0.005  # one turn of a loop holding ~136 busy ICE sockets
-BACKLOG = 1000  # datagrams waiting: one a turn is 5 s, over the 3.5 s answer window; drained, ~0.2 s
+# datagrams waiting on the server's socket: as many as its receive buffer holds, up to 1000 (a 100-byte
+# loopback datagram takes ~830 bytes of it: 1000 fit in this machine's 8 MB, ~250 in a stock kernel's 208 KB)
+BACKLOG = min(1000, hooks.effective_udp_rcvbuf_bytes(hooks.DEFAULT_UDP_RCVBUF_BYTES) // 1000)
+# one turn of a loop holding ~136 busy ICE sockets (5 ms for 1000): one datagram a turn, the backlog takes
+# 5 s, over the 3.5 s answer window; drained, 32 a turn, ~0.2 s
+TURN_S = 5.0 / BACKLOG
 
 
 @pytest_asyncio.fixture
@@ -134,3 +138,22 @@ def test_other_datagram_sockets_read_as_asyncio_does() -> None:
         return len(protocol.got)
 
     assert 1 <= asyncio.run(run()) <= 2  # one a turn: the drain is for ICE sockets only
+
+
+def test_changed_internals_switch_the_drain_off_at_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Checked at import with the other hooks (self_check): when asyncio's read changed shape, `udp_drain` is
+    listed off (as /api/health shows it) and installing it leaves asyncio's own read in place."""
+    transport = asyncio.selector_events._SelectorDatagramTransport  # type: ignore[attr-defined]
+    monkeypatch.setattr(transport, "_read_ready", ice_hooks._original_read_ready)
+    changed = (*ice_hooks._READ_READY_NEEDS, "self._reads_a_batch()")
+    monkeypatch.setattr(ice_hooks, "_READ_READY_NEEDS", changed)
+    try:
+        hooks.self_check()
+        assert list(hooks.disabled_accelerations()) == ["udp_drain"]
+        assert "self._reads_a_batch()" in hooks.disabled_accelerations()["udp_drain"][0]
+        hooks.install_udp_drain()
+        assert not hooks.udp_drain_installed()
+    finally:
+        monkeypatch.undo()
+        hooks.self_check()
+    assert hooks.accelerated("udp_drain")

@@ -21,6 +21,7 @@ from pylibsrtp._binding import lib as _srtp_lib
 from server.media.aiortc_hooks import registry
 from server.media.aiortc_hooks.consent import _original_query_consent
 from server.media.aiortc_hooks.direct_send import _SelectorDatagramTransport
+from server.media.aiortc_hooks.ice import udp_drain_problems
 from server.media.aiortc_hooks.registry import EXPECTED_VERSIONS, HookError, logger
 
 
@@ -201,6 +202,7 @@ def _acceleration_problems() -> dict[str, list[str]]:
         "fast_path": fast_path,
         "report_interval": report,
         "consent_window": consent,
+        "udp_drain": udp_drain_problems(),
     }
 
 

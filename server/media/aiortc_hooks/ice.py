@@ -13,7 +13,7 @@ from typing import Any
 import aioice.ice
 import aioice.turn
 
-from server.media.aiortc_hooks.registry import logger
+from server.media.aiortc_hooks.registry import accelerated
 
 DEFAULT_UDP_RCVBUF_BYTES = 4 * 1024 * 1024
 
@@ -77,13 +77,14 @@ _INIT_NEEDS = "self._sock_fd, self._read_ready)"
 
 
 def _read_ready_draining(self: Any) -> None:
-    """asyncio's `_SelectorDatagramTransport._read_ready` (uses _conn_lost, _sock, max_size, _protocol,
-    _fatal_error), repeated while datagrams wait, up to UDP_READS_PER_TURN, on aioice's ICE sockets."""
+    """asyncio's `_SelectorDatagramTransport._read_ready` (uses _conn_lost, _closing, _sock, max_size,
+    _protocol, _fatal_error), repeated while datagrams wait, up to UDP_READS_PER_TURN, on aioice's ICE
+    sockets."""
     if not isinstance(self._protocol, aioice.ice.StunProtocol):
         _original_read_ready(self)
         return
     for _ in range(UDP_READS_PER_TURN):
-        if self._conn_lost:
+        if self._conn_lost or self._closing:  # asyncio removes its reader at close(); stop reading as well
             return
         try:
             data, addr = self._sock.recvfrom(self.max_size)
@@ -104,10 +105,14 @@ def udp_drain_problems() -> list[str]:
     """What `install_udp_drain` relies on in asyncio and no longer finds (empty: all there)."""
     transport = asyncio.selector_events._SelectorDatagramTransport  # type: ignore[attr-defined]
     problems: list[str] = []
+    if not isinstance(getattr(aioice.ice, "StunProtocol", None), type):
+        problems.append("aioice.ice.StunProtocol (the ICE sockets' protocol) is missing")
     read_src = inspect.getsource(_original_read_ready)
     for needle in _READ_READY_NEEDS:
         if needle not in read_src:
             problems.append(f"asyncio's datagram _read_ready no longer does {needle!r}")
+    if "self._closing = False" not in inspect.getsource(asyncio.selector_events._SelectorTransport.__init__):  # type: ignore[attr-defined]
+        problems.append("asyncio's selector transport no longer has a _closing flag")
     if _INIT_NEEDS not in inspect.getsource(transport.__init__):
         problems.append("asyncio's datagram transport no longer registers self._read_ready as its reader")
     return problems
@@ -115,15 +120,11 @@ def udp_drain_problems() -> list[str]:
 
 def install_udp_drain() -> None:
     """ICE sockets read every waiting datagram (up to UDP_READS_PER_TURN) each turn of the loop (process-wide,
-    for the sockets made after it); left off, with a warning, when asyncio's internals changed."""
+    for the sockets made after it); a no-op while the `udp_drain` hook is off (self_check found asyncio's or
+    aioice's internals changed, warned and listed it in /api/health)."""
     transport = asyncio.selector_events._SelectorDatagramTransport  # type: ignore[attr-defined]
-    if transport._read_ready is _read_ready_draining:
-        return
-    problems = udp_drain_problems()
-    if problems:
-        logger.warning("UDP drain left off (asyncio changed): %s", "; ".join(problems))
-        return
-    transport._read_ready = _read_ready_draining
+    if accelerated("udp_drain") and transport._read_ready is not _read_ready_draining:
+        transport._read_ready = _read_ready_draining
 
 
 def udp_drain_installed() -> bool:

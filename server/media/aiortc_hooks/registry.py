@@ -20,7 +20,8 @@ class HookError(RuntimeError):
 # the feature is switched off with a warning and the plain aiortc path does the work (the SFU is slower, not
 # broken). Everything else self_check() verifies is required: without it the SFU cannot forward at all.
 # `consent_window` is a tolerance rather than a speed-up, switched off the same way: aioice's stricter checks.
-ACCELERATIONS = ("direct_send", "c_sender", "fast_path", "report_interval", "consent_window")
+# `udp_drain` keeps a busy ICE socket's STUN from waiting behind its backlog: off, asyncio's one read a turn.
+ACCELERATIONS = ("direct_send", "c_sender", "fast_path", "report_interval", "consent_window", "udp_drain")
 _disabled: dict[str, list[str]] = {}
 
 
