@@ -2,7 +2,7 @@
 // in the recording. Merged into strings.js's tables; Vietnamese is the reference.
 
 export const RECORD_VI = {
-  "record.agenda": "Nội dung cuộc họp",
+  "record.agenda": "Chương trình họp",
   "record.agenda_opening": "Khai mạc",
   "record.agenda_go": "Xem từ {at}: {title}",
   "record.agenda_unplayed": "không có trong bản ghi",

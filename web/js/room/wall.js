@@ -97,6 +97,9 @@ export class WallView {
       tile.el.classList.toggle("speaking", marks.active);
       tile.el.classList.toggle("floor", marks.floor);
       tile.el.title = marks.active ? `${tile.name} — ${t("wall.active")}` : tile.name;
+      // the outlines in words, for a screen reader (the colours alone say nothing to it)
+      const said = [tile.name, marks.active && t("wall.active"), marks.floor && t("wall.floor")];
+      tile.el.setAttribute("aria-label", said.filter(Boolean).join(" — "));
       if (kinds.includes("link")) ensureLinkStyle();
       mount(tile.flags, flagNodes(marks, tile.name, { wall: true }));
     }
