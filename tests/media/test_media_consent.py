@@ -9,12 +9,11 @@ at each check) so that consent expires after 2.4 s instead of 30 s. The late pee
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import aioice.ice
 import pytest
-import pytest_asyncio
 
 from server.media import aiortc_hooks as hooks
 
@@ -29,28 +28,6 @@ def short_consent(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 Pair = tuple[aioice.ice.Connection, aioice.ice.Connection]
-
-
-@pytest_asyncio.fixture
-async def connect() -> AsyncIterator[Callable[[], Any]]:
-    made: list[aioice.ice.Connection] = []
-
-    async def make() -> Pair:
-        server = aioice.ice.Connection(ice_controlling=True, use_ipv6=False)
-        peer = aioice.ice.Connection(ice_controlling=False, use_ipv6=False)
-        made.extend([server, peer])
-        await asyncio.gather(server.gather_candidates(), peer.gather_candidates())
-        for a, b in ((server, peer), (peer, server)):
-            a.remote_username, a.remote_password = b.local_username, b.local_password
-            for candidate in b.local_candidates:
-                await a.add_remote_candidate(candidate)
-            await a.add_remote_candidate(None)
-        await asyncio.gather(server.connect(), peer.connect())
-        return server, peer
-
-    yield make
-    for conn in made:
-        await conn.close()
 
 
 def answer_late(peer: aioice.ice.Connection, delay_s: float | None) -> None:

@@ -17,13 +17,12 @@ import asyncio
 import asyncio.selector_events
 import socket
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import aioice.ice
 import aioice.stun
 import pytest
-import pytest_asyncio
 
 from server.media import aiortc_hooks as hooks
 from server.media.aiortc_hooks import ice as ice_hooks
@@ -38,28 +37,9 @@ BACKLOG = min(1000, hooks.effective_udp_rcvbuf_bytes(hooks.DEFAULT_UDP_RCVBUF_BY
 TURN_S = 5.0 / BACKLOG
 
 
-@pytest_asyncio.fixture
-async def connect() -> AsyncIterator[Callable[[], Any]]:
-    hooks.install_ice_host_addresses(["127.0.0.1"])
-    hooks.install_udp_rcvbuf()
-    made: list[aioice.ice.Connection] = []
-
-    async def make() -> tuple[aioice.ice.Connection, aioice.ice.Connection]:
-        server = aioice.ice.Connection(ice_controlling=True, use_ipv6=False)
-        peer = aioice.ice.Connection(ice_controlling=False, use_ipv6=False)
-        made.extend([server, peer])
-        await asyncio.gather(server.gather_candidates(), peer.gather_candidates())
-        for a, b in ((server, peer), (peer, server)):
-            a.remote_username, a.remote_password = b.local_username, b.local_password
-            for candidate in b.local_candidates:
-                await a.add_remote_candidate(candidate)
-            await a.add_remote_candidate(None)
-        await asyncio.gather(server.connect(), peer.connect())
-        return server, peer
-
-    yield make
-    for conn in made:
-        await conn.close()
+@pytest.fixture(autouse=True)
+def receive_buffers() -> None:
+    hooks.install_udp_rcvbuf()  # the server's: the backlog below is sized to what the kernel grants
 
 
 async def consent_answered(server: aioice.ice.Connection, peer: aioice.ice.Connection) -> float | None:
