@@ -322,16 +322,19 @@ async def test_rtp_fast_path_takes_routed_ssrcs_and_leaves_the_rest_to_aiortc() 
     from aiortc.rtp import RtpPacket
 
     hooks.install_ice_host_addresses(["127.0.0.1"])
+    hooks.install_udp_drain()  # as every media room does (process-wide): a burst is read in one turn
     sender_pc, receiver_pc = RTCPeerConnection(hooks_config()), RTCPeerConnection(hooks_config())
     try:
         transceiver = sender_pc.addTransceiver("audio", direction="sendonly")
         transceiver.sender.replaceTrack(hooks.IdleTrack("audio"))
         via_aiortc: list[RtpPacket] = []
+        arrivals: list[tuple[str, int, int]] = []  # (way, SSRC, sequence number), in the order handled
 
         @receiver_pc.on("track")
         def on_track(track: object) -> None:
             async def on_rtp(packet: RtpPacket, arrival_ms: int) -> None:
                 via_aiortc.append(packet)
+                arrivals.append(("aiortc", packet.ssrc, packet.sequence_number))
 
             hooks.intercept_rtp(receiver_pc.getTransceivers()[0].receiver, on_rtp)
 
@@ -349,7 +352,12 @@ async def test_rtp_fast_path_takes_routed_ssrcs_and_leaves_the_rest_to_aiortc() 
         fast.attach()  # idempotent
         assert len(fast._shadowed) == len(transport.transport._connection._protocols) >= 1
         via_fast: list[bytes] = []
-        fast.route(1111, via_fast.append)
+
+        def on_fast(data: bytes) -> None:
+            via_fast.append(data)
+            arrivals.append(("fast", int.from_bytes(data[8:12], "big"), int.from_bytes(data[2:4], "big")))
+
+        fast.route(1111, on_fast)
         output = hooks.rtp_output(transceiver.sender.transport)
         pt = hooks.negotiated_codecs(transceiver)[0].payloadType or 0
         sent = [
@@ -357,7 +365,7 @@ async def test_rtp_fast_path_takes_routed_ssrcs_and_leaves_the_rest_to_aiortc() 
             for seq, ssrc in ((1, 1111), (2, 1111), (3, 2222), (4, 1111))
         ]
         # one at a time: an ICE socket is drained each turn (install_udp_drain), and a routed packet read in
-        # the same turn behind one queued for aiortc takes aiortc's way too (the fast path keeps the order)
+        # the same turn behind one queued for aiortc takes aiortc's way too (the burst below)
         for i, packet in enumerate(sent):
             assert output(packet.serialize())
             assert await _eventually(lambda i=i: len(via_fast) + len(via_aiortc) == i + 1)
@@ -369,14 +377,26 @@ async def test_rtp_fast_path_takes_routed_ssrcs_and_leaves_the_rest_to_aiortc() 
         received = sum(getattr(s, "packetsReceived", 0) for s in stats.values() if s.type == "transport")
         assert received >= 4  # the transport stats count fast-path datagrams too
 
+        # a burst, read in one turn (the drain): whichever way each packet takes, the routed SSRC's packets
+        # are handled in order; the unrouted one goes aiortc's way
+        arrivals.clear()
+        burst = ((5, 1111), (6, 2222), (7, 1111), (8, 1111))
+        for seq, ssrc in burst:
+            packet = RtpPacket(payload_type=pt, sequence_number=seq, timestamp=960 * seq, ssrc=ssrc)
+            assert output(packet.serialize())
+        assert await _eventually(lambda: len(arrivals) == len(burst)), arrivals
+        assert [seq for _, ssrc, seq in arrivals if ssrc == 1111] == [5, 7, 8], arrivals
+        assert ("aiortc", 2222, 6) in arrivals
+
         fast.unroute(1111, via_fast.append)  # another handler: still routed
         assert 1111 in fast.routes
         protocols = list(fast._shadowed)
         fast.detach()
         assert not fast.routes and all("datagram_received" not in vars(p) for p in protocols)
-        assert output(RtpPacket(payload_type=pt, sequence_number=5, ssrc=1111, payload=b"x").serialize())
-        assert await _eventually(lambda: len(via_aiortc) == 2)  # detached: aiortc's way again
-        assert len(via_fast) == 3
+        n_aiortc, n_fast = len(via_aiortc), len(via_fast)
+        assert output(RtpPacket(payload_type=pt, sequence_number=9, ssrc=1111, payload=b"x").serialize())
+        assert await _eventually(lambda: len(via_aiortc) == n_aiortc + 1)  # detached: aiortc's way again
+        assert len(via_fast) == n_fast
     finally:
         await receiver_pc.close()
         await sender_pc.close()
