@@ -28,7 +28,9 @@ Audio is never dropped. A step down comes after ``lossy_intervals`` consecutive 
 it goes as many steps down as the throughput that arrived (sent x (1 - loss)) cannot carry, each video costing
 what its layer carried (a low layer not seen yet: ``LOW_SHARE`` of a full one), but no further than that step
 (the thumbnails are tried before any of them is paused); below it, one video paused at a time.
-Up, one step at a time (paused -> thumbnail -> full), after ``up_after_s`` clean. The step where the link
+Up, after ``up_after_s`` clean: one step at a time (paused -> thumbnail -> full) while a step where the link
+failed is known above; with none known, 1, 2, 4 ... steps while each holds (``up_stride``: nine cameras'
+eighteen steps back in five). The step where the link
 last failed is its *ceiling*: a step up to it (a probe) waits a back-off besides, which doubles (from
 ``up_after_s`` to ``backoff_max_s``) with each failure and goes back to zero once a step up has held for
 ``probe_window_s`` — unless the throughput that arrived at the failure carries it with ``headroom``; the probe
