@@ -354,6 +354,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=FinalDecode.fallback,
         help="Whisper's temperature fallback on an utterance's last decode (interim decodes: temperature 0)",
     )
+    parser.add_argument(
+        "--keep-doubtful",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="caption the segments the model doubts (low word confidence), as the transcript keeps them",
+    )
     parser.add_argument("--window-margin-s", type=float, default=0.0, help="padding added before rounding")
     parser.add_argument("--no-warm-up", action="store_true", help="no warm-up decode before 'ready'")
     parser.add_argument("--no-vad", action="store_true", help="no voice detector: only E frames end speech")
@@ -374,6 +380,7 @@ def build_decoder(args: argparse.Namespace) -> WhisperStreamingDecoder:
         hotwords=args.hotword,
         window=window,  # its constructor checks that CTranslate2 encodes the short input
         final=FinalDecode(fallback=args.final_fallback, beam_size=args.final_beam_size),
+        keep_doubtful=args.keep_doubtful,
     )
 
 

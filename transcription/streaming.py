@@ -51,6 +51,10 @@ VAD_CONTEXT_SAMPLES = 64
 COMMIT_SLACK_S = 0.1
 OVERLAP_WINDOW_S = 1.0
 MAX_OVERLAP_WORDS = 5
+# Whisper's repetition loop ("Ấn gần sâu, Ấn gần sâu, ..." to the end of the window): a phrase of up to
+# MAX_LOOP_WORDS words said more than MAX_REPEATS times in a row is a loop, not speech.
+MAX_LOOP_WORDS = 6
+MAX_REPEATS = 2
 
 
 @dataclass(frozen=True)
@@ -179,6 +183,25 @@ class HypothesisBuffer:
 
     def tentative(self) -> list[TimedWord]:
         return list(self.previous)
+
+
+def cut_loop(words: Sequence[TimedWord]) -> list[TimedWord]:
+    """``words`` up to a repetition loop: the looped phrase is kept once and what follows it is dropped (the
+    decoder lost its place; its timestamps there are squeezed into the window's end). Neither the interim
+    decodes (temperature 0 only) nor always the last one (its temperature fallback can end on a loop) are
+    safe from it, and a loop two decodes agree on would be committed."""
+    keys = [w.key for w in words]
+    for start in range(len(keys)):
+        for size in range(1, MAX_LOOP_WORDS + 1):
+            end = start + size * (MAX_REPEATS + 1)
+            if end > len(keys):
+                break
+            phrase = keys[start : start + size]
+            repeats = range(1, MAX_REPEATS + 1)
+            if all(keys[start + k * size : start + (k + 1) * size] == phrase for k in repeats):
+                logger.info("cut a repetition loop: %r", " ".join(w.text for w in words[start:end]))
+                return list(words[: start + size])
+    return list(words)
 
 
 def _text(words: Sequence[TimedWord]) -> str:
@@ -378,7 +401,7 @@ class StreamingTranscriber:
         buffer_end_s = self._offset_s + audio.size / SAMPLE_RATE_HZ
         start_s = self._offset_s - context.size / SAMPLE_RATE_HZ  # where the decoded audio starts
         # words heard in the context were captioned before: only those that start in the buffer count
-        words = [w.shifted(start_s) for w in hypothesis.words]
+        words = cut_loop([w.shifted(start_s) for w in hypothesis.words])
         if context.size:
             words = [w for w in words if w.start_s >= self._offset_s - COMMIT_SLACK_S]
         self._hyp.insert(words)
@@ -503,9 +526,11 @@ class WhisperStreamingDecoder(FasterWhisperEngine):
         hotwords: Sequence[str] = (),
         window: EncoderWindow | None = None,
         final: FinalDecode | None = None,
+        keep_doubtful: bool = False,
     ) -> None:
         super().__init__(model, options or FasterWhisperOptions(batched=False, vad_filter=False))
         self.final = final or FinalDecode()
+        self.keep_doubtful = keep_doubtful
         self.hotwords = limit_hotwords(hotwords)
         # None: Whisper's 30 s window; a shorter one needs fasterwhisper_window.install() in this process
         self.window = None if window is None or window.full else window
@@ -536,6 +561,8 @@ class WhisperStreamingDecoder(FasterWhisperEngine):
                 beam_size=self.final.beam_size if final else None,
             )
             segments = [_to_segment(r) for r in raw]
-        kept = clean_segments(segments, [*self.hotwords, *([prompt] if prompt else [])])
+        kept = clean_segments(
+            segments, [*self.hotwords, *([prompt] if prompt else [])], keep_doubtful=self.keep_doubtful
+        )
         words = tuple(TimedWord(w.start_s, w.end_s, w.text) for s in kept for w in s.words if w.text)
         return Hypothesis(words, tuple(s.end_s for s in kept))
