@@ -269,6 +269,7 @@ class LiveCaptions:
                 start=float(event["start"]),
                 end=float(event["end"]),
                 final=bool(event["final"]),
+                words=[(float(a), float(b), str(w)) for a, b, w in event.get("words") or ()],
             )
             await self._to_subscribers(caption)
             if caption.final and caption.text.strip():

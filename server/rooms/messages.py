@@ -409,7 +409,7 @@ class Pong(_Msg):
 class Caption(_Msg):
     """A live caption of a speaking connection point, to the sockets that sent ``captions`` enabled. Times
     in seconds on the meeting clock; a partial caption (``final`` false) is replaced by the next caption of
-    the same unit, a final one never changes."""
+    the same unit, a final one never changes. ``words``: each word's start, end and text on the same clock."""
 
     type: Literal["caption"] = "caption"
     unit: str
@@ -418,6 +418,7 @@ class Caption(_Msg):
     start: float
     end: float
     final: bool
+    words: list[tuple[float, float, str]] = []
 
 
 class Agenda(_Msg):

@@ -180,6 +180,15 @@ def test_live_captions_follow_the_floor_reach_who_asked_and_become_the_transcrip
         wait_bots(b)
         settle(clerk, "IATUL", restarted[0])
 
+        # each final caption carries its words' times on the meeting clock (a client can follow the recording)
+        for caption in finals_of(clerk, "CHUMO") + finals_of(clerk, "IATUL"):
+            words = caption["words"]
+            assert " ".join(w for _, _, w in words) == caption["text"], caption
+            if words:
+                assert caption["start"] == pytest.approx(words[0][0], abs=1e-3)
+                assert caption["end"] == pytest.approx(words[-1][1], abs=1e-3)
+                assert all(a <= b for a, b, _ in words)
+
         # searchable during the meeting, by whoever may see it
         word = max(str(finals_of(clerk, "CHUMO")[0]["text"]).split(), key=len).strip(".,?!")
         hits = live.api("GET", "/api/search", "chutri", params={"q": word}).json()
