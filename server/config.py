@@ -220,6 +220,13 @@ class Settings(BaseSettings):
         description="The same, for the last decode of each utterance only (the one that finalises what the "
         "interim decodes left tentative); 0: as GIAOBAN_CAPTIONS_CONTEXT_S.",
     )
+    captions_silence_flush_s: float = Field(
+        0.5,
+        ge=0.2,
+        le=10.0,
+        description="Silence after a speaker's words that ends the utterance: its last decode finalises the "
+        "caption. Longer keeps a speaker's sentences in one decoded buffer: more accurate, later.",
+    )
     transcript_source: Literal["offline", "live"] = Field(
         "offline",
         description="What a recorded meeting's transcript ends as: offline (the per-track pass replaces the "

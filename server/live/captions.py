@@ -119,6 +119,7 @@ class LiveCaptions:
         argv = ["--threads", str(settings.captions_threads)]
         argv += ["--context-s", f"{settings.captions_context_s:g}"]
         argv += ["--final-context-s", f"{settings.captions_final_context_s:g}"]
+        argv += ["--silence-flush-s", f"{settings.captions_silence_flush_s:g}"]
         if settings.asr_model:
             argv += ["--model", settings.asr_model]
         else:
