@@ -124,11 +124,13 @@ def test_live_captions_follow_the_floor_reach_who_asked_and_become_the_transcrip
     length_a = LEAD_S + sum(decode_audio(u.path).size / SAMPLE_RATE_HZ + PAUSE_S for u in first) + TAIL_S
     length_b = LEAD_S + sum(decode_audio(u.path).size / SAMPLE_RATE_HZ + PAUSE_S for u in second) + TAIL_S
     # with 10 s of audio context (GIAOBAN_CAPTIONS_CONTEXT_S; the default, none, is what the browser test and
-    # the caption process's tests run): the setting reaches the process and the floor moves through it
+    # the caption process's tests run) and 0.6 s of end-of-utterance silence: the settings reach the process
+    # and the floor moves through it
     env = {
         "GIAOBAN_ASR_MODEL": str(model.path),
         "GIAOBAN_TRANSCRIPT_SOURCE": "live",
         "GIAOBAN_CAPTIONS_CONTEXT_S": "10",
+        "GIAOBAN_CAPTIONS_SILENCE_FLUSH_S": "0.6",
     }
     live = LiveServer(tmp_path / "data", database_url, extra_env=env).start()
     try:
@@ -151,6 +153,7 @@ def test_live_captions_follow_the_floor_reach_who_asked_and_become_the_transcrip
         (process,) = caption_processes(live.proc.pid)
         cmdline = Path(f"/proc/{process}/cmdline").read_bytes()
         assert b"\0--context-s\x0010\0" in cmdline and b"\0--final-context-s\x00" in cmdline
+        assert b"\0--silence-flush-s\x000.6\0" in cmdline
         assert os.getpriority(os.PRIO_PROCESS, process) >= os.getpriority(os.PRIO_PROCESS, live.proc.pid) + 10
 
         total_s = 300.0  # the viewer stays until the meeting ends

@@ -326,6 +326,32 @@ def test_audio_context_is_decoded_before_the_buffer_and_its_words_are_not_captio
         assert all(prompt == "" for _, _, prompt in decoder.calls)
 
 
+class EarlyStartDecoder(SplicedDecoder):
+    """SplicedDecoder timing each word as Whisper often does after a pause: starting up to 0.6 s early, in
+    the silence before it (never before the previous word's end)."""
+
+    def decode(self, audio: np.ndarray, *, prompt: str, final: bool = False) -> Hypothesis:
+        heard = super().decode(audio, prompt=prompt, final=final)
+        out: list[TimedWord] = []
+        for w in heard.words:
+            start = max(out[-1].end_s if out else 0.0, w.start_s - 0.6)
+            out.append(TimedWord(start, w.end_s, w.text))
+        return Hypothesis(tuple(out), heard.segment_ends_s)
+
+
+def test_a_buffer_word_timed_early_into_the_pause_is_not_taken_for_context() -> None:
+    # the second utterance's first word (16.1 s) is timed from 15.5 s, before its buffer (15.7 s): it is the
+    # buffer's by its middle; the last context word (13.0 s) is the context's however it is timed
+    said = speaker(10.2, 7) + speaker(16.1, 5, name="v")
+    decoder = EarlyStartDecoder(said)
+    vad = ScheduledVad([(10.0, 13.0), (16.0, 18.2)])
+    options = StreamingOptions(min_chunk_s=1.0, silence_flush_s=0.5, pre_speech_s=0.3, context_s=10.0)
+    transcriber = StreamingTranscriber(decoder, vad, options)
+    captions = feed(transcriber, 10.0, 3.6, chunk_s=0.2) + feed(transcriber, 13.6, 5.2, chunk_s=0.2)
+    assert [w.text for c in finals(captions) for w in c.words] == [w.text for w in said]
+    assert_monotone(captions)
+
+
 class FinalMarkingDecoder(SplicedDecoder):
     """SplicedDecoder that also records which decodes were an utterance's last."""
 
