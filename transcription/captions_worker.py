@@ -358,7 +358,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--keep-doubtful",
         action=argparse.BooleanOptionalAction,
         default=False,
-        help="caption the segments the model doubts (low word confidence), as the transcript keeps them",
+        help="caption the segments the filter doubts (decoded from silence, words barely believed), as the "
+        "transcript keeps them",
     )
     parser.add_argument("--window-margin-s", type=float, default=0.0, help="padding added before rounding")
     parser.add_argument("--no-warm-up", action="store_true", help="no warm-up decode before 'ready'")

@@ -52,9 +52,11 @@ COMMIT_SLACK_S = 0.1
 OVERLAP_WINDOW_S = 1.0
 MAX_OVERLAP_WORDS = 5
 # Whisper's repetition loop ("Ấn gần sâu, Ấn gần sâu, ..." to the end of the window): a phrase of up to
-# MAX_LOOP_WORDS words said more than MAX_REPEATS times in a row is a loop, not speech.
+# MAX_LOOP_WORDS words repeated to the end of a hypothesis, at least MIN_LOOP_REPEATS times (a single word:
+# MIN_LOOP_REPEATS_ONE_WORD times), is a loop, not speech.
 MAX_LOOP_WORDS = 6
-MAX_REPEATS = 2
+MIN_LOOP_REPEATS = 3
+MIN_LOOP_REPEATS_ONE_WORD = 5
 
 
 @dataclass(frozen=True)
@@ -186,20 +188,27 @@ class HypothesisBuffer:
 
 
 def cut_loop(words: Sequence[TimedWord]) -> list[TimedWord]:
-    """``words`` up to a repetition loop: the looped phrase is kept once and what follows it is dropped (the
-    decoder lost its place; its timestamps there are squeezed into the window's end). Neither the interim
-    decodes (temperature 0 only) nor always the last one (its temperature fallback can end on a loop) are
-    safe from it, and a loop two decodes agree on would be committed."""
+    """``words`` without a repetition loop at their end: a phrase repeated to the end of the hypothesis (a
+    partial copy may close it) is kept once. Whisper's loop runs to the end of the window, the decoder having
+    lost its place; neither the interim decodes (temperature 0 only) nor always the last one (its temperature
+    fallback can end on a loop) are safe from it, and a loop two decodes agree on would be committed. A
+    repetition that speech follows ("vâng vâng vâng, tôi đồng ý") is left alone, and so is a short one at the
+    end: a phrase of several words counts from MIN_LOOP_REPEATS copies, a single word from
+    MIN_LOOP_REPEATS_ONE_WORD."""
     keys = [w.key for w in words]
     for start in range(len(keys)):
         for size in range(1, MAX_LOOP_WORDS + 1):
-            end = start + size * (MAX_REPEATS + 1)
-            if end > len(keys):
-                break
             phrase = keys[start : start + size]
-            repeats = range(1, MAX_REPEATS + 1)
-            if all(keys[start + k * size : start + (k + 1) * size] == phrase for k in repeats):
-                logger.info("cut a repetition loop: %r", " ".join(w.text for w in words[start:end]))
+            if len(phrase) < size or not any(phrase):
+                break
+            copies = 1
+            while keys[start + copies * size : start + (copies + 1) * size] == phrase:
+                copies += 1
+            rest = keys[start + copies * size :]  # a partial copy, its last word perhaps cut ("Ấn gần s")
+            if len(rest) > size or not all(p.startswith(r) for r, p in zip(rest, phrase, strict=False)):
+                continue  # speech follows the repetition: not a loop to the end
+            if copies >= (MIN_LOOP_REPEATS_ONE_WORD if size == 1 else MIN_LOOP_REPEATS):
+                logger.info("cut a repetition loop: %r", " ".join(w.text for w in words[start:]))
                 return list(words[: start + size])
     return list(words)
 
@@ -400,19 +409,18 @@ class StreamingTranscriber:
         self._undecoded_samples = 0
         buffer_end_s = self._offset_s + audio.size / SAMPLE_RATE_HZ
         start_s = self._offset_s - context.size / SAMPLE_RATE_HZ  # where the decoded audio starts
-        # words heard in the context were captioned before: only those that start in the buffer count
-        words = cut_loop([w.shifted(start_s) for w in hypothesis.words])
+        words = [w.shifted(start_s) for w in hypothesis.words]
         if context.size:
-            # by the word's middle: Whisper often starts the buffer's first word early, in the pause before
-            # it, and a start-time test dropped it (benchmarks/captions/context.py); its start then moves to
-            # the buffer's
+            # words heard in the context were captioned before: only the buffer's count, told by the word's
+            # middle (Whisper often starts the buffer's first word early, in the pause before it, and a
+            # start-time test dropped it: benchmarks/captions/context.py); its start moves to the buffer's
             floor_s = self._offset_s
             words = [
                 TimedWord(max(w.start_s, floor_s), max(w.end_s, floor_s), w.text)
                 for w in words
-                if (w.start_s + w.end_s) / 2 >= floor_s - COMMIT_SLACK_S
+                if (w.start_s + w.end_s) / 2 >= floor_s
             ]
-        self._hyp.insert(words)
+        self._hyp.insert(cut_loop(words))
         committed = self._hyp.flush()
         if final:
             return self._finalise([*committed, *self._hyp.tentative()])
@@ -524,7 +532,8 @@ class WhisperStreamingDecoder(FasterWhisperEngine):
     last decode of an utterance keeps the fallback (``FinalDecode``: without it caption WER 0.313 -> 0.550 on
     30 clips, benchmarks/captions/simulate.py; 10 s of audio context before that decode: 0.320, 1.7x CPU).
     Segments the engine's hallucination filter drops
-    (silence, echoes of the hotwords or of the prompt) give no words.
+    (echoes of the hotwords or of the prompt; and, unless ``keep_doubtful``, those it doubts: decoded from
+    silence, words barely believed) give no words.
     """
 
     def __init__(

@@ -298,6 +298,7 @@ def report_on(
         f"{on['tail_s']:.1f} s after the end (target <= 60 s)"
     )
     print(f"bots that failed: off {off['bots_failed']}, on {on['bots_failed']} of 10")
+    print(f"the captions' text: {captions_text}\nthe offline text: {offline_text}")
 
 
 def main() -> int:

@@ -418,7 +418,7 @@ class Caption(_Msg):
     start: float
     end: float
     final: bool
-    words: list[tuple[float, float, str]] = []
+    words: list[tuple[float, float, str]] = Field(default_factory=list)
 
 
 class Agenda(_Msg):

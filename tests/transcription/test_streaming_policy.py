@@ -326,6 +326,15 @@ def test_audio_context_is_decoded_before_the_buffer_and_its_words_are_not_captio
         assert all(prompt == "" for _, _, prompt in decoder.calls)
 
 
+class OneSegmentDecoder(SplicedDecoder):
+    """SplicedDecoder whose hypothesis is one Whisper segment (no segment end to trim the buffer at: only the
+    hard bound cuts it)."""
+
+    def decode(self, audio: np.ndarray, *, prompt: str, final: bool = False) -> Hypothesis:
+        heard = super().decode(audio, prompt=prompt, final=final)
+        return Hypothesis(heard.words, heard.segment_ends_s[-1:])
+
+
 class EarlyStartDecoder(SplicedDecoder):
     """SplicedDecoder timing each word as Whisper often does after a pause: starting up to 0.6 s early, in
     the silence before it (never before the previous word's end)."""
@@ -408,18 +417,63 @@ def test_a_partial_the_last_decode_does_not_confirm_is_withdrawn_by_an_empty_fin
     assert transcriber.finish() == []
 
 
-def test_a_repetition_loop_is_kept_once_and_what_follows_it_dropped() -> None:
+def test_a_repetition_loop_to_the_end_of_the_hypothesis_is_kept_once() -> None:
     # the loop seen on VIVOS (30 clips, idle machine): "Ấn gần sâu," 25 times to the window's end, 75 words
     # inserted into the captions (WER 0.327 -> 0.561)
-    loop = [TimedWord(1.0 + 0.1 * i, 1.05 + 0.1 * i, t) for i, t in enumerate(["Ấn", "gần", "sâu,"] * 25)]
-    head = words_at((0.2, 0.5, "Những"), (0.5, 0.9, "con"))
-    assert [w.text for w in cut_loop([*head, *loop])] == ["Những", "con", "Ấn", "gần", "sâu,"]
-    one_word = words_at(*[(0.1 * i, 0.1 * i + 0.05, "chẳng") for i in range(40)])
-    assert [w.text for w in cut_loop(one_word)] == ["chẳng"]
-    # speech that repeats itself less than a loop does is left alone: reduplication, a phrase said twice
-    said = "từ từ vừa đi vừa đi tiếp , rất rất tốt Ia Tul Ia Tul".split()
-    words = [TimedWord(0.3 * i, 0.3 * i + 0.2, t) for i, t in enumerate(said)]
-    assert cut_loop(words) == words
+    def timed(texts: Sequence[str]) -> list[TimedWord]:
+        return [TimedWord(0.2 + 0.1 * i, 0.25 + 0.1 * i, t) for i, t in enumerate(texts)]
+
+    def kept(text: str) -> str:
+        return " ".join(w.text for w in cut_loop(timed(text.split())))
+
+    assert kept("Những con " + "Ấn gần sâu, " * 25) == "Những con Ấn gần sâu,"
+    assert kept("Những con " + "Ấn gần sâu, " * 5 + "Ấn gần") == "Những con Ấn gần sâu,"  # a partial copy
+    # as seen, its first copy spelt differently and its last cut short: the loop is found from its earliest
+    # word, one turn of it kept
+    assert kept("Ấng gần sâu, " + "Ấn gần sâu, " * 24 + "Ấn gần s") == "Ấng gần sâu, Ấn"
+    assert kept("Chúng ta sẽ " + "chẳng " * 40) == "Chúng ta sẽ chẳng"
+    # speech that repeats itself, and is followed by more speech or repeats less than a loop does, stays
+    for said in [
+        "vâng vâng vâng tôi đồng ý với ý kiến này",
+        "không không không phải như vậy đâu",
+        "alô alô alô",
+        "rất rất rất rất tốt",
+        "từ từ vừa đi vừa đi tiếp , rất rất tốt Ia Tul Ia Tul",
+        "một , hai , ba , bốn",
+        "- - - xin chào",
+        "- - - - - -",
+        "Ia Tul có Ia Tul có Ia Tul có mặt",
+    ]:
+        assert kept(said) == said
+
+
+def test_a_repetition_in_the_audio_context_does_not_cut_the_buffer() -> None:
+    # the context (the earlier utterance, decoded again) ends on a loop-like repetition; the buffer's words,
+    # after it, are what counts and are all captioned
+    said = [
+        *[TimedWord(10.2 + 0.4 * i, 10.5 + 0.4 * i, t) for i, t in enumerate(["Ấn", "gần", "sâu"] * 3)],
+        *speaker(16.1, 5, name="v"),
+    ]
+    decoder = SplicedDecoder(said)
+    vad = ScheduledVad([(10.0, 13.8), (16.0, 18.2)])
+    options = StreamingOptions(min_chunk_s=1.0, silence_flush_s=0.5, pre_speech_s=0.3, context_s=10.0)
+    transcriber = StreamingTranscriber(decoder, vad, options)
+    captions = feed(transcriber, 10.0, 4.4, chunk_s=0.2) + feed(transcriber, 14.4, 4.4, chunk_s=0.2)
+    words = [w.text for c in finals(captions) for w in c.words]
+    assert words[-5:] == ["v0", "v1", "v2", "v3", "v4"], words
+
+
+def test_short_words_at_a_hard_cut_with_context_are_captioned_once() -> None:
+    # one long utterance of short words (0.15 s), the buffer cut hard again and again, 10 s of context: a word
+    # ending at the new buffer's start must not be taken for the buffer's (by its middle) and captioned again
+    said = speaker(10.2, 80, word_s=0.2)
+    decoder = OneSegmentDecoder(said)
+    vad = ScheduledVad([(10.0, 26.5)])
+    options = StreamingOptions(min_chunk_s=1.0, trim_s=3.0, max_buffer_s=5.0, context_s=10.0)
+    transcriber = StreamingTranscriber(decoder, vad, options)
+    captions = feed(transcriber, 10.0, 17.5, chunk_s=0.2) + transcriber.finish()
+    assert [w.text for c in finals(captions) for w in c.words] == [w.text for w in said]
+    assert_monotone(captions)
 
 
 def test_two_decodes_agreeing_on_a_loop_commit_it_once() -> None:
