@@ -348,15 +348,23 @@ class EarlyStartDecoder(SplicedDecoder):
         return Hypothesis(tuple(out), heard.segment_ends_s)
 
 
+def two_utterances_with_context(decoder: SplicedDecoder, first_end_s: float) -> list[Caption]:
+    """Speech from 10.0 s to ``first_end_s`` and from 16.0 to 18.2 s, 10 s of audio context, fed until 18.8 s
+    in two calls split 0.6 s after the first utterance."""
+    vad = ScheduledVad([(10.0, first_end_s), (16.0, 18.2)])
+    options = StreamingOptions(min_chunk_s=1.0, silence_flush_s=0.5, pre_speech_s=0.3, context_s=10.0)
+    transcriber = StreamingTranscriber(decoder, vad, options)
+    split_s = first_end_s + 0.6
+    return feed(transcriber, 10.0, split_s - 10.0, chunk_s=0.2) + feed(
+        transcriber, split_s, 18.8 - split_s, chunk_s=0.2
+    )
+
+
 def test_a_buffer_word_timed_early_into_the_pause_is_not_taken_for_context() -> None:
     # the second utterance's first word (16.1 s) is timed from 15.5 s, before its buffer (15.7 s): it is the
     # buffer's by its middle; the last context word (13.0 s) is the context's however it is timed
     said = speaker(10.2, 7) + speaker(16.1, 5, name="v")
-    decoder = EarlyStartDecoder(said)
-    vad = ScheduledVad([(10.0, 13.0), (16.0, 18.2)])
-    options = StreamingOptions(min_chunk_s=1.0, silence_flush_s=0.5, pre_speech_s=0.3, context_s=10.0)
-    transcriber = StreamingTranscriber(decoder, vad, options)
-    captions = feed(transcriber, 10.0, 3.6, chunk_s=0.2) + feed(transcriber, 13.6, 5.2, chunk_s=0.2)
+    captions = two_utterances_with_context(EarlyStartDecoder(said), first_end_s=13.0)
     assert [w.text for c in finals(captions) for w in c.words] == [w.text for w in said]
     assert_monotone(captions)
 
@@ -454,11 +462,7 @@ def test_a_repetition_in_the_audio_context_does_not_cut_the_buffer() -> None:
         *[TimedWord(10.2 + 0.4 * i, 10.5 + 0.4 * i, t) for i, t in enumerate(["Ấn", "gần", "sâu"] * 3)],
         *speaker(16.1, 5, name="v"),
     ]
-    decoder = SplicedDecoder(said)
-    vad = ScheduledVad([(10.0, 13.8), (16.0, 18.2)])
-    options = StreamingOptions(min_chunk_s=1.0, silence_flush_s=0.5, pre_speech_s=0.3, context_s=10.0)
-    transcriber = StreamingTranscriber(decoder, vad, options)
-    captions = feed(transcriber, 10.0, 4.4, chunk_s=0.2) + feed(transcriber, 14.4, 4.4, chunk_s=0.2)
+    captions = two_utterances_with_context(SplicedDecoder(said), first_end_s=13.8)
     words = [w.text for c in finals(captions) for w in c.words]
     assert words[-5:] == ["v0", "v1", "v2", "v3", "v4"], words
 
